@@ -1,0 +1,62 @@
+# Pushcart: `make run` serves the service with a demo shop; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+FLASK  := $(BIN)/flask --app wsgi
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+
+# `make run` is a local trial: a placeholder contact (the service warns about it) and the
+# scheduler inside the web process. Set VAPID_SUBJECT to a real mailto:/https: URL in production.
+export VAPID_SUBJECT ?= mailto:admin@localhost
+export PUBLIC_URL ?= http://$(HOST):$(PORT)
+
+.PHONY: run test venv dev-venv browser-deps node-deps bench clean vendor
+
+venv: $(VENV)/.runtime
+dev-venv: $(VENV)/.dev
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+run: venv
+	$(FLASK) db upgrade
+	$(FLASK) vapid init
+	$(FLASK) demo init
+	RUN_SCHEDULER=1 $(FLASK) run --host $(HOST) --port $(PORT) --no-reload --no-debugger --with-threads
+
+# Debian's chromium + chromium-driver for the browser tests, installed when missing and root.
+browser-deps:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
+	  echo "chromium and chromedriver present"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else \
+	  echo "chromium/chromedriver missing and not root: browser tests will be skipped" >&2; \
+	fi
+
+# The npm packages the tests use: web-push-testing (the mock push service), web-push (bench).
+node-deps: node_modules/.installed
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: dev-venv browser-deps node-deps
+	$(BIN)/python -m pytest
+
+# Chart.js for the dashboard, from the npm package pinned in package.json (served locally, no CDN).
+vendor: node-deps
+	cp node_modules/chart.js/dist/chart.umd.js server/static/vendor/chart.umd.js
+
+bench: dev-venv node-deps
+	$(BIN)/python bench/send_bench.py
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache

@@ -1,0 +1,74 @@
+"""Pushcart: a self-hosted browser-push service for online shops.
+
+``create_app`` is the only entry point; nothing happens at import time.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+from . import db
+from .clock import SystemClock
+from .config import load_config
+from .errors import register_error_handlers
+
+CLOCK = "pushcart.clock"
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the Flask app: configuration, database, blueprints, error handlers and CLI."""
+    instance_path = (test_config or {}).get("INSTANCE_PATH")
+    app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
+    load_config(app, test_config)
+    logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Chatty at INFO: APScheduler logs every tick (every 2 s), Alembic every plugin it loads.
+    for noisy in ("apscheduler", "alembic.runtime.plugins"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    app.extensions[CLOCK] = app.config.get("CLOCK") or SystemClock()
+    db.init_app(app)
+    register_error_handlers(app)
+
+    from . import hardening
+
+    hardening.init_app(app)  # logs, metrics, headers, rate limits, /healthz, /metrics, privacy
+
+    from .blueprints import admin_api, collect
+
+    app.register_blueprint(collect.bp)
+    app.register_blueprint(admin_api.bp)
+
+    from .blueprints import clicks
+
+    app.register_blueprint(clicks.bp)
+
+    from .blueprints import webhooks
+
+    app.register_blueprint(webhooks.bp)
+
+    from .blueprints import dashboard
+
+    app.register_blueprint(dashboard.bp)  # the merchant's pages at /admin/
+
+    from .blueprints import assets, demo
+
+    app.register_blueprint(assets.bp)  # /widget.js, /sw.js
+    app.register_blueprint(demo.bp)  # the demo storefront at /demo/
+    app.register_blueprint(demo.root_bp)  # the demo shop's /pushcart-sw.js
+
+    from .cli import register_cli
+
+    register_cli(app)
+    if app.config["RUN_SCHEDULER"]:
+        from .scheduler import start_scheduler
+
+        start_scheduler(app)
+    return app
+
+
+def get_clock(app: Flask | None = None) -> Any:
+    """The app's clock (``SystemClock`` or a test's ``FrozenClock``)."""
+    from flask import current_app
+
+    return (app or current_app).extensions[CLOCK]

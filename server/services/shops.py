@@ -1,0 +1,204 @@
+"""Shops: creation, settings and authentication of the merchant's admin token."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import orm
+
+from ..errors import Invalid, NotFound
+from ..models import PresetSetting, Shop
+from ..presets.defaults import DEFAULTS
+
+DEFAULT_PROMPT: dict[str, Any] = {
+    "text": "Get a note when your cart is waiting or your order ships?",
+    "color": "#1f6feb",
+    "after_pageviews": 2,
+    "after_seconds": 0,
+    "dismiss_days": 14,
+}
+
+
+@dataclass(frozen=True)
+class NewShop:
+    """A created shop with the two secrets that are shown only once."""
+
+    shop: Shop
+    secret: str
+    admin_token: str
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``shop create`` output of the contract."""
+        return {
+            "id": self.shop.id,
+            "name": self.shop.name,
+            "public_key": self.shop.public_key,
+            "secret": self.secret,
+            "admin_token": self.admin_token,
+            "origins": list(self.shop.origins),
+        }
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 hex of an admin token (tokens are random, so no salt is needed)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def normalize_origin(raw: str) -> str:
+    """Return ``scheme://host[:port]`` in lower case; raises Invalid for anything else."""
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Invalid(f"origin must be an http(s) URL: {raw!r}", code="invalid_origin")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise Invalid(f"origin must have no path, query or credentials: {raw!r}", code="invalid_origin")
+    host = parts.hostname.lower()
+    port = parts.port
+    default = {"http": 80, "https": 443}[parts.scheme]
+    netloc = host if port in (None, default) else f"{host}:{port}"
+    return f"{parts.scheme}://{netloc}"
+
+
+def create_shop(session: orm.Session, name: str, origins: list[str], now: datetime) -> NewShop:
+    """Create a shop with fresh keys and the default preset settings."""
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise Invalid("name must be 1 to 200 characters", code="invalid_name")
+    normalized = sorted({normalize_origin(o) for o in origins})
+    if not normalized:
+        raise Invalid("at least one origin is needed", code="invalid_origin")
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    admin_token = "adm_" + secrets.token_urlsafe(32)
+    shop = Shop(
+        public_key="pk_" + secrets.token_urlsafe(18),
+        name=name,
+        secret=secret,
+        admin_token_hash=hash_token(admin_token),
+        origins=normalized,
+        sw_path="/pushcart-sw.js",
+        prompt=dict(DEFAULT_PROMPT),
+        frequency_cap_per_24h=3,
+        timezone="UTC",
+        attribution_hours=72,
+        currency="USD",
+        created_at=now,
+    )
+    session.add(shop)
+    session.flush()
+    for kind, spec in DEFAULTS.items():
+        session.add(PresetSetting(
+            shop_id=shop.id, kind=kind, enabled=True, delays=list(spec["delays"]),
+            title=spec["title"], body=spec["body"], icon=spec.get("icon", ""),
+            image=spec.get("image", ""), url=spec.get("url", ""), updated_at=now,
+        ))
+    session.flush()
+    return NewShop(shop=shop, secret=secret, admin_token=admin_token)
+
+
+def shop_by_public_key(session: orm.Session, public_key: str) -> Shop:
+    """The shop with this public key; raises NotFound."""
+    shop = session.scalars(sa.select(Shop).where(Shop.public_key == public_key)).one_or_none()
+    if shop is None:
+        raise NotFound("unknown shop", code="unknown_shop")
+    return shop
+
+
+def shop_by_admin_token(session: orm.Session, token: str) -> Shop | None:
+    """The shop whose admin token this is, or None."""
+    if not token:
+        return None
+    digest = hash_token(token)
+    shop = session.scalars(sa.select(Shop).where(Shop.admin_token_hash == digest)).one_or_none()
+    # The lookup is by hash, so timing reveals nothing of the token; compare once more anyway.
+    if shop is not None and hmac.compare_digest(shop.admin_token_hash, digest):
+        return shop
+    return None
+
+
+def settings_as_json(shop: Shop) -> dict[str, Any]:
+    """The merchant-visible settings (no secret, no token)."""
+    quiet = None
+    if shop.quiet_hours_start and shop.quiet_hours_end:
+        quiet = {"start": shop.quiet_hours_start, "end": shop.quiet_hours_end}
+    return {
+        "name": shop.name,
+        "public_key": shop.public_key,
+        "origins": list(shop.origins),
+        "sw_path": shop.sw_path,
+        "prompt": {**DEFAULT_PROMPT, **(shop.prompt or {})},
+        "frequency_cap_per_24h": shop.frequency_cap_per_24h,
+        "quiet_hours": quiet,
+        "timezone": shop.timezone,
+        "attribution_hours": shop.attribution_hours,
+        "currency": shop.currency,
+    }
+
+
+class PromptSettings(BaseModel):
+    """The soft-ask prompt of the widget."""
+
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(default=DEFAULT_PROMPT["text"], min_length=1, max_length=300)
+    color: str = Field(default=DEFAULT_PROMPT["color"], pattern=r"^#[0-9a-fA-F]{6}$")
+    after_pageviews: int = Field(default=DEFAULT_PROMPT["after_pageviews"], ge=0, le=100)
+    after_seconds: int = Field(default=DEFAULT_PROMPT["after_seconds"], ge=0, le=3600)
+    dismiss_days: int = Field(default=DEFAULT_PROMPT["dismiss_days"], ge=0, le=365)
+
+
+class QuietHours(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    end: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class SettingsUpdate(BaseModel):
+    """A partial update of the shop's settings (absent fields are left alone)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    origins: list[str] | None = Field(default=None, min_length=1, max_length=20)
+    sw_path: str | None = Field(default=None, pattern=r"^/[A-Za-z0-9._~/-]{1,190}\.js$")
+    prompt: PromptSettings | None = None
+    frequency_cap_per_24h: int | None = Field(default=None, ge=0, le=50)
+    quiet_hours: QuietHours | None = None
+    timezone: str | None = Field(default=None, max_length=64)
+    attribution_hours: int | None = Field(default=None, ge=1, le=24 * 90)
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+
+
+def update_settings(shop: Shop, update: SettingsUpdate) -> Shop:
+    """Apply a validated settings update; raises Invalid for a bad origin or time zone."""
+    fields = update.model_fields_set
+    if "name" in fields and update.name is not None:
+        shop.name = update.name.strip()
+    if "origins" in fields and update.origins is not None:
+        shop.origins = sorted({normalize_origin(o) for o in update.origins})
+    if "sw_path" in fields and update.sw_path is not None:
+        if ".." in update.sw_path:
+            raise Invalid("sw_path must not contain '..'", code="invalid_field")
+        shop.sw_path = update.sw_path
+    if "prompt" in fields and update.prompt is not None:
+        shop.prompt = update.prompt.model_dump()
+    if "frequency_cap_per_24h" in fields and update.frequency_cap_per_24h is not None:
+        shop.frequency_cap_per_24h = update.frequency_cap_per_24h
+    if "quiet_hours" in fields:
+        shop.quiet_hours_start = update.quiet_hours.start if update.quiet_hours else None
+        shop.quiet_hours_end = update.quiet_hours.end if update.quiet_hours else None
+    if "timezone" in fields and update.timezone is not None:
+        try:
+            ZoneInfo(update.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise Invalid(f"unknown time zone {update.timezone!r}", code="invalid_field") from None
+        shop.timezone = update.timezone
+    if "attribution_hours" in fields and update.attribution_hours is not None:
+        shop.attribution_hours = update.attribution_hours
+    if "currency" in fields and update.currency is not None:
+        shop.currency = update.currency
+    return shop

@@ -1,0 +1,55 @@
+"""Migrations applied to an empty database give exactly the model's schema."""
+from __future__ import annotations
+
+import secrets
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from server.cli import alembic_config
+from server.models import Base
+from tests.conftest import BACKENDS, PG_URL, with_schema
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'migrated.db'}"
+        return
+    schema = f"m_{secrets.token_hex(4)}"
+    admin = sa.create_engine(PG_URL, poolclass=sa.pool.NullPool)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    yield with_schema(PG_URL, schema)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def test_upgrade_head_matches_models(app, empty_url):
+    cfg = alembic_config(app)
+    cfg.attributes["database_url"] = empty_url
+    cfg.attributes["skip_logging"] = True
+    command.upgrade(cfg, "head")
+    engine = sa.create_engine(empty_url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        diff = compare_metadata(ctx, Base.metadata)
+        tables = set(sa.inspect(conn).get_table_names())
+    engine.dispose()
+    assert diff == [], f"migrations and models differ: {diff}"
+    assert {"shops", "pushes", "subscriptions", "events", "clicks"} <= tables
+
+
+def test_db_upgrade_command(runner, app, tmp_path):
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    app.config["DATABASE_URL"] = url
+    result = runner.invoke(args=["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("select version_num from alembic_version")).scalar() == "0001"
+    engine.dispose()
