@@ -1,0 +1,1 @@
+"""One blueprint per audience: collect (public), webhooks (HMAC), admin (API + pages), assets."""

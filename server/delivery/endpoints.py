@@ -1,0 +1,106 @@
+"""The push-endpoint policy: where Pushcart agrees to POST.
+
+A subscription endpoint comes from a browser, so it is attacker-controlled input and the
+server will later send HTTP requests to it. Without a policy that is a server-side request
+forgery hole. An endpoint is accepted only when it is
+
+- ``https`` on port 443, without credentials in the URL;
+- on a host matching one of ``PUSH_ENDPOINT_ALLOW`` (``host`` exactly or ``*.suffix``);
+- resolving only to public unicast addresses (``is_global``, not multicast), when ``resolve`` is true.
+
+``PUSHCART_INSECURE_ENDPOINTS`` (tests only) additionally opens ``http(s)://127.0.0.1`` and
+``localhost`` on any port, for a local mock push service; nothing else opens them.
+
+The collect API checks at subscribe time; the sender checks again at send time, because DNS
+may have changed since.
+"""
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import Invalid
+
+MAX_ENDPOINT_LENGTH = 2048
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
+
+Resolver = Callable[[str, int], Iterable[str]]
+
+
+def resolve_host(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to (IPv4 and IPv6); raises OSError when it does not."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return sorted({str(info[4][0]) for info in infos})
+
+
+def host_allowed(host: str, patterns: Iterable[str]) -> bool:
+    """Whether ``host`` matches one of ``patterns`` (``example.com`` or ``*.example.com``)."""
+    host = host.lower().rstrip(".")
+    for pattern in patterns:
+        pattern = pattern.strip().lower().rstrip(".")
+        if not pattern:
+            continue
+        if pattern.startswith("*."):
+            suffix = pattern[1:]  # ".example.com": a subdomain, never the bare domain or "evilexample.com"
+            if host.endswith(suffix) and len(host) > len(suffix):
+                return True
+        elif host == pattern:
+            return True
+    return False
+
+
+def check_endpoint(url: Any, config: Mapping[str, Any], resolve: bool | Resolver = True) -> str:
+    """Return ``url`` when Pushcart may send to it; raises ``Invalid`` (422) otherwise.
+
+    ``config`` is the app config (``PUSH_ENDPOINT_ALLOW``, ``PUSHCART_INSECURE_ENDPOINTS``).
+    ``resolve`` may be False (syntax and host only), True (resolve with the system resolver)
+    or a function ``(host, port) -> addresses`` standing in for DNS. With True, a resolver in
+    ``config["PUSH_ENDPOINT_RESOLVER"]`` (tests: DNS is outside the machine) replaces the system one.
+    """
+    if not isinstance(url, str) or not url or len(url) > MAX_ENDPOINT_LENGTH:
+        raise Invalid(f"endpoint must be a URL of at most {MAX_ENDPOINT_LENGTH} characters",
+                      code="invalid_endpoint")
+    if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in url):
+        raise Invalid("endpoint must not contain spaces or control characters", code="invalid_endpoint")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise Invalid("endpoint is not a valid URL", code="invalid_endpoint") from None
+    host = (parts.hostname or "").lower()
+    if not host or parts.username is not None or parts.password is not None or parts.fragment:
+        raise Invalid("endpoint must be an absolute URL without credentials or fragment",
+                      code="invalid_endpoint")
+
+    if config.get("PUSHCART_INSECURE_ENDPOINTS") and host in LOOPBACK_HOSTS \
+            and parts.scheme in ("http", "https"):
+        return url  # a local mock push service in tests; nothing else gets past this line
+
+    if parts.scheme != "https" or port not in (None, 443):
+        raise Invalid("endpoint must be https on port 443", code="invalid_endpoint")
+    if not host_allowed(host, config.get("PUSH_ENDPOINT_ALLOW") or ()):
+        raise Invalid("endpoint host is not an allowed push service", code="endpoint_not_allowed")
+    if resolve:
+        resolver: Resolver = (config.get("PUSH_ENDPOINT_RESOLVER") or resolve_host) if resolve is True \
+            else resolve  # type: ignore[assignment]
+        try:
+            addresses = list(resolver(host, 443))
+        except (OSError, UnicodeError):
+            raise Invalid("endpoint host does not resolve", code="endpoint_unresolvable") from None
+        if not addresses:
+            raise Invalid("endpoint host does not resolve", code="endpoint_unresolvable")
+        for address in addresses:
+            try:
+                ip = ipaddress.ip_address(address.split("%", 1)[0])
+            except ValueError:
+                raise Invalid("endpoint host resolves to an invalid address",
+                              code="endpoint_private") from None
+            if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+                ip = ip.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1
+            if not ip.is_global or ip.is_multicast:
+                raise Invalid("endpoint host resolves to a private or reserved address",
+                              code="endpoint_private")
+    return url
