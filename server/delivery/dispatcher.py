@@ -1,0 +1,323 @@
+"""The dispatcher: one pass plans what the sweeps find, then claims, sends and records due pushes.
+
+A pass runs the preset sweeps, then loops over batches until nothing is due (or a stop is
+requested): claim a batch (committed at once, so other workers skip it), ask the send-time
+policy about each row, build and cap each payload, send the batch concurrently, and write every
+outcome back in one statement. The clock is injected: ``dispatch --once --at`` and the tests
+drive ``now``; the worker uses the system clock.
+
+Outcomes (DESIGN.md, "Responses are facts"):
+
+- 2xx: ``sent``; 404/410: ``expired``, the subscription expired and its pending rows cancelled;
+- 413, 3xx, 400/401/403 and other 4xx: ``failed`` (never resent unchanged);
+- 429, 5xx, timeouts and connection errors: back to ``pending``, claimable again after
+  ``Retry-After`` or an exponential backoff with jitter (kept in ``lease_until``; ``due_at``
+  stays the planned time), until ``max_attempts``, then ``failed``;
+- a row whose ``due_at + ttl`` has passed is ``missed`` and not sent late (retries included);
+- the policy may skip a row (``skipped``, reason in ``error``) or defer it (``pending`` with a
+  later ``due_at``; the attempt is given back).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import re
+import threading
+from collections.abc import Mapping
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from ..db import Database
+from ..errors import Invalid
+from ..models import Push, PushStatus
+from ..presets import hooks, policy
+from ..tokens import make_click_token
+from .endpoints import check_endpoint
+from .outbox import Outcome, claim_due, expire_subscriptions, load_subscriptions, record_outcomes
+from .payload import PayloadTooLarge, build_payload
+from .sender import GONE, HELD, RETRY, SENT, Message, SendResult
+
+log = logging.getLogger(__name__)
+
+URGENCIES = frozenset({"very-low", "low", "normal", "high"})
+_TOPIC = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+
+
+class Sender(Protocol):
+    """What the dispatcher needs from a sender (the real one, or a fake in unit tests)."""
+
+    def send_many(self, messages: list[Message]) -> list[SendResult]: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+@dataclass
+class PassCounts:
+    """What one pass did: the contract's ``dispatch --once`` output.
+
+    ``skipped`` also counts rows ``missed`` (TTL passed); rows put back for a retry or a
+    deferral count nowhere until their final outcome.
+    """
+
+    planned: int = 0
+    sent: int = 0
+    failed: int = 0
+    expired: int = 0
+    skipped: int = 0
+
+    def as_json(self) -> dict[str, int]:
+        """The five counts, in the contract's order."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    """Tuning knobs, from the app config (``DISPATCH_*``)."""
+
+    batch_size: int = 200
+    # Two batches may be held at once (pipelining), each up to ceil(200 / 32) rounds of
+    # connect + read timeouts (15 s) when a push service hangs: the lease outlasts that.
+    lease_seconds: float = 300.0
+    max_attempts: int = 5
+    backoff_base_seconds: float = 30.0
+    backoff_cap_seconds: float = 3600.0
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> DispatchSettings:
+        """Read the ``DISPATCH_*`` keys, with the defaults above."""
+        return cls(
+            batch_size=int(config.get("DISPATCH_BATCH_SIZE", cls.batch_size)),
+            lease_seconds=float(config.get("DISPATCH_LEASE_SECONDS", cls.lease_seconds)),
+            max_attempts=int(config.get("DISPATCH_MAX_ATTEMPTS", cls.max_attempts)),
+            backoff_base_seconds=float(config.get("DISPATCH_BACKOFF_SECONDS", cls.backoff_base_seconds)),
+            backoff_cap_seconds=float(config.get("DISPATCH_BACKOFF_CAP_SECONDS", cls.backoff_cap_seconds)),
+        )
+
+
+def safe_topic(topic: str | None) -> str | None:
+    """A ``Topic`` header value (RFC 8030: at most 32 base64url characters), or None."""
+    if not topic:
+        return None
+    if _TOPIC.match(topic):
+        return topic
+    return hashlib.sha256(topic.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass
+class _Batch:
+    """One claimed batch between the claim and the record."""
+
+    claimed: int
+    outcomes: list[Outcome] = field(default_factory=list)
+    to_send: list[tuple[Push, Message]] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+
+
+class Dispatcher:
+    """Runs passes over the outbox for one process. Thread-safe to stop, not to run twice at once."""
+
+    def __init__(self, database: Database, sender: Sender, config: Mapping[str, Any], clock: Clock,
+                 settings: DispatchSettings | None = None, rng: random.Random | None = None) -> None:
+        self.database = database
+        self.sender = sender
+        self.config = config
+        self.clock = clock
+        self.settings = settings or DispatchSettings.from_config(config)
+        worst = (2 * -(-self.settings.batch_size // int(config.get("PUSH_CONCURRENCY", 32)))
+                 * (float(config.get("PUSH_CONNECT_TIMEOUT", 5.0)) + float(config.get("PUSH_READ_TIMEOUT", 10.0))))
+        if self.settings.lease_seconds < worst:
+            log.warning("lease of %.0f s is shorter than two stalled batches (%.0f s): a hung push service "
+                        "could let another worker claim rows still in flight", self.settings.lease_seconds, worst)
+        self._rng = rng or random.Random()
+        self._stop = threading.Event()
+        self._public_url = str(config["PUBLIC_URL"]).rstrip("/")
+        self._secret = str(config["SECRET_KEY"])
+
+    def request_stop(self) -> None:
+        """Finish the batch in flight, then stop claiming (SIGTERM)."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether a stop was requested."""
+        return self._stop.is_set()
+
+    def run_pass(self) -> PassCounts:
+        """Run the sweeps, then send everything due; return the counts.
+
+        Batches are pipelined: while one batch is on the network (the sender's loop thread),
+        this thread claims and prepares the next one, then records the first. So at most two
+        batches are claimed at a time, and a stop finishes the one in flight before returning.
+        """
+        counts = PassCounts()
+        with self.database.sessionmaker() as session:
+            counts.planned = int(hooks.run_sweeps(session, self.clock.now()) or 0)
+            session.commit()
+        in_flight: tuple[_Batch, Future[list[SendResult]]] | None = None
+        try:
+            while not self._stop.is_set():
+                batch = self._prepare()
+                if in_flight is not None:
+                    self._finish(*in_flight, counts)
+                    in_flight = None
+                if batch is None:
+                    break
+                in_flight = (batch, self._submit(batch.messages))
+                if batch.claimed < self.settings.batch_size:
+                    break
+        finally:
+            if in_flight is not None:
+                self._finish(*in_flight, counts)
+        return counts
+
+    def _submit(self, messages: list[Message]) -> Future[list[SendResult]]:
+        submit = getattr(self.sender, "submit", None)
+        if submit is not None:
+            return submit(messages)
+        done: Future[list[SendResult]] = Future()
+        done.set_result(self.sender.send_many(messages))
+        return done
+
+    def _prepare(self) -> _Batch | None:
+        """Claim a batch and decide each row up to the network; None when nothing is due."""
+        settings = self.settings
+        now = self.clock.now()
+        with self.database.sessionmaker() as session:
+            pushes = claim_due(session, now, settings.batch_size, timedelta(seconds=settings.lease_seconds))
+            subscriptions = load_subscriptions(session, pushes)
+            session.commit()
+            if not pushes:
+                return None
+            batch = _Batch(claimed=len(pushes))
+            eligible = []
+            for push in pushes:
+                outcome = self._precheck(push, now)
+                if outcome is not None:
+                    batch.outcomes.append(outcome)
+                else:
+                    eligible.append(push)
+            try:
+                # The whole batch in one call: a few queries per batch, not per row.
+                decisions = dict(zip((p.id for p in eligible), policy.gate_many(session, eligible, now)))
+            except Exception:
+                log.exception("send-time policy failed for a batch of %d; retrying later", len(eligible))
+                batch.outcomes.extend(self._retry(p, now, None, "policy error", None) for p in eligible)
+                eligible, decisions = [], {}
+            for push in eligible:
+                outcome = self._before_send(push, decisions[push.id], subscriptions, now, batch.to_send)
+                if outcome is not None:
+                    batch.outcomes.append(outcome)
+            # End the policy's (read-only) transaction before the network. A commit, not a
+            # rollback: a rollback would expire the claimed rows and reload each one afterwards.
+            session.commit()
+        batch.messages = [message for _, message in batch.to_send]
+        return batch
+
+    def _finish(self, batch: _Batch, future: Future[list[SendResult]], counts: PassCounts) -> None:
+        """Wait for a batch's sends, then write every outcome of it in one transaction."""
+        results = future.result()
+        done = self.clock.now()
+        outcomes = batch.outcomes
+        gone: set[int] = set()
+        for (push, _message), result in zip(batch.to_send, results):
+            outcomes.append(self._after_send(push, result, done))
+            if result.outcome == GONE and push.subscription_id is not None:
+                gone.add(push.subscription_id)
+        with self.database.sessionmaker() as session:
+            record_outcomes(session, outcomes)
+            cancelled = expire_subscriptions(session, gone, done)
+            session.commit()
+        for outcome in outcomes:
+            self._count(counts, outcome.status)
+        log.info("batch: %d claimed, %d sent, %d subscriptions expired, %d pending rows cancelled",
+                 batch.claimed, sum(1 for r in results if r.outcome == SENT), len(gone), cancelled)
+
+    # -- one row ---------------------------------------------------------------------------
+
+    def _precheck(self, push: Push, now: datetime) -> Outcome | None:
+        """Rows that are final before any policy: TTL passed, or too many attempts."""
+        if push.due_at + timedelta(seconds=push.ttl) < now:
+            return self._final(push, PushStatus.MISSED.value, "ttl passed before it could be sent")
+        if push.attempts > self.settings.max_attempts:
+            # Only reachable by reclaiming rows from workers that died mid-batch, again and again.
+            return self._final(push, PushStatus.FAILED.value, f"gave up after {push.attempts - 1} attempts")
+        return None
+
+    def _before_send(self, push: Push, decision: policy.Decision, subscriptions: Mapping[int, Any],
+                     now: datetime, to_send: list[tuple[Push, Message]]) -> Outcome | None:
+        """Decide a row before the network: an ``Outcome`` now, or None when it joins ``to_send``."""
+        if decision.action == "skip":
+            return self._final(push, PushStatus.SKIPPED.value, decision.reason or "policy")
+        if decision.action == "defer":
+            until = max(decision.until or now, now + timedelta(seconds=1))
+            return self._put_back(push, until, decision.reason)
+        subscription = subscriptions.get(push.subscription_id) if push.subscription_id else None
+        if subscription is None:
+            return self._final(push, PushStatus.FAILED.value, "no subscription")
+        try:
+            check_endpoint(subscription.endpoint, self.config, resolve=False)
+        except Invalid as exc:
+            log.warning("push %s: subscription %s endpoint refused at send time", push.id, subscription.id)
+            return self._final(push, PushStatus.FAILED.value, f"endpoint not allowed: {exc.message}")
+        try:
+            payload = build_payload(
+                push_id=push.id, kind=push.kind, title=push.title, body=push.body,
+                url=f"{self._public_url}/c/{make_click_token(self._secret, push.id)}",
+                icon=push.icon, image=push.image, tag=push.topic)
+        except PayloadTooLarge as exc:
+            return self._final(push, PushStatus.FAILED.value, str(exc))
+        to_send.append((push, Message(
+            push_id=push.id, endpoint=subscription.endpoint, p256dh=subscription.p256dh,
+            auth=subscription.auth, payload=payload, ttl=push.ttl,
+            urgency=push.urgency if push.urgency in URGENCIES else "normal", topic=safe_topic(push.topic))))
+        return None
+
+    def _after_send(self, push: Push, result: SendResult, now: datetime) -> Outcome:
+        if result.outcome == SENT:
+            return Outcome(push.id, push.attempts, PushStatus.SENT.value, push.attempts, push.due_at,
+                           result.http_status, None, now)
+        if result.outcome == GONE:
+            return self._final(push, PushStatus.EXPIRED.value, result.error, result.http_status)
+        if result.outcome == HELD:  # not sent: the attempt is given back
+            return Outcome(push.id, push.attempts, PushStatus.PENDING.value, push.attempts - 1, push.due_at,
+                           None, result.error, retry_at=now + timedelta(seconds=result.retry_after or 60))
+        if result.outcome == RETRY:
+            return self._retry(push, now, result.http_status, result.error, result.retry_after)
+        return self._final(push, PushStatus.FAILED.value, result.error, result.http_status)
+
+    def _final(self, push: Push, status: str, error: str | None, http_status: int | None = None) -> Outcome:
+        return Outcome(push.id, push.attempts, status, push.attempts, push.due_at, http_status, error)
+
+    def _put_back(self, push: Push, until: datetime, reason: str | None) -> Outcome:
+        """Pending again at ``until``, without spending the attempt this claim took."""
+        return Outcome(push.id, push.attempts, PushStatus.PENDING.value, push.attempts - 1, until, None, reason)
+
+    def _retry(self, push: Push, now: datetime, http_status: int | None, error: str | None,
+               retry_after: float | None) -> Outcome:
+        if push.attempts >= self.settings.max_attempts:
+            return self._final(push, PushStatus.FAILED.value,
+                               f"gave up after {push.attempts} attempts: {error}", http_status)
+        if retry_after is not None:
+            delay = max(1.0, retry_after)
+        else:
+            ceiling = min(self.settings.backoff_cap_seconds,
+                          self.settings.backoff_base_seconds * 2 ** (push.attempts - 1))
+            delay = self._rng.uniform(ceiling / 2, ceiling)  # jitter: retries of one outage spread out
+        return Outcome(push.id, push.attempts, PushStatus.PENDING.value, push.attempts, push.due_at,
+                       http_status, error, retry_at=now + timedelta(seconds=delay))
+
+    @staticmethod
+    def _count(counts: PassCounts, status: str) -> None:
+        if status == PushStatus.SENT.value:
+            counts.sent += 1
+        elif status == PushStatus.FAILED.value:
+            counts.failed += 1
+        elif status == PushStatus.EXPIRED.value:
+            counts.expired += 1
+        elif status in (PushStatus.SKIPPED.value, PushStatus.MISSED.value):
+            counts.skipped += 1

@@ -1,0 +1,79 @@
+"""The push payload: the JSON the service worker receives, capped before encryption.
+
+The contract's shape is ``{"push_id", "kind", "title", "body", "icon"?, "image"?, "url", "tag"?}``.
+aes128gcm adds 103 bytes (86-byte header, 16-byte tag, 1 padding delimiter) to the plaintext,
+and some browsers refuse bodies over 3 KB (RFC 8030 only promises 4 KB), so the plaintext is
+capped at ``MAX_PLAINTEXT_BYTES``: texts are cut by UTF-8 bytes, never mid-character, and an
+icon or image URL that does not fit is dropped. A payload is never sent oversized.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+ENCRYPTION_OVERHEAD = 103
+MAX_ENCRYPTED_BYTES = 3000
+MAX_PLAINTEXT_BYTES = MAX_ENCRYPTED_BYTES - ENCRYPTION_OVERHEAD
+# What notification UIs show anyway; longer texts are cut even when the whole would fit.
+MAX_TITLE_BYTES = 200
+MAX_BODY_BYTES = 1000
+MAX_URL_BYTES = 1000
+ELLIPSIS = "…"
+
+
+class PayloadTooLarge(ValueError):
+    """The required fields alone do not fit (never expected with a sane click link)."""
+
+
+def truncate_utf8(text: str, limit: int) -> str:
+    """Cut ``text`` to at most ``limit`` UTF-8 bytes, ending with an ellipsis when cut."""
+    raw = text.encode("utf-8")
+    if len(raw) <= limit:
+        return text
+    room = limit - len(ELLIPSIS.encode("utf-8"))
+    if room <= 0:
+        return ""
+    # errors="ignore" drops a multi-byte character cut in half.
+    return raw[:room].decode("utf-8", errors="ignore").rstrip() + ELLIPSIS
+
+
+def _encode(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def build_payload(*, push_id: int, kind: str, title: str, body: str, url: str,
+                  icon: str | None = None, image: str | None = None, tag: str | None = None,
+                  limit: int = MAX_PLAINTEXT_BYTES) -> bytes:
+    """Return the payload as UTF-8 JSON of at most ``limit`` bytes.
+
+    Raises ``PayloadTooLarge`` when even empty texts do not fit (the click link is too long).
+    """
+    payload: dict[str, Any] = {
+        "push_id": push_id,
+        "kind": kind,
+        "title": truncate_utf8(title or "", MAX_TITLE_BYTES),
+        "body": truncate_utf8(body or "", MAX_BODY_BYTES),
+        "url": url,
+    }
+    for key, value in (("icon", icon), ("image", image)):
+        if value and len(value.encode("utf-8")) <= MAX_URL_BYTES:
+            payload[key] = value
+    if tag:
+        payload["tag"] = truncate_utf8(tag, 64)
+    encoded = _encode(payload)
+    for key in ("image", "icon"):  # the pictures go first, the words last
+        if len(encoded) <= limit:
+            return encoded
+        if key in payload:
+            del payload[key]
+            encoded = _encode(payload)
+    for key in ("body", "title"):
+        # JSON escapes may make a text longer on the wire than in UTF-8, hence the loop.
+        while len(encoded) > limit and payload[key]:
+            over = len(encoded) - limit
+            current = len(payload[key].encode("utf-8"))
+            payload[key] = truncate_utf8(payload[key], max(0, current - over - 1))
+            encoded = _encode(payload)
+    if len(encoded) > limit:
+        raise PayloadTooLarge(f"push {push_id}: payload does not fit in {limit} bytes")
+    return encoded

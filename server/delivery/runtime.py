@@ -1,0 +1,66 @@
+"""Wiring the delivery engine to an app: one sender and one dispatcher per process.
+
+Both live on ``app.extensions`` (created on first use, never at import). A test may put a fake
+sender at ``app.extensions[SENDER]`` before the dispatcher is first asked for.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from flask import Flask
+
+from ..db import get_db
+from ..vapid import get_vapid
+from .dispatcher import Clock, Dispatcher
+from .sender import WebPushSender, sender_options
+
+SENDER = "pushcart.sender"
+DISPATCHER = "pushcart.dispatcher"
+_lock = threading.Lock()
+
+
+def get_sender(app: Flask) -> Any:
+    """The app's sender (a ``WebPushSender`` unless a test put another one in place)."""
+    with _lock:
+        sender = app.extensions.get(SENDER)
+        if sender is None:
+            sender = WebPushSender(get_vapid(app), app.config.get("VAPID_SUBJECT") or "",
+                                   observe=_send_latency(app), **sender_options(app.config))
+            app.extensions[SENDER] = sender
+        return sender
+
+
+def get_dispatcher(app: Flask) -> Dispatcher:
+    """The app's dispatcher on the app's clock."""
+    from .. import get_clock
+
+    sender = get_sender(app)
+    with _lock:
+        dispatcher = app.extensions.get(DISPATCHER)
+        if dispatcher is None:
+            dispatcher = Dispatcher(get_db(app), sender, app.config, get_clock(app))
+            app.extensions[DISPATCHER] = dispatcher
+        return dispatcher
+
+
+def make_dispatcher(app: Flask, clock: Clock) -> Dispatcher:
+    """A dispatcher on another clock (``dispatch --once --at``), sharing the app's sender."""
+    return Dispatcher(get_db(app), get_sender(app), app.config, clock)
+
+
+def close_delivery(app: Flask) -> None:
+    """Close the sender's connections and loop thread, if one was made."""
+    with _lock:
+        app.extensions.pop(DISPATCHER, None)
+        sender = app.extensions.pop(SENDER, None)
+    close = getattr(sender, "close", None)
+    if close is not None:
+        close()
+
+
+def _send_latency(app: Flask) -> Any:
+    """Record each push service exchange in ``pushcart_send_latency_seconds{outcome}``."""
+    from .. import metrics
+
+    return lambda outcome, seconds: metrics.observe("send_latency", seconds, {"outcome": outcome}, app=app)

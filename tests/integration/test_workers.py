@@ -1,0 +1,140 @@
+"""``worker`` processes for real: SIGTERM, SIGKILL mid-batch, and two workers sharing PostgreSQL.
+
+The workers are separate ``flask --app wsgi worker`` processes on the system clock, so the rows
+here are due at the real time. The fake push service counts arrivals by ``push_id``.
+"""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from server.clock import utcnow
+from server.models import Push
+from tests.factories import cli_env, make_shop, make_subscription, make_visitor
+from tests.fakepush import FakePushService, Reply
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def fake() -> Iterator[FakePushService]:
+    with FakePushService() as service:
+        service.check_vapid = False  # checked in test_delivery; here the service must keep up with two workers
+        yield service
+
+
+def start_worker(app, tmp_path: Path, name: str, *options: str) -> subprocess.Popen:
+    """A ``flask --app wsgi worker`` process on the test database; its output goes to a file."""
+    env = cli_env(app)
+    with open(tmp_path / f"{name}.log", "wb") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "worker", *options],
+                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def plan_real_time(session, service: FakePushService, n: int, subscriptions: int = 20) -> list[int]:
+    """``n`` pushes due now (wall clock) spread over ``subscriptions`` endpoints; returns their ids."""
+    now = utcnow()
+    shop = make_shop(session, now).shop
+    subs = []
+    for i in range(subscriptions):
+        visitor = make_visitor(session, shop.id, now)
+        subs.append(make_subscription(session, visitor, now, endpoint=service.endpoint(f"s{i}"),
+                                      keys=service.keys()))
+    session.commit()
+    rows = [{"shop_id": shop.id, "visitor_id": subs[i % subscriptions].visitor_id,
+             "subscription_id": subs[i % subscriptions].id, "kind": "shipped", "dedupe_key": f"w:{i}",
+             "title": "Shipped", "body": f"Order {i}", "url": "https://shop.example/", "status": "pending",
+             "due_at": now - timedelta(seconds=1), "attempts": 0, "step": 0, "ttl": 86400,
+             "urgency": "normal", "created_at": now}
+            for i in range(n)]
+    session.execute(sa.insert(Push), rows)
+    session.commit()
+    return list(session.scalars(sa.select(Push.id).order_by(Push.id)))
+
+
+def statuses(session) -> dict[str, int]:
+    session.expire_all()
+    return dict(session.execute(sa.select(Push.status, sa.func.count()).group_by(Push.status)).all())
+
+
+def wait_until(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def stop(process: subprocess.Popen) -> int:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
+
+
+def test_sigterm_finishes_the_batch_in_flight_then_exits_0(app, session, fake, tmp_path):
+    ids = plan_real_time(session, fake, 40)
+    fake.default = Reply(delay=0.3)  # every send takes a while: SIGTERM lands mid-batch
+    worker = start_worker(app, tmp_path, "w", "--interval", "0.2", "--batch-size", "20", "--concurrency", "20")
+    try:
+        wait_until(lambda: len(fake.requests) >= 5, 30, "the first sends")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=20) == 0
+    finally:
+        stop(worker)
+    counts = statuses(session)
+    assert "sending" not in counts, counts  # the batch in flight was recorded before exit
+    assert counts.get("sent", 0) == len(fake.push_id_counts()) >= 5
+    assert counts.get("sent", 0) + counts.get("pending", 0) == len(ids)
+
+
+def test_a_worker_killed_mid_batch_loses_nothing_and_doubles_at_most_its_batch(app, session, fake, tmp_path):
+    batch = 50
+    ids = plan_real_time(session, fake, 400)
+    fake.default = Reply(delay=0.02)
+    options = ("--interval", "0.2", "--batch-size", str(batch), "--lease", "3", "--concurrency", "8")
+    first = start_worker(app, tmp_path, "first", *options)
+    second = None
+    try:
+        wait_until(lambda: len(fake.requests) >= batch + batch // 2, 30, "the second batch to be in flight")
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        assert "sending" in statuses(session)  # it died holding a claim
+        second = start_worker(app, tmp_path, "second", *options)
+        wait_until(lambda: statuses(session) == {"sent": len(ids)}, 60, "every push to be sent")
+    finally:
+        stop(first)
+        if second is not None:
+            assert stop(second) == 0
+    arrived = fake.push_id_counts()
+    assert set(arrived) == set(ids)  # every planned push arrived
+    duplicates = sum(n - 1 for n in arrived.values())
+    assert duplicates <= batch, duplicates
+
+
+def test_two_workers_on_postgresql_send_each_push_once(app, session, fake, tmp_path):
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("several workers need PostgreSQL (SKIP LOCKED); SQLite runs one")
+    ids = plan_real_time(session, fake, 2000, subscriptions=50)
+    options = ("--interval", "0.2", "--batch-size", "100")
+    workers = [start_worker(app, tmp_path, f"w{i}", *options) for i in range(2)]
+    try:
+        wait_until(lambda: statuses(session) == {"sent": len(ids)}, 60, "every push to be sent")
+    finally:
+        codes = [stop(w) for w in workers]
+    assert codes == [0, 0]
+    arrived = fake.push_id_counts()
+    assert len(fake.requests) == len(ids)
+    assert set(arrived) == set(ids) and set(arrived.values()) == {1}
