@@ -1,0 +1,43 @@
+"""Default timing and English texts of the five preset pushes, seeded for every new shop."""
+from __future__ import annotations
+
+from typing import Any
+
+HOUR = 3600
+DAY = 24 * HOUR
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "welcome": {
+        "delays": [0],
+        "title": "Welcome to {{ shop_name }}!",
+        "body": "Thanks for subscribing{% if first_name %}, {{ first_name }}{% endif %}. "
+                "We'll let you know about your cart, your orders and your deliveries.",
+        "url": "{{ shop_url }}",
+    },
+    "browse_abandonment": {
+        "delays": [DAY],
+        "title": "{% if cart_total %}You left something in your cart{% else %}Still thinking about {{ product_title }}?{% endif %}",
+        "body": "{% if cart_total %}{{ item_count }} item(s) are waiting for you: {{ cart_total }}.{% else %}{{ product_title }} is still available for {{ product_price }}.{% endif %}",
+        "image": "{{ product_image }}",
+        # The cart variant links to the cart (its checkout URL), the browse variant to the product.
+        "url": "{% if cart_url %}{{ cart_url }}{% else %}{{ product_url }}{% endif %}",
+    },
+    "checkout_recovery": {
+        "delays": [HOUR],
+        "title": "Your order at {{ shop_name }} is almost done",
+        "body": "Finish checking out your {{ item_count }} item(s) ({{ cart_total }}) before they sell out.",
+        "url": "{{ checkout_url }}",
+    },
+    "repurchase": {
+        "delays": [7 * DAY],
+        "title": "Time for a refill?",
+        "body": "Thanks again for order {{ order_id }}. Come back to {{ shop_name }} for more.",
+        "url": "{{ shop_url }}",
+    },
+    "shipped": {
+        "delays": [0],
+        "title": "Your order {{ order_id }} has shipped",
+        "body": "It is on its way{% if carrier %} with {{ carrier }}{% endif %}. Tap to track it.",
+        "url": "{{ tracking_url }}",
+    },
+}
