@@ -1,0 +1,51 @@
+"""Small pure pieces of the dashboard and stats: delay text, money, ratios, utm merging, date ranges."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from server.blueprints.dashboard import format_delay, parse_delays
+from server.errors import ApiError, Invalid
+from server.services.clicks import is_http_url, with_utm
+from server.services.stats import money, parse_range, ratio
+
+
+def test_delays_read_and_write_in_human_units():
+    assert parse_delays("30m, 6h, 2d") == [1800, 21600, 172800]
+    assert parse_delays("0") == [0] and parse_delays(" 45s ") == [45]
+    assert [format_delay(s) for s in (0, 45, 1800, 5400, 21600, 172800)] == ["0", "45s", "30m", "90m", "6h", "2d"]
+    for bad in ("soon", "1w", "-1h", "1h;2h", "", "1234567h"):
+        with pytest.raises(ApiError):
+            parse_delays(bad)
+
+
+def test_money_is_exact_and_ratio_stays_between_0_and_1():
+    assert money(None) == "0.00" and money("0.1") == "0.10" and money(12345678901.5) == "12345678901.50"
+    assert ratio(0, 0) == 0.0 and ratio(3, 5) == 0.6 and ratio(2, 3) == 0.6667 and ratio(7, 5) == 1.0
+
+
+def test_utm_parameters_replace_old_ones_and_keep_the_rest():
+    assert with_utm("https://s.example/p?a=1&utm_source=x&utm_campaign=y#f", "shipped") == \
+        "https://s.example/p?a=1&utm_source=pushcart&utm_medium=web_push&utm_campaign=shipped#f"
+    assert with_utm("https://s.example", "welcome").startswith("https://s.example/?utm_source=pushcart")
+
+
+@pytest.mark.parametrize("url, ok", [
+    ("https://s.example/a", True), ("http://s.example", True), ("javascript:alert(1)", False),
+    ("//evil.example", False), ("https://user@s.example/", False), ("data:text/html,x", False),
+    ("https://s.example/\r\nSet-Cookie: x", False), ("", False), (None, False), ("https:///path", False),
+])
+def test_only_absolute_http_urls_count_as_links(url, ok):
+    assert is_http_url(url) is ok
+
+
+def test_date_ranges_are_checked():
+    now = datetime(2026, 3, 31, 23, 59, tzinfo=timezone.utc)
+    default = parse_range(None, None, now)
+    assert (default.first.isoformat(), default.last.isoformat()) == ("2026-03-02", "2026-03-31")
+    one_day = parse_range("2026-03-01", "2026-03-01", now)
+    assert (one_day.start.isoformat(), one_day.end.isoformat()) == ("2026-03-01T00:00:00+00:00", "2026-03-02T00:00:00+00:00")
+    for bad in (("2026-02-30", None), ("2026-03-02", "2026-03-01"), ("2024-01-01", "2026-01-01")):
+        with pytest.raises(Invalid):
+            parse_range(bad[0], bad[1], now)
