@@ -1,0 +1,74 @@
+"""Fixtures for the hardening tests: a shop, fixed DNS for push hosts, body builders."""
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from tests.factories import browser_keys, make_shop
+
+ORIGIN = "https://shop.example"
+PUBLIC_DNS = {"fcm.googleapis.com": ["142.250.74.10"], "updates.push.services.mozilla.com": ["34.117.65.55"]}
+
+
+def fake_dns(host: str, port: int) -> list[str]:
+    """DNS is outside the machine: a fixed table stands in for it."""
+    if host not in PUBLIC_DNS:
+        raise OSError("no such host")
+    return PUBLIC_DNS[host]
+
+
+@pytest.fixture
+def app_config(app_config: dict[str, Any]) -> dict[str, Any]:
+    return {**app_config, "PUSH_ENDPOINT_RESOLVER": fake_dns}
+
+
+@pytest.fixture
+def new_shop(session, clock):
+    """A shop with its one-time secrets (``.shop``, ``.secret``, ``.admin_token``)."""
+    created = make_shop(session, clock.now(), origins=[ORIGIN])
+    session.commit()
+    return created
+
+
+@pytest.fixture
+def shop(new_shop):
+    return new_shop.shop
+
+
+def visitor_key() -> str:
+    return "v_" + secrets.token_hex(8)
+
+
+def sub_body(endpoint: str | None = None, visitor_id: str | None = None) -> dict[str, Any]:
+    """A valid subscription body (a fresh endpoint each time unless given)."""
+    return {"visitor_id": visitor_id or visitor_key(),
+            "subscription": {"endpoint": endpoint or f"https://fcm.googleapis.com/fcm/send/{secrets.token_urlsafe(16)}",
+                             "expirationTime": None, "keys": browser_keys()}}
+
+
+def events_body(n: int = 1, visitor_id: str | None = None) -> dict[str, Any]:
+    """A valid batch of ``n`` page views with distinct ids."""
+    return {"visitor_id": visitor_id or visitor_key(),
+            "events": [{"type": "page_view", "id": secrets.token_hex(8), "url": "https://shop.example/p"}
+                       for _ in range(n)]}
+
+
+def count(session, model) -> int:
+    """Rows of ``model`` as the database has them now."""
+    session.expire_all()
+    return session.scalar(sa.select(sa.func.count()).select_from(model))
+
+
+def assert_json_error(response, status: int, code: str | None = None) -> dict[str, Any]:
+    """The response is ``status`` with the one JSON error shape (and ``code`` when given)."""
+    assert response.status_code == status, (response.status_code, response.get_data(as_text=True)[:300])
+    assert response.is_json, response.headers.get("Content-Type")
+    body = response.get_json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    if code is not None:
+        assert body["error"]["code"] == code, body
+    return body["error"]

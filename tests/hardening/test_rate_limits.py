@@ -1,0 +1,175 @@
+"""Rate limits on the collect API: per client address, per shop, subscriptions per address per hour.
+
+Each refusal is a 429 in the JSON error shape with ``Retry-After``, and stores nothing. The
+client address comes from ``X-Forwarded-For`` only through ProxyFix with a hop count.
+"""
+from __future__ import annotations
+
+import pytest
+
+from server.db import get_db
+from server.limits import get_limiter
+from server.models import Event, Subscription, Visitor
+from tests.hardening.conftest import ORIGIN, assert_json_error, count, events_body, sub_body
+
+
+@pytest.fixture
+def app_config(app_config):
+    return {**app_config, "RATELIMIT_COLLECT_PER_IP": "5/minute", "RATELIMIT_COLLECT_PER_SHOP": "8/minute",
+            "RATELIMIT_SUBSCRIPTIONS_PER_IP": "2/hour"}
+
+
+def post_events(client, shop, ip="198.51.100.7", **headers):
+    return client.post(f"/v1/shops/{shop.public_key}/events", json=events_body(),
+                       headers={"Origin": ORIGIN, **headers}, environ_base={"REMOTE_ADDR": ip})
+
+
+def assert_rate_limited(response):
+    assert_json_error(response, 429, "rate_limited")
+    retry_after = int(response.headers["Retry-After"])
+    assert 1 <= retry_after <= 3601  # at most the longest window (an hour), rounded up
+
+
+def test_one_address_is_limited_and_the_refused_batch_is_not_stored(client, session, shop):
+    for _ in range(5):
+        assert post_events(client, shop).status_code == 202
+    assert count(session, Event) == 5
+    refused = post_events(client, shop)
+    assert_rate_limited(refused)
+    assert count(session, Event) == 5
+    # Another address still gets in.
+    assert post_events(client, shop, ip="198.51.100.8").status_code == 202
+
+
+def test_one_shop_is_limited_across_addresses(client, session, shop):
+    statuses = [post_events(client, shop, ip=f"203.0.113.{i}").status_code for i in range(8)]
+    assert statuses == [202] * 8
+    visitors = count(session, Visitor)
+    refused = post_events(client, shop, ip="203.0.113.200")
+    assert_rate_limited(refused)
+    assert count(session, Event) == 8 and count(session, Visitor) == visitors
+
+
+def test_subscriptions_per_address_per_hour(client, session, shop):
+    url = f"/v1/shops/{shop.public_key}/subscriptions"
+    env = {"REMOTE_ADDR": "192.0.2.10"}
+    assert client.post(url, json=sub_body(), headers={"Origin": ORIGIN}, environ_base=env).status_code == 201
+    assert client.post(url, json=sub_body(), headers={"Origin": ORIGIN}, environ_base=env).status_code == 201
+    refused = client.post(url, json=sub_body(), headers={"Origin": ORIGIN}, environ_base=env)
+    assert_rate_limited(refused)
+    assert count(session, Subscription) == 2
+    # Events from the same address are not counted against the subscription cap.
+    assert post_events(client, shop, ip="192.0.2.10").status_code == 202
+
+
+def test_preflights_are_not_counted(client, shop):
+    for _ in range(10):
+        response = client.options(f"/v1/shops/{shop.public_key}/events",
+                                  headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"},
+                                  environ_base={"REMOTE_ADDR": "198.51.100.9"})
+        assert response.status_code == 204
+    assert post_events(client, shop, ip="198.51.100.9").status_code == 202
+
+
+def test_forwarded_for_is_ignored_without_proxy_fix(client, session, shop):
+    # A client cannot pick a fresh address per request by sending X-Forwarded-For.
+    for i in range(5):
+        assert post_events(client, shop, **{"X-Forwarded-For": f"10.9.9.{i}"}).status_code == 202
+    assert_rate_limited(post_events(client, shop, **{"X-Forwarded-For": "10.9.9.99"}))
+
+
+@pytest.mark.parametrize("hops", [1])
+def test_forwarded_for_counts_through_proxy_fix(app_config, hops):
+    from server import create_app
+    from server.db import get_db
+
+    app = create_app({**app_config, "PROXY_FIX_HOPS": hops})
+    try:
+        client = app.test_client()
+        with get_db(app).sessionmaker() as session:
+            from tests.factories import make_shop
+
+            shop = make_shop(session, app_config["CLOCK"].now(), origins=[ORIGIN]).shop
+            session.commit()
+        proxy = "10.0.0.1"  # the one trusted proxy; the client is the last address it appended
+        for _ in range(5):
+            assert post_events(client, shop, ip=proxy, **{"X-Forwarded-For": "198.51.100.1"}).status_code == 202
+        assert_rate_limited(post_events(client, shop, ip=proxy, **{"X-Forwarded-For": "198.51.100.1"}))
+        # A different client behind the same proxy has its own budget; a spoofed first hop does not help.
+        assert post_events(client, shop, ip=proxy, **{"X-Forwarded-For": "198.51.100.2"}).status_code == 202
+        spoofed = post_events(client, shop, ip=proxy, **{"X-Forwarded-For": "1.2.3.4, 198.51.100.1"})
+        assert_rate_limited(spoofed)
+    finally:
+        get_db(app).dispose()
+
+
+def test_limits_can_be_switched_off_for_load_runs(app_config):
+    from server import create_app
+    from server.db import get_db
+
+    app = create_app({**app_config, "RATELIMIT_ENABLED": False})
+    try:
+        assert get_limiter(app).enabled is False
+        client = app.test_client()
+        with get_db(app).sessionmaker() as session:
+            from tests.factories import make_shop
+
+            shop = make_shop(session, app_config["CLOCK"].now(), origins=[ORIGIN]).shop
+            session.commit()
+        assert all(post_events(client, shop).status_code == 202 for _ in range(12))
+    finally:
+        get_db(app).dispose()
+
+
+def test_the_limiter_keys_hold_no_whole_address(app, client, shop):
+    post_events(client, shop, ip="198.51.100.77")
+    storage = get_limiter(app).storage
+    keys = " ".join(map(str, getattr(storage, "storage", {}))) + " ".join(map(str, getattr(storage, "events", {})))
+    assert keys, "the in-memory storage should hold the counters"
+    assert "198.51.100.77" not in keys
+    assert "collect-ip" in keys
+
+
+@pytest.fixture
+def tight_config(app_config):
+    return {**app_config, "RATELIMIT_WEBHOOKS_PER_SHOP": "2/minute", "RATELIMIT_CLICKS_PER_IP": "2/minute"}
+
+
+def test_webhooks_per_shop_and_clicks_per_address(tight_config):
+    import json
+    from datetime import datetime, timezone
+
+    from server import create_app
+    from server.models import Click, Order, Push
+    from server.services.webhooks import sign
+    from server.tokens import make_click_token
+    from tests.factories import make_shop, make_subscription, make_visitor
+
+    clock = tight_config["CLOCK"]
+    clock.set(datetime.now(timezone.utc))
+    app = create_app(tight_config)
+    try:
+        client = app.test_client()
+        with get_db(app).sessionmaker() as session:
+            new = make_shop(session, clock.now(), origins=[ORIGIN])
+            sub = make_subscription(session, make_visitor(session, new.shop.id, clock.now()), clock.now())
+            push = Push(shop_id=new.shop.id, visitor_id=sub.visitor_id, subscription_id=sub.id, kind="welcome",
+                        dedupe_key="k1", title="Hi", body="x", url="https://shop.example/", due_at=clock.now(),
+                        created_at=clock.now(), status="sent")
+            session.add(push)
+            session.commit()
+            push_id = push.id
+        for i in range(3):
+            raw = json.dumps({"id": f"w{i}", "order_id": f"o{i}", "status": "paid", "total": "1.00",
+                              "currency": "USD"}).encode()
+            response = client.post(f"/v1/webhooks/{new.shop.public_key}/orders", data=raw,
+                                   content_type="application/json",
+                                   headers={"X-Pushcart-Signature": sign(new.secret, int(clock.now().timestamp()), raw)})
+        assert_rate_limited(response)
+        link = "/c/" + make_click_token(app.config["SECRET_KEY"], push_id)
+        assert [client.get(link).status_code for _ in range(2)] == [302, 302]
+        assert_rate_limited(client.get(link))
+        with get_db(app).sessionmaker() as session:
+            assert count(session, Order) == 2 and count(session, Click) == 2
+    finally:
+        get_db(app).dispose()
