@@ -1,0 +1,292 @@
+"""Fault runs of the delivery path, counted: nothing planned is lost, nothing is sent twice.
+
+    .venv/bin/python bench/fault_runs.py clock-jump  [--subscribers 200]
+    .venv/bin/python bench/fault_runs.py pg-restart  [--pushes 3000]   # restarts the local PostgreSQL!
+
+Both run on loopback against ``tests/fakepush.py`` (a push service that decrypts every push and
+counts each ``push_id`` it accepted), on a fresh PostgreSQL schema dropped at the end
+(``BENCH_DATABASE_URL``, default the local ``test`` database).
+
+clock-jump: pushes are planned over a day, then the clock jumps 24 h forward and the dispatcher
+runs passes until nothing is due. Per subscriber: a ``shipped`` push whose TTL (4 h) ran out
+before the jump (must be ``missed``), a ``shipped`` push still alive (``sent``), and four
+``repurchase`` pushes of which the frequency cap (3 marketing per 24 h) lets three out. The
+sender is wrapped to record batch sizes (never above ``DISPATCH_BATCH_SIZE``).
+
+pg-restart: a real ``flask --app wsgi worker`` process sends a backlog; a quarter of the way
+through, PostgreSQL is restarted (``pg_ctlcluster --skip-systemctl-redirect <ver> main restart``).
+The worker must reconnect (``pool_pre_ping``) and finish; rows left ``sending`` by the batch the
+restart interrupted are reclaimed after their lease, so the only duplicates allowed are pushes of
+that one batch. PostgreSQL is always started again at the end. It briefly takes the database away
+from everything else on the machine: run it alone.
+
+Each prints ``planned = sent + missed + failed + expired + skipped`` and the duplicate count.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import sqlalchemy as sa  # noqa: E402
+
+from server.models import Base, Push, PushStatus  # noqa: E402
+from tests.factories import make_shop, make_subscription, make_visitor  # noqa: E402
+from tests.fakepush import FakePushService, Reply  # noqa: E402
+
+PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+FINAL = ("sent", "missed", "failed", "expired", "skipped", "cancelled")
+
+
+def with_schema(url: str, schema: str) -> str:
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options=-csearch_path%3D{schema}"
+
+
+def status_counts(url: str) -> dict[str, int]:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(Push.status, sa.func.count()).group_by(Push.status)).all()
+        return {status: int(n) for status, n in rows}
+    finally:
+        engine.dispose()
+
+
+def add_push(session, sub, kind: str, due: datetime, ttl: int, now: datetime) -> None:
+    session.add(Push(shop_id=sub.shop_id, visitor_id=sub.visitor_id, subscription_id=sub.id, kind=kind,
+                     dedupe_key=f"bench:{secrets.token_hex(8)}", group_key=f"bench:{secrets.token_hex(8)}",
+                     title="Your order", body="Bench push", url="https://shop.example/", due_at=due, ttl=ttl,
+                     created_at=now, status=PushStatus.PENDING.value))
+
+
+def summary(planned: int, counts: dict[str, int], delivered: collections.Counter, extra: dict) -> dict:
+    """The closing counts and the two checks."""
+    final = {k: counts.get(k, 0) for k in FINAL}
+    open_rows = counts.get("pending", 0) + counts.get("sending", 0)
+    duplicates = sum(n - 1 for n in delivered.values() if n > 1)
+    balance = sum(final.values()) + open_rows
+    result = {"planned": planned, **final, "open": open_rows, "delivered_distinct": len(delivered),
+              "duplicates": duplicates, "balanced": balance == planned and open_rows == 0,
+              "sent_matches_delivered": final["sent"] == len(delivered), **extra}
+    print(json.dumps(result, indent=2))
+    return result
+
+
+class RecordingSender:
+    """The real sender, with the size of every batch it is handed recorded."""
+
+    def __init__(self, real) -> None:
+        self.real = real
+        self.batches: list[int] = []
+
+    def send_many(self, messages):
+        self.batches.append(len(messages))
+        return self.real.send_many(messages)
+
+    def close(self) -> None:
+        self.real.close()
+
+
+def clock_jump(args: argparse.Namespace, url: str, vapid_file: str) -> dict:
+    from server import create_app
+    from server.clock import FrozenClock
+    from server.db import get_db
+    from server.delivery.runtime import SENDER, close_delivery, get_dispatcher
+    from server.delivery.sender import WebPushSender, sender_options
+    from server.vapid import get_vapid
+
+    t0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+    clock = FrozenClock(t0)
+    batch_size = 50
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "VAPID_PRIVATE_KEY_FILE": vapid_file,
+                      "VAPID_SUBJECT": "mailto:bench@pushcart.test", "PUBLIC_URL": "http://127.0.0.1:9",
+                      "INSTANCE_PATH": str(Path(vapid_file).parent / "instance"), "CLOCK": clock,
+                      "PUSHCART_INSECURE_ENDPOINTS": True, "DISPATCH_BATCH_SIZE": batch_size,
+                      "LOG_LEVEL": "WARNING"})
+    with FakePushService() as fake:
+        with get_db(app).sessionmaker() as session:
+            shop = make_shop(session, t0).shop
+            for i in range(args.subscribers):
+                visitor = make_visitor(session, shop.id, t0)
+                sub = make_subscription(session, visitor, t0, endpoint=fake.endpoint(f"s{i}"), keys=fake.keys())
+                add_push(session, sub, "shipped", t0 + timedelta(hours=2), 4 * 3600, t0)   # TTL runs out
+                add_push(session, sub, "shipped", t0 + timedelta(hours=23), 4 * 3600, t0)  # still alive
+                for hours in (1, 6, 12, 20):  # four marketing pushes; the cap lets three out
+                    add_push(session, sub, "repurchase", t0 + timedelta(hours=hours), 48 * 3600, t0)
+            session.commit()
+        planned = args.subscribers * 6
+        recorder = RecordingSender(WebPushSender(get_vapid(app), "mailto:bench@pushcart.test",
+                                                 **sender_options(app.config)))
+        app.extensions[SENDER] = recorder
+        clock.set(t0 + timedelta(hours=24))  # the jump
+        started = time.monotonic()
+        passes = []
+        try:
+            dispatcher = get_dispatcher(app)
+            for _ in range(50):
+                counts = dispatcher.run_pass().as_json()
+                passes.append(counts)
+                if not any(counts.values()):
+                    break
+        finally:
+            close_delivery(app)
+        elapsed = time.monotonic() - started
+        delivered = fake.push_id_counts()
+        per_sub = collections.Counter()
+        with get_db(app).sessionmaker() as session:
+            for sub_id, n in session.execute(
+                    sa.select(Push.subscription_id, sa.func.count())
+                    .where(Push.kind == "repurchase", Push.status == "sent").group_by(Push.subscription_id)):
+                per_sub[n] += 1
+            missed_ok = session.scalar(sa.select(sa.func.count()).select_from(Push).where(
+                Push.kind == "shipped", Push.due_at == t0 + timedelta(hours=2), Push.status != "missed")) == 0
+    get_db(app).dispose()
+    extra = {"passes": len(passes), "seconds": round(elapsed, 2), "max_batch": max(recorder.batches or [0]),
+             "batch_limit": batch_size, "batches": len(recorder.batches),
+             "marketing_sent_per_subscriber": dict(per_sub), "expired_ttl_all_missed": missed_ok}
+    return summary(planned, status_counts(url), delivered, extra)
+
+
+def pg_version() -> str:
+    versions = sorted(os.listdir("/etc/postgresql"))
+    return versions[-1]
+
+
+def pg_ready() -> bool:
+    return subprocess.run(["pg_isready", "-h", "127.0.0.1", "-p", "5432", "-t", "1"],
+                          capture_output=True).returncode == 0
+
+
+def ensure_pg_up() -> None:
+    """Start the cluster if it is not answering (the run must never leave it down)."""
+    for _ in range(30):
+        if pg_ready():
+            return
+        time.sleep(1)
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", pg_version(), "main", "start"],
+                   capture_output=True, timeout=60)
+    for _ in range(30):
+        if pg_ready():
+            return
+        time.sleep(1)
+    raise RuntimeError("PostgreSQL did not come back")
+
+
+def pg_restart(args: argparse.Namespace, url: str, vapid_file: str) -> dict:
+    from server.clock import utcnow
+    from server.db import Database
+
+    now = utcnow()
+    with FakePushService() as fake:
+        fake.default = Reply(delay=args.delay)  # a push service some milliseconds away
+        database = Database(url)
+        with database.sessionmaker() as session:
+            shop = make_shop(session, now).shop
+            for i in range(args.pushes):
+                visitor = make_visitor(session, shop.id, now)
+                sub = make_subscription(session, visitor, now, endpoint=fake.endpoint(f"s{i}"), keys=fake.keys())
+                add_push(session, sub, "shipped", now - timedelta(seconds=1), 86400, now)
+            session.commit()
+        database.dispose()
+        env = {**os.environ, "DATABASE_URL": url, "PUSHCART_SECRET_KEY": "bench", "VAPID_PRIVATE_KEY_FILE": vapid_file,
+               "VAPID_SUBJECT": "mailto:bench@pushcart.test", "PUSHCART_INSECURE_ENDPOINTS": "1",
+               "PUBLIC_URL": "http://127.0.0.1:9", "LOG_LEVEL": "INFO"}
+        log_path = Path(vapid_file).parent / "worker.log"
+        cmd = [str(ROOT / ".venv" / "bin" / "flask"), "--app", "wsgi", "worker", "--interval", "0.5",
+               "--batch-size", str(args.batch_size), "--lease", str(args.lease), "--concurrency", "8"]
+        with open(log_path, "wb") as log:
+            worker = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
+        restarted = None
+        started = time.monotonic()
+        try:
+            while time.monotonic() - started < args.timeout:
+                time.sleep(0.3)
+                accepted = sum(1 for r in list(fake.requests) if 200 <= r.status < 300)
+                if args.no_restart and restarted is None:
+                    restarted = {"skipped": True}
+                if restarted is None and accepted >= args.pushes // 4:
+                    t = time.monotonic()
+                    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", pg_version(), "main", "restart"],
+                                   capture_output=True, timeout=90, check=True)
+                    restarted = {"at_delivered": accepted, "restart_seconds": round(time.monotonic() - t, 2)}
+                    print(f"PostgreSQL restarted after {accepted} deliveries", flush=True)
+                if restarted is not None and pg_ready():
+                    try:
+                        counts = status_counts(url)
+                    except sa.exc.OperationalError:
+                        continue  # still starting up
+                    if counts.get("pending", 0) + counts.get("sending", 0) == 0:
+                        break
+        finally:
+            ensure_pg_up()
+            os.killpg(worker.pid, signal.SIGTERM)
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
+        elapsed = time.monotonic() - started
+        delivered = fake.push_id_counts()
+    worker_log = log_path.read_text(errors="replace")
+    duplicates = sum(n - 1 for n in delivered.values() if n > 1)
+    extra = {"seconds": round(elapsed, 2), "restart": restarted, "batch_size": args.batch_size,
+             "duplicates_within_one_batch": duplicates <= args.batch_size,
+             "worker_errors_logged": worker_log.count("dispatch pass failed"),
+             "worker_exit_code": worker.returncode}
+    return summary(args.pushes, status_counts(url), delivered, extra)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", choices=["clock-jump", "pg-restart"])
+    parser.add_argument("--subscribers", type=int, default=200, help="clock-jump: subscribers (6 pushes each)")
+    parser.add_argument("--pushes", type=int, default=3000, help="pg-restart: pushes in the backlog")
+    parser.add_argument("--batch-size", type=int, default=100, help="pg-restart: the worker's batch size")
+    parser.add_argument("--lease", type=float, default=5.0, help="pg-restart: the worker's lease (seconds)")
+    parser.add_argument("--delay", type=float, default=0.01, help="pg-restart: push service answer delay (s)")
+    parser.add_argument("--timeout", type=float, default=120.0, help="pg-restart: give up after this long")
+    parser.add_argument("--no-restart", action="store_true", help="pg-restart: the same run without the restart")
+    args = parser.parse_args()
+
+    from server.vapid import init_keys
+
+    tmp = Path(tempfile.mkdtemp(prefix="pushcart-fault-"))
+    vapid_file = str(tmp / "vapid.pem")
+    init_keys(vapid_file)
+    schema = f"fault_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = sa.create_engine(PG_URL, poolclass=sa.pool.NullPool)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = with_schema(PG_URL, schema)
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    try:
+        result = clock_jump(args, url, vapid_file) if args.run == "clock-jump" else pg_restart(args, url, vapid_file)
+    finally:
+        ensure_pg_up()
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+    out_dir = ROOT / "bench" / "results"
+    out_dir.mkdir(exist_ok=True)
+    (out_dir / f"fault_{args.run}.json").write_text(json.dumps(result, indent=2, default=str))
+    ok = result["balanced"] and (result["duplicates"] == 0 or args.run == "pg-restart"
+                                 and result["duplicates_within_one_batch"])
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
