@@ -47,7 +47,12 @@ _TOPIC = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
 class Sender(Protocol):
-    """What the dispatcher needs from a sender (the real one, or a fake in unit tests)."""
+    """What the dispatcher needs from a sender (the real one, or a fake in unit tests).
+
+    A sender may also offer ``submit(messages)`` (a future instead of waiting), or
+    ``prepare(messages)`` and ``start(prepared)`` (encrypt now, send later), as
+    ``WebPushSender`` does; the dispatcher uses them when present.
+    """
 
     def send_many(self, messages: list[Message]) -> list[SendResult]: ...
 
@@ -116,6 +121,7 @@ class _Batch:
     outcomes: list[Outcome] = field(default_factory=list)
     to_send: list[tuple[Push, Message]] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
+    prepared: Any = None  # what the sender's ``prepare`` made of ``messages``, when it has one
 
 
 class Dispatcher:
@@ -151,8 +157,10 @@ class Dispatcher:
         """Run the sweeps, then send everything due; return the counts.
 
         Batches are pipelined: while one batch is on the network (the sender's loop thread),
-        this thread claims and prepares the next one, then records the first. So at most two
-        batches are claimed at a time, and a stop finishes the one in flight before returning.
+        this thread claims, gates, renders and encrypts the next one, then records the first and
+        only then starts the next. So at most two batches are claimed at a time, only one is on
+        the network (a killed worker sends at most one batch twice), and a stop finishes the one
+        in flight before returning.
         """
         counts = PassCounts()
         with self.database.sessionmaker() as session:
@@ -167,7 +175,7 @@ class Dispatcher:
                     in_flight = None
                 if batch is None:
                     break
-                in_flight = (batch, self._submit(batch.messages))
+                in_flight = (batch, self._start(batch))
                 if batch.claimed < self.settings.batch_size:
                     break
         finally:
@@ -175,12 +183,14 @@ class Dispatcher:
                 self._finish(*in_flight, counts)
         return counts
 
-    def _submit(self, messages: list[Message]) -> Future[list[SendResult]]:
+    def _start(self, batch: _Batch) -> Future[list[SendResult]]:
+        if batch.prepared is not None:
+            return self.sender.start(batch.prepared)  # type: ignore[attr-defined]
         submit = getattr(self.sender, "submit", None)
         if submit is not None:
-            return submit(messages)
+            return submit(batch.messages)
         done: Future[list[SendResult]] = Future()
-        done.set_result(self.sender.send_many(messages))
+        done.set_result(self.sender.send_many(batch.messages))
         return done
 
     def _prepare(self) -> _Batch | None:
@@ -216,6 +226,9 @@ class Dispatcher:
             # rollback: a rollback would expire the claimed rows and reload each one afterwards.
             session.commit()
         batch.messages = [message for _, message in batch.to_send]
+        prepare = getattr(self.sender, "prepare", None)
+        if prepare is not None and batch.messages:
+            batch.prepared = prepare(batch.messages)  # the encryption, while the previous batch sends
         return batch
 
     def _finish(self, batch: _Batch, future: Future[list[SendResult]], counts: PassCounts) -> None:

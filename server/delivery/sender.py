@@ -1,10 +1,15 @@
-"""The sender: RFC 8291 encryption (pywebpush), RFC 8292 VAPID (py-vapid) and pooled HTTP (aiohttp).
+"""The sender: RFC 8291 encryption (http_ece, as pywebpush calls it), RFC 8292 VAPID (py-vapid), pooled HTTP (aiohttp).
 
 Why this shape (measured, see DESIGN.md and ``bench/``): the VAPID JWT is signed once per
 push-service origin and reused until close to expiry; one aiohttp session keeps pooled
 keep-alive connections per origin and sends up to ``concurrency`` pushes at once on an event
-loop in its own thread. The dispatcher hands over a batch with ``send_many`` and gets one
-``SendResult`` per message back, in order.
+loop in its own thread. The dispatcher hands over a batch with ``submit`` (or ``send_many``)
+and gets one ``SendResult`` per message back, in order.
+
+``prepare`` encrypts a batch in the calling thread (the dispatcher's), so the encryption of
+batch N+1 overlaps the network exchanges of batch N on the loop thread (the ECDH itself runs
+outside the GIL); ``start`` hands it to a fixed set of ``concurrency`` lanes on the loop
+thread, which pull messages from one queue.
 
 Safety: redirects are never followed, proxies from the environment are ignored, connect and
 read have timeouts, and the resolver refuses non-public addresses at connect time (so a DNS
@@ -13,8 +18,10 @@ answer that changed after the endpoint check cannot point us inside the network)
 from __future__ import annotations
 
 import asyncio
+import base64
 import concurrent.futures
 import email.utils
+import functools
 import ipaddress
 import logging
 import socket
@@ -27,10 +34,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+import http_ece
+from aiohttp import hdrs
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
+from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
-from pywebpush import WebPusher
 
 from .endpoints import LOOPBACK_HOSTS
 
@@ -148,10 +157,27 @@ class VapidCache:
             return value
 
 
+def _b64url_decode(value: str) -> bytes:
+    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+
+
+@functools.lru_cache(maxsize=4096)
+def receiver_keys(p256dh: str, auth: str) -> tuple[ec.EllipticCurvePublicKey, bytes]:
+    """A subscription's static keys, decoded and the point checked once (it is on P-256)."""
+    return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), _b64url_decode(p256dh)), _b64url_decode(auth)
+
+
 def encrypt(message: Message) -> bytes:
-    """The aes128gcm body of ``message`` (pywebpush's encoder: a fresh ECDH key per message)."""
-    pusher = WebPusher({"endpoint": message.endpoint, "keys": {"p256dh": message.p256dh, "auth": message.auth}})
-    return pusher.encode(message.payload, "aes128gcm")["body"]
+    """The aes128gcm body of ``message`` (RFC 8291), with a fresh ephemeral ECDH key per message.
+
+    The same ``http_ece.encrypt`` call pywebpush's ``WebPusher.encode(data, "aes128gcm")``
+    makes (random salt, 4096-byte record, the ephemeral public key as key id), minus that
+    class's per-message copy and parse of the subscription's keys: ``receiver_keys`` decodes
+    them once per subscription. Only the receiver's static key is reused, never ours.
+    """
+    receiver, auth_secret = receiver_keys(message.p256dh, message.auth)
+    return http_ece.encrypt(message.payload, private_key=ec.generate_private_key(ec.SECP256R1()),
+                            dh=receiver, auth_secret=auth_secret, version="aes128gcm")
 
 
 class PublicOnlyResolver(AbstractResolver):
@@ -184,6 +210,24 @@ class PublicOnlyResolver(AbstractResolver):
         await self._inner.close()
 
 
+class PreparedBatch:
+    """A batch ready to send: its messages, their encrypted bodies, the results so far, its future."""
+
+    __slots__ = ("messages", "bodies", "results", "left", "future")
+
+    def __init__(self, messages: Sequence[Message], bodies: list[bytes | None], results: list[SendResult | None],
+                 future: concurrent.futures.Future[list[SendResult]]) -> None:
+        self.messages = messages
+        self.bodies = bodies
+        self.results = results
+        self.left = sum(1 for r in results if r is None)
+        self.future = future
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(exc)
+
+
 class WebPushSender:
     """Sends batches of ``Message`` concurrently from an event loop in a background thread."""
 
@@ -194,7 +238,7 @@ class WebPushSender:
                  observe: Callable[[str, float], None] | None = None) -> None:
         self.vapid_cache = VapidCache(vapid, subject, time_source=time_source)
         self._observe = observe  # (outcome, seconds) of each exchange with a push service: metrics
-        self._concurrency = concurrency
+        self._concurrency = max(1, concurrency)
         self._timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout,
                                               sock_connect=connect_timeout, sock_read=read_timeout)
         self._ssl = ssl_context if ssl_context is not None else ssl.create_default_context()
@@ -202,6 +246,10 @@ class WebPushSender:
         self._time = time_source
         self._held: dict[str, float] = {}  # origin -> wall time before which we do not send
         self._session: aiohttp.ClientSession | None = None
+        # Loop-thread state: the queue of (job, index) the lanes pull from, the lanes, open jobs.
+        self._queue: asyncio.Queue[tuple[PreparedBatch, int]] | None = None
+        self._lanes: list[asyncio.Task[None]] = []
+        self._jobs: set[PreparedBatch] = set()
         self._loop = _new_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="pushcart-sender", daemon=True)
         self._thread.start()
@@ -212,53 +260,104 @@ class WebPushSender:
         return self.submit(messages).result()
 
     def submit(self, messages: Sequence[Message]) -> concurrent.futures.Future[list[SendResult]]:
-        """Start sending ``messages`` on the loop thread; the future gives ``send_many``'s result."""
+        """Encrypt ``messages`` here, then send them on the loop thread; the future gives
+        ``send_many``'s result."""
+        return self.start(self.prepare(messages))
+
+    def prepare(self, messages: Sequence[Message]) -> PreparedBatch:
+        """Encrypt ``messages`` in the calling thread; ``start`` sends them.
+
+        The dispatcher prepares batch N+1 while batch N is on the network and starts it once
+        N is recorded: the encryption overlaps the network, the sends never do.
+        """
+        bodies: list[bytes | None] = []
+        results: list[SendResult | None] = []
+        for message in messages:
+            try:
+                bodies.append(encrypt(message))
+                results.append(None)
+            except Exception as exc:  # a malformed key stored despite validation: our data, not theirs
+                log.warning("push %s: encryption failed: %s", message.push_id, type(exc).__name__)
+                bodies.append(None)
+                results.append(SendResult(FAILED, None, f"encryption failed: {type(exc).__name__}"))
+        return PreparedBatch(messages, bodies, results, concurrent.futures.Future())
+
+    def start(self, batch: PreparedBatch) -> concurrent.futures.Future[list[SendResult]]:
+        """Send a prepared batch on the loop thread (at most ``concurrency`` at a time)."""
         if self._closed:
             raise RuntimeError("sender is closed")
-        if not messages:
-            done: concurrent.futures.Future[list[SendResult]] = concurrent.futures.Future()
-            done.set_result([])
-            return done
-        return asyncio.run_coroutine_threadsafe(self._send_all(messages), self._loop)
+        if batch.left == 0:
+            batch.future.set_result(batch.results)  # type: ignore[arg-type]  (every result is set)
+        else:
+            self._loop.call_soon_threadsafe(self._enqueue, batch)
+        return batch.future
 
     def close(self) -> None:
-        """Close the connections and stop the loop thread."""
+        """Close the connections and stop the loop thread (batches still queued fail)."""
         if self._closed:
             return
         self._closed = True
-        if self._session is not None:
-            asyncio.run_coroutine_threadsafe(self._session.close(), self._loop).result(timeout=10)
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
 
-    async def _ensure_session(self) -> aiohttp.ClientSession:
-        if self._session is None:
+    # -- on the loop thread ------------------------------------------------------------------
+
+    def _enqueue(self, job: PreparedBatch) -> None:
+        if self._queue is None:
             connector = aiohttp.TCPConnector(limit=self._concurrency, ssl=self._ssl, keepalive_timeout=60,
                                              ttl_dns_cache=300,
                                              resolver=PublicOnlyResolver(self._allow_loopback))
-            self._session = aiohttp.ClientSession(connector=connector, trust_env=False, timeout=self._timeout,
-                                                  auto_decompress=False)
-        return self._session
+            # No compression asked for (Accept-Encoding is skipped) and none undone.
+            self._session = aiohttp.ClientSession(
+                connector=connector, trust_env=False, timeout=self._timeout, auto_decompress=False,
+                skip_auto_headers=(hdrs.ACCEPT_ENCODING,))
+            self._queue = asyncio.Queue()
+            self._lanes = [self._loop.create_task(self._lane(self._session, self._queue))
+                           for _ in range(self._concurrency)]
+        if self._closed:
+            job.fail(RuntimeError("sender is closed"))
+            return
+        self._jobs.add(job)
+        for i, result in enumerate(job.results):
+            if result is None:
+                self._queue.put_nowait((job, i))
 
-    async def _send_all(self, messages: Sequence[Message]) -> list[SendResult]:
-        # A fixed set of lanes pulling from the batch: ``concurrency`` tasks instead of one per message.
-        session = await self._ensure_session()
-        results: list[SendResult | None] = [None] * len(messages)
-        indexes = iter(range(len(messages)))
+    async def _lane(self, session: aiohttp.ClientSession, queue: asyncio.Queue[tuple[PreparedBatch, int]]) -> None:
+        while True:
+            job, i = await queue.get()
+            if job.future.done():
+                continue  # failed earlier: its other messages are not sent
+            try:
+                result = await self._send_one(session, job.messages[i], job.bodies[i])  # type: ignore[arg-type]
+            except Exception as exc:  # a bug, not a push service's answer: the batch's caller sees it
+                self._jobs.discard(job)
+                job.fail(exc)
+                continue
+            job.results[i] = result
+            job.left -= 1
+            if job.left == 0:
+                self._jobs.discard(job)
+                if not job.future.done():
+                    job.future.set_result(job.results)  # type: ignore[arg-type]
 
-        async def lane() -> None:
-            for i in indexes:
-                results[i] = await self._send_one(session, messages[i])
-
-        await asyncio.gather(*(lane() for _ in range(min(self._concurrency, len(messages)))))
-        return results  # type: ignore[return-value]  (every index was filled)
+    async def _shutdown(self) -> None:
+        for lane in self._lanes:
+            lane.cancel()
+        if self._lanes:
+            await asyncio.gather(*self._lanes, return_exceptions=True)
+        for job in list(self._jobs):
+            job.fail(RuntimeError("sender closed before the batch was sent"))
+        self._jobs.clear()
+        if self._session is not None:
+            await self._session.close()
 
     def _record(self, outcome: str, started: float) -> None:
         if self._observe is not None:
             self._observe(outcome, time.perf_counter() - started)
 
-    async def _send_one(self, session: aiohttp.ClientSession, message: Message) -> SendResult:
+    async def _send_one(self, session: aiohttp.ClientSession, message: Message, body: bytes) -> SendResult:
         origin = origin_of(message.endpoint)
         held_until = self._held.get(origin)
         if held_until is not None:
@@ -266,11 +365,6 @@ class WebPushSender:
             if wait > 0:
                 return SendResult(HELD, None, "origin rate limited", wait)
             del self._held[origin]
-        try:
-            body = encrypt(message)
-        except Exception as exc:  # a malformed key stored despite validation: our data, not theirs
-            log.warning("push %s: encryption failed: %s", message.push_id, type(exc).__name__)
-            return SendResult(FAILED, None, f"encryption failed: {type(exc).__name__}")
         headers = {
             "Authorization": self.vapid_cache.header(origin),
             "TTL": str(max(0, int(message.ttl))),
@@ -283,8 +377,13 @@ class WebPushSender:
         started = time.perf_counter()
         try:
             async with session.post(message.endpoint, data=body, headers=headers, allow_redirects=False) as resp:
-                text = await resp.text(errors="replace")
-                result = classify(resp.status, resp.headers.get("Retry-After"), text, self._time())
+                raw = await resp.read()
+                status = resp.status
+                if 200 <= status < 300:
+                    result = SendResult(SENT, status)
+                else:
+                    result = classify(status, resp.headers.get("Retry-After"), raw.decode("utf-8", "replace"),
+                                      self._time())
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
             self._record(RETRY, started)
             return SendResult(RETRY, None, "timeout")
