@@ -146,12 +146,13 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (sync, gthread)")
+    parser.add_argument("--server-threads", type=int, default=4, help="threads per gunicorn worker (gthread)")
     parser.add_argument("--backends", default="sqlite,postgresql")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is missing: apt-get install wrk", file=sys.stderr)
         return 2
-    extra = ["-k", args.worker_class] + (["--threads", "4"] if args.worker_class == "gthread" else [])
+    extra = ["-k", args.worker_class] + (["--threads", str(args.server_threads)] if args.worker_class == "gthread" else [])
 
     tmp = Path(tempfile.mkdtemp(prefix="pushcart-bench-"))
     from server.vapid import init_keys

@@ -35,7 +35,7 @@ def emit(session: orm.Session, shop: Shop, visitor: Visitor, type_: str, now: da
     session.add(event)
     visitor.last_event_at = now
     session.flush()
-    hooks.on_events(session, shop, visitor, [event], now)
+    hooks.on_events(session, visitor, [event], now)
     session.flush()
     return event
 

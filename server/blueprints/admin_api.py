@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 
 from .. import get_clock
 from ..db import get_session
@@ -11,7 +11,7 @@ from ..errors import Invalid, Unauthorized
 from ..models import Shop
 from ..services.presets_settings import list_presets, update_preset
 from ..services.records import list_pushes, list_visitors, read_page
-from ..services.shops import SettingsUpdate, settings_as_json, shop_by_admin_token, update_settings
+from ..services.shops import SettingsUpdate, settings_as_json, shop_by_admin_token, shop_cache, update_settings
 from ..services.stats import compute_stats, parse_range
 from ..validation import parse, read_json
 
@@ -47,7 +47,9 @@ def get_settings() -> dict[str, Any]:
 def put_settings() -> dict[str, Any]:
     """Change the shop's settings (partial update)."""
     update = parse(SettingsUpdate, read_json(request))
-    return settings_as_json(update_settings(current_shop(), update))
+    shop = update_settings(current_shop(), update)
+    shop_cache(current_app.extensions).forget(shop.public_key)
+    return settings_as_json(shop)
 
 
 @bp.get("/events")

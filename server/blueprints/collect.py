@@ -4,19 +4,26 @@ CORS is per shop: the public key in the path names the shop, and only the shop's
 origins get ``Access-Control-Allow-Origin``. A request carrying another ``Origin`` is refused
 with 403 before anything is read or stored; a request without ``Origin`` (a server, curl) is
 allowed. ``text/plain`` bodies holding JSON are accepted for ``navigator.sendBeacon``.
+
+The shop behind a public key is read from a per-process cache (``ShopCache``), and event
+batches are written by group commit: requests in flight at once share one transaction, and
+each is answered once its events are committed.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 
 from .. import get_clock
-from ..db import get_session
-from ..errors import ApiError, TooLarge
-from ..services.shops import DEFAULT_PROMPT, normalize_origin, shop_by_public_key
+from ..db import get_db, get_session
+from ..errors import ApiError, NotFound, TooLarge
+from ..groupcommit import GroupCommit
+from ..models import Shop
+from ..services.shops import DEFAULT_PROMPT, normalize_origin, shop_cache
 from ..services.subscriptions import SubscribeIn, UnsubscribeIn, unsubscribe, upsert_subscription
-from ..services.tracking import MAX_EVENTS_PER_BATCH, EventBatch, record_events
+from ..services.tracking import MAX_EVENTS_PER_BATCH, EventBatch, EventsIn, store_batches
 from ..validation import parse, read_json
 from ..vapid import get_vapid, public_key_b64
 
@@ -29,7 +36,7 @@ class ForbiddenOrigin(ApiError):
     status, code = 403, "forbidden_origin"
 
 
-def _allowed_origin(origins: list[str], origin: str) -> bool:
+def _allowed_origin(origins: frozenset[str], origin: str) -> bool:
     try:
         return normalize_origin(origin) in origins
     except ApiError:
@@ -40,9 +47,10 @@ def _allowed_origin(origins: list[str], origin: str) -> bool:
 def _shop_and_origin() -> Response | None:
     """Find the shop in the path and check the caller's origin (preflights are answered here)."""
     public_key = (request.view_args or {}).get("public_key", "")
-    shop = shop_by_public_key(get_session(), public_key)
+    shop = shop_cache(current_app.extensions, current_app.config.get("SHOP_CACHE_SECONDS", 30.0)).get(
+        get_session, public_key)
     origin = request.headers.get("Origin")
-    if origin is not None and not _allowed_origin(list(shop.origins or []), origin):
+    if origin is not None and not _allowed_origin(shop.origins, origin):
         raise ForbiddenOrigin("this origin is not one of the shop's origins")
     g.collect_shop = shop
     g.cors_origin = origin
@@ -69,6 +77,29 @@ def _body(model: type[Any]) -> Any:
     return parse(model, read_json(request, allow_text_plain=True))
 
 
+def _shop() -> Shop:
+    """The shop of this call as a row (the subscription calls plan pushes with it)."""
+    shop = get_session().get(Shop, g.collect_shop.id)
+    if shop is None:
+        raise NotFound("unknown shop", code="unknown_shop")
+    return shop
+
+
+def _event_writer(app: Flask) -> GroupCommit[EventsIn, int]:
+    writer = app.extensions.get("pushcart.event_writer")
+    if writer is None:
+        database = get_db(app)
+
+        def write(items: Sequence[EventsIn]) -> list[int]:
+            with database.sessionmaker() as session:
+                counts = store_batches(session, items)
+                session.commit()
+            return counts
+
+        writer = app.extensions.setdefault("pushcart.event_writer", GroupCommit(write))
+    return writer
+
+
 @bp.route("/<public_key>/config", methods=["GET", "OPTIONS"])
 def config(public_key: str) -> dict[str, Any]:
     """What the widget needs to ask and subscribe: the VAPID key, the prompt, the worker path."""
@@ -84,7 +115,7 @@ def config(public_key: str) -> dict[str, Any]:
 def subscribe(public_key: str) -> tuple[dict[str, Any], int]:
     """Store a push subscription: 201 when new, 200 when the endpoint is already known."""
     data = _body(SubscribeIn)
-    result = upsert_subscription(get_session(), g.collect_shop, data, current_app.config, get_clock().now())
+    result = upsert_subscription(get_session(), _shop(), data, current_app.config, get_clock().now())
     return {"subscription_id": result.subscription.id}, 201 if result.created else 200
 
 
@@ -92,7 +123,7 @@ def subscribe(public_key: str) -> tuple[dict[str, Any], int]:
 def unsubscribe_endpoint(public_key: str) -> tuple[str, int]:
     """Stop pushes to this endpoint (204 whether or not it was known: the answer reveals nothing)."""
     data = _body(UnsubscribeIn)
-    unsubscribe(get_session(), g.collect_shop, data.endpoint, get_clock().now())
+    unsubscribe(get_session(), _shop(), data.endpoint, get_clock().now())
     return "", 204
 
 
@@ -103,5 +134,5 @@ def events(public_key: str) -> tuple[dict[str, Any], int]:
     if isinstance(raw, dict) and isinstance(raw.get("events"), list) and len(raw["events"]) > MAX_EVENTS_PER_BATCH:
         raise TooLarge(f"at most {MAX_EVENTS_PER_BATCH} events per request", code="too_many_events")
     batch = parse(EventBatch, raw)
-    stored = record_events(get_session(), g.collect_shop, batch, get_clock().now())
-    return {"accepted": len(batch.events), "stored": len(stored)}, 202
+    stored = _event_writer(current_app).submit(EventsIn(g.collect_shop.id, batch, get_clock().now()))
+    return {"accepted": len(batch.events), "stored": stored}, 202

@@ -24,7 +24,7 @@ from ..services import install_check
 from ..services.clicks import is_http_url
 from ..services.presets_settings import list_presets, update_preset
 from ..services.records import list_pushes, list_visitors, read_page
-from ..services.shops import SettingsUpdate, settings_as_json, shop_by_admin_token, update_settings
+from ..services.shops import SettingsUpdate, settings_as_json, shop_by_admin_token, shop_cache, update_settings
 from ..services.stats import compute_stats, parse_range
 from ..services.test_pushes import send_test_push
 from ..validation import parse
@@ -320,6 +320,7 @@ def settings() -> Any:
         try:
             update_settings(g.shop, parse(SettingsUpdate, raw))
             get_session().flush()
+            shop_cache(current_app.extensions).forget(g.shop.public_key)
         except ApiError as exc:
             get_session().rollback()
             flash(f"Settings not saved: {exc.message}", "error")

@@ -52,7 +52,7 @@ def on_activity(session: orm.Session, visitor: Visitor, event_type: str, now: da
     ``cancel=False`` skips the cancelling UPDATE for the later events of one batch.
     """
     cancelled = 0
-    if cancel:
+    if cancel and may_have_pending(visitor):
         # The UPDATE touches pushes only: no need to flush the batch's new events first.
         with session.no_autoflush:
             cancelled = outbox.cancel_group(session, visitor.shop_id, group_key(visitor.id),
@@ -62,6 +62,16 @@ def on_activity(session: orm.Session, visitor: Visitor, event_type: str, now: da
         if visitor.engaged_since is None or cancelled:
             visitor.engaged_since = now
     visitor.left_at = None
+
+
+def may_have_pending(visitor: Visitor) -> bool:
+    """Whether a reminder may be pending for the visitor, read from its state alone.
+
+    Only ``plan_leave`` plans one, and it leaves ``left_at`` set and ``engaged_since`` cleared;
+    any later activity clears ``left_at`` (after cancelling). So a visitor with ``left_at``
+    unset, or engaged again, has nothing pending, and its events need no cancelling UPDATE.
+    """
+    return visitor.left_at is not None and visitor.engaged_since is None
 
 
 def on_leave_event(visitor: Visitor, now: datetime) -> None:

@@ -9,11 +9,12 @@ import logging
 import re
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from sqlalchemy import orm
 
-from ..models import Checkout, Event, Order, Shipment, Shop, Subscription, Visitor
+from ..models import Checkout, Order, Shipment, Shop, Subscription, Visitor
 from ..services import outbox
 from ..services.attribution import attribute_order
 from ..services.privacy import expire_stale_subscriptions
@@ -32,8 +33,15 @@ def on_subscription_created(session: orm.Session, shop: Shop, visitor: Visitor,
     welcome.plan(session, shop, visitor, subscription, now)
 
 
-def on_events(session: orm.Session, shop: Shop, visitor: Visitor, events: list[Event],
-              now: datetime) -> None:
+class StoredEvent(Protocol):
+    """What the hooks read of a stored event (an ``Event`` row has it too)."""
+
+    type: str
+    occurred_at: datetime
+    cart: dict[str, Any] | None
+
+
+def on_events(session: orm.Session, visitor: Visitor, events: Sequence[StoredEvent], now: datetime) -> None:
     """Events were stored for ``visitor`` (new ones only, in arrival order)."""
     returned = False
     for event in events:
@@ -48,7 +56,9 @@ def on_events(session: orm.Session, shop: Shop, visitor: Visitor, events: list[E
         if event.type == "checkout_started" and isinstance(event.cart, dict):
             data = checkout_from_cart(event.cart)
             if data is not None:
-                checkout_recovery.record(session, shop, data, visitor, now)
+                shop = session.get(Shop, visitor.shop_id)  # from the identity map when already loaded
+                if shop is not None:
+                    checkout_recovery.record(session, shop, data, visitor, now)
 
 
 def checkout_from_cart(cart: dict[str, Any]) -> checkout_recovery.CheckoutData | None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -108,6 +111,61 @@ def shop_by_public_key(session: orm.Session, public_key: str) -> Shop:
     if shop is None:
         raise NotFound("unknown shop", code="unknown_shop")
     return shop
+
+
+@dataclass(frozen=True, slots=True)
+class ShopRef:
+    """What the collect API needs of a shop on every call, without a query."""
+
+    id: int
+    public_key: str
+    origins: frozenset[str]
+    sw_path: str
+    prompt: dict[str, Any]
+
+
+class ShopCache:
+    """Public key to ``ShopRef``, kept ``ttl`` seconds in this process.
+
+    The collect API is called on every page view: this spares it a query per call. A change
+    of origins, prompt or worker path made in this process is seen at once (``forget``); one
+    made in another process within ``ttl`` seconds. Unknown keys are not kept.
+    """
+
+    def __init__(self, ttl: float = 30.0, max_size: int = 10_000,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.max_size = max_size
+        self._monotonic = monotonic
+        self._entries: dict[str, tuple[float, ShopRef]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, session: Callable[[], orm.Session], public_key: str) -> ShopRef:
+        """The shop with this public key (read through ``session()`` when not kept); raises NotFound."""
+        now = self._monotonic()
+        entry = self._entries.get(public_key)
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        shop = shop_by_public_key(session(), public_key)
+        ref = ShopRef(shop.id, shop.public_key, frozenset(shop.origins or ()), shop.sw_path, dict(shop.prompt or {}))
+        with self._lock:
+            if len(self._entries) >= self.max_size:
+                self._entries.clear()
+            self._entries[public_key] = (now + self.ttl, ref)
+        return ref
+
+    def forget(self, public_key: str) -> None:
+        """Drop one shop (its settings changed)."""
+        with self._lock:
+            self._entries.pop(public_key, None)
+
+
+def shop_cache(extensions: dict[str, Any], ttl: float = 30.0) -> ShopCache:
+    """The app's ``ShopCache`` (pass ``app.extensions``), created on first use."""
+    cache = extensions.get("pushcart.shop_cache")
+    if cache is None:
+        cache = extensions.setdefault("pushcart.shop_cache", ShopCache(ttl))
+    return cache
 
 
 def shop_by_admin_token(session: orm.Session, token: str) -> Shop | None:

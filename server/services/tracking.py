@@ -7,14 +7,18 @@ client event id, then handed to the preset hooks.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 import sqlalchemy as sa
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import exc, orm
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..models import Event, Shop, Visitor
 from ..presets import hooks
@@ -147,63 +151,123 @@ def _identify(visitor: Visitor, event: EventIn) -> None:
         visitor.first_name = event.first_name
 
 
-def _new_rows(session: orm.Session, shop: Shop, visitor: Visitor, batch: list[EventIn], now: datetime) -> list[Event]:
-    """Event rows for the events not stored before (ids seen in the database or earlier in the batch)."""
-    ids = {e.id for e in batch if e.id}
-    seen: set[str] = set()
-    if ids:
-        seen = set(session.scalars(sa.select(Event.client_event_id)
-                                   .where(Event.shop_id == shop.id, Event.client_event_id.in_(ids))))
-    rows = []
-    for event in batch:
-        if event.id:
-            if event.id in seen:
-                continue
-            seen.add(event.id)
-        rows.append(Event(
-            shop_id=shop.id, visitor_id=visitor.id, type=event.type, client_event_id=event.id,
-            occurred_at=now, url=event.url, referrer=event.referrer,
-            product=event.product.model_dump(mode="json", exclude_none=True) if event.product else None,
-            cart=event.cart.model_dump(mode="json", exclude_none=True) if event.cart else None,
-        ))
-    return rows
+@dataclass(slots=True)
+class EventsIn:
+    """One request's batch, as handed to ``store_batches``."""
+
+    shop_id: int
+    batch: EventBatch
+    now: datetime
 
 
-def _insert(session: orm.Session, rows: list[Event]) -> list[Event]:
-    """Insert ``rows``; on an id conflict with a concurrent request, keep the ones that fit."""
-    try:
-        with session.begin_nested():
-            session.add_all(rows)
-        return rows
-    except exc.IntegrityError:
-        stored = []
-        for row in rows:
-            fresh = Event(**{c.key: getattr(row, c.key) for c in sa.inspect(Event).column_attrs if c.key != "id"})
-            try:
-                with session.begin_nested():
-                    session.add(fresh)
-                stored.append(fresh)
-            except exc.IntegrityError:
-                continue  # this id arrived through another request meanwhile
-        return stored
+@dataclass(slots=True)
+class StoredEvent:
+    """What the preset hooks read of an event stored new."""
+
+    type: str
+    occurred_at: datetime
+    cart: dict[str, Any] | None
 
 
-def record_events(session: orm.Session, shop: Shop, batch: EventBatch, now: datetime) -> list[Event]:
-    """Store a batch from the widget and tell the presets; return the events stored new.
+def _insert_ignoring_duplicates(session: orm.Session, table: sa.Table, index: list[str]) -> Any:
+    """``INSERT ... ON CONFLICT (index) DO NOTHING`` in the session's dialect."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    return insert(table).on_conflict_do_nothing(index_elements=index)
 
-    A repeated event id (a retried beacon) is stored once. The visitor's identity fields
-    (``identify``) and source (first page view's referrer and utm parameters) are filled in.
+
+def _lock_visitors(session: orm.Session, shop_id: int, keys: Iterable[str]) -> dict[str, Visitor]:
+    """The shop's visitors with these keys, locked for this transaction (PostgreSQL), in id order."""
+    query = (sa.select(Visitor).where(Visitor.shop_id == shop_id, Visitor.visitor_key.in_(sorted(keys)))
+             .order_by(Visitor.id))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return {v.visitor_key: v for v in session.scalars(query)}
+
+
+def _visitors(session: orm.Session, items: Sequence[EventsIn]) -> dict[tuple[int, str], Visitor]:
+    """Every visitor the items name, created on first contact: a select, and for new ones an insert.
+
+    Shops in id order, new keys in sorted order: two processes writing overlapping groups take
+    their locks in the same order.
     """
-    visitor = get_or_create_visitor(session, shop, batch.visitor_id, now)
-    rows = _insert(session, _new_rows(session, shop, visitor, batch.events, now))
-    for event in batch.events:
-        if event.type == "page_view":
-            _fill_source(visitor, event)
-        elif event.type == "identify":
-            _identify(visitor, event)
-    visitor.last_event_at = now
+    wanted: dict[int, dict[str, datetime]] = {}
+    for item in items:
+        wanted.setdefault(item.shop_id, {}).setdefault(item.batch.visitor_id, item.now)
+    found: dict[tuple[int, str], Visitor] = {}
+    for shop_id in sorted(wanted):
+        keys = wanted[shop_id]
+        visitors = _lock_visitors(session, shop_id, keys)
+        missing = sorted(set(keys) - set(visitors))
+        if missing:
+            session.execute(_insert_ignoring_duplicates(session, Visitor.__table__, ["shop_id", "visitor_key"]),
+                            [{"shop_id": shop_id, "visitor_key": key, "first_seen_at": keys[key]} for key in missing])
+            visitors.update(_lock_visitors(session, shop_id, missing))
+        found.update({(shop_id, key): visitor for key, visitor in visitors.items()})
+    return found
+
+
+def _insert_events(session: orm.Session, items: Sequence[EventsIn],
+                   visitors: dict[tuple[int, str], Visitor]) -> list[list[StoredEvent]]:
+    """Insert the items' events in one statement; return, per item, the events stored new.
+
+    An event id already stored, or seen earlier in the group, is skipped: the database's
+    unique ``(shop_id, client_event_id)`` decides between requests in flight at once.
+    """
+    rows: list[dict[str, Any]] = []
+    owners: list[tuple[int, EventIn]] = []
+    seen: set[tuple[int, str]] = set()
+    for index, item in enumerate(items):
+        visitor = visitors[(item.shop_id, item.batch.visitor_id)]
+        for event in item.batch.events:
+            if event.id:
+                if (item.shop_id, event.id) in seen:
+                    continue
+                seen.add((item.shop_id, event.id))
+            rows.append({
+                "shop_id": item.shop_id, "visitor_id": visitor.id, "type": event.type,
+                "client_event_id": event.id, "occurred_at": item.now, "url": event.url,
+                "referrer": event.referrer,
+                "product": event.product.model_dump(mode="json", exclude_none=True) if event.product else None,
+                "cart": event.cart.model_dump(mode="json", exclude_none=True) if event.cart else None,
+            })
+            owners.append((index, event))
+    stored: list[list[StoredEvent]] = [[] for _ in items]
+    if not rows:
+        return stored
+    table = Event.__table__
+    inserted = {tuple(row) for row in session.execute(
+        _insert_ignoring_duplicates(session, table, ["shop_id", "client_event_id"])
+        .returning(table.c.shop_id, table.c.client_event_id), rows)}
+    for row, (index, event) in zip(rows, owners):
+        # No id: never a conflict, always stored. With an id: stored when the insert returned it.
+        if event.id is None or (row["shop_id"], event.id) in inserted:
+            stored[index].append(StoredEvent(event.type, row["occurred_at"], row["cart"]))
+    return stored
+
+
+def store_batches(session: orm.Session, items: Sequence[EventsIn]) -> list[int]:
+    """Store the batches of several requests in this session; return how many events each stored new.
+
+    A few statements for the whole group, however many requests it holds: the visitors are
+    locked (and the new ones inserted), the events inserted in one statement, the visitors'
+    source, identity and preset state updated, and the preset hooks told of each request's
+    new events in arrival order. The caller commits.
+    """
+    visitors = _visitors(session, items)
+    stored = _insert_events(session, items, visitors)
+    for item, new in zip(items, stored):
+        visitor = visitors[(item.shop_id, item.batch.visitor_id)]
+        for event in item.batch.events:
+            if event.type == "page_view":
+                _fill_source(visitor, event)
+            elif event.type == "identify":
+                _identify(visitor, event)
+        visitor.last_event_at = item.now
+        if new:
+            hooks.on_events(session, visitor, new, item.now)
     session.flush()
-    if rows:
-        hooks.on_events(session, shop, visitor, rows, now)
-    log.info("shop %s visitor %s: %d event(s) stored of %d", shop.id, visitor.id, len(rows), len(batch.events))
-    return rows
+    counts = [len(new) for new in stored]
+    log.info("%d request(s): %d event(s) stored of %d", len(items), sum(counts),
+             sum(len(item.batch.events) for item in items))
+    return counts
+

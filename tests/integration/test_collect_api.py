@@ -43,7 +43,7 @@ def calls(monkeypatch):
     monkeypatch.setattr(hooks, "on_subscription_created",
                         lambda session, shop, visitor, sub, now: seen["subscriptions"].append((visitor.visitor_key, sub.id, now)))
     monkeypatch.setattr(hooks, "on_events",
-                        lambda session, shop, visitor, events, now: seen["events"].append([e.type for e in events]))
+                        lambda session, visitor, events, now: seen["events"].append([e.type for e in events]))
     return seen
 
 

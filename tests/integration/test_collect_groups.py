@@ -1,0 +1,142 @@
+"""Event batches written in groups: several requests in one transaction, on SQLite and PostgreSQL.
+
+What one request does is covered by test_collect_api.py; here, what changes when requests
+share a write: visitors created once, an event id stored once across requests, each request
+told its own count, concurrent writers (two processes' worth) agreeing through the database.
+"""
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+
+from server import create_app
+from server.db import get_db
+from server.models import Event, Push, Visitor
+from server.presets import browse_abandonment
+from server.services.tracking import EventBatch, EventsIn, store_batches
+from tests.factories import make_push, make_shop, make_subscription, make_visitor
+
+ORIGIN = "https://shop.example"
+
+
+@pytest.fixture
+def shop(session, clock):
+    new = make_shop(session, clock.now(), origins=[ORIGIN])
+    session.commit()
+    return new
+
+
+def batch(visitor_id, *events):
+    return EventBatch.model_validate({"visitor_id": visitor_id, "events": list(events)})
+
+
+def count(session, model, *where):
+    session.expire_all()
+    return session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
+
+
+def test_one_write_for_several_requests_creates_each_visitor_once_and_counts_per_request(app, session, shop, clock):
+    sid = shop.shop.id
+    items = [
+        EventsIn(sid, batch("visitor_aaaa", {"type": "page_view", "id": "a1", "url": f"{ORIGIN}/?utm_source=news"}),
+                 clock.now()),
+        EventsIn(sid, batch("visitor_bbbb", {"type": "product_view", "id": "b1"}), clock.now()),
+        # The same visitor again, with a repeated id (a retried beacon) and a new one.
+        EventsIn(sid, batch("visitor_aaaa", {"type": "page_view", "id": "a1"}, {"type": "add_to_cart", "id": "a2"},
+                            {"type": "identify", "email": "Ann@Example.COM"}), clock.now()),
+    ]
+    with get_db(app).sessionmaker() as writer:
+        counts = store_batches(writer, items)
+        writer.commit()
+    assert counts == [1, 1, 2]  # the repeated a1 is not stored twice; identify has no id
+    assert count(session, Visitor) == 2
+    assert count(session, Event) == 4
+    ann = session.scalars(sa.select(Visitor).where(Visitor.visitor_key == "visitor_aaaa")).one()
+    assert (ann.utm_source, ann.email, ann.last_event_at) == ("news", "ann@example.com", clock.now())
+    assert ann.engaged_since == clock.now()  # add_to_cart engaged them
+    types = session.scalars(sa.select(Event.type).where(Event.visitor_id == ann.id).order_by(Event.id)).all()
+    assert types == ["page_view", "add_to_cart", "identify"]
+
+
+def test_a_visitor_with_nothing_pending_costs_no_cancelling_update(app, session, shop, clock):
+    """The abandonment state tells whether a reminder can be pending; only then is the outbox touched."""
+    engine = get_db(app).engine
+    statements = []
+    listener = lambda conn, cursor, statement, *rest: statements.append(statement)  # noqa: E731
+    sa_event.listen(engine, "before_cursor_execute", listener)
+    try:
+        with get_db(app).sessionmaker() as writer:
+            store_batches(writer, [EventsIn(shop.shop.id, batch("visitor_cccc", {"type": "product_view"}),
+                                            clock.now())])
+            writer.commit()
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", listener)
+    assert statements and not [s for s in statements if s.lstrip().upper().startswith("UPDATE PUSHES")]
+
+
+def test_a_returning_visitor_with_a_pending_reminder_has_it_cancelled(app, session, shop, clock):
+    visitor = make_visitor(session, shop.shop.id, clock.now(), visitor_key="visitor_dddd")
+    sub = make_subscription(session, visitor, clock.now())
+    reminder = make_push(session, sub, clock.now(), kind="browse_abandonment",
+                         group_key=browse_abandonment.group_key(visitor.id))
+    visitor.left_at, visitor.engaged_since = clock.now(), None  # what planning the reminder leaves
+    session.commit()
+    assert browse_abandonment.may_have_pending(visitor)
+    with get_db(app).sessionmaker() as writer:
+        store_batches(writer, [EventsIn(shop.shop.id, batch("visitor_dddd", {"type": "page_view"}), clock.now())])
+        writer.commit()
+    session.expire_all()
+    assert session.get(Push, reminder.id).status == "cancelled"
+    assert session.get(Visitor, visitor.id).left_at is None
+
+
+def test_concurrent_requests_through_two_writers_store_every_event_once(app_config, session, shop):
+    """Two apps stand for two server processes: same visitors, overlapping event ids, at once."""
+    apps = [create_app(dict(app_config)), create_app(dict(app_config))]
+    public_key = shop.shop.public_key
+    start = threading.Barrier(16)
+
+    def post(n):
+        client = apps[n % 2].test_client()
+        start.wait(10)
+        answers = []
+        for round_ in range(10):
+            visitor = f"visitor_{round_ % 3:04d}"  # three visitors shared by everyone
+            body = {"visitor_id": visitor, "events": [
+                {"type": "page_view", "id": f"shared-{round_}"},  # sent by all sixteen callers
+                {"type": "product_view", "id": f"own-{n}-{round_}"},
+            ]}
+            response = client.post(f"/v1/shops/{public_key}/events", json=body, headers={"Origin": ORIGIN})
+            assert response.status_code == 202, response.get_json()
+            answers.append(response.get_json()["stored"])
+        return answers
+
+    try:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            answers = [a for f in [pool.submit(post, n) for n in range(16)] for a in f.result(60)]
+    finally:
+        for each in apps:
+            get_db(each).dispose()
+    assert count(session, Visitor) == 3
+    assert count(session, Event, Event.client_event_id.like("shared-%")) == 10
+    assert count(session, Event, Event.client_event_id.like("own-%")) == 160
+    # Every caller was told what it stored: 160 own events plus the ten shared ones, once each.
+    assert sum(answers) == 170
+
+
+def test_an_origin_added_in_the_settings_is_allowed_at_once_despite_the_shop_cache(client, shop):
+    url = f"/v1/shops/{shop.shop.public_key}/config"
+    other = "https://other-shop.example"
+    assert client.get(url, headers={"Origin": ORIGIN}).status_code == 200  # the shop is now cached
+    assert client.get(url, headers={"Origin": other}).status_code == 403
+    admin = {"Authorization": f"Bearer {shop.admin_token}"}
+    changed = client.put("/v1/admin/settings", json={"origins": [ORIGIN, other]}, headers=admin)
+    assert changed.status_code == 200, changed.get_json()
+    assert client.get(url, headers={"Origin": other}).status_code == 200
+    removed = client.put("/v1/admin/settings", json={"origins": [other]}, headers=admin)
+    assert removed.status_code == 200
+    assert client.get(url, headers={"Origin": ORIGIN}).status_code == 403
