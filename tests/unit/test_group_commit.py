@@ -40,6 +40,16 @@ def wait_until(predicate, timeout=10.0):
         time.sleep(0.001)
 
 
+def queue_behind_a_held_write(pool, commit, write, items):
+    """Submit 0 (whose write is held), then ``items`` while it is held; release; return the futures."""
+    first = pool.submit(commit.submit, 0)
+    assert write.entered.wait(10)
+    rest = {n: pool.submit(commit.submit, n) for n in items}
+    wait_until(lambda: commit.queued == len(rest))
+    write.release.set()
+    return first, rest
+
+
 def test_a_lone_caller_is_written_at_once_in_a_group_of_one():
     write = Recorder()
     commit = GroupCommit(write)
@@ -51,13 +61,9 @@ def test_callers_queued_during_a_write_share_the_next_one_and_each_gets_its_own_
     write = Recorder(hold_first=True)
     commit = GroupCommit(write)
     with ThreadPoolExecutor(max_workers=20) as pool:
-        first = pool.submit(commit.submit, 0)
-        assert write.entered.wait(10)
-        rest = [pool.submit(commit.submit, n) for n in range(1, 20)]
-        wait_until(lambda: commit.queued == 19)
-        write.release.set()
+        first, rest = queue_behind_a_held_write(pool, commit, write, range(1, 20))
         assert first.result(10) == 0
-        assert [f.result(10) for f in rest] == [n * 10 for n in range(1, 20)]
+        assert [f.result(10) for f in rest.values()] == [n * 10 for n in range(1, 20)]
     assert write.groups[0] == [0]
     assert sorted(write.groups[1]) == list(range(1, 20))  # one write for all nineteen
     assert commit.groups == 2 and commit.largest == 19
@@ -67,12 +73,8 @@ def test_groups_are_capped_and_the_lead_passes_on_until_the_queue_is_empty():
     write = Recorder(hold_first=True)
     commit = GroupCommit(write, max_group=4)
     with ThreadPoolExecutor(max_workers=11) as pool:
-        first = pool.submit(commit.submit, 0)
-        assert write.entered.wait(10)
-        rest = [pool.submit(commit.submit, n) for n in range(1, 11)]
-        wait_until(lambda: commit.queued == 10)
-        write.release.set()
-        assert [f.result(10) for f in [first, *rest]] == [n * 10 for n in range(11)]
+        first, rest = queue_behind_a_held_write(pool, commit, write, range(1, 11))
+        assert [f.result(10) for f in [first, *rest.values()]] == [n * 10 for n in range(11)]
     assert [len(g) for g in write.groups] == [1, 4, 4, 2]
     assert sorted(n for g in write.groups for n in g) == list(range(11))
     assert commit.queued == 0
@@ -83,11 +85,7 @@ def test_a_failing_item_fails_its_own_caller_only():
     write = Recorder(hold_first=True, bad=frozenset({3}))
     commit = GroupCommit(write)
     with ThreadPoolExecutor(max_workers=6) as pool:
-        first = pool.submit(commit.submit, 0)
-        assert write.entered.wait(10)
-        rest = {n: pool.submit(commit.submit, n) for n in range(1, 6)}
-        wait_until(lambda: commit.queued == 5)
-        write.release.set()
+        first, rest = queue_behind_a_held_write(pool, commit, write, range(1, 6))
         assert first.result(10) == 0
         with pytest.raises(ValueError, match="bad item"):
             rest[3].result(10)
