@@ -67,10 +67,29 @@ def _shop_and_origin() -> Response | None:
 def _cors_headers(response: Response) -> Response:
     """Let the shop's own pages read the answer (errors included)."""
     origin = g.get("cors_origin")
+    if origin is None and response.status_code == 429:
+        origin = _origin_if_allowed()
     if origin:
         response.headers["Access-Control-Allow-Origin"] = origin
     response.vary.add("Origin")
     return response
+
+
+def _origin_if_allowed() -> str | None:
+    """The caller's origin when it is the shop's, for an answer given before ``_shop_and_origin`` ran.
+
+    The rate limiter refuses before the blueprint's own checks; the widget must still be able
+    to read that 429 (and its Retry-After) from the shop's page.
+    """
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return None
+    try:
+        shop = shop_cache(current_app.extensions, current_app.config.get("SHOP_CACHE_SECONDS", 30.0)).get(
+            get_session, (request.view_args or {}).get("public_key", ""))
+    except ApiError:
+        return None
+    return origin if _allowed_origin(shop.origins, origin) else None
 
 
 def _body(model: type[Any]) -> Any:

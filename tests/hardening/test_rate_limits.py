@@ -36,6 +36,8 @@ def test_one_address_is_limited_and_the_refused_batch_is_not_stored(client, sess
     assert count(session, Event) == 5
     refused = post_events(client, shop)
     assert_rate_limited(refused)
+    assert refused.headers["Access-Control-Allow-Origin"] == ORIGIN  # the widget can read the 429
+    assert "Access-Control-Allow-Origin" not in post_events(client, shop, Origin="https://evil.example").headers
     assert count(session, Event) == 5
     # Another address still gets in.
     assert post_events(client, shop, ip="198.51.100.8").status_code == 202
