@@ -1,9 +1,10 @@
 """Group commit: requests that arrive together share one database transaction.
 
-Each caller of ``submit`` queues its item and waits. The first caller to find nobody
-writing becomes the leader: it takes everything queued (up to ``max_group`` items), writes
-the group in one call of ``write``, hands every caller its own result, and passes the lead
-to the first caller still queued. Nothing waits on a timer, so a lone request is written at
+Each caller of ``submit`` queues its item and waits. A caller that finds fewer than
+``max_writers`` leaders writing becomes one: it takes everything queued (up to ``max_group``
+items), writes the group in one call of ``write``, hands every caller its own result, and
+passes the lead to the first caller still queued. With ``max_writers=2`` one group can be
+built while the other waits on the database (PostgreSQL; SQLite has one writer anyway). Nothing waits on a timer, so a lone request is written at
 once, and under load the groups grow by themselves while the previous one is being written.
 
 Every caller gets its answer only after its group was committed: an acknowledged item is
@@ -41,14 +42,16 @@ class _Ticket(Generic[T, R]):
 class GroupCommit(Generic[T, R]):
     """Writes items in groups with ``write(items) -> results`` (one result per item, in order)."""
 
-    def __init__(self, write: Callable[[Sequence[T]], Sequence[R]], max_group: int = 128) -> None:
-        if max_group < 1:
-            raise ValueError("max_group must be at least 1")
+    def __init__(self, write: Callable[[Sequence[T]], Sequence[R]], max_group: int = 128,
+                 max_writers: int = 1) -> None:
+        if max_group < 1 or max_writers < 1:
+            raise ValueError("max_group and max_writers must be at least 1")
         self._write = write
         self._max_group = max_group
+        self._max_writers = max_writers
         self._lock = threading.Lock()
         self._queue: list[_Ticket[T, R]] = []
-        self._writing = False
+        self._writing = 0  # leaders writing now (at most max_writers)
         self.groups = 0  # groups written (for tests and metrics)
         self.largest = 0  # the largest group written
 
@@ -63,33 +66,42 @@ class GroupCommit(Generic[T, R]):
         ticket: _Ticket[T, R] = _Ticket(item)
         with self._lock:
             self._queue.append(ticket)
-            if not self._writing:
-                self._writing = True
+            if self._writing < self._max_writers:
+                self._writing += 1
                 ticket.lead = True
-        if not ticket.lead:
+        while True:
+            # A lead handed to this caller is always used, even when another leader has
+            # meanwhile written its item: otherwise nobody would take the queue.
+            with self._lock:
+                leading, ticket.lead = ticket.lead, False
+            if leading:
+                self._lead()
+                continue
+            if ticket.done:
+                break
             ticket.wake.wait()
-        if not ticket.done:  # woken to lead (or leading from the start)
-            self._lead()
+            ticket.wake.clear()
         if ticket.error is not None:
             raise ticket.error
         return ticket.result  # type: ignore[return-value]
 
     def _lead(self) -> None:
-        """Write one group (the leader's own ticket is its first), then pass the lead on."""
+        """Write one group (holding the leader's own ticket), then pass the lead on."""
         with self._lock:
             group = self._queue[:self._max_group]
             del self._queue[:self._max_group]
         try:
-            self._write_group(group)
+            if group:
+                self._write_group(group)
         finally:
             for ticket in group:
                 if not ticket.done:  # the leader was interrupted (a BaseException) mid-write
                     ticket.error = RuntimeError("the group this item was in was interrupted")
                     ticket.done = True
             with self._lock:
-                successor = self._queue[0] if self._queue else None
+                successor = next((t for t in self._queue if not t.lead), None)  # one lead per caller
                 if successor is None:
-                    self._writing = False
+                    self._writing -= 1
                 else:
                     successor.lead = True
             for ticket in group:

@@ -104,3 +104,27 @@ def test_a_write_returning_the_wrong_number_of_results_is_an_error_not_a_silent_
 def test_max_group_must_be_positive():
     with pytest.raises(ValueError):
         GroupCommit(lambda items: items, max_group=0)
+
+
+def test_two_writers_write_two_groups_at_once_and_every_caller_gets_its_own_result():
+    inside = threading.Semaphore(0)
+    both = threading.Event()
+    current = []
+    lock = threading.Lock()
+
+    def write(items):
+        with lock:
+            current.append(1)
+            if len(current) == 2:
+                both.set()
+        inside.release()
+        both.wait(10)  # the first two groups wait for each other: they must be written at once
+        return [item * 10 for item in items]
+
+    commit = GroupCommit(write, max_writers=2)
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        futures = {n: pool.submit(commit.submit, n) for n in range(40)}
+        assert {n: f.result(10) for n, f in futures.items()} == {n: n * 10 for n in range(40)}
+    assert both.is_set()
+    assert commit.queued == 0
+    assert commit.submit(7) == 70
