@@ -45,6 +45,8 @@ ENV_KEYS: dict[str, type] = {
     "RATELIMIT_WEBHOOKS_PER_SHOP": str,
     "RATELIMIT_CLICKS_PER_IP": str,
     "METRICS_TOKEN": str,
+    "SHOP_CACHE_SECONDS": int,
+    "COLLECT_WRITERS": int,
 }
 
 

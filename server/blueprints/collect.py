@@ -21,7 +21,7 @@ from ..db import get_db, get_session
 from ..errors import ApiError, NotFound, TooLarge
 from ..groupcommit import GroupCommit
 from ..models import Shop
-from ..services.shops import DEFAULT_PROMPT, normalize_origin, shop_cache
+from ..services.shops import DEFAULT_PROMPT, ShopRef, normalize_origin, shop_cache
 from ..services.subscriptions import SubscribeIn, UnsubscribeIn, unsubscribe, upsert_subscription
 from ..services.tracking import MAX_EVENTS_PER_BATCH, EventBatch, EventsIn, store_batches
 from ..validation import parse, read_json
@@ -43,12 +43,17 @@ def _allowed_origin(origins: frozenset[str], origin: str) -> bool:
         return False  # "null" (sandboxed frames, file://) and other non-URLs
 
 
+def _shop_ref(public_key: str) -> ShopRef:
+    """The shop behind a public key, from this process's cache; raises NotFound."""
+    ttl = float(current_app.config.get("SHOP_CACHE_SECONDS", 30))
+    return shop_cache(current_app.extensions, ttl).get(get_session, public_key)
+
+
 @bp.before_request
 def _shop_and_origin() -> Response | None:
     """Find the shop in the path and check the caller's origin (preflights are answered here)."""
     public_key = (request.view_args or {}).get("public_key", "")
-    shop = shop_cache(current_app.extensions, current_app.config.get("SHOP_CACHE_SECONDS", 30.0)).get(
-        get_session, public_key)
+    shop = _shop_ref(public_key)
     origin = request.headers.get("Origin")
     if origin is not None and not _allowed_origin(shop.origins, origin):
         raise ForbiddenOrigin("this origin is not one of the shop's origins")
@@ -85,8 +90,7 @@ def _origin_if_allowed() -> str | None:
     if origin is None:
         return None
     try:
-        shop = shop_cache(current_app.extensions, current_app.config.get("SHOP_CACHE_SECONDS", 30.0)).get(
-            get_session, (request.view_args or {}).get("public_key", ""))
+        shop = _shop_ref((request.view_args or {}).get("public_key", ""))
     except ApiError:
         return None
     return origin if _allowed_origin(shop.origins, origin) else None
@@ -115,7 +119,10 @@ def _event_writer(app: Flask) -> GroupCommit[EventsIn, int]:
                 session.commit()
             return counts
 
-        writer = app.extensions.setdefault("pushcart.event_writer", GroupCommit(write))
+        # SQLite has one writer at a time anyway; on PostgreSQL a second group is built while
+        # the first waits on the database.
+        writers = int(app.config.get("COLLECT_WRITERS") or (2 if database.dialect == "postgresql" else 1))
+        writer = app.extensions.setdefault("pushcart.event_writer", GroupCommit(write, max_writers=writers))
     return writer
 
 
