@@ -32,11 +32,11 @@ from typing import Any, Protocol
 
 from ..db import Database
 from ..errors import Invalid
-from ..models import Push, PushStatus
+from ..models import PushStatus
 from ..presets import hooks, policy
 from ..tokens import make_click_token
 from .endpoints import check_endpoint
-from .outbox import Outcome, claim_due, expire_subscriptions, load_subscriptions, record_outcomes
+from .outbox import Claimed, Outcome, claim_due, expire_subscriptions, load_subscriptions, record_outcomes
 from .payload import PayloadTooLarge, build_payload
 from .sender import GONE, HELD, RETRY, SENT, Message, SendResult
 
@@ -119,7 +119,7 @@ class _Batch:
 
     claimed: int
     outcomes: list[Outcome] = field(default_factory=list)
-    to_send: list[tuple[Push, Message]] = field(default_factory=list)
+    to_send: list[tuple[Claimed, Message]] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
     prepared: Any = None  # what the sender's ``prepare`` made of ``messages``, when it has one
 
@@ -222,9 +222,7 @@ class Dispatcher:
                 outcome = self._before_send(push, decisions[push.id], subscriptions, now, batch.to_send)
                 if outcome is not None:
                     batch.outcomes.append(outcome)
-            # End the policy's (read-only) transaction before the network. A commit, not a
-            # rollback: a rollback would expire the claimed rows and reload each one afterwards.
-            session.commit()
+            session.commit()  # end the policy's (read-only) transaction before the network
         batch.messages = [message for _, message in batch.to_send]
         prepare = getattr(self.sender, "prepare", None)
         if prepare is not None and batch.messages:
@@ -252,7 +250,7 @@ class Dispatcher:
 
     # -- one row ---------------------------------------------------------------------------
 
-    def _precheck(self, push: Push, now: datetime) -> Outcome | None:
+    def _precheck(self, push: Claimed, now: datetime) -> Outcome | None:
         """Rows that are final before any policy: TTL passed, or too many attempts."""
         if push.due_at + timedelta(seconds=push.ttl) < now:
             return self._final(push, PushStatus.MISSED.value, "ttl passed before it could be sent")
@@ -261,8 +259,8 @@ class Dispatcher:
             return self._final(push, PushStatus.FAILED.value, f"gave up after {push.attempts - 1} attempts")
         return None
 
-    def _before_send(self, push: Push, decision: policy.Decision, subscriptions: Mapping[int, Any],
-                     now: datetime, to_send: list[tuple[Push, Message]]) -> Outcome | None:
+    def _before_send(self, push: Claimed, decision: policy.Decision, subscriptions: Mapping[int, Any],
+                     now: datetime, to_send: list[tuple[Claimed, Message]]) -> Outcome | None:
         """Decide a row before the network: an ``Outcome`` now, or None when it joins ``to_send``."""
         if decision.action == "skip":
             return self._final(push, PushStatus.SKIPPED.value, decision.reason or "policy")
@@ -290,7 +288,7 @@ class Dispatcher:
             urgency=push.urgency if push.urgency in URGENCIES else "normal", topic=safe_topic(push.topic))))
         return None
 
-    def _after_send(self, push: Push, result: SendResult, now: datetime) -> Outcome:
+    def _after_send(self, push: Claimed, result: SendResult, now: datetime) -> Outcome:
         if result.outcome == SENT:
             return Outcome(push.id, push.attempts, PushStatus.SENT.value, push.attempts, push.due_at,
                            result.http_status, None, now)
@@ -303,14 +301,14 @@ class Dispatcher:
             return self._retry(push, now, result.http_status, result.error, result.retry_after)
         return self._final(push, PushStatus.FAILED.value, result.error, result.http_status)
 
-    def _final(self, push: Push, status: str, error: str | None, http_status: int | None = None) -> Outcome:
+    def _final(self, push: Claimed, status: str, error: str | None, http_status: int | None = None) -> Outcome:
         return Outcome(push.id, push.attempts, status, push.attempts, push.due_at, http_status, error)
 
-    def _put_back(self, push: Push, until: datetime, reason: str | None) -> Outcome:
+    def _put_back(self, push: Claimed, until: datetime, reason: str | None) -> Outcome:
         """Pending again at ``until``, without spending the attempt this claim took."""
         return Outcome(push.id, push.attempts, PushStatus.PENDING.value, push.attempts - 1, until, None, reason)
 
-    def _retry(self, push: Push, now: datetime, http_status: int | None, error: str | None,
+    def _retry(self, push: Claimed, now: datetime, http_status: int | None, error: str | None,
                retry_after: float | None) -> Outcome:
         if push.attempts >= self.settings.max_attempts:
             return self._final(push, PushStatus.FAILED.value,

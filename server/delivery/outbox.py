@@ -6,75 +6,80 @@ A claim moves due rows (``pending`` with ``due_at <= now`` and no retry time ahe
 ``FOR UPDATE SKIP LOCKED``, so any number of workers share the queue without waiting on each
 other or claiming the same row; on SQLite the single UPDATE holds the database's write lock.
 
-Outcomes are written with one executemany per batch, guarded by ``status = 'sending' AND
-attempts = <our claim's attempts>``: a worker whose lease ran out and whose rows were claimed
-again by another cannot overwrite the newer claim's outcome.
+Outcomes are written with one statement per batch (PostgreSQL: an UPDATE from arrays;
+SQLite: one executemany), guarded by ``status = 'sending' AND attempts = <our claim's
+attempts>``: a worker whose lease ran out and whose rows were claimed again by another
+cannot overwrite the newer claim's outcome.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import orm
 
 from ..db import UTCDateTime
-from ..models import Push, PushStatus, Shop, Subscription, SubscriptionStatus, Visitor
+from ..models import Push, PushStatus, Subscription, SubscriptionStatus
 
 PENDING, SENDING = PushStatus.PENDING.value, PushStatus.SENDING.value
+_table = Push.__table__
+Claimed = sa.Row[Any]  # a claimed ``pushes`` row: every column, read-only
 
 
-def claim_due(session: orm.Session, now: datetime, limit: int, lease: timedelta) -> list[Push]:
+def claim_due(session: orm.Session, now: datetime, limit: int, lease: timedelta) -> list[Claimed]:
     """Claim up to ``limit`` due rows for this worker, oldest due first; the caller commits.
 
     Rows whose lease ran out are taken first, then pending rows. Two plain selects rather
     than one with an OR: each walks the ``(status, due_at)`` index in order and stops at
     ``limit``, so a claim costs the same with a backlog of a hundred or of a million rows.
+    The claimed rows come back as plain rows (every column of ``pushes``, as it is after the
+    claim), not ORM objects: nothing on the send path changes them in place.
     """
-    stale = (sa.select(Push.id).where(Push.status == SENDING, Push.lease_until < now)
-             .order_by(Push.due_at, Push.id).limit(limit))
+    stale = (sa.select(_table.c.id).where(_table.c.status == SENDING, _table.c.lease_until < now)
+             .order_by(_table.c.due_at, _table.c.id).limit(limit))
     rows = _claim(session, stale, now, lease)
     if len(rows) < limit:
         # On a pending row ``lease_until`` is "retry not before": a retry keeps its ``due_at``
         # (the planned time, from which the TTL counts and which the merchant sees).
-        pending = (sa.select(Push.id)
-                   .where(Push.status == PENDING, Push.due_at <= now,
-                          sa.or_(Push.lease_until.is_(None), Push.lease_until <= now))
-                   .order_by(Push.due_at, Push.id).limit(limit - len(rows)))
+        pending = (sa.select(_table.c.id)
+                   .where(_table.c.status == PENDING, _table.c.due_at <= now,
+                          sa.or_(_table.c.lease_until.is_(None), _table.c.lease_until <= now))
+                   .order_by(_table.c.due_at, _table.c.id).limit(limit - len(rows)))
         rows += _claim(session, pending, now, lease)
     rows.sort(key=lambda p: (p.due_at, p.id))
     return rows
 
 
-def _claim(session: orm.Session, pick: sa.Select[tuple[int]], now: datetime, lease: timedelta) -> list[Push]:
+def _claim(session: orm.Session, pick: sa.Select[tuple[int]], now: datetime, lease: timedelta) -> list[Claimed]:
     if session.get_bind().dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
     picked = pick.cte("picked")
     stmt = (
-        sa.update(Push)
-        .where(Push.id.in_(sa.select(picked.c.id)))
-        .values(status=SENDING, lease_until=now + lease, attempts=Push.attempts + 1)
-        .returning(Push)
-        .execution_options(synchronize_session=False)
+        _table.update()
+        .where(_table.c.id.in_(sa.select(picked.c.id)))
+        .values(status=SENDING, lease_until=now + lease, attempts=_table.c.attempts + 1)
+        .returning(*_table.c)
     )
-    return list(session.scalars(stmt))
+    return list(session.execute(stmt))
 
 
-def load_subscriptions(session: orm.Session, pushes: Sequence[Push]) -> dict[int, Subscription]:
-    """The subscriptions of ``pushes`` in one query, their visitors and shops in one more each.
+_subscriptions = Subscription.__table__
 
-    They land in the session's identity map, so the send-time policy's ``session.get`` calls
-    for a batch cost no query.
-    """
+
+def load_subscriptions(session: orm.Session, pushes: Sequence[Any]) -> dict[int, sa.Row[Any]]:
+    """Where and how to send each of ``pushes``: ``id, endpoint, p256dh, auth`` of their
+    subscriptions, in one query. (The send-time policy reads the statuses itself.)"""
     ids = {p.subscription_id for p in pushes if p.subscription_id is not None}
     if not ids:
         return {}
-    subscriptions = {s.id: s for s in session.scalars(sa.select(Subscription).where(Subscription.id.in_(ids)))}
-    visitor_ids = {s.visitor_id for s in subscriptions.values()}
-    list(session.scalars(sa.select(Visitor).where(Visitor.id.in_(visitor_ids))))
-    list(session.scalars(sa.select(Shop).where(Shop.id.in_({p.shop_id for p in pushes}))))
-    return subscriptions
+    rows = session.execute(
+        sa.select(_subscriptions.c.id, _subscriptions.c.endpoint, _subscriptions.c.p256dh, _subscriptions.c.auth)
+        .where(_subscriptions.c.id.in_(ids))
+    )
+    return {row.id: row for row in rows}
 
 
 @dataclass(slots=True)
@@ -93,7 +98,6 @@ class Outcome:
     retry_at: datetime | None = None
 
 
-_table = Push.__table__
 _RECORD = (
     _table.update()
     .where(_table.c.id == sa.bindparam("b_id"), _table.c.status == SENDING,
@@ -107,9 +111,37 @@ _RECORD = (
 )
 
 
+# PostgreSQL: the whole batch in one statement, its columns sent as arrays (one round trip,
+# one plan, instead of an UPDATE per row).
+_RECORD_PG = sa.text(f"""
+UPDATE {_table.name} SET status = v.status, attempts = v.attempts, due_at = v.due_at,
+       http_status = v.http_status, error = v.error, sent_at = v.sent_at, lease_until = v.retry_at
+FROM unnest(CAST(:ids AS BIGINT[]), CAST(:claimed AS INTEGER[]), CAST(:statuses AS VARCHAR[]),
+            CAST(:attempts AS INTEGER[]), CAST(:due_ats AS TIMESTAMPTZ[]), CAST(:http_statuses AS INTEGER[]),
+            CAST(:errors AS TEXT[]), CAST(:sent_ats AS TIMESTAMPTZ[]), CAST(:retry_ats AS TIMESTAMPTZ[]))
+     AS v(id, claimed, status, attempts, due_at, http_status, error, sent_at, retry_at)
+WHERE {_table.name}.id = v.id AND {_table.name}.status = '{SENDING}' AND {_table.name}.attempts = v.claimed
+""")
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError("naive datetime in an outcome")
+    return value
+
+
 def record_outcomes(session: orm.Session, outcomes: Sequence[Outcome]) -> None:
-    """Write every outcome of a batch in one executemany; the caller commits."""
+    """Write every outcome of a batch in one statement (PostgreSQL) or one executemany; the
+    caller commits."""
     if not outcomes:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_RECORD_PG, {
+            "ids": [o.push_id for o in outcomes], "claimed": [o.claimed_attempts for o in outcomes],
+            "statuses": [o.status for o in outcomes], "attempts": [o.attempts for o in outcomes],
+            "due_ats": [_aware(o.due_at) for o in outcomes], "http_statuses": [o.http_status for o in outcomes],
+            "errors": [o.error for o in outcomes], "sent_ats": [_aware(o.sent_at) for o in outcomes],
+            "retry_ats": [_aware(o.retry_at) for o in outcomes]})
         return
     session.execute(_RECORD, [
         {"b_id": o.push_id, "b_claimed": o.claimed_attempts, "b_status": o.status, "b_attempts": o.attempts,

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone, tzinfo
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
@@ -45,26 +46,29 @@ TEST_GROUP_PREFIX = "test:"
 NOT_A_TEST = sa.or_(Push.group_key.is_(None), Push.group_key.not_like(TEST_GROUP_PREFIX + "%"))
 
 
-def is_test_push(push: Push) -> bool:
+def is_test_push(push: Any) -> bool:
     """Whether the merchant asked for this push from the dashboard."""
     return (push.group_key or "").startswith(TEST_GROUP_PREFIX)
 
 
-def gate(session: orm.Session, push: Push, now: datetime) -> Decision:
+def gate(session: orm.Session, push: Any, now: datetime) -> Decision:
     """Decide whether ``push`` may go out at ``now``."""
     return gate_many(session, [push], now)[0]
 
 
-def gate_many(session: orm.Session, pushes: Sequence[Push], now: datetime) -> list[Decision]:
+def gate_many(session: orm.Session, pushes: Sequence[Any], now: datetime) -> list[Decision]:
     """Decide a claimed batch in order, with a few queries per batch rather than per row.
 
-    Rows of the batch count against each other's frequency cap (and the browse once-a-day
-    rule) only when they are decided ``send``: a row deferred or skipped ahead of another in
-    the same batch uses up nothing. Rows claimed by other batches still in flight count.
+    ``pushes`` are ``Push`` objects or rows with the same attributes (the dispatcher's claim
+    returns plain rows). Rows of the batch count against each other's frequency cap (and the
+    browse once-a-day rule) only when they are decided ``send``: a row deferred or skipped
+    ahead of another in the same batch uses up nothing. Rows claimed by other batches still
+    in flight count.
     """
     if not pushes:
         return []
     batch_ids = {p.id for p in pushes}
+    subscriptions = _subscriptions(session, {p.subscription_id for p in pushes if p.subscription_id is not None})
     enabled = _enabled_kinds(session, pushes)
     marketing_subs = {p.subscription_id for p in pushes
                       if p.kind not in TRANSACTIONAL_KINDS and p.subscription_id is not None
@@ -72,10 +76,12 @@ def gate_many(session: orm.Session, pushes: Sequence[Push], now: datetime) -> li
     sent_counts = _marketing_sent_counts(session, marketing_subs, now)
     in_flight = _marketing_in_flight(session, marketing_subs, batch_ids)
     browse_sent = _browse_sent(session, {p.subscription_id for p in pushes if p.kind == BROWSE_KIND}, now)
+    previous_steps = _previous_steps(session, [p for p in pushes if p.subscription_id in marketing_subs])
     decided_sends: dict[int, int] = {}
     decisions = []
     for push in pushes:
-        decision = _decide(session, push, now, enabled, sent_counts, in_flight, browse_sent, decided_sends)
+        decision = _decide(session, push, now, subscriptions, enabled, sent_counts, in_flight, browse_sent,
+                           previous_steps, decided_sends)
         if (decision.action == "send" and push.kind not in TRANSACTIONAL_KINDS and push.subscription_id
                 and not is_test_push(push)):
             decided_sends[push.subscription_id] = decided_sends.get(push.subscription_id, 0) + 1
@@ -85,10 +91,11 @@ def gate_many(session: orm.Session, pushes: Sequence[Push], now: datetime) -> li
     return decisions
 
 
-def _decide(session: orm.Session, push: Push, now: datetime, enabled: dict[tuple[int, str], bool],
-            sent_counts: dict[int, int], in_flight: dict[int, list[int]], browse_sent: set[int],
-            decided_sends: dict[int, int]) -> Decision:
-    subscription = session.get(Subscription, push.subscription_id) if push.subscription_id else None
+def _decide(session: orm.Session, push: Any, now: datetime, subscriptions: dict[int, Any],
+            enabled: dict[tuple[int, str], bool], sent_counts: dict[int, int], in_flight: dict[int, list[int]],
+            browse_sent: set[int], previous_steps: dict[tuple[Any, ...], Any], decided_sends: dict[int, int]
+            ) -> Decision:
+    subscription = subscriptions.get(push.subscription_id) if push.subscription_id else None
     if subscription is None or subscription.status != SubscriptionStatus.ACTIVE.value:
         return Decision("skip", reason="subscription_inactive")
     if is_test_push(push):
@@ -100,10 +107,10 @@ def _decide(session: orm.Session, push: Push, now: datetime, enabled: dict[tuple
     shop = session.get(Shop, push.shop_id)
     if shop is None:
         return Decision("skip", reason="shop_gone")
-    quiet_end = quiet_hours_end(shop, _time_zone(session, shop, subscription), now)
+    quiet_end = quiet_hours_end(shop, _time_zone(shop, subscription), now)
     if quiet_end is not None:
         return Decision("defer", reason="quiet_hours", until=quiet_end)
-    spaced = series_not_before(session, push, now)
+    spaced = _series_not_before(push, now, previous_steps)
     if spaced is not None and spaced > now:
         return Decision("defer", reason="series_spacing", until=spaced)
     sub_id = subscription.id
@@ -113,6 +120,19 @@ def _decide(session: orm.Session, push: Push, now: datetime, enabled: dict[tuple
     if sent_counts.get(sub_id, 0) + ahead + decided_sends.get(sub_id, 0) >= shop.frequency_cap_per_24h:
         return Decision("skip", reason="frequency_cap")
     return SEND
+
+
+def _subscriptions(session: orm.Session, ids: set[int]) -> dict[int, Any]:
+    """Status and time zones (the subscription's, its visitor's) of each subscription, in one query."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        sa.select(Subscription.id, Subscription.status, Subscription.timezone,
+                  Visitor.timezone.label("visitor_timezone"))
+        .outerjoin(Visitor, Visitor.id == Subscription.visitor_id)
+        .where(Subscription.id.in_(ids))
+    )
+    return {row.id: row for row in rows}
 
 
 def _enabled_kinds(session: orm.Session, pushes: Sequence[Push]) -> dict[tuple[int, str], bool]:
@@ -173,10 +193,9 @@ def _zone(name: str | None) -> tzinfo | None:
         return None
 
 
-def _time_zone(session: orm.Session, shop: Shop, subscription: Subscription) -> tzinfo:
+def _time_zone(shop: Shop, subscription: Any) -> tzinfo:
     """The visitor's zone from the widget (subscription, then visitor), else the shop's, else UTC."""
-    visitor = session.get(Visitor, subscription.visitor_id)
-    for name in (subscription.timezone, visitor.timezone if visitor else None, shop.timezone):
+    for name in (subscription.timezone, subscription.visitor_timezone, shop.timezone):
         zone = _zone(name)
         if zone is not None:
             return zone
@@ -208,19 +227,51 @@ def quiet_hours_end(shop: Shop, zone: tzinfo, now: datetime) -> datetime | None:
     return ends.astimezone(timezone.utc)
 
 
-def series_not_before(session: orm.Session, push: Push, now: datetime) -> datetime | None:
-    """The earliest time a series step may go: the previous step's send time plus their gap."""
+def _series_gap(push: Any) -> timedelta | None:
+    """The spacing a series step keeps from the previous one, or None when it keeps none."""
     if push.kind != SERIES_KIND or push.step <= 1:
         return None
     context = push.context or {}
     offset, previous_offset = context.get("offset"), context.get("previous_offset")
     if not isinstance(offset, int) or not isinstance(previous_offset, int):
         return None
-    gap = timedelta(seconds=max(0, offset - previous_offset))
-    previous = session.scalars(
-        sa.select(Push).where(Push.shop_id == push.shop_id, Push.group_key == push.group_key,
-                              Push.subscription_id == push.subscription_id, Push.step == push.step - 1)
-    ).first()
+    return timedelta(seconds=max(0, offset - previous_offset))
+
+
+def _step_key(shop_id: int, group_key: str | None, subscription_id: int | None, step: int) -> tuple[Any, ...]:
+    return shop_id, group_key, subscription_id, step
+
+
+def _previous_steps(session: orm.Session, pushes: Sequence[Any]) -> dict[tuple[Any, ...], Any]:
+    """The previous step of every series row in ``pushes``, in one query (the lowest id when several)."""
+    wanted = {_step_key(p.shop_id, p.group_key, p.subscription_id, p.step - 1)
+              for p in pushes if _series_gap(p) is not None}
+    if not wanted:
+        return {}
+    group_keys = {key[1] for key in wanted}
+    by_group = [Push.group_key.in_(group_keys - {None})]
+    if None in group_keys:
+        by_group.append(Push.group_key.is_(None))
+    rows = session.execute(
+        sa.select(Push.id, Push.shop_id, Push.group_key, Push.subscription_id, Push.step, Push.status,
+                  Push.sent_at, Push.due_at)
+        .where(Push.shop_id.in_({key[0] for key in wanted}), sa.or_(*by_group),
+               Push.subscription_id.in_({key[2] for key in wanted}))
+        .order_by(Push.id)
+    )
+    found: dict[tuple[Any, ...], Any] = {}
+    for row in rows:
+        key = _step_key(row.shop_id, row.group_key, row.subscription_id, row.step)
+        if key in wanted:
+            found.setdefault(key, row)
+    return found
+
+
+def _series_not_before(push: Any, now: datetime, previous_steps: dict[tuple[Any, ...], Any]) -> datetime | None:
+    gap = _series_gap(push)
+    if gap is None:
+        return None
+    previous = previous_steps.get(_step_key(push.shop_id, push.group_key, push.subscription_id, push.step - 1))
     if previous is None:
         return None
     if previous.status == PushStatus.SENT.value and previous.sent_at is not None:
@@ -229,3 +280,8 @@ def series_not_before(session: orm.Session, push: Push, now: datetime) -> dateti
         # Not out yet (quiet hours, retries): this step follows it, never overtakes it.
         return max(previous.due_at, now) + gap
     return None  # skipped, failed or cancelled: nothing to keep apart from
+
+
+def series_not_before(session: orm.Session, push: Any, now: datetime) -> datetime | None:
+    """The earliest time a series step may go: the previous step's send time plus their gap."""
+    return _series_not_before(push, now, _previous_steps(session, [push]))
