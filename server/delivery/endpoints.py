@@ -17,6 +17,7 @@ may have changed since.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -26,6 +27,7 @@ from ..errors import Invalid
 
 MAX_ENDPOINT_LENGTH = 2048
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
+_SPACE_OR_CONTROL = re.compile(r"[\x00-\x20\x7f]")
 
 Resolver = Callable[[str, int], Iterable[str]]
 
@@ -63,7 +65,7 @@ def check_endpoint(url: Any, config: Mapping[str, Any], resolve: bool | Resolver
     if not isinstance(url, str) or not url or len(url) > MAX_ENDPOINT_LENGTH:
         raise Invalid(f"endpoint must be a URL of at most {MAX_ENDPOINT_LENGTH} characters",
                       code="invalid_endpoint")
-    if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in url):
+    if _SPACE_OR_CONTROL.search(url):
         raise Invalid("endpoint must not contain spaces or control characters", code="invalid_endpoint")
     try:
         parts = urlsplit(url)
