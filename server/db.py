@@ -6,13 +6,14 @@ response and rolled back otherwise. Background jobs use ``session_scope(app)``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, Response, current_app, g
 from sqlalchemy import event, orm
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 
 EXTENSION = "pushcart.db"
@@ -41,6 +42,15 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
             return value.replace(tzinfo=timezone.utc)
         return value.astimezone(timezone.utc)
 
+
+
+def in_ids(column: sa.ColumnElement[Any], ids: Iterable[int], session: orm.Session) -> sa.ColumnElement[bool]:
+    """``column IN (ids)``; on PostgreSQL ``column = ANY(<one array parameter>)``, so the
+    statement's text (and the plan the driver prepares for it) is the same for any number of ids."""
+    ids = list(ids)
+    if session.get_bind().dialect.name == "postgresql":
+        return column == sa.any_(sa.bindparam(None, ids, type_=postgresql.ARRAY(sa.BigInteger)))
+    return column.in_(ids)
 
 class Base(orm.DeclarativeBase):
     """Declarative base with a naming convention so migrations name constraints stably."""

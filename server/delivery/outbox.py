@@ -21,12 +21,42 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-from ..db import UTCDateTime
+from ..db import UTCDateTime, in_ids
 from ..models import Push, PushStatus, Subscription, SubscriptionStatus
 
 PENDING, SENDING = PushStatus.PENDING.value, PushStatus.SENDING.value
 _table = Push.__table__
-Claimed = sa.Row[Any]  # a claimed ``pushes`` row: every column, read-only
+Claimed = sa.Row[Any]  # a claimed ``pushes`` row (the ``CLAIMED_COLUMNS``), read-only
+
+# What the send path reads of a claimed row: the policy, the payload, the headers, the outcome.
+CLAIMED_COLUMNS = ("id", "shop_id", "kind", "group_key", "step", "subscription_id", "due_at", "attempts",
+                   "title", "body", "icon", "image", "topic", "ttl", "urgency", "context")
+
+
+def _claim_statement(stale: bool, skip_locked: bool) -> sa.Update:
+    """``UPDATE pushes .. WHERE id IN (the oldest due ids) RETURNING ..``, with ``now``,
+    ``lease_until`` and ``limit`` bound at execution (built once, compiled once)."""
+    c = _table.c
+    now = sa.bindparam("now", type_=UTCDateTime)
+    if stale:
+        due = sa.and_(c.status == SENDING, c.lease_until < now)
+    else:
+        # On a pending row ``lease_until`` is "retry not before": a retry keeps its ``due_at``
+        # (the planned time, from which the TTL counts and which the merchant sees).
+        due = sa.and_(c.status == PENDING, c.due_at <= now, sa.or_(c.lease_until.is_(None), c.lease_until <= now))
+    pick = sa.select(c.id).where(due).order_by(c.due_at, c.id).limit(sa.bindparam("limit", type_=sa.Integer))
+    if skip_locked:
+        pick = pick.with_for_update(skip_locked=True)
+    picked = pick.cte("picked")
+    return (_table.update()
+            .where(c.id.in_(sa.select(picked.c.id)))
+            .values(status=SENDING, lease_until=sa.bindparam("lease_until", type_=UTCDateTime),
+                    attempts=c.attempts + 1)
+            .returning(*(c[name] for name in CLAIMED_COLUMNS)))
+
+
+# (stale, on PostgreSQL) -> statement
+_CLAIMS = {(stale, pg): _claim_statement(stale, pg) for stale in (True, False) for pg in (True, False)}
 
 
 def claim_due(session: orm.Session, now: datetime, limit: int, lease: timedelta) -> list[Claimed]:
@@ -35,35 +65,17 @@ def claim_due(session: orm.Session, now: datetime, limit: int, lease: timedelta)
     Rows whose lease ran out are taken first, then pending rows. Two plain selects rather
     than one with an OR: each walks the ``(status, due_at)`` index in order and stops at
     ``limit``, so a claim costs the same with a backlog of a hundred or of a million rows.
-    The claimed rows come back as plain rows (every column of ``pushes``, as it is after the
+    The claimed rows come back as plain rows of ``CLAIMED_COLUMNS`` (as they are after the
     claim), not ORM objects: nothing on the send path changes them in place.
     """
-    stale = (sa.select(_table.c.id).where(_table.c.status == SENDING, _table.c.lease_until < now)
-             .order_by(_table.c.due_at, _table.c.id).limit(limit))
-    rows = _claim(session, stale, now, lease)
+    pg = session.get_bind().dialect.name == "postgresql"
+    params = {"now": now, "lease_until": now + lease, "limit": limit}
+    rows = list(session.execute(_CLAIMS[True, pg], params).all())
     if len(rows) < limit:
-        # On a pending row ``lease_until`` is "retry not before": a retry keeps its ``due_at``
-        # (the planned time, from which the TTL counts and which the merchant sees).
-        pending = (sa.select(_table.c.id)
-                   .where(_table.c.status == PENDING, _table.c.due_at <= now,
-                          sa.or_(_table.c.lease_until.is_(None), _table.c.lease_until <= now))
-                   .order_by(_table.c.due_at, _table.c.id).limit(limit - len(rows)))
-        rows += _claim(session, pending, now, lease)
+        params["limit"] = limit - len(rows)
+        rows += session.execute(_CLAIMS[False, pg], params).all()
     rows.sort(key=lambda p: (p.due_at, p.id))
     return rows
-
-
-def _claim(session: orm.Session, pick: sa.Select[tuple[int]], now: datetime, lease: timedelta) -> list[Claimed]:
-    if session.get_bind().dialect.name == "postgresql":
-        pick = pick.with_for_update(skip_locked=True)
-    picked = pick.cte("picked")
-    stmt = (
-        _table.update()
-        .where(_table.c.id.in_(sa.select(picked.c.id)))
-        .values(status=SENDING, lease_until=now + lease, attempts=_table.c.attempts + 1)
-        .returning(*_table.c)
-    )
-    return list(session.execute(stmt))
 
 
 _subscriptions = Subscription.__table__
@@ -77,7 +89,7 @@ def load_subscriptions(session: orm.Session, pushes: Sequence[Any]) -> dict[int,
         return {}
     rows = session.execute(
         sa.select(_subscriptions.c.id, _subscriptions.c.endpoint, _subscriptions.c.p256dh, _subscriptions.c.auth)
-        .where(_subscriptions.c.id.in_(ids))
+        .where(in_ids(_subscriptions.c.id, ids, session))
     )
     return {row.id: row for row in rows}
 

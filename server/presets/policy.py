@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlalchemy as sa
 from sqlalchemy import orm
 
+from ..db import in_ids
 from ..models import TRANSACTIONAL_KINDS, PresetSetting, Push, PushStatus, Shop, Subscription, SubscriptionStatus, Visitor
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class Decision:
 
 
 SEND = Decision("send")
+_ACTIVE = SubscriptionStatus.ACTIVE.value
 
 # Test pushes (the dashboard's "send a test push to me") are planned under ``test:`` group keys.
 TEST_GROUP_PREFIX = "test:"
@@ -96,7 +98,7 @@ def _decide(session: orm.Session, push: Any, now: datetime, subscriptions: dict[
             browse_sent: set[int], previous_steps: dict[tuple[Any, ...], Any], decided_sends: dict[int, int]
             ) -> Decision:
     subscription = subscriptions.get(push.subscription_id) if push.subscription_id else None
-    if subscription is None or subscription.status != SubscriptionStatus.ACTIVE.value:
+    if subscription is None or subscription.status != _ACTIVE:
         return Decision("skip", reason="subscription_inactive")
     if is_test_push(push):
         return SEND  # the merchant asked for it just now: no cap, no quiet hours, even if switched off
@@ -130,7 +132,7 @@ def _subscriptions(session: orm.Session, ids: set[int]) -> dict[int, Any]:
         sa.select(Subscription.id, Subscription.status, Subscription.timezone,
                   Visitor.timezone.label("visitor_timezone"))
         .outerjoin(Visitor, Visitor.id == Subscription.visitor_id)
-        .where(Subscription.id.in_(ids))
+        .where(in_ids(Subscription.id, ids, session))
     )
     return {row.id: row for row in rows}
 
@@ -149,7 +151,7 @@ def _marketing_sent_counts(session: orm.Session, subscription_ids: set[int], now
         return {}
     rows = session.execute(
         sa.select(Push.subscription_id, sa.func.count(Push.id))
-        .where(Push.subscription_id.in_(subscription_ids), Push.kind.not_in(TRANSACTIONAL_KINDS),
+        .where(in_ids(Push.subscription_id, subscription_ids, session), Push.kind.not_in(TRANSACTIONAL_KINDS),
                Push.status == PushStatus.SENT.value, Push.sent_at > now - CAP_WINDOW, NOT_A_TEST)
         .group_by(Push.subscription_id)
     )
@@ -163,8 +165,8 @@ def _marketing_in_flight(session: orm.Session, subscription_ids: set[int],
         return {}
     rows = session.execute(
         sa.select(Push.subscription_id, Push.id)
-        .where(Push.subscription_id.in_(subscription_ids), Push.kind.not_in(TRANSACTIONAL_KINDS),
-               Push.status == PushStatus.SENDING.value, Push.id.not_in(batch_ids), NOT_A_TEST)
+        .where(in_ids(Push.subscription_id, subscription_ids, session), Push.kind.not_in(TRANSACTIONAL_KINDS),
+               Push.status == PushStatus.SENDING.value, sa.not_(in_ids(Push.id, batch_ids, session)), NOT_A_TEST)
     )
     found: dict[int, list[int]] = {}
     for sub_id, push_id in rows:
@@ -179,7 +181,7 @@ def _browse_sent(session: orm.Session, subscription_ids: set[int | None], now: d
         return set()
     return set(session.scalars(
         sa.select(Push.subscription_id).distinct()
-        .where(Push.subscription_id.in_(ids), Push.kind == BROWSE_KIND,
+        .where(in_ids(Push.subscription_id, ids, session), Push.kind == BROWSE_KIND,
                Push.status == PushStatus.SENT.value, Push.sent_at > now - CAP_WINDOW, NOT_A_TEST)
     ))
 
