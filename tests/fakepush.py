@@ -39,6 +39,14 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5. Workers open up to 32 connections each at
+    # once; with a queue of 5 the kernel drops handshakes, and the client's retransmissions
+    # (1 s, 3 s, 7 s, ...) can outlast its 10 s read timeout while this busy test process
+    # accepts one connection at a time. A real push service's accept queue is far longer.
+    request_queue_size = 1024
+
+
 @dataclass
 class Reply:
     """How to answer one request: a status, headers, an optional delay, or a stall (no answer)."""
@@ -89,7 +97,7 @@ class FakePushService:
             def log_message(self, *_args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fakepush",
                                         daemon=True)
