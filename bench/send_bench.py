@@ -2,6 +2,10 @@
 
     .venv/bin/python bench/send_bench.py [--n 5000] [--pg URL] [--memory-check] [--skip-naive]
 
+The sink is a minimal HTTP/1.1 keep-alive responder (an asyncio protocol on uvloop, TLS) that
+reads each request whole and answers ``201``: it runs on the same cores as the senders, so it
+is kept cheap, and its own CPU per push is printed next to every row.
+
 What runs, each in a fresh process (so peak memory is its own):
 
 1. the sink alone, hit by a plain aiohttp client (32 concurrent, no encryption): it must be far
@@ -13,9 +17,11 @@ What runs, each in a fresh process (so peak memory is its own):
    rendered, encrypted, sent and recorded by the dispatcher, with one worker (SQLite in a temp
    file, and PostgreSQL when a URL is given) and with two worker processes (PostgreSQL only:
    SQLite runs one worker);
-5. the encryption alone (pywebpush's encoder with the VAPID header cached; no I/O): the ceiling.
+5. the encryption alone (the sender's ``encrypt``: ``http_ece`` as pywebpush's encoder calls it,
+   a fresh ECDH key per message, the VAPID header cached; no I/O).
 
-It prints pushes/s, the ratio to the naive loop and peak RSS for each; ``--memory-check`` also
+It prints pushes/s, the ratios to the naive loop and to node, peak RSS, the senders' CPU and
+the sink's CPU per push for each; ``--memory-check`` also
 runs the full path at N and 10×N and compares peak RSS. The PostgreSQL URL comes from
 ``--pg``, ``BENCH_DATABASE_URL`` or ``TEST_DATABASE_URL``; the run works in a private schema it
 drops at the end. The sink's certificate is made at run time (``cryptography``) and trusted by
@@ -96,19 +102,50 @@ def _loop() -> asyncio.AbstractEventLoop:
 
 # -- the sink ---------------------------------------------------------------------------------
 
-def sink_main(cert: str, key: str, ready: Any) -> None:
-    """An HTTPS server answering 201 to every POST, keep-alive (child process)."""
-    from aiohttp import web
+class SinkProtocol(asyncio.Protocol):
+    """HTTP/1.1 keep-alive: read each request whole (head, then ``Content-Length`` bytes of
+    body), answer ``201 Created`` with an empty body. Nothing else, so the sink's CPU stays
+    small next to the senders' on the same cores; a request it cannot frame closes the
+    connection (the sender then sees a failure and the run says so)."""
 
-    async def handle(request: web.BaseRequest) -> web.Response:
-        await request.read()
-        return web.Response(status=201)
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.buffer = bytearray()
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        while True:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            length = None
+            for line in bytes(buffer[:end]).split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+                elif name.strip().lower() == b"transfer-encoding":
+                    length = None
+                    break
+            if length is None:
+                self.transport.close()  # no chunked bodies: every sender here sends a length
+                return
+            if len(buffer) < end + 4 + length:
+                return
+            del buffer[:end + 4 + length]
+            self.transport.write(SINK_REPLY)
+
+
+SINK_REPLY = b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"
+
+
+def sink_main(cert: str, key: str, ready: Any) -> None:
+    """An HTTPS server answering 201 to every request, keep-alive (child process)."""
 
     async def serve() -> None:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(cert, key)
-        server = web.Server(handle, access_log=None)
-        listener = await asyncio.get_running_loop().create_server(server, "127.0.0.1", 0, ssl=context,
+        listener = await asyncio.get_running_loop().create_server(SinkProtocol, "127.0.0.1", 0, ssl=context,
                                                                   backlog=1024)
         ready.put(listener.sockets[0].getsockname()[1])
         await asyncio.Event().wait()
@@ -179,7 +216,8 @@ def naive(subscriptions: list[dict[str, Any]], key_file: str, cafile: str, n: in
 # -- encryption alone -------------------------------------------------------------------------
 
 def encryption_alone(subscriptions: list[dict[str, Any]], key_file: str, n: int, out: Any) -> None:
-    """pywebpush's encoder plus the cached VAPID header, no I/O (child process)."""
+    """The sender's ``encrypt`` (http_ece, as pywebpush's encoder calls it, a fresh ECDH key
+    per message) plus the cached VAPID header, no I/O (child process)."""
     from server.delivery.sender import Message, VapidCache, encrypt, origin_of
     from server.vapid import load_keys
 
@@ -300,6 +338,24 @@ def full_path(ctx: Any, database_url: str, workers: int, subscriptions: list[dic
 
 # -- running it -------------------------------------------------------------------------------
 
+def process_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) used so far by process ``pid``; None where /proc is missing."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def with_sink_cpu(sink_pid: int, run: Any) -> dict[str, Any]:
+    """``run()``'s result, plus the CPU the sink spent meanwhile (``sink_cpu``)."""
+    before = process_cpu(sink_pid)
+    result = run()
+    after = process_cpu(sink_pid)
+    result["sink_cpu"] = None if before is None or after is None else after - before
+    return result
+
+
 def run_child(ctx: Any, target: Any, *args: Any) -> dict[str, Any]:
     out = ctx.Queue()
     process = ctx.Process(target=target, args=(*args, out))
@@ -336,14 +392,17 @@ def main() -> int:
         subscriptions = make_subscriptions(url)
         print(f"sending {n} pushes to a local HTTPS sink on {os.cpu_count()} cores\n", flush=True)
 
-        rows.append(("sink alone (aiohttp client, 32 concurrent, no crypto)", run_child(ctx, sink_alone, url, cert, n)))
+        rows.append(("sink alone (aiohttp client, 32 concurrent, no crypto)",
+                     with_sink_cpu(sink.pid, lambda: run_child(ctx, sink_alone, url, cert, n))))
         if not args.skip_naive:
             rows.append(("pywebpush.webpush() loop (naive baseline)",
-                         run_child(ctx, naive, subscriptions, key_file, cert, n)))
-        rows.append(("node web-push 3.6.7, 32 concurrent", node_send(work, subscriptions, key_file, cert, n)))
+                         with_sink_cpu(sink.pid, lambda: run_child(ctx, naive, subscriptions, key_file, cert, n))))
+        rows.append(("node web-push 3.6.7, 32 concurrent",
+                     with_sink_cpu(sink.pid, lambda: node_send(work, subscriptions, key_file, cert, n))))
         sqlite_url = f"sqlite:///{work / 'bench.db'}"
         rows.append(("Pushcart full path, 1 worker, SQLite",
-                     full_path(ctx, sqlite_url, 1, subscriptions, key_file, cert, n, str(work / "instance"))))
+                     with_sink_cpu(sink.pid, lambda: full_path(ctx, sqlite_url, 1, subscriptions, key_file, cert, n,
+                                                               str(work / "instance")))))
         if args.pg:
             import sqlalchemy as sa
 
@@ -356,10 +415,10 @@ def main() -> int:
             pg_url = f"{args.pg}{sep}options=-csearch_path%3D{schema}"
             for workers in (1, 2):
                 rows.append((f"Pushcart full path, {workers} worker{'s' if workers > 1 else ''}, PostgreSQL",
-                             full_path(ctx, pg_url, workers, subscriptions, key_file, cert, n,
-                                       str(work / "instance"))))
-        rows.append(("encryption alone (pywebpush encoder, VAPID cached, 1 core)",
-                     run_child(ctx, encryption_alone, subscriptions, key_file, n)))
+                             with_sink_cpu(sink.pid, lambda: full_path(ctx, pg_url, workers, subscriptions, key_file,
+                                                                       cert, n, str(work / "instance")))))
+        rows.append(("encryption alone (http_ece as pywebpush calls it, 1 core)",
+                     with_sink_cpu(sink.pid, lambda: run_child(ctx, encryption_alone, subscriptions, key_file, n))))
         report(rows, n)
         if args.memory_check:
             memory_check(ctx, subscriptions, key_file, cert, n, work)
@@ -405,14 +464,16 @@ def report(rows: list[tuple[str, dict[str, Any]]], n: int) -> None:
     naive_rate = next((rate for label, rate in rates.items() if label.startswith("pywebpush")), None)
     node_rate = next((rate for label, rate in rates.items() if label.startswith("node")), None)
     print(f"{'way of sending':<62} {'pushes/s':>9} {'× naive':>8} {'× node':>7} {'peak RSS':>10}"
-          f" {'CPU ms/push':>12}")
+          f" {'CPU ms/push':>12} {'sink CPU':>9}")
     for label, r in rows:
         rate = rates[label]
         vs_naive = f"{rate / naive_rate:.1f}" if naive_rate else "-"
         vs_node = f"{rate / node_rate:.2f}" if node_rate else "-"
+        sink_cpu = f"{1000 * r['sink_cpu'] / n:.2f}" if r.get("sink_cpu") is not None else "-"
         print(f"{label:<62} {rate:>9,.0f} {vs_naive:>8} {vs_node:>7} {r['rss']:>7.0f} MiB"
-              f" {1000 * r['cpu'] / n:>12.2f}")
-    print("(CPU ms/push: the sender's own processes; not the sink, not the PostgreSQL server.)")
+              f" {1000 * r['cpu'] / n:>12.2f} {sink_cpu:>9}")
+    print("(CPU ms/push: the sender's own processes, not the sink nor the PostgreSQL server;"
+          " sink CPU: the sink's, in ms per push, meanwhile.)")
     one = next((rates[l] for l in rates if "1 worker, PostgreSQL" in l), None)
     two = next((rates[l] for l in rates if "2 workers" in l), None)
     if one and two:
