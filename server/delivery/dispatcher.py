@@ -213,7 +213,8 @@ class Dispatcher:
                     eligible.append(push)
             try:
                 # The whole batch in one call: a few queries per batch, not per row.
-                decisions = dict(zip((p.id for p in eligible), policy.gate_many(session, eligible, now)))
+                decisions = dict(zip((p.id for p in eligible),
+                                     policy.gate_many(session, eligible, now, subscriptions=subscriptions)))
             except Exception:
                 log.exception("send-time policy failed for a batch of %d; retrying later", len(eligible))
                 batch.outcomes.extend(self._retry(p, now, None, "policy error", None) for p in eligible)

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from ..db import UTCDateTime, in_ids
-from ..models import Push, PushStatus, Subscription, SubscriptionStatus
+from ..models import Push, PushStatus, Subscription, SubscriptionStatus, Visitor
 
 PENDING, SENDING = PushStatus.PENDING.value, PushStatus.SENDING.value
 _table = Push.__table__
@@ -79,17 +79,21 @@ def claim_due(session: orm.Session, now: datetime, limit: int, lease: timedelta)
 
 
 _subscriptions = Subscription.__table__
+_visitors = Visitor.__table__
 
 
 def load_subscriptions(session: orm.Session, pushes: Sequence[Any]) -> dict[int, sa.Row[Any]]:
-    """Where and how to send each of ``pushes``: ``id, endpoint, p256dh, auth`` of their
-    subscriptions, in one query. (The send-time policy reads the statuses itself.)"""
+    """The subscriptions of ``pushes`` in one query: where and how to send (``endpoint``,
+    ``p256dh``, ``auth``) and what the send-time policy reads (``status``, ``timezone`` and
+    the visitor's, as ``visitor_timezone``)."""
     ids = {p.subscription_id for p in pushes if p.subscription_id is not None}
     if not ids:
         return {}
+    s, v = _subscriptions.c, _visitors.c
     rows = session.execute(
-        sa.select(_subscriptions.c.id, _subscriptions.c.endpoint, _subscriptions.c.p256dh, _subscriptions.c.auth)
-        .where(in_ids(_subscriptions.c.id, ids, session))
+        sa.select(s.id, s.endpoint, s.p256dh, s.auth, s.status, s.timezone, v.timezone.label("visitor_timezone"))
+        .select_from(_subscriptions.outerjoin(_visitors, v.id == s.visitor_id))
+        .where(in_ids(s.id, ids, session))
     )
     return {row.id: row for row in rows}
 

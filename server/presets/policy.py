@@ -14,7 +14,7 @@ counted, so a deferred push is judged when it really goes out.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone, tzinfo
 from typing import Any
@@ -58,11 +58,14 @@ def gate(session: orm.Session, push: Any, now: datetime) -> Decision:
     return gate_many(session, [push], now)[0]
 
 
-def gate_many(session: orm.Session, pushes: Sequence[Any], now: datetime) -> list[Decision]:
+def gate_many(session: orm.Session, pushes: Sequence[Any], now: datetime,
+              subscriptions: Mapping[int, Any] | None = None) -> list[Decision]:
     """Decide a claimed batch in order, with a few queries per batch rather than per row.
 
     ``pushes`` are ``Push`` objects or rows with the same attributes (the dispatcher's claim
-    returns plain rows). Rows of the batch count against each other's frequency cap (and the
+    returns plain rows). ``subscriptions`` (id -> ``status``, ``timezone``,
+    ``visitor_timezone``) may come from the caller, who read them with the batch; otherwise
+    they are read here. Rows of the batch count against each other's frequency cap (and the
     browse once-a-day rule) only when they are decided ``send``: a row deferred or skipped
     ahead of another in the same batch uses up nothing. Rows claimed by other batches still
     in flight count.
@@ -70,7 +73,8 @@ def gate_many(session: orm.Session, pushes: Sequence[Any], now: datetime) -> lis
     if not pushes:
         return []
     batch_ids = {p.id for p in pushes}
-    subscriptions = _subscriptions(session, {p.subscription_id for p in pushes if p.subscription_id is not None})
+    if subscriptions is None:
+        subscriptions = _subscriptions(session, {p.subscription_id for p in pushes if p.subscription_id is not None})
     enabled = _enabled_kinds(session, pushes)
     marketing_subs = {p.subscription_id for p in pushes
                       if p.kind not in TRANSACTIONAL_KINDS and p.subscription_id is not None
@@ -93,7 +97,7 @@ def gate_many(session: orm.Session, pushes: Sequence[Any], now: datetime) -> lis
     return decisions
 
 
-def _decide(session: orm.Session, push: Any, now: datetime, subscriptions: dict[int, Any],
+def _decide(session: orm.Session, push: Any, now: datetime, subscriptions: Mapping[int, Any],
             enabled: dict[tuple[int, str], bool], sent_counts: dict[int, int], in_flight: dict[int, list[int]],
             browse_sent: set[int], previous_steps: dict[tuple[Any, ...], Any], decided_sends: dict[int, int]
             ) -> Decision:

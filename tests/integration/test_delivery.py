@@ -292,7 +292,7 @@ def test_deferral_by_the_policy_gives_the_attempt_back(session, clock, fake, dis
     sub = subscribe(session, shop, clock, fake)
     (push,) = plan(session, sub, clock)
     until = clock.now() + timedelta(hours=8)
-    monkeypatch.setattr(policy, "gate_many", lambda s, rows, now: [policy.Decision("defer", "quiet_hours", until)] * len(rows))
+    monkeypatch.setattr(policy, "gate_many", lambda s, rows, now, **_: [policy.Decision("defer", "quiet_hours", until)] * len(rows))
     assert dispatcher.run_pass().as_json() == {"planned": 0, "sent": 0, "failed": 0, "expired": 0, "skipped": 0}
     row = reload(session, push)
     assert (row.status, row.due_at, row.attempts) == ("pending", until, 0)
