@@ -106,3 +106,41 @@ def test_at_needs_z_or_an_offset():
         with pytest.raises(click.BadParameter):
             parse_at(bad)
     assert parse_at("2026-03-01T09:30:00.5-05:00") - parse_at("2026-03-01T14:30:00Z") == timedelta(seconds=0.5)
+
+
+def _receiver():
+    """A browser's subscription keys: a P-256 key pair and a 16-byte auth secret."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    public = private.public_key().public_bytes(serialization.Encoding.X962,
+                                               serialization.PublicFormat.UncompressedPoint)
+    auth = b"0123456789abcdef"
+    b64 = lambda raw: base64.urlsafe_b64encode(raw).decode().rstrip("=")  # noqa: E731
+    return private, auth, b64(public), b64(auth)
+
+
+def test_encrypt_makes_what_pywebpush_makes_and_a_fresh_key_and_salt_each_time():
+    """The sender calls http_ece as pywebpush's encoder does: same header layout, same plaintext back."""
+    import http_ece
+    from pywebpush import WebPusher
+
+    from server.delivery.sender import Message, encrypt
+
+    private, auth, p256dh, auth_b64 = _receiver()
+    payload = json.dumps({"push_id": 7, "title": "Still there?"}).encode()
+    message = Message(push_id=7, endpoint="https://fcm.googleapis.com/fcm/send/x", p256dh=p256dh,
+                      auth=auth_b64, payload=payload, ttl=60)
+    ours, again = encrypt(message), encrypt(message)
+    theirs = WebPusher({"endpoint": message.endpoint, "keys": {"p256dh": p256dh, "auth": auth_b64}}).encode(
+        payload, "aes128gcm")["body"]
+    for body in (ours, again, theirs):
+        assert http_ece.decrypt(body, private_key=private, auth_secret=auth, version="aes128gcm") == payload
+    # RFC 8188 header: salt (16), record size (4), key id length (1), key id (the sender's 65-byte key).
+    def header(body):
+        return body[:16], int.from_bytes(body[16:20], "big"), body[20], body[21:21 + body[20]]
+    (salt1, rs1, idlen1, key1), (salt2, _, _, key2), (_, rs3, idlen3, _) = header(ours), header(again), header(theirs)
+    assert (rs1, idlen1) == (rs3, idlen3) == (4096, 65)
+    assert len(ours) == len(theirs)
+    assert salt1 != salt2 and key1 != key2  # never reused between messages
