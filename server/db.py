@@ -43,7 +43,6 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         return value.astimezone(timezone.utc)
 
 
-
 def in_ids(column: sa.ColumnElement[Any], ids: Iterable[int], session: orm.Session) -> sa.ColumnElement[bool]:
     """``column IN (ids)``; on PostgreSQL ``column = ANY(<one array parameter>)``, so the
     statement's text (and the plan the driver prepares for it) is the same for any number of ids."""
@@ -51,6 +50,7 @@ def in_ids(column: sa.ColumnElement[Any], ids: Iterable[int], session: orm.Sessi
     if session.get_bind().dialect.name == "postgresql":
         return column == sa.any_(sa.bindparam(None, ids, type_=postgresql.ARRAY(sa.BigInteger)))
     return column.in_(ids)
+
 
 class Base(orm.DeclarativeBase):
     """Declarative base with a naming convention so migrations name constraints stably."""
