@@ -101,11 +101,14 @@ def parse_retry_after(value: str | None, wall_now: float) -> float | None:
     return max(0.0, when.timestamp() - wall_now)
 
 
-def classify(status: int, retry_after: str | None, body: str, wall_now: float) -> SendResult:
-    """Turn a push service's answer into a ``SendResult`` (DESIGN.md: responses are facts)."""
+def classify(status: int, retry_after: str | None, body: bytes, wall_now: float) -> SendResult:
+    """Turn a push service's answer into a ``SendResult`` (DESIGN.md: responses are facts).
+
+    The body is decoded only for the answers whose error quotes it (not on the 2xx hot path).
+    """
     if 200 <= status < 300:
         return SendResult(SENT, status)
-    snippet = " ".join(body.split())[:200]
+    snippet = " ".join(body[:1024].decode("utf-8", "replace").split())[:200]
     if status in (404, 410):
         return SendResult(GONE, status, "subscription gone")
     if status == 413:
@@ -377,13 +380,7 @@ class WebPushSender:
         started = time.perf_counter()
         try:
             async with session.post(message.endpoint, data=body, headers=headers, allow_redirects=False) as resp:
-                raw = await resp.read()
-                status = resp.status
-                if 200 <= status < 300:
-                    result = SendResult(SENT, status)
-                else:
-                    result = classify(status, resp.headers.get("Retry-After"), raw.decode("utf-8", "replace"),
-                                      self._time())
+                result = classify(resp.status, resp.headers.get("Retry-After"), await resp.read(), self._time())
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
             self._record(RETRY, started)
             return SendResult(RETRY, None, "timeout")

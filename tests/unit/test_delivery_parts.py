@@ -54,7 +54,7 @@ def test_short_payload_keeps_every_field():
     (201, SENT), (202, SENT), (404, GONE), (410, GONE), (413, FAILED), (429, RETRY), (500, RETRY),
     (503, RETRY), (301, FAILED), (307, FAILED), (400, FAILED), (401, FAILED), (403, FAILED), (418, FAILED)])
 def test_each_status_has_its_outcome(status, outcome):
-    assert classify(status, None, "", 0.0).outcome == outcome
+    assert classify(status, None, b"", 0.0).outcome == outcome
 
 
 def test_retry_after_in_seconds_or_as_an_http_date():
@@ -63,7 +63,7 @@ def test_retry_after_in_seconds_or_as_an_http_date():
     assert parse_retry_after("Mon, 05 Jan 2026 12:10:00 GMT", now.timestamp()) == 600.0
     assert parse_retry_after("Mon, 05 Jan 2026 11:00:00 GMT", now.timestamp()) == 0.0
     assert parse_retry_after("soon", 0.0) is None and parse_retry_after(None, 0.0) is None
-    assert classify(429, "30", "", 0.0).retry_after == 30.0
+    assert classify(429, "30", b"", 0.0).retry_after == 30.0
 
 
 def test_vapid_jwt_is_cached_per_origin_and_renewed_before_it_expires():
