@@ -21,8 +21,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-from ..db import UTCDateTime, in_ids
-from ..models import Push, PushStatus, Subscription, SubscriptionStatus, Visitor
+from ..db import UTCDateTime
+from ..models import Push, PushStatus, Subscription, SubscriptionStatus
+from ..presets import policy
 
 PENDING, SENDING = PushStatus.PENDING.value, PushStatus.SENDING.value
 _table = Push.__table__
@@ -78,24 +79,11 @@ def claim_due(session: orm.Session, now: datetime, limit: int, lease: timedelta)
     return rows
 
 
-_subscriptions = Subscription.__table__
-_visitors = Visitor.__table__
-
-
 def load_subscriptions(session: orm.Session, pushes: Sequence[Any]) -> dict[int, sa.Row[Any]]:
     """The subscriptions of ``pushes`` in one query: where and how to send (``endpoint``,
-    ``p256dh``, ``auth``) and what the send-time policy reads (``status``, ``timezone`` and
-    the visitor's, as ``visitor_timezone``)."""
+    ``p256dh``, ``auth``) and what the send-time policy reads (``policy.subscription_facts``)."""
     ids = {p.subscription_id for p in pushes if p.subscription_id is not None}
-    if not ids:
-        return {}
-    s, v = _subscriptions.c, _visitors.c
-    rows = session.execute(
-        sa.select(s.id, s.endpoint, s.p256dh, s.auth, s.status, s.timezone, v.timezone.label("visitor_timezone"))
-        .select_from(_subscriptions.outerjoin(_visitors, v.id == s.visitor_id))
-        .where(in_ids(s.id, ids, session))
-    )
-    return {row.id: row for row in rows}
+    return policy.subscription_facts(session, ids, Subscription.endpoint, Subscription.p256dh, Subscription.auth)
 
 
 @dataclass(slots=True)

@@ -74,7 +74,7 @@ def gate_many(session: orm.Session, pushes: Sequence[Any], now: datetime,
         return []
     batch_ids = {p.id for p in pushes}
     if subscriptions is None:
-        subscriptions = _subscriptions(session, {p.subscription_id for p in pushes if p.subscription_id is not None})
+        subscriptions = subscription_facts(session, {p.subscription_id for p in pushes if p.subscription_id is not None})
     enabled = _enabled_kinds(session, pushes)
     marketing_subs = {p.subscription_id for p in pushes
                       if p.kind not in TRANSACTIONAL_KINDS and p.subscription_id is not None
@@ -128,13 +128,14 @@ def _decide(session: orm.Session, push: Any, now: datetime, subscriptions: Mappi
     return SEND
 
 
-def _subscriptions(session: orm.Session, ids: set[int]) -> dict[int, Any]:
-    """Status and time zones (the subscription's, its visitor's) of each subscription, in one query."""
+def subscription_facts(session: orm.Session, ids: set[int], *columns: Any) -> dict[int, Any]:
+    """What the policy reads of each subscription (``status``, ``timezone`` and its visitor's as
+    ``visitor_timezone``), plus any other ``columns`` the caller wants, in one query."""
     if not ids:
         return {}
     rows = session.execute(
         sa.select(Subscription.id, Subscription.status, Subscription.timezone,
-                  Visitor.timezone.label("visitor_timezone"))
+                  Visitor.timezone.label("visitor_timezone"), *columns)
         .outerjoin(Visitor, Visitor.id == Subscription.visitor_id)
         .where(in_ids(Subscription.id, ids, session))
     )
@@ -274,6 +275,7 @@ def _previous_steps(session: orm.Session, pushes: Sequence[Any]) -> dict[tuple[A
 
 
 def _series_not_before(push: Any, now: datetime, previous_steps: dict[tuple[Any, ...], Any]) -> datetime | None:
+    """The earliest time a series step may go: the previous step's send time plus their gap."""
     gap = _series_gap(push)
     if gap is None:
         return None
@@ -286,8 +288,3 @@ def _series_not_before(push: Any, now: datetime, previous_steps: dict[tuple[Any,
         # Not out yet (quiet hours, retries): this step follows it, never overtakes it.
         return max(previous.due_at, now) + gap
     return None  # skipped, failed or cancelled: nothing to keep apart from
-
-
-def series_not_before(session: orm.Session, push: Any, now: datetime) -> datetime | None:
-    """The earliest time a series step may go: the previous step's send time plus their gap."""
-    return _series_not_before(push, now, _previous_steps(session, [push]))
