@@ -10,7 +10,7 @@ pytest_plugins = ["tests.pushservice"]  # the web-push-testing mock push service
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +109,21 @@ def app(app_config: dict[str, Any]) -> Iterator[Flask]:
     application = create_app(app_config)
     yield application
     get_db(application).dispose()
+
+
+@pytest.fixture
+def make_app() -> Iterator[Callable[[dict[str, Any]], Flask]]:
+    """Apps made from other configurations (or several, standing for separate processes),
+    each closed at the end of the test."""
+    made: list[Flask] = []
+
+    def make(config: dict[str, Any]) -> Flask:
+        made.append(create_app(config))
+        return made[-1]
+
+    yield make
+    for application in made:
+        get_db(application).dispose()
 
 
 @pytest.fixture

@@ -68,19 +68,14 @@ def test_healthz_reports_the_scheduler_tick(app, client, clock):
     assert body["scheduler"]["ticking"] is False and body["status"] == "degraded"
 
 
-def test_healthz_is_503_when_the_database_is_unreachable(app_config, tmp_path):
-    from server import create_app
-
+def test_healthz_is_503_when_the_database_is_unreachable(app_config, tmp_path, make_app):
     # A database that cannot be opened: a SQLite file inside a directory that does not exist.
-    app = create_app({**app_config, "DATABASE_URL": f"sqlite:///{tmp_path}/missing/dir/x.db"})
-    try:
-        response = app.test_client().get("/healthz")
-        assert response.status_code == 503
-        body = response.get_json()
-        assert body["status"] == "down" and body["database"] == "unreachable" and body["outbox"] is None
-        assert app.test_client().get("/metrics").status_code == 200
-    finally:
-        get_db(app).dispose()
+    app = make_app({**app_config, "DATABASE_URL": f"sqlite:///{tmp_path}/missing/dir/x.db"})
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["status"] == "down" and body["database"] == "unreachable" and body["outbox"] is None
+    assert app.test_client().get("/metrics").status_code == 200
 
 
 def test_metrics_count_pushes_by_kind_and_outcome_and_the_backlog(client, session, shop, clock):
@@ -132,18 +127,13 @@ def token_config(app_config):
     return {**app_config, "METRICS_TOKEN": "m-token-123"}
 
 
-def test_metrics_token_when_configured(token_config):
-    from server import create_app
-
-    app = create_app(token_config)
-    try:
-        client = app.test_client()
-        refused = client.get("/metrics")
-        assert refused.status_code == 401 and refused.get_json()["error"]["code"] == "unauthorized"
-        assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
-        assert client.get("/metrics", headers={"Authorization": "Bearer m-token-123"}).status_code == 200
-    finally:
-        get_db(app).dispose()
+def test_metrics_token_when_configured(token_config, make_app):
+    app = make_app(token_config)
+    client = app.test_client()
+    refused = client.get("/metrics")
+    assert refused.status_code == 401 and refused.get_json()["error"]["code"] == "unauthorized"
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer m-token-123"}).status_code == 200
 
 
 def test_a_running_scheduler_reports_its_ticks(app, client):
@@ -165,30 +155,26 @@ def delivery_config(app_config):
     return {**app_config, "PUSHCART_INSECURE_ENDPOINTS": True, "PUSH_READ_TIMEOUT": 10.0}
 
 
-def test_send_latency_is_measured_per_push_service_exchange(delivery_config):
-    from server import create_app
+def test_send_latency_is_measured_per_push_service_exchange(delivery_config, make_app):
     from server.delivery.runtime import close_delivery, get_dispatcher
     from tests.fakepush import FakePushService, Reply
     from tests.factories import make_shop
 
     clock = delivery_config["CLOCK"]
-    app = create_app(delivery_config)
-    try:
-        with FakePushService() as fake, get_db(app).sessionmaker() as session:
-            fake.script("gone", Reply(status=410))
-            shop = make_shop(session, clock.now()).shop
-            for name in ("ok1", "ok2", "gone"):
-                sub = make_subscription(session, make_visitor(session, shop.id, clock.now()), clock.now(),
-                                        endpoint=fake.endpoint(name), keys=fake.keys())
-                add_push(session, sub, clock.now(), kind="shipped")
-            session.commit()
-            try:
-                get_dispatcher(app).run_pass()
-            finally:
-                close_delivery(app)
-        samples = scrape(app.test_client())
-        assert samples[("pushcart_send_latency_seconds_count", (("outcome", "sent"),))] == 2
-        assert samples[("pushcart_send_latency_seconds_count", (("outcome", "gone"),))] == 1
-        assert samples[("pushcart_send_latency_seconds_sum", (("outcome", "sent"),))] > 0
-    finally:
-        get_db(app).dispose()
+    app = make_app(delivery_config)
+    with FakePushService() as fake, get_db(app).sessionmaker() as session:
+        fake.script("gone", Reply(status=410))
+        shop = make_shop(session, clock.now()).shop
+        for name in ("ok1", "ok2", "gone"):
+            sub = make_subscription(session, make_visitor(session, shop.id, clock.now()), clock.now(),
+                                    endpoint=fake.endpoint(name), keys=fake.keys())
+            add_push(session, sub, clock.now(), kind="shipped")
+        session.commit()
+        try:
+            get_dispatcher(app).run_pass()
+        finally:
+            close_delivery(app)
+    samples = scrape(app.test_client())
+    assert samples[("pushcart_send_latency_seconds_count", (("outcome", "sent"),))] == 2
+    assert samples[("pushcart_send_latency_seconds_count", (("outcome", "gone"),))] == 1
+    assert samples[("pushcart_send_latency_seconds_sum", (("outcome", "sent"),))] > 0

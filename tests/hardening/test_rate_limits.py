@@ -81,46 +81,34 @@ def test_forwarded_for_is_ignored_without_proxy_fix(client, session, shop):
 
 
 @pytest.mark.parametrize("hops", [1])
-def test_forwarded_for_counts_through_proxy_fix(app_config, hops):
-    from server import create_app
-    from server.db import get_db
+def test_forwarded_for_counts_through_proxy_fix(app_config, hops, make_app):
+    app = make_app({**app_config, "PROXY_FIX_HOPS": hops})
+    client = app.test_client()
+    with get_db(app).sessionmaker() as session:
+        from tests.factories import make_shop
 
-    app = create_app({**app_config, "PROXY_FIX_HOPS": hops})
-    try:
-        client = app.test_client()
-        with get_db(app).sessionmaker() as session:
-            from tests.factories import make_shop
-
-            shop = make_shop(session, app_config["CLOCK"].now(), origins=[ORIGIN]).shop
-            session.commit()
-        proxy = "10.0.0.1"  # the one trusted proxy; the client is the last address it appended
-        for _ in range(5):
-            assert post_events(client, shop, ip=proxy, **{"X-Forwarded-For": "198.51.100.1"}).status_code == 202
-        assert_rate_limited(post_events(client, shop, ip=proxy, **{"X-Forwarded-For": "198.51.100.1"}))
-        # A different client behind the same proxy has its own budget; a spoofed first hop does not help.
-        assert post_events(client, shop, ip=proxy, **{"X-Forwarded-For": "198.51.100.2"}).status_code == 202
-        spoofed = post_events(client, shop, ip=proxy, **{"X-Forwarded-For": "1.2.3.4, 198.51.100.1"})
-        assert_rate_limited(spoofed)
-    finally:
-        get_db(app).dispose()
+        shop = make_shop(session, app_config["CLOCK"].now(), origins=[ORIGIN]).shop
+        session.commit()
+    proxy = "10.0.0.1"  # the one trusted proxy; the client is the last address it appended
+    for _ in range(5):
+        assert post_events(client, shop, ip=proxy, **{"X-Forwarded-For": "198.51.100.1"}).status_code == 202
+    assert_rate_limited(post_events(client, shop, ip=proxy, **{"X-Forwarded-For": "198.51.100.1"}))
+    # A different client behind the same proxy has its own budget; a spoofed first hop does not help.
+    assert post_events(client, shop, ip=proxy, **{"X-Forwarded-For": "198.51.100.2"}).status_code == 202
+    spoofed = post_events(client, shop, ip=proxy, **{"X-Forwarded-For": "1.2.3.4, 198.51.100.1"})
+    assert_rate_limited(spoofed)
 
 
-def test_limits_can_be_switched_off_for_load_runs(app_config):
-    from server import create_app
-    from server.db import get_db
+def test_limits_can_be_switched_off_for_load_runs(app_config, make_app):
+    app = make_app({**app_config, "RATELIMIT_ENABLED": False})
+    assert get_limiter(app).enabled is False
+    client = app.test_client()
+    with get_db(app).sessionmaker() as session:
+        from tests.factories import make_shop
 
-    app = create_app({**app_config, "RATELIMIT_ENABLED": False})
-    try:
-        assert get_limiter(app).enabled is False
-        client = app.test_client()
-        with get_db(app).sessionmaker() as session:
-            from tests.factories import make_shop
-
-            shop = make_shop(session, app_config["CLOCK"].now(), origins=[ORIGIN]).shop
-            session.commit()
-        assert all(post_events(client, shop).status_code == 202 for _ in range(12))
-    finally:
-        get_db(app).dispose()
+        shop = make_shop(session, app_config["CLOCK"].now(), origins=[ORIGIN]).shop
+        session.commit()
+    assert all(post_events(client, shop).status_code == 202 for _ in range(12))
 
 
 def test_the_limiter_keys_hold_no_whole_address(app, client, shop):
@@ -137,11 +125,10 @@ def tight_config(app_config):
     return {**app_config, "RATELIMIT_WEBHOOKS_PER_SHOP": "2/minute", "RATELIMIT_CLICKS_PER_IP": "2/minute"}
 
 
-def test_webhooks_per_shop_and_clicks_per_address(tight_config):
+def test_webhooks_per_shop_and_clicks_per_address(tight_config, make_app):
     import json
     from datetime import datetime, timezone
 
-    from server import create_app
     from server.models import Click, Order, Push
     from server.services.webhooks import sign
     from server.tokens import make_click_token
@@ -149,29 +136,26 @@ def test_webhooks_per_shop_and_clicks_per_address(tight_config):
 
     clock = tight_config["CLOCK"]
     clock.set(datetime.now(timezone.utc))
-    app = create_app(tight_config)
-    try:
-        client = app.test_client()
-        with get_db(app).sessionmaker() as session:
-            new = make_shop(session, clock.now(), origins=[ORIGIN])
-            sub = make_subscription(session, make_visitor(session, new.shop.id, clock.now()), clock.now())
-            push = Push(shop_id=new.shop.id, visitor_id=sub.visitor_id, subscription_id=sub.id, kind="welcome",
-                        dedupe_key="k1", title="Hi", body="x", url="https://shop.example/", due_at=clock.now(),
-                        created_at=clock.now(), status="sent")
-            session.add(push)
-            session.commit()
-            push_id = push.id
-        for i in range(3):
-            raw = json.dumps({"id": f"w{i}", "order_id": f"o{i}", "status": "paid", "total": "1.00",
-                              "currency": "USD"}).encode()
-            response = client.post(f"/v1/webhooks/{new.shop.public_key}/orders", data=raw,
-                                   content_type="application/json",
-                                   headers={"X-Pushcart-Signature": sign(new.secret, int(clock.now().timestamp()), raw)})
-        assert_rate_limited(response)
-        link = "/c/" + make_click_token(app.config["SECRET_KEY"], push_id)
-        assert [client.get(link).status_code for _ in range(2)] == [302, 302]
-        assert_rate_limited(client.get(link))
-        with get_db(app).sessionmaker() as session:
-            assert count(session, Order) == 2 and count(session, Click) == 2
-    finally:
-        get_db(app).dispose()
+    app = make_app(tight_config)
+    client = app.test_client()
+    with get_db(app).sessionmaker() as session:
+        new = make_shop(session, clock.now(), origins=[ORIGIN])
+        sub = make_subscription(session, make_visitor(session, new.shop.id, clock.now()), clock.now())
+        push = Push(shop_id=new.shop.id, visitor_id=sub.visitor_id, subscription_id=sub.id, kind="welcome",
+                    dedupe_key="k1", title="Hi", body="x", url="https://shop.example/", due_at=clock.now(),
+                    created_at=clock.now(), status="sent")
+        session.add(push)
+        session.commit()
+        push_id = push.id
+    for i in range(3):
+        raw = json.dumps({"id": f"w{i}", "order_id": f"o{i}", "status": "paid", "total": "1.00",
+                          "currency": "USD"}).encode()
+        response = client.post(f"/v1/webhooks/{new.shop.public_key}/orders", data=raw,
+                               content_type="application/json",
+                               headers={"X-Pushcart-Signature": sign(new.secret, int(clock.now().timestamp()), raw)})
+    assert_rate_limited(response)
+    link = "/c/" + make_click_token(app.config["SECRET_KEY"], push_id)
+    assert [client.get(link).status_code for _ in range(2)] == [302, 302]
+    assert_rate_limited(client.get(link))
+    with get_db(app).sessionmaker() as session:
+        assert count(session, Order) == 2 and count(session, Click) == 2

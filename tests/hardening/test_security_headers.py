@@ -7,8 +7,6 @@ import re
 
 import pytest
 
-from server import create_app
-from server.db import get_db
 from server.logs import AddressMaskFilter, JsonFormatter, RequestIdFilter
 from server.security import CONTENT_SECURITY_POLICY
 
@@ -45,17 +43,14 @@ def https_config(app_config):
     return {**app_config, "PUBLIC_URL": "https://push.shop.example"}
 
 
-def test_behind_https_cookies_are_secure_and_hsts_is_sent(https_config):
-    app = create_app(https_config)
-    try:
-        client = app.test_client()
-        response = client.get("/admin/login")
-        assert response.headers["Strict-Transport-Security"].startswith("max-age=")
-        cookie = response.headers.get("Set-Cookie", "")
-        assert cookie, "the log-in page starts a session (it holds the CSRF token)"
-        assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie
-    finally:
-        get_db(app).dispose()
+def test_behind_https_cookies_are_secure_and_hsts_is_sent(https_config, make_app):
+    app = make_app(https_config)
+    client = app.test_client()
+    response = client.get("/admin/login")
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+    cookie = response.headers.get("Set-Cookie", "")
+    assert cookie, "the log-in page starts a session (it holds the CSRF token)"
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie
 
 
 def test_over_http_the_cookie_is_httponly_and_lax(client):

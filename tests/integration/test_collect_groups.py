@@ -13,7 +13,6 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 
-from server import create_app
 from server.db import get_db
 from server.models import Event, Push, Visitor
 from server.presets import browse_abandonment
@@ -94,9 +93,9 @@ def test_a_returning_visitor_with_a_pending_reminder_has_it_cancelled(app, sessi
     assert session.get(Visitor, visitor.id).left_at is None
 
 
-def test_concurrent_requests_through_two_writers_store_every_event_once(app_config, session, shop):
+def test_concurrent_requests_through_two_writers_store_every_event_once(app_config, make_app, session, shop):
     """Two apps stand for two server processes: same visitors, overlapping event ids, at once."""
-    apps = [create_app(dict(app_config)), create_app(dict(app_config))]
+    apps = [make_app(app_config), make_app(app_config)]
     public_key = shop.shop.public_key
     start = threading.Barrier(16)
 
@@ -115,12 +114,8 @@ def test_concurrent_requests_through_two_writers_store_every_event_once(app_conf
             answers.append(response.get_json()["stored"])
         return answers
 
-    try:
-        with ThreadPoolExecutor(max_workers=16) as pool:
-            answers = [a for f in [pool.submit(post, n) for n in range(16)] for a in f.result(60)]
-    finally:
-        for each in apps:
-            get_db(each).dispose()
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = [a for f in [pool.submit(post, n) for n in range(16)] for a in f.result(60)]
     assert count(session, Visitor) == 3
     assert count(session, Event, Event.client_event_id.like("shared-%")) == 10
     assert count(session, Event, Event.client_event_id.like("own-%")) == 160
