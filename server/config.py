@@ -85,6 +85,8 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
         RATELIMIT_WEBHOOKS_PER_SHOP="3000/minute",
         RATELIMIT_CLICKS_PER_IP="120/minute",
         METRICS_TOKEN=None,
+        SHOP_CACHE_SECONDS=30,
+        COLLECT_WRITERS=None,  # None: 2 on PostgreSQL, 1 on SQLite
         MAX_CONTENT_LENGTH=64 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -95,7 +97,10 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
     for source in (file_values, os.environ):
         for key, kind in ENV_KEYS.items():
             if key in source:
-                app.config[key] = _coerce(kind, source[key])
+                try:
+                    app.config[key] = _coerce(kind, source[key])
+                except ValueError:
+                    raise ValueError(f"{key} must be a whole number, got {source[key]!r}") from None
     if test_config:
         app.config.update(test_config)
     app.config["DATABASE_URL"] = _resolve_sqlite_path(app.config["DATABASE_URL"], Path(app.root_path).parent)
@@ -104,6 +109,10 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
         app.config.get("SECRET_KEY") or app.config.get("PUSHCART_SECRET_KEY") or _instance_secret(instance)
     )
     app.config["SESSION_COOKIE_SECURE"] = app.config["PUBLIC_URL"].startswith("https://")
+    for key, lowest in (("SHOP_CACHE_SECONDS", 0), ("COLLECT_WRITERS", 1)):
+        value = app.config[key]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < lowest):
+            raise ValueError(f"{key} must be a whole number of at least {lowest}, got {value!r}")
 
 
 def _resolve_sqlite_path(url: str, base: Path) -> str:

@@ -45,8 +45,7 @@ def _allowed_origin(origins: frozenset[str], origin: str) -> bool:
 
 def _shop_ref(public_key: str) -> ShopRef:
     """The shop behind a public key, from this process's cache; raises NotFound."""
-    ttl = float(current_app.config.get("SHOP_CACHE_SECONDS", 30))
-    return shop_cache(current_app.extensions, ttl).get(get_session, public_key)
+    return shop_cache(current_app.extensions, current_app.config["SHOP_CACHE_SECONDS"]).get(get_session, public_key)
 
 
 @bp.before_request
@@ -121,7 +120,7 @@ def _event_writer(app: Flask) -> GroupCommit[EventsIn, int]:
 
         # SQLite has one writer at a time anyway; on PostgreSQL a second group is built while
         # the first waits on the database.
-        writers = int(app.config.get("COLLECT_WRITERS") or (2 if database.dialect == "postgresql" else 1))
+        writers = app.config["COLLECT_WRITERS"] or (2 if database.dialect == "postgresql" else 1)
         writer = app.extensions.setdefault("pushcart.event_writer", GroupCommit(write, max_writers=writers))
     return writer
 

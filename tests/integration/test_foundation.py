@@ -24,6 +24,18 @@ def test_create_app_uses_test_config(app):
     assert app.config["RUN_SCHEDULER"] is False
 
 
+@pytest.mark.parametrize(("variable", "value", "message"), [
+    ("COLLECT_WRITERS", "0", "COLLECT_WRITERS must be a whole number of at least 1, got 0"),
+    ("SHOP_CACHE_SECONDS", "-5", "SHOP_CACHE_SECONDS must be a whole number of at least 0, got -5"),
+    ("COLLECT_WRITERS", "two", "COLLECT_WRITERS must be a whole number, got 'two'"),
+])
+def test_a_bad_tuning_variable_stops_the_start_with_its_name(monkeypatch, tmp_path, variable, value, message):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValueError) as refused:
+        create_app({"INSTANCE_PATH": str(tmp_path / "inst")})
+    assert str(refused.value) == message
+
+
 def test_environment_overrides_defaults(monkeypatch, tmp_path):
     monkeypatch.setenv("PUBLIC_URL", "https://push.example.com/")
     monkeypatch.setenv("PUSH_ENDPOINT_ALLOW", "a.example, *.b.example")
