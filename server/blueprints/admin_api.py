@@ -48,7 +48,7 @@ def put_settings() -> dict[str, Any]:
     """Change the shop's settings (partial update)."""
     update = parse(SettingsUpdate, read_json(request))
     shop = update_settings(current_shop(), update)
-    shop_cache(current_app.extensions).forget(shop.public_key)
+    shop_cache(current_app).forget(shop.public_key)
     return settings_as_json(shop)
 
 

@@ -45,7 +45,7 @@ def _allowed_origin(origins: frozenset[str], origin: str) -> bool:
 
 def _shop_ref(public_key: str) -> ShopRef:
     """The shop behind a public key, from this process's cache; raises NotFound."""
-    return shop_cache(current_app.extensions, current_app.config["SHOP_CACHE_SECONDS"]).get(get_session, public_key)
+    return shop_cache(current_app).get(get_session, public_key)
 
 
 @bp.before_request

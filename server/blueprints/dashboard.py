@@ -320,7 +320,7 @@ def settings() -> Any:
         try:
             update_settings(g.shop, parse(SettingsUpdate, raw))
             get_session().flush()
-            shop_cache(current_app.extensions).forget(g.shop.public_key)
+            shop_cache(current_app).forget(g.shop.public_key)
         except ApiError as exc:
             get_session().rollback()
             flash(f"Settings not saved: {exc.message}", "error")

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
+from flask import Flask
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import orm
 
@@ -160,11 +161,11 @@ class ShopCache:
             self._entries.pop(public_key, None)
 
 
-def shop_cache(extensions: dict[str, Any], ttl: float = 30.0) -> ShopCache:
-    """The app's ``ShopCache`` (pass ``app.extensions``), created on first use."""
-    cache = extensions.get("pushcart.shop_cache")
+def shop_cache(app: Flask) -> ShopCache:
+    """The app's ``ShopCache`` (kept ``SHOP_CACHE_SECONDS``), created on first use."""
+    cache = app.extensions.get("pushcart.shop_cache")
     if cache is None:
-        cache = extensions.setdefault("pushcart.shop_cache", ShopCache(ttl))
+        cache = app.extensions.setdefault("pushcart.shop_cache", ShopCache(app.config["SHOP_CACHE_SECONDS"]))
     return cache
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import event as sa_event
 from server.db import get_db
 from server.models import Event, Push, Visitor
 from server.presets import browse_abandonment
+from server.services.shops import shop_cache
 from server.services.tracking import EventBatch, EventsIn, store_batches
 from tests.factories import make_push, make_shop, make_subscription, make_visitor
 
@@ -135,3 +136,11 @@ def test_an_origin_added_in_the_settings_is_allowed_at_once_despite_the_shop_cac
     removed = client.put("/v1/admin/settings", json={"origins": [other]}, headers=admin)
     assert removed.status_code == 200
     assert client.get(url, headers={"Origin": ORIGIN}).status_code == 403
+
+
+def test_the_shop_cache_keeps_the_configured_time_whoever_asks_first(app_config, make_app, shop):
+    app = make_app({**app_config, "SHOP_CACHE_SECONDS": 5})
+    admin = {"Authorization": f"Bearer {shop.admin_token}"}
+    # A settings change is the first to touch the cache (to forget the shop) ...
+    assert app.test_client().put("/v1/admin/settings", json={"name": "Renamed"}, headers=admin).status_code == 200
+    assert shop_cache(app).ttl == 5  # ... and the cache still keeps shops for the configured time
