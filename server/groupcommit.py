@@ -52,7 +52,7 @@ class GroupCommit(Generic[T, R]):
         self._lock = threading.Lock()
         self._queue: list[_Ticket[T, R]] = []
         self._writing = 0  # leaders writing now (at most max_writers)
-        self.groups = 0  # groups written (for tests and metrics)
+        self.groups = 0  # groups written (read by the tests; approximate with several writers)
         self.largest = 0  # the largest group written
 
     @property
