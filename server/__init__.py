@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask
+from flask import Flask, current_app
 
 from . import db
 from .clock import SystemClock
@@ -69,6 +69,4 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 def get_clock(app: Flask | None = None) -> Any:
     """The app's clock (``SystemClock`` or a test's ``FrozenClock``)."""
-    from flask import current_app
-
     return (app or current_app).extensions[CLOCK]

@@ -14,10 +14,11 @@
 """
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Request, Response, current_app, request
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .errors import TooLarge
+from .errors import JSON_PREFIXES, TooLarge
 
 CONTENT_SECURITY_POLICY = "; ".join((
     "default-src 'self'",
@@ -45,11 +46,25 @@ def init_app(app: Flask) -> None:
     if hops > 0:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     https = app.config["PUBLIC_URL"].startswith("https://")
+    app.session_interface = PageSessionInterface()
     app.before_request(refuse_cut_streams)
 
     @app.after_request
     def _security_headers(response: Response) -> Response:
         return add_security_headers(response, https=https)
+
+
+class PageSessionInterface(SecureCookieSessionInterface):
+    """The signed session cookie, for the dashboard's pages only.
+
+    The JSON APIs never read or set it (they go by public key, token or signature), so their
+    requests skip the cookie's parsing and signing: a null session, never saved.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        if request.path.startswith(JSON_PREFIXES):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
 
 def refuse_cut_streams() -> None:
