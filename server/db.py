@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask, Response, current_app, g
 from sqlalchemy import event, orm
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 EXTENSION = "pushcart.db"
@@ -50,6 +50,12 @@ def in_ids(column: sa.ColumnElement[Any], ids: Iterable[int], session: orm.Sessi
     if session.get_bind().dialect.name == "postgresql":
         return column == sa.any_(sa.bindparam(None, ids, type_=postgresql.ARRAY(sa.BigInteger)))
     return column.in_(ids)
+
+
+def insert_ignoring_duplicates(session: orm.Session, table: sa.Table, index: list[str]) -> Any:
+    """``INSERT ... ON CONFLICT (index) DO NOTHING`` in the session's dialect."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=index)
 
 
 class Base(orm.DeclarativeBase):

@@ -5,9 +5,11 @@ origins get ``Access-Control-Allow-Origin``. A request carrying another ``Origin
 with 403 before anything is read or stored; a request without ``Origin`` (a server, curl) is
 allowed. ``text/plain`` bodies holding JSON are accepted for ``navigator.sendBeacon``.
 
-The shop behind a public key is read from a per-process cache (``ShopCache``), and event
-batches are written by group commit: requests in flight at once share one transaction, and
-each is answered once its events are committed.
+The shop behind a public key is read from a per-process cache (``ShopCache``). Event batches
+are, on PostgreSQL, appended to this process's journal and answered at once (``server.journal``
+drains them into the database in groups); on SQLite they are written by group commit: requests
+in flight at once share one transaction, and each is answered once its events are committed
+(the answer then also says how many were ``stored`` new).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from .. import get_clock
 from ..db import get_db, get_session
 from ..errors import ApiError, NotFound, TooLarge
 from ..groupcommit import GroupCommit
+from ..journal import JournalFull, event_journal
 from ..models import Shop
 from ..services.shops import DEFAULT_PROMPT, ShopRef, normalize_origin, shop_cache
 from ..services.subscriptions import SubscribeIn, UnsubscribeIn, unsubscribe, upsert_subscription
@@ -34,6 +37,13 @@ PREFLIGHT_MAX_AGE = "600"
 
 class ForbiddenOrigin(ApiError):
     status, code = 403, "forbidden_origin"
+
+
+class Busy(ApiError):
+    status, code = 503, "busy"
+
+
+BUSY_RETRY_AFTER = 5  # seconds
 
 
 def _allowed_origin(origins: frozenset[str], origin: str) -> bool:
@@ -75,7 +85,11 @@ def _cors_headers(response: Response) -> Response:
         origin = _origin_if_allowed()
     if origin:
         response.headers["Access-Control-Allow-Origin"] = origin
-    response.vary.add("Origin")
+    vary = response.headers.get("Vary")  # (cheaper than parsing it into response.vary)
+    if not vary:
+        response.headers["Vary"] = "Origin"
+    elif "origin" not in vary.lower():
+        response.headers["Vary"] = f"{vary}, Origin"
     return response
 
 
@@ -154,10 +168,24 @@ def unsubscribe_endpoint(public_key: str) -> tuple[str, int]:
 
 @bp.route("/<public_key>/events", methods=["POST", "OPTIONS"])
 def events(public_key: str) -> tuple[dict[str, Any], int]:
-    """Record a batch of at most 50 events (more is 413); a repeated event id is stored once."""
+    """Record a batch of at most 50 events (more is 413); a repeated event id is stored once.
+
+    Journaled: 202 ``{"accepted"}`` once the batch is on this host's disk, or 503 ``busy`` when
+    the journal is full. Written at once: 202 ``{"accepted", "stored"}`` after the commit.
+    """
     raw = read_json(request, allow_text_plain=True)
     if isinstance(raw, dict) and isinstance(raw.get("events"), list) and len(raw["events"]) > MAX_EVENTS_PER_BATCH:
         raise TooLarge(f"at most {MAX_EVENTS_PER_BATCH} events per request", code="too_many_events")
     batch = parse(EventBatch, raw)
-    stored = _event_writer(current_app).submit(EventsIn(g.collect_shop.id, batch, get_clock().now()))
+    now = get_clock().now()
+    g.events_accepted = len(batch.events)
+    journal = event_journal(current_app)
+    if journal is not None:
+        try:
+            journal.append(g.collect_shop.id, now, batch)
+        except JournalFull as full:
+            raise Busy(f"events are not being stored fast enough ({full})",
+                       headers={"Retry-After": str(BUSY_RETRY_AFTER)}) from None
+        return {"accepted": len(batch.events)}, 202
+    stored = _event_writer(current_app).submit(EventsIn(g.collect_shop.id, batch, now))
     return {"accepted": len(batch.events), "stored": stored}, 202

@@ -6,6 +6,9 @@ when it does not. The scheduler reports its last tick in
 ``app.extensions["pushcart.scheduler_last_tick"]`` (an aware datetime or a Unix time); a web
 process without a scheduler (``RUN_SCHEDULER=0``) reports ``null`` there.
 
+When events are journaled (``server.journal``), ``journal`` tells this process's batches not
+yet stored, the oldest one's age, the batches refused, and the drain's last error.
+
 ``/metrics`` is open unless ``METRICS_TOKEN`` is set (then ``Authorization: Bearer <token>``).
 It holds no personal data: counts and durations only.
 """
@@ -24,6 +27,7 @@ from prometheus_client.registry import Collector
 from .. import get_clock
 from ..db import get_session
 from ..errors import Unauthorized
+from ..journal import event_journal
 from ..metrics import get_metrics
 from ..services.health import database_reachable, outbox_backlog, push_counts, subscription_counts
 
@@ -34,6 +38,8 @@ SCHEDULER_LAST_TICK = "pushcart.scheduler_last_tick"
 SCHEDULER_STALE_SECONDS = 120
 # Due pushes waiting longer than this make the service "degraded".
 BACKLOG_STALE_SECONDS = 600
+# Journaled events waiting longer than this (their drain is failing) make it "degraded" too.
+JOURNAL_STALE_SECONDS = 60
 
 
 def scheduler_last_tick() -> datetime | None:
@@ -65,6 +71,7 @@ def healthz() -> tuple[dict[str, Any], int]:
             "ticking": ticking,
         },
         "outbox": None,
+        "journal": _journal_status(),
     }
     if not reachable:
         body["status"] = "down"
@@ -77,9 +84,19 @@ def healthz() -> tuple[dict[str, Any], int]:
         "oldest_due_age_seconds": (round(backlog.oldest_due_age_seconds, 3)
                                    if backlog.oldest_due_age_seconds is not None else None),
     }
-    if ticking is False or (backlog.oldest_due_age_seconds or 0) > BACKLOG_STALE_SECONDS:
+    journal = body["journal"] or {}
+    if (ticking is False or (backlog.oldest_due_age_seconds or 0) > BACKLOG_STALE_SECONDS
+            or journal.get("last_error") or (journal.get("oldest_age_seconds") or 0) > JOURNAL_STALE_SECONDS):
         body["status"] = "degraded"
     return body, 200
+
+
+def _journal_status() -> dict[str, Any] | None:
+    """This process's events journal (``server.journal``): None when events are written at once."""
+    journal = event_journal(current_app)
+    if journal is None:
+        return None
+    return journal.status() or {"pending": 0, "oldest_age_seconds": None, "rejected": 0, "last_error": None}
 
 
 class _DatabaseCollector(Collector):
@@ -98,6 +115,11 @@ def _database_families(now: datetime) -> list[GaugeMetricFamily]:
     reachable = database_reachable(session)
     up.add_metric([], 1.0 if reachable else 0.0)
     families = [up]
+    status = _journal_status()
+    if status is not None:
+        families.append(GaugeMetricFamily("pushcart_journal_pending",
+                                          "Event batches in this process's journal, not yet in the database",
+                                          value=status["pending"]))
     tick = scheduler_last_tick()
     if tick is not None:
         families.append(GaugeMetricFamily("pushcart_scheduler_last_tick_timestamp_seconds",

@@ -18,9 +18,8 @@ from urllib.parse import parse_qs, urlsplit
 import sqlalchemy as sa
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import exc, orm
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from ..db import insert_ignoring_duplicates
 from ..models import Event, Shop, Visitor
 from ..presets import hooks
 from .visitors import visitor_by_key
@@ -170,12 +169,6 @@ class StoredEvent:
     cart: dict[str, Any] | None
 
 
-def _insert_ignoring_duplicates(session: orm.Session, table: sa.Table, index: list[str]) -> Any:
-    """``INSERT ... ON CONFLICT (index) DO NOTHING`` in the session's dialect."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    return insert(table).on_conflict_do_nothing(index_elements=index)
-
-
 def _lock_visitors(session: orm.Session, shop_id: int, keys: Iterable[str]) -> dict[str, Visitor]:
     """The shop's visitors with these keys, locked for this transaction (PostgreSQL), in id order."""
     query = (sa.select(Visitor).where(Visitor.shop_id == shop_id, Visitor.visitor_key.in_(sorted(keys)))
@@ -200,7 +193,7 @@ def _visitors(session: orm.Session, items: Sequence[EventsIn]) -> dict[tuple[int
         visitors = _lock_visitors(session, shop_id, keys)
         missing = sorted(set(keys) - set(visitors))
         if missing:
-            session.execute(_insert_ignoring_duplicates(session, Visitor.__table__, ["shop_id", "visitor_key"]),
+            session.execute(insert_ignoring_duplicates(session, Visitor.__table__, ["shop_id", "visitor_key"]),
                             [{"shop_id": shop_id, "visitor_key": key, "first_seen_at": keys[key]} for key in missing])
             visitors.update(_lock_visitors(session, shop_id, missing))
         found.update({(shop_id, key): visitor for key, visitor in visitors.items()})
@@ -262,7 +255,7 @@ def _insert_events(session: orm.Session, items: Sequence[EventsIn],
     else:
         table = Event.__table__
         inserted = {tuple(row) for row in session.execute(
-            _insert_ignoring_duplicates(session, table, ["shop_id", "client_event_id"])
+            insert_ignoring_duplicates(session, table, ["shop_id", "client_event_id"])
             .returning(table.c.shop_id, table.c.client_event_id), rows)}
     for row, (index, event) in zip(rows, owners):
         # No id: never a conflict, always stored. With an id: stored when the insert returned it.

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from server.cli import alembic_config
 from server.models import Base
@@ -41,7 +42,14 @@ def test_upgrade_head_matches_models(app, empty_url):
         tables = set(sa.inspect(conn).get_table_names())
     engine.dispose()
     assert diff == [], f"migrations and models differ: {diff}"
-    assert {"shops", "pushes", "subscriptions", "events", "clicks"} <= tables
+    assert {"shops", "pushes", "subscriptions", "events", "clicks", "journal_marks"} <= tables
+
+
+HEAD = "0002"  # the newest migration: a new one must move this (and be applied by the command)
+
+
+def test_head_is_the_newest_migration(app):
+    assert ScriptDirectory.from_config(alembic_config(app)).get_current_head() == HEAD
 
 
 def test_db_upgrade_command(runner, app, tmp_path):
@@ -51,5 +59,5 @@ def test_db_upgrade_command(runner, app, tmp_path):
     assert result.exit_code == 0, result.output
     engine = sa.create_engine(url)
     with engine.connect() as conn:
-        assert conn.execute(sa.text("select version_num from alembic_version")).scalar() == "0001"
+        assert conn.execute(sa.text("select version_num from alembic_version")).scalar() == HEAD
     engine.dispose()

@@ -1,0 +1,290 @@
+"""The events journal (``server.journal``) on SQLite and PostgreSQL: answered from local disk,
+stored exactly once, nothing lost when a process dies or the database is away.
+
+Real files, real locks, real processes: a journal left by a process killed with SIGKILL is
+adopted by another; one whose process lives is not.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from server import create_app, journal as journal_module
+from server.db import get_db
+from server.journal import Drainer, Journal, event_journal, journal_settings
+from server.metrics import get_metrics
+from server.models import Checkout, Event, JournalMark, Visitor
+from server.services.tracking import EventBatch
+from tests.factories import make_shop
+
+ORIGIN = "https://shop.example"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def journal_config(app_config, tmp_path):
+    return {**app_config, "COLLECT_JOURNAL": "on", "COLLECT_JOURNAL_DIR": str(tmp_path / "journal")}
+
+
+@pytest.fixture
+def japp(journal_config, make_app):
+    return make_app(journal_config)
+
+
+@pytest.fixture
+def db(japp):
+    session = get_db(japp).sessionmaker()
+    yield session
+    session.rollback()
+    session.close()
+
+
+@pytest.fixture
+def shop(db, clock):
+    new = make_shop(db, clock.now(), origins=[ORIGIN])
+    db.commit()
+    return new
+
+
+def count(session, model, *where):
+    session.expire_all()
+    return session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
+
+
+def body(visitor_id, *events):
+    return {"visitor_id": visitor_id, "events": list(events)}
+
+
+def batch(visitor_id, *events):
+    return EventBatch.model_validate(body(visitor_id, *events))
+
+
+def files(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.glob("*")) if directory.exists() else []
+
+
+def idle_drainer(app, directory: Path) -> Drainer:
+    """A drainer whose thread is not started: the test drives it step by step."""
+    return Drainer(app, Journal.create(directory))
+
+
+def test_events_are_answered_from_the_journal_and_stored_once_after_the_drain(japp, db, shop, tmp_path, clock):
+    client = japp.test_client()
+    url = f"/v1/shops/{shop.shop.public_key}/events"
+    first = client.post(url, json=body("visitor_aaaa", {"type": "page_view", "id": "a1", "url": f"{ORIGIN}/"},
+                                       {"type": "product_view", "id": "a2"}), headers={"Origin": ORIGIN})
+    assert first.status_code == 202
+    assert first.get_json() == {"accepted": 2}  # no "stored": that is known only after the drain
+    assert first.headers["Access-Control-Allow-Origin"] == ORIGIN
+    # A retried beacon (a1 again), an event without an id, and a leave.
+    again = body("visitor_aaaa", {"type": "page_view", "id": "a1"}, {"type": "identify", "email": "Ann@Example.COM"},
+                 {"type": "leave", "id": "a3"})
+    assert client.post(url, json=again).get_json() == {"accepted": 3}
+    assert client.post(url, json=body("visitor_bbbb", {"type": "page_view", "id": "b1"})).status_code == 202
+
+    assert event_journal(japp).drainer.flush(10)
+    assert count(db, Event) == 5  # a1, a2, identify, a3, b1
+    assert count(db, Visitor) == 2
+    ann = db.scalars(sa.select(Visitor).where(Visitor.visitor_key == "visitor_aaaa")).one()
+    assert ann.email == "ann@example.com" and ann.left_at == clock.now() and ann.last_event_at == clock.now()
+    mark = db.scalars(sa.select(JournalMark)).one()
+    assert mark.last_id == 3 and mark.name == event_journal(japp).drainer.journal.name
+    assert event_journal(japp).status()["pending"] == 0
+
+
+def test_the_preset_hooks_run_when_the_journal_is_drained(japp, db, shop):
+    cart = {"token": "cart-77", "total": "59.90", "currency": "EUR", "item_count": 2,
+            "checkout_url": f"{ORIGIN}/checkout/77"}
+    response = japp.test_client().post(f"/v1/shops/{shop.shop.public_key}/events",
+                                       json=body("visitor_cccc", {"type": "checkout_started", "id": "c1", "cart": cart}))
+    assert response.status_code == 202
+    assert event_journal(japp).drainer.flush(10)
+    checkout = db.scalars(sa.select(Checkout)).one()
+    assert (checkout.token, str(checkout.total), checkout.currency) == ("cart-77", "59.90", "EUR")
+
+
+def test_stopping_drains_the_journal_and_removes_its_files_and_mark(japp, db, shop, journal_config):
+    client = japp.test_client()
+    for n in range(5):
+        assert client.post(f"/v1/shops/{shop.shop.public_key}/events",
+                           json=body("visitor_dddd", {"type": "page_view", "id": f"d{n}"})).status_code == 202
+    directory = Path(journal_config["COLLECT_JOURNAL_DIR"])
+    assert len(files(directory)) >= 2  # the journal and its lock
+    event_journal(japp).close()
+    assert count(db, Event) == 5
+    assert files(directory) == []
+    assert count(db, JournalMark) == 0
+
+
+def test_a_group_committed_but_not_yet_trimmed_is_skipped_not_stored_twice(japp, db, shop, tmp_path, clock):
+    # The crash window: the database has the group (and the mark), the journal still has its rows.
+    drainer = idle_drainer(japp, tmp_path / "j")
+    journal = drainer.journal
+    for key in ("visitor_eeee", "visitor_ffff"):
+        # Events without ids: nothing but the mark keeps them from being stored again.
+        journal.append(shop.shop.id, clock.now(), 2, batch(key, {"type": "page_view"}, {"type": "product_view"})
+                       .model_dump_json())
+    rows = journal.read()
+    assert drainer._store_group(journal, rows) == 2
+    assert count(db, Event) == 4 and journal.pending == 2
+    assert drainer.drain(journal) == 0  # the rows are behind the mark: skipped
+    assert count(db, Event) == 4 and journal.pending == 0
+    drainer.stop()
+    assert files(tmp_path / "j") == []
+
+
+CHILD = """
+import os, signal, sys, time
+from datetime import datetime, timezone
+from pathlib import Path
+from server.journal import Journal
+journal = Journal.create(Path(sys.argv[1]))
+for n in range(int(sys.argv[3])):
+    body = '{"visitor_id": "visitor_kill", "events": [{"type": "page_view", "id": "k%d"}]}' % n
+    journal.append(int(sys.argv[2]), datetime.now(timezone.utc), 1, body)
+print(journal.name, flush=True)
+if sys.argv[4] == "die":
+    os.kill(os.getpid(), signal.SIGKILL)
+time.sleep(60)
+"""
+
+
+def child_journal(directory: Path, shop_id: int, batches: int, fate: str) -> tuple[subprocess.Popen, str]:
+    """A separate process that journals ``batches`` and then dies (SIGKILL) or lives on."""
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(directory), str(shop_id), str(batches), fate],
+                             cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    name = child.stdout.readline().strip()
+    child.stdout.close()
+    assert name.startswith("events-"), name
+    return child, name
+
+
+def test_the_journal_of_a_killed_process_is_adopted_stored_and_removed(japp, db, shop, tmp_path):
+    directory = tmp_path / "shared"
+    child, name = child_journal(directory, shop.shop.id, 30, "die")
+    assert child.wait(10) == -signal.SIGKILL
+    assert f"{name}.sqlite" in files(directory)
+    drainer = idle_drainer(japp, directory)
+    assert drainer.adopt_orphans() == 1
+    assert count(db, Event, Event.client_event_id.like("k%")) == 30
+    assert not [f for f in files(directory) if name in f]  # its files are gone (the drainer's own remain)
+    assert count(db, JournalMark, JournalMark.name == name) == 0
+    drainer.stop()
+
+
+def test_the_journal_of_a_live_process_is_left_alone(japp, db, shop, tmp_path):
+    directory = tmp_path / "shared"
+    child, name = child_journal(directory, shop.shop.id, 3, "live")
+    try:
+        drainer = idle_drainer(japp, directory)
+        assert drainer.adopt_orphans() == 0
+        assert count(db, Event) == 0 and f"{name}.sqlite" in files(directory)
+    finally:
+        child.kill()
+        child.wait(10)
+    assert drainer.adopt_orphans() == 1  # its process is gone now
+    assert count(db, Event) == 3
+    drainer.stop()
+
+
+def unreachable(url: str, tmp_path: Path) -> str:
+    """The same kind of database, unreachable: a SQLite file in a missing folder, a closed port."""
+    if url.startswith("sqlite"):
+        return f"sqlite:///{tmp_path}/missing/dir/x.db"
+    return sa.make_url(url).set(port=1).render_as_string(hide_password=False)
+
+
+def test_batches_accepted_while_the_database_is_away_are_stored_by_the_next_process(
+        journal_config, make_app, japp, db, shop, tmp_path, clock):
+    down = make_app({**journal_config, "DATABASE_URL": unreachable(journal_config["DATABASE_URL"], tmp_path)})
+    journal = event_journal(down)
+    for n in range(4):
+        journal.append(shop.shop.id, clock.now(), batch("visitor_gggg", {"type": "page_view", "id": f"g{n}"}))
+    deadline = time.monotonic() + 10
+    while journal.status()["last_error"] is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    status = journal.status()
+    assert status["last_error"] == "OperationalError" and status["pending"] == 4
+    health = down.test_client().get("/healthz").get_json()
+    assert health["journal"]["pending"] == 4
+    journal.close()  # the process stops with its batches still waiting: they stay on disk
+    directory = Path(journal_config["COLLECT_JOURNAL_DIR"])
+    assert len(files(directory)) == 2
+
+    drainer = idle_drainer(japp, directory)
+    assert drainer.adopt_orphans() == 1
+    assert count(db, Event, Event.client_event_id.like("g%")) == 4
+    drainer.stop()
+    assert files(directory) == []
+
+
+def test_a_batch_the_database_refuses_is_set_aside_and_the_others_stored(japp, db, shop, tmp_path, clock):
+    drainer = idle_drainer(japp, tmp_path / "j")
+    journal = drainer.journal
+    good = batch("visitor_hhhh", {"type": "page_view", "id": "h1"}).model_dump_json()
+    journal.append(shop.shop.id, clock.now(), 1, good)
+    journal.append(shop.shop.id + 999, clock.now(), 1, good.replace("h1", "h2"))  # a shop that is not there
+    journal.append(shop.shop.id, clock.now(), 1, good.replace("h1", "h3"))
+    drainer.drain(journal)
+    assert sorted(db.scalars(sa.select(Event.client_event_id))) == ["h1", "h3"]
+    assert journal.pending == 0 and journal.rejected() == 1
+    assert get_metrics(japp).registry.get_sample_value("pushcart_journal_rejected_total") == 1
+    drainer.stop()
+    assert files(tmp_path / "j") == [f"rejected-{journal.name}.sqlite"]
+
+
+def test_a_full_journal_answers_503_busy_and_keeps_nothing_more(journal_config, make_app, monkeypatch, clock):
+    monkeypatch.setattr(journal_module, "LINGER", 30.0)  # the drainer waits: the first batch stays pending
+    app = make_app({**journal_config, "COLLECT_JOURNAL_MAX_PENDING": 1})
+    with get_db(app).sessionmaker() as session:
+        new = make_shop(session, clock.now(), origins=[ORIGIN])
+        session.commit()
+    client = app.test_client()
+    url = f"/v1/shops/{new.shop.public_key}/events"
+    assert client.post(url, json=body("visitor_iiii", {"type": "page_view", "id": "i1"})).status_code == 202
+    full = client.post(url, json=body("visitor_iiii", {"type": "page_view", "id": "i2"}), headers={"Origin": ORIGIN})
+    assert full.status_code == 503
+    assert full.get_json()["error"]["code"] == "busy"
+    assert full.headers["Retry-After"] == "5"
+    assert full.headers["Access-Control-Allow-Origin"] == ORIGIN  # the widget can read it
+    assert client.get("/healthz").get_json()["journal"]["pending"] == 1
+    event_journal(app).close()  # stops the lingering drainer, which stores what it holds
+    with get_db(app).sessionmaker() as session:
+        assert session.scalars(sa.select(Event.client_event_id)).all() == ["i1"]
+
+
+def test_the_journal_is_the_default_on_postgresql_only(app_config, make_app, database_url):
+    app = make_app({**app_config, "COLLECT_JOURNAL": "auto"})
+    settings = journal_settings(app)
+    if database_url.startswith("postgresql"):
+        assert settings is not None and settings.directory == Path(app.instance_path) / "journal"
+        assert settings.sync == "normal" and settings.max_pending == 200_000
+    else:
+        assert settings is None
+    with pytest.raises(ValueError, match="COLLECT_JOURNAL must be one of auto, on, off"):
+        create_app({**app_config, "COLLECT_JOURNAL": "sometimes"})
+    with pytest.raises(ValueError, match="COLLECT_JOURNAL_SYNC"):
+        create_app({**app_config, "COLLECT_JOURNAL_SYNC": "never"})
+
+
+def test_full_sync_journals_the_same_way(journal_config, make_app, clock):
+    app = make_app({**journal_config, "COLLECT_JOURNAL_SYNC": "full"})
+    with get_db(app).sessionmaker() as session:
+        new = make_shop(session, clock.now(), origins=[ORIGIN])
+        session.commit()
+    response = app.test_client().post(f"/v1/shops/{new.shop.public_key}/events",
+                                      json=body("visitor_jjjj", {"type": "page_view", "id": "j1"}))
+    assert response.status_code == 202
+    journal = event_journal(app).drainer.journal
+    assert journal._writer.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert event_journal(app).drainer.flush(10)
+    with get_db(app).sessionmaker() as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(Event)) == 1
