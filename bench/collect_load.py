@@ -124,8 +124,19 @@ def run_wrk(url: str, path: str, duration: float, connections: int, threads: int
     return result
 
 
+def wait_stored(url: str, accepted: int, timeout: float = 60.0) -> float | None:
+    """Seconds until the database holds ``accepted`` events (journaled ones are drained after
+    the answer), or None if it does not within ``timeout``."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if count_events(url) >= accepted:
+            return time.monotonic() - started
+        time.sleep(0.05)
+    return None
+
+
 def measure(name: str, target: str, path: str, env: dict[str, str], args: argparse.Namespace,
-            tmp: Path, ready_path: str, extra: list[str]) -> tuple[dict, dict]:
+            tmp: Path, ready_path: str, extra: list[str], database_url: str | None = None) -> tuple[dict, dict]:
     port = free_port()
     server = start_gunicorn(target, port, env, tmp / f"{name}.log", args.workers, extra)
     try:
@@ -133,6 +144,9 @@ def measure(name: str, target: str, path: str, env: dict[str, str], args: argpar
         wait_ready(base + ready_path)
         warm = run_wrk(base, path, args.warmup, args.connections, args.threads)
         result = run_wrk(base, path, args.duration, args.connections, args.threads)
+        if database_url is not None:
+            # Measured while the server runs: how long the last accepted events took to be stored.
+            result["drain_s"] = wait_stored(database_url, warm["accepted"] + result["accepted"])
     finally:
         stop(server)
     return warm, result
@@ -177,13 +191,16 @@ def main() -> int:
                     conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
                 url = with_schema(PG_URL, schema)
             key = prepare_database(url, vapid_file)
-            env = {**base_env, "DATABASE_URL": url}
-            warm, result = measure(backend, "wsgi:app", f"/v1/shops/{key}/events", env, args, tmp, "/healthz", extra)
+            journal_dir = tmp / f"journal-{backend}"
+            env = {**base_env, "DATABASE_URL": url, "COLLECT_JOURNAL_DIR": str(journal_dir)}
+            warm, result = measure(backend, "wsgi:app", f"/v1/shops/{key}/events", env, args, tmp, "/healthz", extra,
+                                   database_url=url)
             stored = count_events(url)
             accepted = warm["accepted"] + result["accepted"]
             in_flight = 2 * args.connections * 3  # the warm-up and the run each stop with requests in flight
-            result["check"] = {"accepted": accepted, "stored": stored,
-                               "ok": accepted <= stored <= accepted + in_flight}
+            left = sorted(p.name for p in journal_dir.glob("*")) if journal_dir.exists() else []
+            result["check"] = {"accepted": accepted, "stored": stored, "journal_files_left": left,
+                               "ok": accepted <= stored <= accepted + in_flight and not left}
             rows.append((f"collect on {backend}", result, result["check"]))
     finally:
         with admin.begin() as conn:
@@ -193,14 +210,18 @@ def main() -> int:
     ceiling = hello["rps"]
     print(f"\ncollect load: gunicorn {args.workers} {args.worker_class} workers, wrk -t{args.threads} "
           f"-c{args.connections} -d{args.duration:g}s, 3 events per request, loopback\n")
-    print(f"{'target':<24}{'req/s':>9}{'events/s':>10}{'p50 ms':>8}{'p99 ms':>8}{'x ceiling':>10}  stored check")
+    print(f"{'target':<24}{'req/s':>9}{'events/s':>10}{'p50 ms':>8}{'p99 ms':>8}{'x ceiling':>10}"
+          f"{'drain s':>9}  stored check")
     report = []
     for name, result, check in rows:
         ratio = result["rps"] / ceiling
         check_text = "" if check is None else (
-            f"{'OK' if check['ok'] else 'LOST'}: {check['accepted']} accepted, {check['stored']} stored")
+            f"{'OK' if check['ok'] else 'LOST'}: {check['accepted']} accepted, {check['stored']} stored"
+            + (f", journal files left: {check['journal_files_left']}" if check["journal_files_left"] else ""))
+        drain = result.get("drain_s")
+        drain_text = "" if check is None else ("never" if drain is None else f"{drain:.2f}")
         print(f"{name:<24}{result['rps']:>9.0f}{result['events_per_s']:>10.0f}{result['p50_ms']:>8.1f}"
-              f"{result['p99_ms']:>8.1f}{ratio:>10.2f}  {check_text}")
+              f"{result['p99_ms']:>8.1f}{ratio:>10.2f}{drain_text:>9}  {check_text}")
         report.append({"target": name, **result, "ratio_to_ceiling": round(ratio, 3)})
     out_dir = ROOT / "bench" / "results"
     out_dir.mkdir(exist_ok=True)
