@@ -50,14 +50,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
-from pydantic import ValidationError
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import orm
 
 from . import metrics
 from .db import get_db, insert_ignoring_duplicates
 from .models import JournalMark
-from .services.tracking import EventBatch, EventsIn, store_batches
+from .services.tracking import EventBatch, EventsIn, JournaledBatch, store_batches
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +69,10 @@ ADOPT_EVERY = 10.0  # seconds between looks for journals left by dead processes
 MAX_BACKOFF = 5.0  # seconds, the longest wait after a failed drain
 STOP_TIMEOUT = 10.0  # seconds a stopping process spends draining what is left
 # What a batch can do wrong by itself: the database refuses its data (its shop was deleted
-# meanwhile, a value out of range) or it no longer validates. Anything else (an outage, a
-# missing migration, a bug) keeps every row in the journal and is retried.
-REFUSALS = (sa_exc.IntegrityError, sa_exc.DataError, ValidationError)
+# meanwhile, a value out of range) or its row cannot be read back (a damaged file, a journal
+# written by another version). Anything else (an outage, a missing migration) keeps every row
+# in the journal and is retried.
+REFUSALS = (sa_exc.IntegrityError, sa_exc.DataError, ValueError, TypeError, KeyError)
 SYNC_MODES = ("normal", "full")
 
 _SCHEMA = """
@@ -109,7 +109,7 @@ class Row:
 
     def item(self) -> EventsIn:
         """The request as ``store_batches`` takes it (the batch was validated when it arrived)."""
-        return EventsIn(self.shop_id, EventBatch.model_validate_json(self.body), self.received_at)
+        return EventsIn(self.shop_id, JournaledBatch.from_json(self.body), self.received_at)
 
 
 class Journal:
@@ -494,7 +494,7 @@ class EventJournal:
         if drainer.journal.pending >= self.settings.max_pending:
             drainer.wake()
             raise JournalFull(f"{drainer.journal.pending} batches wait for the database")
-        drainer.journal.append(shop_id, received_at, len(batch.events), batch.model_dump_json(exclude_unset=True))
+        drainer.journal.append(shop_id, received_at, len(batch.events), batch.model_dump_json(exclude_none=True))
         drainer.wake()
 
     def close(self) -> None:

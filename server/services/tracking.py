@@ -152,12 +152,49 @@ def _identify(visitor: Visitor, event: EventIn) -> None:
 
 
 @dataclass(slots=True)
+class JournaledEvent:
+    """An event read back from the events journal: validated when it arrived (``EventIn``),
+    kept as ``EventBatch.model_dump_json(exclude_none=True)`` wrote it, so product and cart are
+    already the JSON documents stored with the event."""
+
+    type: str
+    id: str | None = None
+    url: str | None = None
+    referrer: str | None = None
+    product: dict[str, Any] | None = None
+    cart: dict[str, Any] | None = None
+    email: str | None = None
+    customer_id: str | None = None
+    first_name: str | None = None
+
+
+@dataclass(slots=True)
+class JournaledBatch:
+    """An ``EventBatch`` read back from the events journal (no second validation)."""
+
+    visitor_id: str
+    events: list[JournaledEvent]
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> JournaledBatch:
+        data = json.loads(text)
+        return cls(data["visitor_id"], [JournaledEvent(**event) for event in data["events"]])
+
+
+@dataclass(slots=True)
 class EventsIn:
     """One request's batch, as handed to ``store_batches``."""
 
     shop_id: int
-    batch: EventBatch
+    batch: EventBatch | JournaledBatch
     now: datetime
+
+
+def _document(value: BaseModel | dict[str, Any] | None) -> dict[str, Any] | None:
+    """A product or cart as the JSON document stored with its event."""
+    if value is None or isinstance(value, dict):
+        return value
+    return value.model_dump(mode="json", exclude_none=True)
 
 
 @dataclass(slots=True)
@@ -200,26 +237,23 @@ def _visitors(session: orm.Session, items: Sequence[EventsIn]) -> dict[tuple[int
     return found
 
 
-# PostgreSQL: the group's events as one array per column, so the statement's text is the same
-# whatever the group's size (parsed and planned once per connection, not once per group: a
-# multi-row VALUES list of a few hundred parameters cost more to build than to run).
-_EVENT_COLUMNS = ("shop_id", "visitor_id", "type", "client_event_id", "occurred_at", "url", "referrer",
-                  "product", "cart")
+# PostgreSQL: the group's events as one JSON document, so the statement's text is the same
+# whatever the group's size (parsed and planned once per connection, not once per group), and
+# the rows cross as one string: a multi-row VALUES list, or one array per column, cost more to
+# build on this side than the insert costs the server.
 _INSERT_EVENTS_PG = sa.text(
     "INSERT INTO events (shop_id, visitor_id, type, client_event_id, occurred_at, url, referrer, product, cart) "
-    "SELECT * FROM unnest(CAST(:shop_id AS bigint[]), CAST(:visitor_id AS bigint[]), CAST(:type AS varchar[]), "
-    "CAST(:client_event_id AS varchar[]), CAST(:occurred_at AS timestamptz[]), CAST(:url AS text[]), "
-    "CAST(:referrer AS text[]), CAST(:product AS jsonb[]), CAST(:cart AS jsonb[])) "
+    "SELECT shop_id, visitor_id, type, client_event_id, occurred_at, url, referrer, product, cart "
+    "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(shop_id bigint, visitor_id bigint, type varchar, "
+    "client_event_id varchar, occurred_at timestamptz, url text, referrer text, product jsonb, cart jsonb) "
     "ON CONFLICT (shop_id, client_event_id) DO NOTHING RETURNING shop_id, client_event_id"
 )
 
 
-def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    """Rows as one list per column (JSON documents as text) for ``_INSERT_EVENTS_PG``."""
-    columns: dict[str, list[Any]] = {name: [row[name] for row in rows] for name in _EVENT_COLUMNS}
-    for name in ("product", "cart"):
-        columns[name] = [None if value is None else json.dumps(value) for value in columns[name]]
-    return columns
+def _as_json(rows: list[dict[str, Any]]) -> str:
+    """Rows as one JSON array for ``_INSERT_EVENTS_PG`` (times as ISO 8601 with their offset)."""
+    return json.dumps([{**row, "occurred_at": row["occurred_at"].isoformat()} for row in rows],
+                      separators=(",", ":"))
 
 
 def _insert_events(session: orm.Session, items: Sequence[EventsIn],
@@ -230,7 +264,7 @@ def _insert_events(session: orm.Session, items: Sequence[EventsIn],
     unique ``(shop_id, client_event_id)`` decides between requests in flight at once.
     """
     rows: list[dict[str, Any]] = []
-    owners: list[tuple[int, EventIn]] = []
+    owners: list[tuple[int, EventIn | JournaledEvent]] = []
     seen: set[tuple[int, str]] = set()
     for index, item in enumerate(items):
         visitor = visitors[(item.shop_id, item.batch.visitor_id)]
@@ -243,15 +277,15 @@ def _insert_events(session: orm.Session, items: Sequence[EventsIn],
                 "shop_id": item.shop_id, "visitor_id": visitor.id, "type": event.type,
                 "client_event_id": event.id, "occurred_at": item.now, "url": event.url,
                 "referrer": event.referrer,
-                "product": event.product.model_dump(mode="json", exclude_none=True) if event.product else None,
-                "cart": event.cart.model_dump(mode="json", exclude_none=True) if event.cart else None,
+                "product": _document(event.product),
+                "cart": _document(event.cart),
             })
             owners.append((index, event))
     stored: list[list[StoredEvent]] = [[] for _ in items]
     if not rows:
         return stored
     if session.get_bind().dialect.name == "postgresql":
-        inserted = {tuple(row) for row in session.execute(_INSERT_EVENTS_PG, _columns(rows))}
+        inserted = {tuple(row) for row in session.execute(_INSERT_EVENTS_PG, {"rows": _as_json(rows)})}
     else:
         table = Event.__table__
         inserted = {tuple(row) for row in session.execute(

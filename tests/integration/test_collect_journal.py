@@ -99,6 +99,38 @@ def test_events_are_answered_from_the_journal_and_stored_once_after_the_drain(ja
     assert event_journal(japp).status()["pending"] == 0
 
 
+RICH = [
+    {"type": "page_view", "id": "r1", "url": f"{ORIGIN}/p/1?utm_source=news", "referrer": "https://search.example/"},
+    {"type": "product_view", "id": "r2", "url": f"{ORIGIN}/p/1",
+     "product": {"id": "sku-1", "title": " Mug ", "price": "12.5", "currency": "EUR", "image": f"{ORIGIN}/m.png"}},
+    {"type": "add_to_cart", "id": "r3", "cart": {"token": "t-1", "total": "25.00", "currency": "EUR", "item_count": 2,
+                                                 "items": [{"id": "sku-1", "price": "12.50"}]}},
+    {"type": "identify", "email": "Ann@Example.com", "first_name": "Ann", "unknown": "dropped"},
+]
+
+
+def test_journaled_events_are_stored_exactly_as_events_written_at_once(japp, app_config, make_app, db, shop):
+    direct = make_app(app_config)  # COLLECT_JOURNAL off, the same database
+    with get_db(direct).sessionmaker() as session:
+        other = make_shop(session, shop.shop.created_at, origins=[ORIGIN])
+        session.commit()
+    assert direct.test_client().post(f"/v1/shops/{other.shop.public_key}/events",
+                                     json=body("visitor_rrrr", *RICH)).get_json() == {"accepted": 4, "stored": 4}
+    assert japp.test_client().post(f"/v1/shops/{shop.shop.public_key}/events",
+                                   json=body("visitor_rrrr", *RICH)).get_json() == {"accepted": 4}
+    assert event_journal(japp).drainer.flush(10)
+
+    def stored(shop_id):
+        events = db.scalars(sa.select(Event).where(Event.shop_id == shop_id).order_by(Event.id)).all()
+        visitor = db.scalars(sa.select(Visitor).where(Visitor.shop_id == shop_id)).one()
+        return ([(e.type, e.client_event_id, e.url, e.referrer, e.product, e.cart) for e in events],
+                (visitor.email, visitor.first_name, visitor.utm_source, visitor.landing_url, visitor.engaged_since))
+
+    assert stored(shop.shop.id) == stored(other.shop.id)
+    assert stored(shop.shop.id)[0][1][4] == {"id": "sku-1", "title": "Mug", "price": "12.50", "currency": "EUR",
+                                             "image": f"{ORIGIN}/m.png"}
+
+
 def test_the_preset_hooks_run_when_the_journal_is_drained(japp, db, shop):
     cart = {"token": "cart-77", "total": "59.90", "currency": "EUR", "item_count": 2,
             "checkout_url": f"{ORIGIN}/checkout/77"}
@@ -232,11 +264,12 @@ def test_a_batch_the_database_refuses_is_set_aside_and_the_others_stored(japp, d
     good = batch("visitor_hhhh", {"type": "page_view", "id": "h1"}).model_dump_json()
     journal.append(shop.shop.id, clock.now(), 1, good)
     journal.append(shop.shop.id + 999, clock.now(), 1, good.replace("h1", "h2"))  # a shop that is not there
+    journal.append(shop.shop.id, clock.now(), 1, '{"visitor_id": "visitor_hhhh", "ev')  # a damaged row
     journal.append(shop.shop.id, clock.now(), 1, good.replace("h1", "h3"))
     drainer.drain(journal)
     assert sorted(db.scalars(sa.select(Event.client_event_id))) == ["h1", "h3"]
-    assert journal.pending == 0 and journal.rejected() == 1
-    assert get_metrics(japp).registry.get_sample_value("pushcart_journal_rejected_total") == 1
+    assert journal.pending == 0 and journal.rejected() == 2
+    assert get_metrics(japp).registry.get_sample_value("pushcart_journal_rejected_total") == 2
     drainer.stop()
     assert files(tmp_path / "j") == [f"rejected-{journal.name}.sqlite"]
 
