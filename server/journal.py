@@ -77,7 +77,7 @@ SYNC_MODES = ("normal", "full")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: the mark in the database skips ids it has passed
     shop_id INTEGER NOT NULL,
     received_at TEXT NOT NULL,
     events INTEGER NOT NULL,

@@ -167,7 +167,7 @@ def unsubscribe_endpoint(public_key: str) -> tuple[str, int]:
 
 
 @bp.route("/<public_key>/events", methods=["POST", "OPTIONS"])
-def events(public_key: str) -> tuple[dict[str, Any], int]:
+def events(public_key: str) -> Response | tuple[dict[str, Any], int]:
     """Record a batch of at most 50 events (more is 413); a repeated event id is stored once.
 
     Journaled: 202 ``{"accepted"}`` once the batch is on this host's disk, or 503 ``busy`` when
@@ -186,6 +186,8 @@ def events(public_key: str) -> tuple[dict[str, Any], int]:
         except JournalFull as full:
             raise Busy(f"events are not being stored fast enough ({full})",
                        headers={"Retry-After": str(BUSY_RETRY_AFTER)}) from None
-        return {"accepted": len(batch.events)}, 202
+        # The service's most frequent answer, built without the JSON encoder.
+        return current_app.response_class(b'{"accepted":%d}\n' % len(batch.events), 202,
+                                          mimetype="application/json")
     stored = _event_writer(current_app).submit(EventsIn(g.collect_shop.id, batch, now))
     return {"accepted": len(batch.events), "stored": stored}, 202
