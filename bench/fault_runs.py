@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/fault_runs.py clock-jump  [--subscribers 200]
     .venv/bin/python bench/fault_runs.py pg-restart  [--pushes 3000]   # restarts the local PostgreSQL!
+    .venv/bin/python bench/fault_runs.py collect-pg-restart [--seconds 12]   # restarts it too
 
 Both run on loopback against ``tests/fakepush.py`` (a push service that decrypts every push and
 counts each ``push_id`` it accepted), on a fresh PostgreSQL schema dropped at the end
@@ -20,7 +21,13 @@ restart interrupted are reclaimed after their lease, so the only duplicates allo
 that one batch. PostgreSQL is always started again at the end. It briefly takes the database away
 from everything else on the machine: run it alone.
 
-Each prints ``planned = sent + missed + failed + expired + skipped`` and the duplicate count.
+collect-pg-restart: the collect API under gunicorn (2 workers, the events journal on) with wrk
+posting events; a third of the way through, PostgreSQL is restarted. The answers keep coming
+from the journal; afterwards every accepted event must be in the database (an event id is
+unique, so none is there twice) and no journal file may be left once the server stopped.
+
+The delivery runs print ``planned = sent + missed + failed + expired + skipped`` and the
+duplicate count; the collect run prints accepted and stored events.
 """
 from __future__ import annotations
 
@@ -248,9 +255,61 @@ def pg_restart(args: argparse.Namespace, url: str, vapid_file: str) -> dict:
     return summary(args.pushes, status_counts(url), delivered, extra)
 
 
+def collect_pg_restart(args: argparse.Namespace, url: str, vapid_file: str) -> dict:
+    """Events posted under load while PostgreSQL restarts: every accepted event is stored, once."""
+    import threading
+
+    import collect_load
+
+    key = collect_load.prepare_database(url, vapid_file)
+    tmp = Path(vapid_file).parent
+    journal_dir = tmp / "journal"
+    env = {**os.environ, "DATABASE_URL": url, "PUSHCART_SECRET_KEY": "bench", "VAPID_PRIVATE_KEY_FILE": vapid_file,
+           "VAPID_SUBJECT": "mailto:bench@pushcart.test", "RATELIMIT_ENABLED": "0", "RUN_SCHEDULER": "0",
+           "COLLECT_JOURNAL_DIR": str(journal_dir), "PYTHONPATH": str(ROOT)}
+    port = collect_load.free_port()
+    server = collect_load.start_gunicorn("wsgi:app", port, env, tmp / "gunicorn.log", 2, ["-k", "sync"])
+    base = f"http://127.0.0.1:{port}"
+    path = f"/v1/shops/{key}/events"
+    result: dict = {}
+    restarted = None
+    try:
+        collect_load.wait_ready(base + "/healthz")
+        load = threading.Thread(target=lambda: result.update(
+            collect_load.run_wrk(base, path, args.seconds, 4, 2)))
+        load.start()
+        time.sleep(args.seconds / 3)
+        t = time.monotonic()
+        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", pg_version(), "main", "restart"],
+                       capture_output=True, timeout=90, check=True)
+        restarted = {"at_second": round(args.seconds / 3, 1), "restart_seconds": round(time.monotonic() - t, 2)}
+        print(f"PostgreSQL restarted ({restarted['restart_seconds']} s) while events were posted", flush=True)
+        load.join(args.seconds + 60)
+        ensure_pg_up()
+        drain = collect_load.wait_stored(url, result["accepted"], timeout=args.timeout)
+    finally:
+        ensure_pg_up()
+        collect_load.stop(server)
+    stored = collect_load.count_events(url)
+    in_flight = 4 * 3  # requests wrk had in flight when it stopped, 3 events each
+    left = sorted(p.name for p in journal_dir.glob("*")) if journal_dir.exists() else []
+    log = (tmp / "gunicorn.log").read_text(errors="replace")
+    summary_ = {
+        "requests": result["requests"], "answered_202": result["ok"], "refused": result["refused"],
+        "socket_errors": result["socket_errors"], "accepted_events": result["accepted"], "stored_events": stored,
+        "drain_seconds_after_load": None if drain is None else round(drain, 2), "restart": restarted,
+        "drain_failures_logged": log.count("journal drain failed"), "journal_files_left": left,
+        "p99_ms": result["p99_ms"], "duplicates": 0,  # (shop_id, client event id) is unique in the database
+        "balanced": result["accepted"] <= stored <= result["accepted"] + in_flight and not left,
+    }
+    print(json.dumps(summary_, indent=2))
+    return summary_
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", choices=["clock-jump", "pg-restart"])
+    parser.add_argument("run", choices=["clock-jump", "pg-restart", "collect-pg-restart"])
+    parser.add_argument("--seconds", type=float, default=12.0, help="collect-pg-restart: seconds of load")
     parser.add_argument("--subscribers", type=int, default=200, help="clock-jump: subscribers (6 pushes each)")
     parser.add_argument("--pushes", type=int, default=3000, help="pg-restart: pushes in the backlog")
     parser.add_argument("--batch-size", type=int, default=100, help="pg-restart: the worker's batch size")
@@ -274,7 +333,8 @@ def main() -> int:
     Base.metadata.create_all(engine)
     engine.dispose()
     try:
-        result = clock_jump(args, url, vapid_file) if args.run == "clock-jump" else pg_restart(args, url, vapid_file)
+        run = {"clock-jump": clock_jump, "pg-restart": pg_restart, "collect-pg-restart": collect_pg_restart}[args.run]
+        result = run(args, url, vapid_file)
     finally:
         ensure_pg_up()
         with admin.begin() as conn:
