@@ -63,7 +63,8 @@ log = logging.getLogger(__name__)
 EXTENSION = "pushcart.journal"
 DRAIN_GROUP = 500  # requests per drain transaction
 DRAIN_GROUP_EVENTS = 4000  # ... and at most this many events (a batch holds up to 50)
-LINGER = 0.2  # seconds a woken drainer waits for more batches to join its group
+LINGER = 0.2  # seconds a woken drainer waits for more batches to join its group ...
+LINGER_ABOVE = 20.0  # ... when batches arrive faster than this per second (below, it drains at once)
 IDLE_WAIT = 1.0  # seconds between looks at an idle journal
 ADOPT_EVERY = 10.0  # seconds between looks for journals left by dead processes
 MAX_BACKOFF = 5.0  # seconds, the longest wait after a failed drain
@@ -127,6 +128,7 @@ class Journal:
         self._write_lock = threading.Lock()
         self._count_lock = threading.Lock()
         self.pending = self._reader.execute("SELECT count(*) FROM batches").fetchone()[0]
+        self.appended = 0  # batches appended by this process (never goes down)
 
     def _connect(self, sync: str) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -175,6 +177,7 @@ class Journal:
                                  (shop_id, received_at.isoformat(), events, body))
         with self._count_lock:
             self.pending += 1
+            self.appended += 1
 
     def read(self, max_rows: int = DRAIN_GROUP, max_events: int = DRAIN_GROUP_EVENTS) -> list[Row]:
         """The oldest rows, up to ``max_rows`` requests or ``max_events`` events (at least one row)."""
@@ -395,18 +398,24 @@ class Drainer:
     def _run(self) -> None:
         """Store one group per turn: everything waiting, up to ``DRAIN_GROUP`` requests.
 
-        A group smaller than that first waits ``LINGER`` for more to arrive, so the groups grow
-        with the load (a group's statements cost about the same for 1 request or 400).
+        Under load (more than ``LINGER_ABOVE`` batches a second), a group smaller than that first
+        waits ``LINGER`` for more to arrive, so the groups grow with the load (a group's
+        statements cost about the same for 1 request or 400). A quiet journal is drained at
+        once, so its events are in the database within milliseconds.
         """
         backoff = 0.0
         next_adopt = 0.0
+        seen, seen_at = self.journal.appended, time.monotonic()
         while not self._stop.is_set():
             if not self.journal.pending:
                 self._wake.wait(IDLE_WAIT)
                 self._wake.clear()
             if self._stop.is_set():
                 break
-            if 0 < self.journal.pending < DRAIN_GROUP:
+            now, appended = time.monotonic(), self.journal.appended
+            busy = appended - seen > LINGER_ABOVE * max(now - seen_at, 0.05)
+            seen, seen_at = appended, now
+            if busy and 0 < self.journal.pending < DRAIN_GROUP:
                 self._stop.wait(LINGER)
             with self._idle:
                 self._busy = True

@@ -288,7 +288,8 @@ def test_a_batch_the_database_refuses_is_set_aside_and_the_others_stored(japp, d
 
 
 def test_a_full_journal_answers_503_busy_and_keeps_nothing_more(journal_config, make_app, monkeypatch, clock):
-    monkeypatch.setattr(journal_module, "LINGER", 30.0)  # the drainer waits: the first batch stays pending
+    monkeypatch.setattr(journal_module, "LINGER_ABOVE", 0.0)  # any arrival counts as load ...
+    monkeypatch.setattr(journal_module, "LINGER", 30.0)  # ... so the drainer waits: the first batch stays pending
     app = make_app({**journal_config, "COLLECT_JOURNAL_MAX_PENDING": 1})
     with get_db(app).sessionmaker() as session:
         new = make_shop(session, clock.now(), origins=[ORIGIN])
@@ -305,6 +306,17 @@ def test_a_full_journal_answers_503_busy_and_keeps_nothing_more(journal_config, 
     event_journal(app).close()  # stops the lingering drainer, which stores what it holds
     with get_db(app).sessionmaker() as session:
         assert session.scalars(sa.select(Event.client_event_id)).all() == ["i1"]
+
+
+def test_a_quiet_journal_is_drained_at_once_without_lingering(japp, db, shop, monkeypatch):
+    monkeypatch.setattr(journal_module, "LINGER", 30.0)  # were it to linger, nothing would be stored below
+    client = japp.test_client()
+    assert client.post(f"/v1/shops/{shop.shop.public_key}/events",
+                       json=body("visitor_qqqq", {"type": "page_view", "id": "q1"})).status_code == 202
+    deadline = time.monotonic() + 10
+    while count(db, Event) == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert count(db, Event) == 1
 
 
 def test_the_journal_is_the_default_on_postgresql_only(app_config, make_app, database_url):
