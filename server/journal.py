@@ -101,16 +101,17 @@ class JournalFull(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One journaled request."""
+    """One journaled request, as stored (read into an ``EventsIn`` only when it is drained, so a
+    damaged row is refused by itself instead of stopping the read)."""
 
     id: int
     shop_id: int
-    received_at: datetime
+    received_at: str
     body: str
 
     def item(self) -> EventsIn:
         """The request as ``store_batches`` takes it (the batch was validated when it arrived)."""
-        return EventsIn(self.shop_id, JournaledBatch.from_json(self.body), self.received_at)
+        return EventsIn(self.shop_id, JournaledBatch.from_json(self.body), datetime.fromisoformat(self.received_at))
 
 
 class Journal:
@@ -192,7 +193,7 @@ class Journal:
             if rows and events + count > max_events:
                 break
             events += count
-            rows.append(Row(row_id, shop_id, datetime.fromisoformat(received_at), body))
+            rows.append(Row(row_id, shop_id, received_at, body))
         return rows
 
     def delete_through(self, row_id: int) -> None:
@@ -207,7 +208,7 @@ class Journal:
             self._reader.execute("BEGIN")
             self._reader.execute(
                 "INSERT INTO rejected (shop_id, received_at, body, reason, rejected_at) VALUES (?, ?, ?, ?, ?)",
-                (row.shop_id, row.received_at.isoformat(), row.body, reason[:500], now.isoformat()))
+                (row.shop_id, row.received_at, row.body, reason[:500], now.isoformat()))
             deleted = self._reader.execute("DELETE FROM batches WHERE id = ?", (row.id,)).rowcount
         with self._count_lock:
             self.pending -= deleted
@@ -215,7 +216,10 @@ class Journal:
     def oldest(self) -> datetime | None:
         """When the oldest batch not yet drained arrived."""
         found = self._reader.execute("SELECT received_at FROM batches ORDER BY id LIMIT 1").fetchone()
-        return datetime.fromisoformat(found[0]) if found else None
+        try:
+            return datetime.fromisoformat(found[0]) if found else None
+        except ValueError:
+            return None  # a damaged row: the drain sets it aside
 
     def rejected(self) -> int:
         return self._reader.execute("SELECT count(*) FROM rejected").fetchone()[0]

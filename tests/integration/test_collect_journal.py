@@ -279,10 +279,12 @@ def test_a_batch_the_database_refuses_is_set_aside_and_the_others_stored(japp, d
     journal.append(shop.shop.id + 999, clock.now(), 1, good.replace("h1", "h2"))  # a shop that is not there
     journal.append(shop.shop.id, clock.now(), 1, '{"visitor_id": "visitor_hhhh", "ev')  # a damaged row
     journal.append(shop.shop.id, clock.now(), 1, good.replace("h1", "h3"))
+    journal._writer.execute("UPDATE batches SET received_at = 'not a time' WHERE id = 4")  # damaged too
+    journal.append(shop.shop.id, clock.now(), 1, good.replace("h1", "h5"))
     drainer.drain(journal)
-    assert sorted(db.scalars(sa.select(Event.client_event_id))) == ["h1", "h3"]
-    assert journal.pending == 0 and journal.rejected() == 2
-    assert get_metrics(japp).registry.get_sample_value("pushcart_journal_rejected_total") == 2
+    assert sorted(db.scalars(sa.select(Event.client_event_id))) == ["h1", "h5"]
+    assert journal.pending == 0 and journal.rejected() == 3
+    assert get_metrics(japp).registry.get_sample_value("pushcart_journal_rejected_total") == 3
     drainer.stop()
     assert files(tmp_path / "j") == [f"rejected-{journal.name}.sqlite"]
 
