@@ -43,12 +43,14 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         return value.astimezone(timezone.utc)
 
 
-def in_ids(column: sa.ColumnElement[Any], ids: Iterable[int], session: orm.Session) -> sa.ColumnElement[bool]:
+def in_ids(column: sa.ColumnElement[Any], ids: Iterable[Any], session: orm.Session,
+           element_type: type[sa.types.TypeEngine[Any]] = sa.BigInteger) -> sa.ColumnElement[bool]:
     """``column IN (ids)``; on PostgreSQL ``column = ANY(<one array parameter>)``, so the
-    statement's text (and the plan the driver prepares for it) is the same for any number of ids."""
+    statement's text (and the plan the driver prepares for it) is the same for any number of ids.
+    ``element_type`` is the array's element type (``sa.String`` for keys)."""
     ids = list(ids)
     if session.get_bind().dialect.name == "postgresql":
-        return column == sa.any_(sa.bindparam(None, ids, type_=postgresql.ARRAY(sa.BigInteger)))
+        return column == sa.any_(sa.bindparam(None, ids, type_=postgresql.ARRAY(element_type)))
     return column.in_(ids)
 
 

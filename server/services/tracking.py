@@ -18,9 +18,8 @@ from urllib.parse import parse_qs, urlsplit
 import sqlalchemy as sa
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import exc, orm
-from sqlalchemy.dialects import postgresql
 
-from ..db import insert_ignoring_duplicates
+from ..db import in_ids, insert_ignoring_duplicates
 from ..models import Event, Shop, Visitor
 from ..presets import hooks
 from .visitors import visitor_by_key
@@ -209,14 +208,13 @@ class StoredEvent:
 
 def _lock_visitors(session: orm.Session, shop_id: int, keys: Iterable[str]) -> dict[str, Visitor]:
     """The shop's visitors with these keys, locked for this transaction (PostgreSQL), in id order."""
-    keys = sorted(keys)
+    # One array parameter on PostgreSQL (``in_ids``): a long IN list would be parsed anew by the
+    # driver for every group.
+    query = (sa.select(Visitor)
+             .where(Visitor.shop_id == shop_id, in_ids(Visitor.visitor_key, sorted(keys), session, sa.String))
+             .order_by(Visitor.id))
     if session.get_bind().dialect.name == "postgresql":
-        # One array parameter: the statement's text stays the same for any number of keys (a long
-        # IN list would be parsed anew by the driver for every group).
-        matching = Visitor.visitor_key == sa.any_(sa.bindparam("keys", keys, type_=postgresql.ARRAY(sa.String)))
-        query = sa.select(Visitor).where(Visitor.shop_id == shop_id, matching).order_by(Visitor.id).with_for_update()
-    else:
-        query = sa.select(Visitor).where(Visitor.shop_id == shop_id, Visitor.visitor_key.in_(keys)).order_by(Visitor.id)
+        query = query.with_for_update()
     return {v.visitor_key: v for v in session.scalars(query)}
 
 
