@@ -302,11 +302,23 @@ class Click(Base):
     clicked_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class JournalMark(Base):
+    """How far a web process's events journal has been stored (``server.journal``): its rows up
+    to ``last_id`` are in the database, moved in the same transaction as their events."""
+
+    __tablename__ = "journal_marks"
+
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    last_id: Mapped[int] = mapped_column(sa.BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 __all__ = [
     "Base",
     "Checkout",
     "Click",
     "Event",
+    "JournalMark",
     "KINDS",
     "Order",
     "PresetSetting",
@@ -321,14 +333,3 @@ __all__ = [
     "Visitor",
     "WebhookReceipt",
 ]
-
-
-class JournalMark(Base):
-    """How far a web process's events journal has been stored (``server.journal``): its rows up
-    to ``last_id`` are in the database, moved in the same transaction as their events."""
-
-    __tablename__ = "journal_marks"
-
-    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
-    last_id: Mapped[int] = mapped_column(sa.BigInteger)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
