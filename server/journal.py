@@ -274,8 +274,6 @@ class Drainer:
         self.sync = sync
         self.now = now or (lambda: datetime.now(timezone.utc))
         self.sessionmaker = get_db(app).sessionmaker
-        self.stored = 0  # journaled requests stored by this drainer (own and adopted)
-        self.adopted = 0  # journals of dead processes drained and removed
         self.last_error: str | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -350,7 +348,6 @@ class Drainer:
             metrics.inc("journal_rejected", app=self.app)
             return 0
         journal.delete_through(rows[-1].id)
-        self.stored += stored
         return stored
 
     def _store_group(self, journal: Journal, rows: Sequence[Row]) -> int:
@@ -400,7 +397,6 @@ class Drainer:
             log.info("journal %s of a process that is gone: %d batch(es) stored", orphan.name, stored)
             self._retire(orphan)
             adopted += 1
-        self.adopted += adopted
         return adopted
 
     def _run(self) -> None:
@@ -521,11 +517,12 @@ class EventJournal:
             drainer.stop()
             atexit.unregister(drainer.stop)
 
-    def status(self) -> dict[str, Any] | None:
-        """For ``/healthz``: this process's batches waiting, their age, and the drain's last error."""
+    def status(self) -> dict[str, Any]:
+        """For ``/healthz``: this process's batches waiting, their age, those refused, and the
+        drain's last error (all empty before this process journaled anything)."""
         drainer = self.started()
         if drainer is None:
-            return None
+            return {"pending": 0, "oldest_age_seconds": None, "rejected": 0, "last_error": None}
         oldest = drainer.journal.oldest()
         age = (drainer.now() - oldest).total_seconds() if oldest else None
         return {"pending": drainer.journal.pending, "oldest_age_seconds": round(age, 3) if age is not None else None,

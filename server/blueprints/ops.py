@@ -94,9 +94,7 @@ def healthz() -> tuple[dict[str, Any], int]:
 def _journal_status() -> dict[str, Any] | None:
     """This process's events journal (``server.journal``): None when events are written at once."""
     journal = event_journal(current_app)
-    if journal is None:
-        return None
-    return journal.status() or {"pending": 0, "oldest_age_seconds": None, "rejected": 0, "last_error": None}
+    return journal.status() if journal is not None else None
 
 
 class _DatabaseCollector(Collector):

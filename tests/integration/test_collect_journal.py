@@ -77,6 +77,8 @@ def idle_drainer(app, directory: Path) -> Drainer:
 
 def test_events_are_answered_from_the_journal_and_stored_once_after_the_drain(japp, db, shop, tmp_path, clock):
     client = japp.test_client()
+    assert client.get("/healthz").get_json()["journal"] == {  # nothing journaled yet in this process
+        "pending": 0, "oldest_age_seconds": None, "rejected": 0, "last_error": None}
     url = f"/v1/shops/{shop.shop.public_key}/events"
     first = client.post(url, json=body("visitor_aaaa", {"type": "page_view", "id": "a1", "url": f"{ORIGIN}/"},
                                        {"type": "product_view", "id": "a2"}), headers={"Origin": ORIGIN})
@@ -329,6 +331,7 @@ def test_the_journal_is_the_default_on_postgresql_only(app_config, make_app, dat
         assert settings.sync == "normal" and settings.max_pending == 200_000
     else:
         assert settings is None
+        assert app.test_client().get("/healthz").get_json()["journal"] is None  # written at once
     with pytest.raises(ValueError, match="COLLECT_JOURNAL must be one of auto, on, off"):
         create_app({**app_config, "COLLECT_JOURNAL": "sometimes"})
     with pytest.raises(ValueError, match="COLLECT_JOURNAL_SYNC"):
