@@ -28,6 +28,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     app.extensions[CLOCK] = app.config.get("CLOCK") or SystemClock()
     db.init_app(app)
+    from .journal import check_journal
+
+    check_journal(app)  # a journal folder that cannot be written is refused at start
     register_error_handlers(app)
 
     from . import hardening

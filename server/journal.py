@@ -461,6 +461,21 @@ def journal_settings(app: Flask) -> JournalSettings | None:
                            app.config["COLLECT_JOURNAL_MAX_PENDING"])
 
 
+def check_journal(app: Flask) -> None:
+    """At start: when events are journaled, ``COLLECT_JOURNAL_DIR`` must be (or become) a
+    writable folder; raises ValueError otherwise, instead of failing every events request."""
+    settings = journal_settings(app)
+    if settings is None:
+        return
+    directory = settings.directory
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)  # the batches hold personal data
+    except OSError as exc:
+        raise ValueError(f"COLLECT_JOURNAL_DIR {directory} cannot be created: {exc.strerror}") from None
+    if not directory.is_dir() or not os.access(directory, os.W_OK | os.X_OK):
+        raise ValueError(f"COLLECT_JOURNAL_DIR {directory} is not a folder this process can write to")
+
+
 _pid = os.getpid()  # this process's id, kept current across forks (no system call per request)
 
 

@@ -336,6 +336,18 @@ def test_the_journal_is_the_default_on_postgresql_only(app_config, make_app, dat
         create_app({**app_config, "COLLECT_JOURNAL": "sometimes"})
     with pytest.raises(ValueError, match="COLLECT_JOURNAL_SYNC"):
         create_app({**app_config, "COLLECT_JOURNAL_SYNC": "never"})
+    with pytest.raises(ValueError, match="COLLECT_JOURNAL_MAX_PENDING must be a whole number of at least 1"):
+        create_app({**app_config, "COLLECT_JOURNAL_MAX_PENDING": 0})
+
+
+def test_a_journal_folder_that_cannot_be_made_is_refused_at_start(journal_config, make_app, tmp_path):
+    occupied = tmp_path / "a-file"
+    occupied.write_text("not a folder")
+    for directory in (occupied, occupied / "journal"):
+        with pytest.raises(ValueError, match="COLLECT_JOURNAL_DIR .* (cannot be created|is not a folder)"):
+            create_app({**journal_config, "COLLECT_JOURNAL_DIR": str(directory)})
+    # Off, the folder is never looked at.
+    make_app({**journal_config, "COLLECT_JOURNAL": "off", "COLLECT_JOURNAL_DIR": str(occupied)})
 
 
 def test_full_sync_journals_the_same_way(journal_config, make_app, clock):
