@@ -55,7 +55,7 @@ class Metrics:
         self._counters: dict[str, Counter] = {}
         self._histograms: dict[str, Histogram] = {}
         self._lock = threading.Lock()
-        self._children: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._children: dict[tuple[str, str, tuple[tuple[str, str], ...]], Any] = {}
         for name, (doc, labels) in COUNTERS.items():
             self._counters[name] = Counter(PREFIX + name, doc, labels, registry=self.registry)
         for name, (doc, labels) in HISTOGRAMS.items():
@@ -70,14 +70,15 @@ class Metrics:
                                                registry=self.registry)
             return self._counters[name]
 
-    def child(self, family: str, name: str, *values: str) -> Any:
-        """The declared metric ``name`` with these label values, kept for the next call (the
-        per-request counts take this path: ``labels()`` costs a lock and a lookup each time)."""
-        key = (name, values)
+    def child(self, family: str, name: str, labels: Mapping[str, str]) -> Any:
+        """The ``counter`` or ``histogram`` called ``name`` with these labels (made on first use),
+        kept for the next call: ``labels()`` costs a lock and a lookup each time, and the public
+        API counts on every request. Raises ValueError when the label names do not match."""
+        key = (family, name, tuple(sorted(labels.items())))
         found = self._children.get(key)
         if found is None:
-            metric = (self._counters if family == "counter" else self._histograms)[name]
-            found = self._children.setdefault(key, metric.labels(*values) if values else metric)
+            metric = getattr(self, family)(name, labels)
+            found = self._children.setdefault(key, metric.labels(**labels) if labels else metric)
         return found
 
     def histogram(self, name: str, labels: Mapping[str, str]) -> Histogram:
@@ -125,22 +126,23 @@ def _record_public_answer(registry: Metrics, response: Response) -> None:
         return
     started = g.get("metrics_started")
     if started is not None:
-        registry.child("histogram", "request_latency", group).observe(time.perf_counter() - started)
+        registry.child("histogram", "request_latency", {"group": group}).observe(time.perf_counter() - started)
     code = ""
     if response.status_code >= 400 and response.is_json:
         body = response.get_json(silent=True) or {}
         error = body.get("error") if isinstance(body, dict) else None
         code = str(error.get("code", "")) if isinstance(error, dict) else ""
     if response.status_code >= 400:
-        registry.child("counter", "requests_rejected", str(response.status_code), code or "none").inc()
+        labels = {"status": str(response.status_code), "code": code or "none"}
+        registry.child("counter", "requests_rejected", labels).inc()
     if group != "events" or request.method != "POST":
         return
     if response.status_code >= 400:
-        registry.child("counter", "events_rejected", code or "none").inc()
+        registry.child("counter", "events_rejected", {"code": code or "none"}).inc()
     else:
         accepted = g.get("events_accepted", 0)  # set by the events view: no need to parse the answer
         if accepted > 0:
-            registry.child("counter", "events_accepted").inc(accepted)
+            registry.child("counter", "events_accepted", {}).inc(accepted)
 
 
 def get_metrics(app: Flask | None = None) -> Metrics | None:
@@ -173,7 +175,6 @@ def _record(family: str, name: str, labels: Mapping[str, str] | None, app: Flask
         return
     labels = {k: str(v) for k, v in (labels or {}).items()}
     try:
-        metric = getattr(found, family)(name, labels)
-        update(metric.labels(**labels) if labels else metric)
+        update(found.child(family, name, labels))
     except ValueError as exc:
         log.warning("metric %s dropped: %s", name, exc)
