@@ -291,6 +291,10 @@ def collect_pg_restart(args: argparse.Namespace, url: str, vapid_file: str) -> d
         ensure_pg_up()
         collect_load.stop(server)
     stored = collect_load.count_events(url)
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:  # every wrk event has an id: a duplicate would be a second row of one
+        duplicates = conn.scalar(sa.text("SELECT count(*) - count(DISTINCT (shop_id, client_event_id)) FROM events"))
+    engine.dispose()
     in_flight = 4 * 3  # requests wrk had in flight when it stopped, 3 events each
     left = sorted(p.name for p in journal_dir.glob("*")) if journal_dir.exists() else []
     log = (tmp / "gunicorn.log").read_text(errors="replace")
@@ -299,8 +303,8 @@ def collect_pg_restart(args: argparse.Namespace, url: str, vapid_file: str) -> d
         "socket_errors": result["socket_errors"], "accepted_events": result["accepted"], "stored_events": stored,
         "drain_seconds_after_load": None if drain is None else round(drain, 2), "restart": restarted,
         "drain_failures_logged": log.count("journal drain failed"), "journal_files_left": left,
-        "p99_ms": result["p99_ms"], "duplicates": 0,  # (shop_id, client event id) is unique in the database
-        "balanced": result["accepted"] <= stored <= result["accepted"] + in_flight and not left,
+        "p99_ms": result["p99_ms"], "duplicates": int(duplicates or 0),
+        "balanced": result["accepted"] <= stored <= result["accepted"] + in_flight and not left and not duplicates,
     }
     print(json.dumps(summary_, indent=2))
     return summary_
