@@ -170,15 +170,17 @@ class JournaledEvent:
 
 @dataclass(slots=True)
 class JournaledBatch:
-    """An ``EventBatch`` read back from the events journal (no second validation)."""
+    """An ``EventBatch`` read back from the events journal (no second validation), with the
+    journal's text of it (``EventBatch.model_dump_json(exclude_none=True)``)."""
 
     visitor_id: str
     events: list[JournaledEvent]
+    text: str
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> JournaledBatch:
+    def from_json(cls, text: str) -> JournaledBatch:
         data = json.loads(text)
-        return cls(data["visitor_id"], [JournaledEvent(**event) for event in data["events"]])
+        return cls(data["visitor_id"], [JournaledEvent(**event) for event in data["events"]], text)
 
 
 @dataclass(slots=True)
@@ -240,23 +242,40 @@ def _visitors(session: orm.Session, items: Sequence[EventsIn]) -> dict[tuple[int
     return found
 
 
-# PostgreSQL: the group's events as one JSON document, so the statement's text is the same
-# whatever the group's size (parsed and planned once per connection, not once per group), and
-# the rows cross as one string: a multi-row VALUES list, or one array per column, cost more to
-# build on this side than the insert costs the server.
+# PostgreSQL: the group's batches as one JSON document, each as the JSON text its events
+# arrived in (``_batch_text``), expanded into event rows by the server. The statement's text is
+# the same whatever the group's size (parsed and planned once per connection, not once per
+# group), and the events are not built into rows and serialized again on this side: that cost
+# more than the insert costs the server.
 _INSERT_EVENTS_PG = sa.text(
     "INSERT INTO events (shop_id, visitor_id, type, client_event_id, occurred_at, url, referrer, product, cart) "
-    "SELECT shop_id, visitor_id, type, client_event_id, occurred_at, url, referrer, product, cart "
-    "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(shop_id bigint, visitor_id bigint, type varchar, "
-    "client_event_id varchar, occurred_at timestamptz, url text, referrer text, product jsonb, cart jsonb) "
+    "SELECT r.shop_id, r.visitor_id, e->>'type', e->>'id', r.received_at, e->>'url', e->>'referrer', "
+    "e->'product', e->'cart' "
+    "FROM jsonb_to_recordset(CAST(:batches AS jsonb)) AS r(shop_id bigint, visitor_id bigint, "
+    "received_at timestamptz, batch jsonb) "
+    "CROSS JOIN LATERAL jsonb_array_elements(r.batch->'events') AS e "
     "ON CONFLICT (shop_id, client_event_id) DO NOTHING RETURNING shop_id, client_event_id"
 )
 
 
-def _as_json(rows: list[dict[str, Any]]) -> str:
-    """Rows as one JSON array for ``_INSERT_EVENTS_PG`` (times as ISO 8601 with their offset)."""
-    return json.dumps([{**row, "occurred_at": row["occurred_at"].isoformat()} for row in rows],
-                      separators=(",", ":"))
+def _batch_text(batch: EventBatch | JournaledBatch) -> str:
+    """The batch as JSON: the journal's own text, or the validated batch written the same way."""
+    if isinstance(batch, JournaledBatch):
+        return batch.text
+    return batch.model_dump_json(exclude_none=True)
+
+
+def _insert_events_pg(session: orm.Session, items: Sequence[EventsIn],
+                      visitors: dict[tuple[int, str], Visitor]) -> set[tuple[int, str]]:
+    """Insert the items' events in one statement; return the ``(shop_id, event id)`` stored new.
+
+    An id seen twice in the group is stored once (the first time: the rows keep the group's
+    order), as ``ON CONFLICT DO NOTHING`` skips a row that conflicts with one the same
+    statement inserted.
+    """
+    parts = [f'{{"shop_id":{item.shop_id},"visitor_id":{visitors[(item.shop_id, item.batch.visitor_id)].id},'
+             f'"received_at":"{item.now.isoformat()}","batch":{_batch_text(item.batch)}}}' for item in items]
+    return {tuple(row) for row in session.execute(_INSERT_EVENTS_PG, {"batches": "[" + ",".join(parts) + "]"})}
 
 
 def _insert_events(session: orm.Session, items: Sequence[EventsIn],
@@ -266,38 +285,33 @@ def _insert_events(session: orm.Session, items: Sequence[EventsIn],
     An event id already stored, or seen earlier in the group, is skipped: the database's
     unique ``(shop_id, client_event_id)`` decides between requests in flight at once.
     """
-    rows: list[dict[str, Any]] = []
-    owners: list[tuple[int, EventIn | JournaledEvent]] = []
+    candidates: list[tuple[int, EventsIn, EventIn | JournaledEvent]] = []
     seen: set[tuple[int, str]] = set()
     for index, item in enumerate(items):
-        visitor = visitors[(item.shop_id, item.batch.visitor_id)]
         for event in item.batch.events:
             if event.id:
                 if (item.shop_id, event.id) in seen:
                     continue
                 seen.add((item.shop_id, event.id))
-            rows.append({
-                "shop_id": item.shop_id, "visitor_id": visitor.id, "type": event.type,
-                "client_event_id": event.id, "occurred_at": item.now, "url": event.url,
-                "referrer": event.referrer,
-                "product": _document(event.product),
-                "cart": _document(event.cart),
-            })
-            owners.append((index, event))
+            candidates.append((index, item, event))
     stored: list[list[StoredEvent]] = [[] for _ in items]
-    if not rows:
+    if not candidates:
         return stored
     if session.get_bind().dialect.name == "postgresql":
-        inserted = {tuple(row) for row in session.execute(_INSERT_EVENTS_PG, {"rows": _as_json(rows)}).all()}
+        inserted = _insert_events_pg(session, items, visitors)
     else:
         table = Event.__table__
+        rows = [{"shop_id": item.shop_id, "visitor_id": visitors[(item.shop_id, item.batch.visitor_id)].id,
+                 "type": event.type, "client_event_id": event.id, "occurred_at": item.now, "url": event.url,
+                 "referrer": event.referrer, "product": _document(event.product), "cart": _document(event.cart)}
+                for _, item, event in candidates]
         inserted = {tuple(row) for row in session.execute(
             insert_ignoring_duplicates(session, table, ["shop_id", "client_event_id"])
             .returning(table.c.shop_id, table.c.client_event_id), rows)}
-    for row, (index, event) in zip(rows, owners):
+    for index, item, event in candidates:
         # No id: never a conflict, always stored. With an id: stored when the insert returned it.
-        if event.id is None or (row["shop_id"], event.id) in inserted:
-            stored[index].append(StoredEvent(event.type, row["occurred_at"], row["cart"]))
+        if event.id is None or (item.shop_id, event.id) in inserted:
+            stored[index].append(StoredEvent(event.type, item.now, _document(event.cart)))
     return stored
 
 

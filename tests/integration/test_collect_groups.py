@@ -17,7 +17,7 @@ from server.db import get_db
 from server.models import Event, Push, Visitor
 from server.presets import browse_abandonment
 from server.services.shops import shop_cache
-from server.services.tracking import EventBatch, EventsIn, store_batches
+from server.services.tracking import EventBatch, EventsIn, JournaledBatch, store_batches
 from tests.factories import make_push, make_shop, make_subscription, make_visitor
 
 ORIGIN = "https://shop.example"
@@ -34,20 +34,29 @@ def batch(visitor_id, *events):
     return EventBatch.model_validate({"visitor_id": visitor_id, "events": list(events)})
 
 
+def journaled(validated):
+    """The batch as the events journal keeps it and hands it back to ``store_batches``."""
+    return JournaledBatch.from_json(validated.model_dump_json(exclude_none=True))
+
+
 def count(session, model, *where):
     session.expire_all()
     return session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
 
 
-def test_one_write_for_several_requests_creates_each_visitor_once_and_counts_per_request(app, session, shop, clock):
+@pytest.mark.parametrize("kind", [lambda b: b, journaled], ids=["validated", "journaled"])
+def test_one_write_for_several_requests_creates_each_visitor_once_and_counts_per_request(app, session, shop, clock,
+                                                                                          kind):
     sid = shop.shop.id
+    product = {"id": "sku-1", "title": "Mug", "price": "12.50", "currency": "USD"}
     items = [
-        EventsIn(sid, batch("visitor_aaaa", {"type": "page_view", "id": "a1", "url": f"{ORIGIN}/?utm_source=news"}),
+        EventsIn(sid, kind(batch("visitor_aaaa", {"type": "page_view", "id": "a1",
+                                                  "url": f"{ORIGIN}/?utm_source=news"})), clock.now()),
+        EventsIn(sid, kind(batch("visitor_bbbb", {"type": "product_view", "id": "b1", "product": product})),
                  clock.now()),
-        EventsIn(sid, batch("visitor_bbbb", {"type": "product_view", "id": "b1"}), clock.now()),
         # The same visitor again, with a repeated id (a retried beacon) and a new one.
-        EventsIn(sid, batch("visitor_aaaa", {"type": "page_view", "id": "a1"}, {"type": "add_to_cart", "id": "a2"},
-                            {"type": "identify", "email": "Ann@Example.COM"}), clock.now()),
+        EventsIn(sid, kind(batch("visitor_aaaa", {"type": "page_view", "id": "a1"}, {"type": "add_to_cart", "id": "a2"},
+                                 {"type": "identify", "email": "Ann@Example.COM"})), clock.now()),
     ]
     with get_db(app).sessionmaker() as writer:
         counts = store_batches(writer, items)
@@ -60,6 +69,10 @@ def test_one_write_for_several_requests_creates_each_visitor_once_and_counts_per
     assert ann.engaged_since == clock.now()  # add_to_cart engaged them
     types = session.scalars(sa.select(Event.type).where(Event.visitor_id == ann.id).order_by(Event.id)).all()
     assert types == ["page_view", "add_to_cart", "identify"]
+    first = session.scalars(sa.select(Event).where(Event.client_event_id == "a1")).one()
+    assert (first.url, first.referrer, first.product, first.occurred_at) == (
+        f"{ORIGIN}/?utm_source=news", None, None, clock.now())
+    assert session.scalars(sa.select(Event.product).where(Event.client_event_id == "b1")).one() == product
 
 
 def test_a_visitor_with_nothing_pending_costs_no_cancelling_update(app, session, shop, clock):
