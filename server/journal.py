@@ -2,46 +2,50 @@
 
 An events request is the hottest call of the service: every page view of every shop. Writing
 each batch to PostgreSQL before answering puts several round trips and a commit on every page
-view. With the journal, the request validates its batch, appends it to a local SQLite file and
-is answered; a thread of the same process drains the journal into the database in groups
+view. With the journal, the request validates its batch, appends it as one line to a local file
+and is answered; a thread of the same process drains the journal into the database in groups
 (``store_batches``: a handful of statements and one commit for up to ``DRAIN_GROUP`` requests).
 
-Files: one journal per process in ``COLLECT_JOURNAL_DIR``, ``events-<name>.sqlite`` (WAL mode)
-beside ``events-<name>.lock``, which the process holds under an exclusive ``flock`` while it
-lives.
+Files: one journal per process in ``COLLECT_JOURNAL_DIR``, ``events-<name>.log`` (an append-only
+file of checksummed records, see ``Journal``) beside ``events-<name>.lock``, which the process
+holds under an exclusive ``flock`` while it lives. An append is one ``write`` (measured here:
+4 us; the SQLite file this replaced took 22 us alone and about 50 us inside a loaded worker).
 
 Exactly once: every journal has a row in the database's ``journal_marks`` holding the id of the
-last journal row stored. A drain locks the mark, stores the rows after it, moves the mark in the
-same transaction, and only after the commit deletes the rows from the journal. A crash between
-the commit and the delete leaves rows that the mark already covers: they are skipped, never
-stored twice.
+last record stored. A drain locks the mark, stores the records after it and moves the mark in
+the same transaction; only then does it pass them in the file. A crash in between leaves records
+that the mark already covers: they are skipped, never stored twice. Record ids only grow (the
+file offset past the record, plus a base carried over when a drained file starts over).
 
 Nothing lost: a process that dies (a crash, ``kill -9``, a reboot) leaves its journal behind, and
 the kernel releases its lock. Every drainer looks for such journals (at start, then every
-``ADOPT_EVERY`` seconds), takes the lock, drains them and removes them. A database outage only
-delays the drain: batches are still accepted, up to ``COLLECT_JOURNAL_MAX_PENDING`` per process,
-beyond which the API answers 503 with ``Retry-After``.
+``ADOPT_EVERY`` seconds), takes the lock, drains them and removes them. A record cut short by
+the crash was never answered and is dropped. A database outage only delays the drain: batches
+are still accepted, up to ``COLLECT_JOURNAL_MAX_PENDING`` per process, beyond which the API
+answers 503 with ``Retry-After``.
 
-Durability: with ``COLLECT_JOURNAL_SYNC=normal`` (the default) an answered batch survives the
-process dying; a power cut may lose the batches of the last moments (SQLite's WAL with
-``synchronous=NORMAL``). ``full`` syncs each append to disk first (measured here: 0.19 ms per
-request instead of 0.014 ms).
+Durability: with ``COLLECT_JOURNAL_SYNC=normal`` (the default) an answered batch is in the
+kernel's page cache, so it survives the process dying; a power cut may lose the batches of the
+last moments. ``full`` syncs each append to disk before the answer (measured here: 0.23 ms per
+request instead of 0.004 ms).
 
-A batch the database refuses for itself (not an outage: its shop was deleted meanwhile, say) is
-moved to the journal's ``rejected`` table, logged and counted; it never holds up the batches
-behind it. A journal drained empty is deleted, or kept as ``rejected-events-<name>.sqlite`` when
-it holds such batches.
+A batch the database refuses for itself (not an outage: its shop was deleted meanwhile, a
+damaged record) is written to ``rejected-events-<name>.jsonl``, logged and counted; it never
+holds up the batches behind it, and is skipped if the journal is read again. That file stays
+for an operator when the journal is drained and deleted.
 """
 from __future__ import annotations
 
 import atexit
 import fcntl
+import json
 import logging
 import os
-import sqlite3
 import threading
 import time
 import uuid
+import zlib
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -76,23 +80,9 @@ STOP_TIMEOUT = 10.0  # seconds a stopping process spends draining what is left
 REFUSALS = (sa_exc.IntegrityError, sa_exc.DataError, ValueError, TypeError, KeyError)
 SYNC_MODES = ("normal", "full")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS batches (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: the mark in the database skips ids it has passed
-    shop_id INTEGER NOT NULL,
-    received_at TEXT NOT NULL,
-    events INTEGER NOT NULL,
-    body TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS rejected (
-    id INTEGER PRIMARY KEY,
-    shop_id INTEGER NOT NULL,
-    received_at TEXT NOT NULL,
-    body TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    rejected_at TEXT NOT NULL
-);
-"""
+HEADER = b"pushcart events journal 1 base="  # the first line of a journal file, then its id base
+READ_CHUNK = 1 << 20  # bytes read at a time
+ROTATE_AT = 64 << 20  # bytes: a journal drained empty and larger than this starts a new file
 
 
 class JournalFull(Exception):
@@ -102,20 +92,52 @@ class JournalFull(Exception):
 @dataclass(frozen=True, slots=True)
 class Row:
     """One journaled request, as stored (read into an ``EventsIn`` only when it is drained, so a
-    damaged row is refused by itself instead of stopping the read)."""
+    damaged record is refused by itself instead of stopping the read)."""
 
     id: int
     shop_id: int
     received_at: str
     body: str
+    damage: str | None = None  # why the record cannot be read (a bad checksum, a torn field)
 
     def item(self) -> EventsIn:
         """The request as ``store_batches`` takes it (the batch was validated when it arrived)."""
+        if self.damage:
+            raise ValueError(self.damage)
         return EventsIn(self.shop_id, JournaledBatch.from_json(self.body), datetime.fromisoformat(self.received_at))
+
+
+def _parse(record_id: int, line: bytes) -> tuple[Row, int]:
+    """A record line (``<crc32> <shop id> <received at> <events> <body>``) as a row and its
+    count of events; a damaged line is a row that ``item`` refuses."""
+    checksum, _, payload = line.partition(b" ")
+    try:
+        if int(checksum, 16) != zlib.crc32(payload):
+            raise ValueError("the checksum does not match")
+        shop_id, received_at, events, body = payload.decode().split(" ", 3)
+        return Row(record_id, int(shop_id), received_at, body), int(events)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return Row(record_id, 0, "", line.decode(errors="replace"), damage=f"a damaged journal record ({exc})"), 1
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 class Journal:
     """One journal file: appended to by request threads, read and trimmed by one drainer.
+
+    The file is a header line (``HEADER`` and the base of its record ids) and then one line per
+    request: ``<crc32> <shop id> <received at> <events> <batch JSON>``. A record's id is the base
+    plus the file offset just past it, so ids only grow; the drainer passes a record by moving its
+    read offset, and a journal drained empty beyond ``ROTATE_AT`` bytes starts a new file whose
+    base is the last id (``_rotate``), so an id is never given twice under one name. A record cut
+    short by a crash was never answered, and is cut off when the journal is opened again.
+
+    Batches the database refuses are kept in ``rejected-<name>.jsonl`` beside it, one JSON
+    object per line, and skipped by id when the journal is read again.
 
     Holds the journal's lock from ``open``/``adopt`` until ``close``/``remove``.
     """
@@ -124,23 +146,73 @@ class Journal:
         self.path = path
         self.name = path.stem  # "events-<hex>": the key of its mark in the database
         self._lock_fd = lock_fd
-        self._writer = self._connect(sync)
-        self._reader = self._connect(sync)
+        self._sync = sync == "full"
         self._write_lock = threading.Lock()
         self._count_lock = threading.Lock()
-        self.pending = self._reader.execute("SELECT count(*) FROM batches").fetchone()[0]
+        self.rejected_path = path.with_name(f"rejected-{self.name}.jsonl")
+        self._rejected_ids = self._load_rejected()
+        self._fd, self._base, self._start, self._end = self._open()
+        self._read_offset = self._start
+        self._unconsumed: deque[int] = deque()  # ids handed out by ``read``, not yet passed
+        self.pending = self._count_pending()
         self.appended = 0  # batches appended by this process (never goes down)
 
-    def _connect(self, sync: str) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        # Each append commits, and a commit writes whole pages to the WAL: 1 KiB pages write a
-        # quarter of the default's bytes for a batch of a few hundred (measured: 11.6 instead
-        # of 13-15 us per append). Only takes on a new file.
-        conn.execute("PRAGMA page_size=1024")
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
-        conn.executescript(_SCHEMA)
-        return conn
+    def _open(self) -> tuple[int, int, int, int]:
+        """Open (or begin) the file; return its descriptor, id base, first and end offsets."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            size = os.fstat(fd).st_size
+            if size == 0:
+                header = HEADER + b"0\n"
+                _write_all(fd, header)
+                os.fsync(fd)
+                return fd, 0, len(header), len(header)
+            first = os.pread(fd, 128, 0)
+            if not first.startswith(HEADER) or b"\n" not in first:
+                raise ValueError(f"{self.path.name} is not an events journal")
+            line = first.split(b"\n", 1)[0]
+            base, start = int(line[len(HEADER):]), len(line) + 1
+            end = self._complete_end(fd, start, size)
+            if end < size:
+                os.ftruncate(fd, end)  # a record cut short: its request was never answered
+            return fd, base, start, end
+        except BaseException:
+            os.close(fd)
+            raise
+
+    @staticmethod
+    def _complete_end(fd: int, start: int, size: int) -> int:
+        """The offset just past the last complete record (the last newline) at or after ``start``."""
+        position = size
+        while position > start:
+            chunk_start = max(start, position - READ_CHUNK)
+            found = os.pread(fd, position - chunk_start, chunk_start).rfind(b"\n")
+            if found >= 0:
+                return chunk_start + found + 1
+            position = chunk_start
+        return start
+
+    def _load_rejected(self) -> set[int]:
+        ids: set[int] = set()
+        try:
+            with open(self.rejected_path, "rb") as kept:
+                for line in kept:
+                    try:
+                        ids.add(int(json.loads(line)["id"]))
+                    except (ValueError, KeyError, TypeError):
+                        continue  # a line cut short by a crash: its batch is refused again
+        except FileNotFoundError:
+            pass
+        return ids
+
+    def _count_pending(self) -> int:
+        count, position = 0, self._start
+        while position < self._end:
+            chunk = os.pread(self._fd, min(READ_CHUNK, self._end - position), position)
+            count += chunk.count(b"\n")
+            position += len(chunk)
+        low, high = self._base + self._start, self._base + self._end
+        return count - sum(1 for rejected in self._rejected_ids if low < rejected <= high)
 
     @classmethod
     def create(cls, directory: Path, sync: str = "normal") -> Journal:
@@ -154,7 +226,7 @@ class Journal:
         temporary = directory / f".{name}.lock"
         fd = os.open(temporary, os.O_RDWR | os.O_CREAT, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)
-        journal = cls(directory / f"{name}.sqlite", fd, sync)
+        journal = cls(directory / f"{name}.log", fd, sync)
         os.rename(temporary, directory / f"{name}.lock")
         return journal
 
@@ -173,13 +245,34 @@ class Journal:
         if not lock_path.exists():  # drained and removed between our open and our lock
             os.close(fd)
             return None
-        return cls(lock_path.with_suffix(".sqlite"), fd, sync)
+        path = lock_path.with_suffix(".log")
+        try:
+            return cls(path, fd, sync)
+        except ValueError as exc:
+            # Not a journal this version can read: keep it for an operator, out of every drainer's way.
+            kept = path.with_name(f"unreadable-{path.name}")
+            if path.exists():
+                os.rename(path, kept)
+            lock_path.unlink(missing_ok=True)
+            os.close(fd)
+            log.error("journal %s cannot be read (%s): kept as %s", path.name, exc, kept.name)
+            return None
 
     def append(self, shop_id: int, received_at: datetime, events: int, body: str) -> None:
-        """Keep one request's batch (committed when this returns)."""
+        """Keep one request's batch (on disk when this returns; synced too with ``full``)."""
+        if "\n" in body:
+            raise ValueError("a journaled batch is one line of JSON")
+        payload = f"{shop_id} {received_at.isoformat()} {events} {body}".encode()
+        line = b"%08x %s\n" % (zlib.crc32(payload), payload)
         with self._write_lock:
-            self._writer.execute("INSERT INTO batches (shop_id, received_at, events, body) VALUES (?, ?, ?, ?)",
-                                 (shop_id, received_at.isoformat(), events, body))
+            try:
+                _write_all(self._fd, line)
+                if self._sync:
+                    os.fdatasync(self._fd)
+            except OSError:
+                os.ftruncate(self._fd, self._end)  # (a full disk) no half record for the next to follow
+                raise
+            self._end += len(line)
         with self._count_lock:
             self.pending += 1
             self.appended += 1
@@ -188,68 +281,121 @@ class Journal:
         """The oldest rows, up to ``max_rows`` requests or ``max_events`` events (at least one row)."""
         rows: list[Row] = []
         events = 0
-        for row_id, shop_id, received_at, count, body in self._reader.execute(
-                "SELECT id, shop_id, received_at, events, body FROM batches ORDER BY id LIMIT ?", (max_rows,)):
+        handed: deque[int] = deque()
+        end = self._end  # (records past it may be half written)
+        data, data_at, fetched, index = b"", self._read_offset, self._read_offset, 0
+        while len(rows) < max_rows:
+            newline = data.find(b"\n", index)
+            if newline < 0:
+                if fetched >= end:
+                    break
+                more = os.pread(self._fd, min(READ_CHUNK, end - fetched), fetched)
+                data, data_at, index = data[index:] + more, data_at + index, 0
+                fetched += len(more)
+                continue
+            record_id = self._base + data_at + newline + 1
+            line, index = data[index:newline], newline + 1
+            if record_id in self._rejected_ids:
+                if not rows:
+                    self._read_offset = record_id - self._base  # refused before: passed for good
+                else:
+                    handed.append(record_id)
+                continue
+            row, count = _parse(record_id, line)
             if rows and events + count > max_events:
                 break
+            rows.append(row)
+            handed.append(record_id)
             events += count
-            rows.append(Row(row_id, shop_id, received_at, body))
+        self._unconsumed = handed
         return rows
+
+    def _pass_through(self, row_id: int) -> int:
+        """Move the read offset past ``row_id``; return how many pending batches that passed."""
+        passed = 0
+        while self._unconsumed and self._unconsumed[0] <= row_id:
+            passed += self._unconsumed.popleft() not in self._rejected_ids
+        self._read_offset = max(self._read_offset, row_id - self._base)
+        return passed
 
     def delete_through(self, row_id: int) -> None:
         """Forget the rows up to ``row_id``: the database has them."""
-        deleted = self._reader.execute("DELETE FROM batches WHERE id <= ?", (row_id,)).rowcount
+        passed = self._pass_through(row_id)
         with self._count_lock:
-            self.pending -= deleted
+            self.pending -= passed
+        self._rotate()
 
     def reject(self, row: Row, reason: str, now: datetime) -> None:
-        """Move a row the database refused to the ``rejected`` table (one local transaction)."""
-        with self._reader:
-            self._reader.execute("BEGIN")
-            self._reader.execute(
-                "INSERT INTO rejected (shop_id, received_at, body, reason, rejected_at) VALUES (?, ?, ?, ?, ?)",
-                (row.shop_id, row.received_at, row.body, reason[:500], now.isoformat()))
-            deleted = self._reader.execute("DELETE FROM batches WHERE id = ?", (row.id,)).rowcount
+        """Keep a row the database refused in the rejected file, and pass it."""
+        record = json.dumps({"id": row.id, "shop_id": row.shop_id, "received_at": row.received_at, "body": row.body,
+                             "reason": reason[:500], "rejected_at": now.isoformat()})
+        fd = os.open(self.rejected_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            _write_all(fd, record.encode() + b"\n")
+            os.fsync(fd)  # (rare) a refused batch is the only copy of it
+        finally:
+            os.close(fd)
+        passed = self._pass_through(row.id)
+        self._rejected_ids.add(row.id)
         with self._count_lock:
-            self.pending -= deleted
+            self.pending -= passed
+        self._rotate()
+
+    def _rotate(self) -> None:
+        """A journal drained empty and grown past ``ROTATE_AT`` starts a new file whose id base
+        is the last id given, renamed over the old one (appends wait meanwhile)."""
+        if self._end < ROTATE_AT or self._read_offset < self._end:
+            return
+        with self._write_lock:
+            if self._read_offset < self._end:
+                return  # appended to meanwhile
+            base = self._base + self._end
+            header = HEADER + b"%d\n" % base
+            temporary = self.path.with_name(f".{self.path.name}.new")
+            fd = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+            try:
+                _write_all(fd, header)
+                os.fsync(fd)
+                os.rename(temporary, self.path)
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(self._fd)
+            self._fd, self._base = fd, base
+            self._start = self._end = self._read_offset = len(header)
 
     def oldest(self) -> datetime | None:
         """When the oldest batch not yet drained arrived."""
-        found = self._reader.execute("SELECT received_at FROM batches ORDER BY id LIMIT 1").fetchone()
+        with self._write_lock:  # (the file may be rotated under a reader)
+            if self._read_offset >= self._end:
+                return None
+            head = os.pread(self._fd, 128, self._read_offset)
         try:
-            return datetime.fromisoformat(found[0]) if found else None
-        except ValueError:
-            return None  # a damaged row: the drain sets it aside
+            return datetime.fromisoformat(head.split(b" ", 3)[2].decode())
+        except (IndexError, ValueError, UnicodeDecodeError):
+            return None  # a damaged record: the drain sets it aside
 
     def rejected(self) -> int:
-        return self._reader.execute("SELECT count(*) FROM rejected").fetchone()[0]
+        return len(self._rejected_ids)
 
     def close(self) -> None:
         """Close the files and release the lock (the journal stays, for a later drainer)."""
-        self._writer.close()
-        self._reader.close()
+        os.close(self._fd)
         os.close(self._lock_fd)
 
     def remove(self) -> None:
         """Delete the journal's files, then release the lock. Only for a journal drained empty
         with nothing rejected: the lock file goes first, so nobody adopts what is being deleted."""
         self.path.with_suffix(".lock").unlink(missing_ok=True)
-        self._writer.close()
-        self._reader.close()
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        os.close(self._fd)
+        self.path.unlink(missing_ok=True)
         os.close(self._lock_fd)
 
     def set_aside(self) -> Path:
-        """Keep a journal drained empty that holds rejected batches, for an operator to read, as
-        ``rejected-<name>.sqlite`` (no drainer looks at it again); return its new path."""
-        self.path.with_suffix(".lock").unlink(missing_ok=True)
-        self._writer.close()
-        self._reader.close()  # the last connection to close folds the WAL into the file
-        kept = self.path.with_name(f"rejected-{self.path.name}")
-        os.rename(self.path, kept)
-        os.close(self._lock_fd)
-        return kept
+        """Delete a journal drained empty that has rejected batches, keeping those (in
+        ``rejected-<name>.jsonl``, which no drainer reads) for an operator; return its path."""
+        self.remove()
+        return self.rejected_path
 
 
 def _lock_mark(session: orm.Session, name: str, now: datetime) -> JournalMark:

@@ -6,6 +6,7 @@ adopted by another; one whose process lives is not.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -97,7 +98,9 @@ def test_events_are_answered_from_the_journal_and_stored_once_after_the_drain(ja
     ann = db.scalars(sa.select(Visitor).where(Visitor.visitor_key == "visitor_aaaa")).one()
     assert ann.email == "ann@example.com" and ann.left_at == clock.now() and ann.last_event_at == clock.now()
     mark = db.scalars(sa.select(JournalMark)).one()
-    assert mark.last_id == 3 and mark.name == event_journal(japp).drainer.journal.name
+    journal = event_journal(japp).drainer.journal
+    # The mark holds the id of the journal's last record: the offset just past it in the file.
+    assert mark.last_id == journal.path.stat().st_size and mark.name == journal.name
     assert event_journal(japp).status()["pending"] == 0
 
 
@@ -218,7 +221,7 @@ def test_the_journal_of_a_killed_process_is_adopted_stored_and_removed(japp, db,
     directory = tmp_path / "shared"
     child, name = child_journal(directory, shop.shop.id, 30, "die")
     assert child.wait(10) == -signal.SIGKILL
-    assert f"{name}.sqlite" in files(directory)
+    assert f"{name}.log" in files(directory)
     drainer = idle_drainer(japp, directory)
     assert drainer.adopt_orphans() == 1
     assert count(db, Event, Event.client_event_id.like("k%")) == 30
@@ -233,7 +236,7 @@ def test_the_journal_of_a_live_process_is_left_alone(japp, db, shop, tmp_path):
     try:
         drainer = idle_drainer(japp, directory)
         assert drainer.adopt_orphans() == 0
-        assert count(db, Event) == 0 and f"{name}.sqlite" in files(directory)
+        assert count(db, Event) == 0 and f"{name}.log" in files(directory)
     finally:
         child.kill()
         child.wait(10)
@@ -281,14 +284,90 @@ def test_a_batch_the_database_refuses_is_set_aside_and_the_others_stored(japp, d
     journal.append(shop.shop.id + 999, clock.now(), 1, good.replace("h1", "h2"))  # a shop that is not there
     journal.append(shop.shop.id, clock.now(), 1, '{"visitor_id": "visitor_hhhh", "ev')  # a damaged row
     journal.append(shop.shop.id, clock.now(), 1, good.replace("h1", "h3"))
-    journal._writer.execute("UPDATE batches SET received_at = 'not a time' WHERE id = 4")  # damaged too
+    with open(journal.path, "r+b") as file:  # a byte of that record damaged on disk: its checksum fails
+        at = file.read().rindex(b'"h3"')
+        file.seek(at + 1)
+        file.write(b"x")
     journal.append(shop.shop.id, clock.now(), 1, good.replace("h1", "h5"))
     drainer.drain(journal)
     assert sorted(db.scalars(sa.select(Event.client_event_id))) == ["h1", "h5"]
     assert journal.pending == 0 and journal.rejected() == 3
     assert get_metrics(japp).registry.get_sample_value("pushcart_journal_rejected_total") == 3
     drainer.stop()
-    assert files(tmp_path / "j") == [f"rejected-{journal.name}.sqlite"]
+    assert files(tmp_path / "j") == [f"rejected-{journal.name}.jsonl"]
+    kept = [json.loads(line) for line in (tmp_path / "j" / f"rejected-{journal.name}.jsonl").read_text().splitlines()]
+    assert [k["shop_id"] for k in kept] == [shop.shop.id + 999, shop.shop.id, 0]
+    assert ["IntegrityError" in k["reason"] for k in kept] == [True, False, False]
+    assert "checksum" in kept[2]["reason"] and '"x3"' in kept[2]["body"]
+
+
+def test_rejected_batches_stay_rejected_when_the_journal_is_adopted(japp, db, shop, tmp_path, clock):
+    # The process dies after refusing a batch and before the next group moved the mark past it.
+    directory = tmp_path / "j"
+    first = idle_drainer(japp, directory)
+    journal = first.journal
+    journal.append(shop.shop.id + 999, clock.now(), 1, batch("visitor_rrrr", {"type": "page_view", "id": "r1"})
+                   .model_dump_json())
+    journal.append(shop.shop.id, clock.now(), 1, batch("visitor_rrrr", {"type": "page_view", "id": "r2"})
+                   .model_dump_json())
+    assert first.drain(journal) == 1
+    journal.append(shop.shop.id, clock.now(), 1, batch("visitor_rrrr", {"type": "page_view", "id": "r3"})
+                   .model_dump_json())
+    journal.close()  # (as a SIGKILL would leave it)
+    second = idle_drainer(japp, directory)
+    assert second.adopt_orphans() == 1
+    assert sorted(db.scalars(sa.select(Event.client_event_id))) == ["r2", "r3"]
+    assert files(directory) == sorted([f"rejected-{journal.name}.jsonl", f"{second.journal.name}.lock",
+                                       f"{second.journal.name}.log"])
+    assert len((directory / f"rejected-{journal.name}.jsonl").read_text().splitlines()) == 1
+    second.stop()
+
+
+def test_a_record_cut_short_by_a_crash_is_dropped_and_the_rest_stored(japp, db, shop, tmp_path, clock):
+    directory = tmp_path / "j"
+    first = idle_drainer(japp, directory)
+    journal = first.journal
+    for n in range(3):
+        journal.append(shop.shop.id, clock.now(), 1, batch("visitor_tttt", {"type": "page_view", "id": f"t{n}"})
+                       .model_dump_json())
+    journal.close()
+    with open(journal.path, "ab") as file:  # the process died in the middle of a write: never answered
+        file.write(b"0badc0de 1 2026-01-05T12:00:00+00:00 1 {\"visitor_id\": \"visi")
+    second = idle_drainer(japp, directory)
+    assert second.adopt_orphans() == 1
+    assert sorted(db.scalars(sa.select(Event.client_event_id))) == ["t0", "t1", "t2"]
+    assert get_metrics(japp).registry.get_sample_value("pushcart_journal_rejected_total") == 0
+    second.stop()
+    assert files(directory) == []
+
+
+def test_a_journal_drained_empty_starts_a_new_file_and_its_ids_go_on(japp, db, shop, tmp_path, clock, monkeypatch):
+    monkeypatch.setattr(journal_module, "ROTATE_AT", 1)  # every drained-empty journal starts over
+    drainer = idle_drainer(japp, tmp_path / "j")
+    journal = drainer.journal
+    last = 0
+    for round_ in range(3):
+        journal.append(shop.shop.id, clock.now(), 1,
+                       batch("visitor_oooo", {"type": "page_view", "id": f"o{round_}"}).model_dump_json())
+        rows = journal.read()
+        assert len(rows) == 1 and rows[0].id > last  # never an id the mark has passed
+        last = rows[0].id
+        assert drainer.drain(journal) == 1
+        assert journal.path.stat().st_size < 64  # the header alone: the file started over
+    assert sorted(db.scalars(sa.select(Event.client_event_id))) == ["o0", "o1", "o2"]
+    drainer.stop()
+    assert files(tmp_path / "j") == []
+
+
+def test_a_file_that_is_not_a_journal_is_kept_aside_not_drained(japp, db, shop, tmp_path):
+    directory = tmp_path / "j"
+    directory.mkdir()
+    (directory / "events-0123.lock").write_text("")
+    (directory / "events-0123.log").write_text("something else\n")
+    drainer = idle_drainer(japp, directory)
+    assert drainer.adopt_orphans() == 0
+    assert "unreadable-events-0123.log" in files(directory) and "events-0123.lock" not in files(directory)
+    drainer.stop()
 
 
 def test_a_full_journal_answers_503_busy_and_keeps_nothing_more(journal_config, make_app, monkeypatch, clock):
@@ -350,16 +429,21 @@ def test_a_journal_folder_that_cannot_be_made_is_refused_at_start(journal_config
     make_app({**journal_config, "COLLECT_JOURNAL": "off", "COLLECT_JOURNAL_DIR": str(occupied)})
 
 
-def test_full_sync_journals_the_same_way(journal_config, make_app, clock):
-    app = make_app({**journal_config, "COLLECT_JOURNAL_SYNC": "full"})
+@pytest.mark.parametrize("sync, syncs", [("full", 1), ("normal", 0)])
+def test_full_sync_syncs_each_append_to_disk_before_the_answer(journal_config, make_app, clock, monkeypatch,
+                                                                sync, syncs):
+    app = make_app({**journal_config, "COLLECT_JOURNAL_SYNC": sync})
     with get_db(app).sessionmaker() as session:
         new = make_shop(session, clock.now(), origins=[ORIGIN])
         session.commit()
+    event_journal(app).drainer  # the journal is made (and its header synced) before we count
+    real, synced = os.fdatasync, []
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (synced.append(fd), real(fd)))
     response = app.test_client().post(f"/v1/shops/{new.shop.public_key}/events",
                                       json=body("visitor_jjjj", {"type": "page_view", "id": "j1"}))
     assert response.status_code == 202
-    journal = event_journal(app).drainer.journal
-    assert journal._writer.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert len(synced) == syncs
+    monkeypatch.undo()
     assert event_journal(app).drainer.flush(10)
     with get_db(app).sessionmaker() as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(Event)) == 1
