@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -42,8 +43,31 @@ def decode_json(raw: bytes | str, *, parse_float: Any = None) -> Any:
         raise Malformed(f"the body is nested deeper than {MAX_JSON_DEPTH} levels") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise Malformed(f"the body is not valid JSON: {exc}") from None
-    check_json_limits(data)
+    if parse_float is not None or not isinstance(raw, bytes) or not _within_limits_by_its_text(raw):
+        check_json_limits(data)
     return data
+
+
+# In a body's text: an integer of 16 digits or more (beyond MAX_JSON_INT) or a 3-digit exponent
+# (a float that may overflow); either sends the body to the full walk.
+_BIG_NUMBER = re.compile(rb"\d{16}|[eE][+-]?\d{3}")
+_SHORT_TEXT = min(MAX_JSON_STRING, 2 * MAX_JSON_ITEMS)
+
+
+def _within_limits_by_its_text(raw: bytes) -> bool:
+    """Whether a body's bytes alone prove it within the limits (the usual small event batch), so
+    the walk of ``check_json_limits`` can be skipped; False sends the body to the walk.
+
+    In a text of at most ``_SHORT_TEXT`` bytes no string is longer than MAX_JSON_STRING and no
+    container has MAX_JSON_ITEMS members; nesting is at most the count of ``[`` and ``{``; a NUL
+    or a lone surrogate can only come from a ``\\u`` escape (a raw NUL is refused by the parser,
+    a raw surrogate by the UTF-8 decoder); and a float that overflows or an integer beyond
+    MAX_JSON_INT needs a 3-digit exponent or 16 digits. (Only for floats parsed as ``float``:
+    the ``Decimal`` limit is an exponent of 30.)
+    """
+    return (len(raw) <= _SHORT_TEXT and b"\\u" not in raw
+            and raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH
+            and _BIG_NUMBER.search(raw) is None)
 
 
 def check_json_limits(data: Any) -> None:

@@ -44,3 +44,24 @@ def test_money_can_be_parsed_exactly():
     assert decode_json('{"total": 0.1}', parse_float=Decimal) == {"total": Decimal("0.1")}
     with pytest.raises(Malformed):
         decode_json('{"total": 1e400}', parse_float=Decimal)
+
+
+@pytest.mark.parametrize("raw", [
+    b"[" * (MAX_JSON_DEPTH + 1) + b"1" + b"]" * (MAX_JSON_DEPTH + 1),
+    b'{"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": {"j": {"k": 1}}}}}}}}}}}',
+    b'{"n": 9007199254740992}', b'{"n": -90071992547409920}', b'{"n": 1e309}', b'{"n": -2.5E+400}',
+    b'{"s": "a\\u0000b"}', b'{"s": "\\ud83d"}', b'{"\\uDFFF": 1}',
+])
+def test_a_small_body_is_held_to_every_limit_too(raw):
+    """Small bodies skip the full walk when their text proves them within the limits; these do not."""
+    assert len(raw) < 200
+    with pytest.raises(Malformed):
+        decode_json(raw)
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"visitor_id": "v_12345678", "events": [{"type": "page_view", "url": "https://shop.example/a?b=1"}]}',
+    b'{"n": 900719925474099, "f": 1.5e10, "s": "caf\xc3\xa9 [{}]", "e": "\\n\\t"}',
+])
+def test_a_small_body_within_the_limits_parses_the_same_either_way(raw):
+    assert decode_json(raw) == json.loads(raw)
