@@ -5,9 +5,13 @@
 In one run, on loopback only: a bare Flask app (``bench/hello_app.py``, parses the same body
 and answers) is the ceiling; then the collect API (``POST /v1/shops/{key}/events``, batches of
 3 events with distinct ids, from ``bench/collect_events.lua``) on a fresh SQLite file and on a
-fresh PostgreSQL schema. The ceiling is measured before the first target and again after each
-one, and each target is compared with the mean of the ceilings measured just before and just
-after it: a machine whose speed drifts during the run (a shared host) moves both alike. Rate limits are switched off for the run (``RATELIMIT_ENABLED=0``);
+fresh PostgreSQL schema. Both servers run side by side and the measured wrk runs alternate:
+ceiling, target, ceiling, target, ..., ceiling (``--rounds`` targets). Each round's target is
+compared with the mean of the ceilings just before and just after it, so a machine whose speed
+drifts during the run (a shared host) moves both alike; the target's line gives its totals over
+the rounds and the ratio of its mean rate to the mean of its ceilings. Before each ceiling run
+the journal is drained, so the collect server's drain never runs during the ceiling's.
+Rate limits are switched off for the run (``RATELIMIT_ENABLED=0``);
 everything else is the production default (INFO logs to a file, sync workers).
 
 Printed per target: requests/s, events/s, p50/p99 latency, the ratio to the ceiling, and the
@@ -25,6 +29,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -137,21 +142,38 @@ def wait_stored(url: str, accepted: int, timeout: float = 60.0) -> float | None:
     return None
 
 
-def measure(name: str, target: str, path: str, env: dict[str, str], args: argparse.Namespace,
-            tmp: Path, ready_path: str, extra: list[str], database_url: str | None = None) -> tuple[dict, dict]:
-    port = free_port()
-    server = start_gunicorn(target, port, env, tmp / f"{name}.log", args.workers, extra)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_ready(base + ready_path)
-        warm = run_wrk(base, path, args.warmup, args.connections, args.threads)
-        result = run_wrk(base, path, args.duration, args.connections, args.threads)
-        if database_url is not None:
-            # Measured while the server runs: how long the last accepted events took to be stored.
-            result["drain_s"] = wait_stored(database_url, warm["accepted"] + result["accepted"])
-    finally:
-        stop(server)
-    return warm, result
+class Server:
+    """A gunicorn serving ``target`` on a free loopback port, until ``stop``."""
+
+    def __init__(self, name: str, target: str, path: str, env: dict[str, str], args: argparse.Namespace,
+                 tmp: Path, ready_path: str, extra: list[str]) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.path = path
+        self.args = args
+        self.process = start_gunicorn(target, self.port, env, tmp / f"{name}.log", args.workers, extra)
+        try:
+            wait_ready(self.base + ready_path)
+        except BaseException:
+            stop(self.process)
+            raise
+
+    def run(self, duration: float) -> dict:
+        return run_wrk(self.base, self.path, duration, self.args.connections, self.args.threads)
+
+    def stop(self) -> None:
+        stop(self.process)
+
+
+def combine(runs: list[dict]) -> dict:
+    """Several wrk runs of one target as one: totals, rates over the summed time, the highest p99
+    and the median p50."""
+    duration = sum(r["duration_s"] for r in runs)
+    total = {key: sum(r[key] for r in runs) for key in ("requests", "accepted", "ok", "refused")
+             if all(key in r for r in runs)}
+    return {**total, "duration_s": duration, "rps": total["requests"] / duration,
+            "events_per_s": total["accepted"] / duration, "p50_ms": statistics.median(r["p50_ms"] for r in runs),
+            "p99_ms": max(r["p99_ms"] for r in runs), "runs": len(runs)}
 
 
 def main() -> int:
@@ -164,6 +186,7 @@ def main() -> int:
     parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (sync, gthread)")
     parser.add_argument("--server-threads", type=int, default=4, help="threads per gunicorn worker (gthread)")
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--rounds", type=int, default=2, help="measured runs of each target, between ceiling runs")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is missing: apt-get install wrk", file=sys.stderr)
@@ -181,17 +204,11 @@ def main() -> int:
     rows = []
     schema = f"bench_{os.getpid()}_{secrets.token_hex(3)}"
     admin = sa.create_engine(PG_URL, poolclass=sa.pool.NullPool)
-    ceilings: list[dict] = []
-
-    def measure_ceiling() -> dict:
-        _, hello = measure("hello", "hello_app:app", "/hello", {**base_env, "PYTHONPATH": str(ROOT / "bench")},
-                           args, tmp, "/hello", extra + ["--pythonpath", str(ROOT / "bench")])
-        ceilings.append(hello)
-        rows.append((f"bare Flask (ceiling {len(ceilings)})", hello, None, None))
-        return hello
-
+    hello_server: Server | None = None
     try:
-        before = measure_ceiling()
+        hello_server = Server("hello", "hello_app:app", "/hello", {**base_env, "PYTHONPATH": str(ROOT / "bench")},
+                              args, tmp, "/hello", extra + ["--pythonpath", str(ROOT / "bench")])
+        hello_server.run(args.warmup)
         for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
             if backend == "sqlite":
                 url = f"sqlite:///{tmp / 'bench.db'}"
@@ -202,27 +219,46 @@ def main() -> int:
             key = prepare_database(url, vapid_file)
             journal_dir = tmp / f"journal-{backend}"
             env = {**base_env, "DATABASE_URL": url, "COLLECT_JOURNAL_DIR": str(journal_dir)}
-            warm, result = measure(backend, "wsgi:app", f"/v1/shops/{key}/events", env, args, tmp, "/healthz", extra,
-                                   database_url=url)
+            server = Server(backend, "wsgi:app", f"/v1/shops/{key}/events", env, args, tmp, "/healthz", extra)
+            try:
+                accepted = server.run(args.warmup)["accepted"]
+                ceilings, runs, ratios, drains = [], [], [], []
+                for round_ in range(args.rounds + 1):
+                    # How long the run's last accepted events took to be stored after it ended (and
+                    # the drain is over: it takes no CPU from the ceiling's run).
+                    drains.append(wait_stored(url, accepted))
+                    ceilings.append(hello_server.run(args.duration))
+                    if round_ == args.rounds:
+                        break
+                    runs.append(server.run(args.duration))
+                    accepted += runs[-1]["accepted"]
+                for n, run in enumerate(runs):
+                    ratios.append(run["rps"] / ((ceilings[n]["rps"] + ceilings[n + 1]["rps"]) / 2))
+                result = combine(runs)
+                result["drain_s"] = None if None in drains[1:] else max(drains[1:])
+            finally:
+                server.stop()
             stored = count_events(url)
-            accepted = warm["accepted"] + result["accepted"]
-            in_flight = 2 * args.connections * 3  # the warm-up and the run each stop with requests in flight
+            in_flight = (1 + args.rounds) * args.connections * 3  # every wrk run stops with requests in flight
             left = sorted(p.name for p in journal_dir.glob("*")) if journal_dir.exists() else []
             result["check"] = {"accepted": accepted, "stored": stored, "journal_files_left": left,
                                "ok": accepted <= stored <= accepted + in_flight and not left}
-            row = (f"collect on {backend}", result, result["check"], None)
-            after = measure_ceiling()
-            rows.insert(-1, (*row[:3], (before["rps"] + after["rps"]) / 2))
-            before = after
+            result["round_ratios"] = [round(r, 3) for r in ratios]
+            ceiling = combine(ceilings)
+            rows.append((f"bare Flask (ceiling, {len(ceilings)} runs)", ceiling, None, None))
+            rows.append((f"collect on {backend} ({len(runs)} runs)", result, result["check"], ceiling["rps"]))
     finally:
+        if hello_server is not None:
+            hello_server.stop()
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
 
     print(f"\ncollect load: gunicorn {args.workers} {args.worker_class} workers, wrk -t{args.threads} "
-          f"-c{args.connections} -d{args.duration:g}s, 3 events per request, loopback\n")
-    print("x ceiling: against the mean of the ceilings measured just before and just after the target\n")
-    print(f"{'target':<24}{'req/s':>9}{'events/s':>10}{'p50 ms':>8}{'p99 ms':>8}{'x ceiling':>10}"
+          f"-c{args.connections}, {args.rounds} runs of {args.duration:g}s per target between runs of the ceiling, "
+          "3 events per request, loopback")
+    print("x ceiling: the target's mean rate against the mean of the ceiling runs around its runs\n")
+    print(f"{'target':<34}{'req/s':>9}{'events/s':>10}{'p50 ms':>8}{'p99 ms':>8}{'x ceiling':>10}"
           f"{'drain s':>9}  stored check")
     report = []
     for name, result, check, ceiling in rows:
@@ -232,8 +268,11 @@ def main() -> int:
             + (f", journal files left: {check['journal_files_left']}" if check["journal_files_left"] else ""))
         drain = result.get("drain_s")
         drain_text = "" if check is None else ("never" if drain is None else f"{drain:.2f}")
-        print(f"{name:<24}{result['rps']:>9.0f}{result['events_per_s']:>10.0f}{result['p50_ms']:>8.1f}"
+        print(f"{name:<34}{result['rps']:>9.0f}{result['events_per_s']:>10.0f}{result['p50_ms']:>8.1f}"
               f"{result['p99_ms']:>8.1f}{ratio:>10.2f}{drain_text:>9}  {check_text}")
+        if result.get("round_ratios"):
+            print(f"{'':<34}each run against the ceiling runs just before and after it: "
+                  + " / ".join(f"{r:.2f}" for r in result["round_ratios"]))
         report.append({"target": name, **result, "ratio_to_ceiling": round(ratio, 3),
                        "ceiling_rps": round(ceiling or result["rps"], 1)})
     out_dir = ROOT / "bench" / "results"
