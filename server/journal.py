@@ -86,7 +86,8 @@ ROTATE_AT = 64 << 20  # bytes: a journal drained empty and larger than this star
 
 
 class JournalFull(Exception):
-    """This process's journal holds ``COLLECT_JOURNAL_MAX_PENDING`` batches not yet drained."""
+    """This process's journal holds ``COLLECT_JOURNAL_MAX_PENDING`` batches not yet drained, or
+    its disk refuses the write (full, or a file size limit): the batch was not kept."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -668,7 +669,11 @@ class EventJournal:
         if drainer.journal.pending >= self.settings.max_pending:
             drainer.wake()
             raise JournalFull(f"{drainer.journal.pending} batches wait for the database")
-        drainer.journal.append(shop_id, received_at, len(batch.events), batch.model_dump_json(exclude_none=True))
+        try:
+            drainer.journal.append(shop_id, received_at, len(batch.events), batch.model_dump_json(exclude_none=True))
+        except OSError as exc:
+            log.error("journal %s cannot be written: %s", drainer.journal.name, exc.strerror or exc)
+            raise JournalFull(f"the journal cannot be written ({exc.strerror or exc})") from None
         drainer.wake()
 
     def close(self) -> None:

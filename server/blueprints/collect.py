@@ -184,7 +184,7 @@ def events(public_key: str) -> Response | tuple[dict[str, Any], int]:
         try:
             journal.append(g.collect_shop.id, now, batch)
         except JournalFull as full:
-            raise Busy(f"events are not being stored fast enough ({full})",
+            raise Busy(f"events cannot be kept right now: {full}",
                        headers={"Retry-After": str(BUSY_RETRY_AFTER)}) from None
         # The service's most frequent answer, built without the JSON encoder.
         return current_app.response_class(b'{"accepted":%d}\n' % len(batch.events), 202,

@@ -6,8 +6,10 @@ adopted by another; one whose process lives is not.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -389,6 +391,38 @@ def test_a_full_journal_answers_503_busy_and_keeps_nothing_more(journal_config, 
     event_journal(app).close()  # stops the lingering drainer, which stores what it holds
     with get_db(app).sessionmaker() as session:
         assert session.scalars(sa.select(Event.client_event_id)).all() == ["i1"]
+
+
+@contextlib.contextmanager
+def file_size_limit(limit: int):
+    """The kernel's per-process file size limit (RLIMIT_FSIZE): a write that would grow a file past
+    ``limit`` bytes fails with EFBIG, as on a full disk (the signal it also sends is ignored)."""
+    previous_signal = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous_signal)
+
+
+def test_a_journal_its_disk_refuses_answers_503_busy_and_stays_whole(japp, db, shop, caplog):
+    client = japp.test_client()
+    url = f"/v1/shops/{shop.shop.public_key}/events"
+    assert client.post(url, json=body("visitor_ssss", {"type": "page_view", "id": "s1"})).status_code == 202
+    journal = event_journal(japp).drainer.journal
+    with file_size_limit(journal.path.stat().st_size + 40):  # room for less than one more record
+        refused = client.post(url, json=body("visitor_ssss", {"type": "page_view", "id": "s2"}))
+    assert refused.status_code == 503 and refused.get_json()["error"]["code"] == "busy"
+    assert "cannot be written" in refused.get_json()["error"]["message"]
+    assert refused.headers["Retry-After"] == "5"
+    assert any("cannot be written" in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    # Nothing half written is left for the next record to follow: the journal reads on as before.
+    assert client.post(url, json=body("visitor_ssss", {"type": "page_view", "id": "s3"})).status_code == 202
+    assert event_journal(japp).drainer.flush(10)
+    assert sorted(db.scalars(sa.select(Event.client_event_id))) == ["s1", "s3"]
+    assert get_metrics(japp).registry.get_sample_value("pushcart_journal_rejected_total") == 0
 
 
 def test_a_quiet_journal_is_drained_at_once_without_lingering(japp, db, shop, monkeypatch):
