@@ -245,8 +245,9 @@ def main() -> int:
                                "ok": accepted <= stored <= accepted + in_flight and not left}
             result["round_ratios"] = [round(r, 3) for r in ratios]
             ceiling = combine(ceilings)
+            plural = "s" if len(runs) != 1 else ""
             rows.append((f"bare Flask (ceiling, {len(ceilings)} runs)", ceiling, None, None))
-            rows.append((f"collect on {backend} ({len(runs)} runs)", result, result["check"], ceiling["rps"]))
+            rows.append((f"collect on {backend} ({len(runs)} run{plural})", result, result["check"], ceiling["rps"]))
     finally:
         if hello_server is not None:
             hello_server.stop()
