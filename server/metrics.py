@@ -38,7 +38,7 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "events_rejected": ("Event batches the collect API refused, by error code", ("code",)),
     "requests_rejected": ("Public API requests refused, by status and error code", ("status", "code")),
     "rate_limited": ("Requests refused by a rate limit, by limit", ("scope",)),
-    "journal_rejected": ("Journaled event batches the database refused (kept in the journal's rejected-<name>.jsonl)", ()),
+    "journal_rejected": ("Journaled event batches the database refused (kept in rejected-<journal>.jsonl)", ()),
 }
 HISTOGRAMS: dict[str, tuple[str, tuple[str, ...]]] = {
     "send_latency": ("Time to hand one push to the push service, by outcome", ("outcome",)),
