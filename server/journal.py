@@ -85,6 +85,9 @@ READ_CHUNK = 1 << 20  # bytes read at a time
 ROTATE_AT = 64 << 20  # bytes: a journal drained empty and larger than this starts a new file
 
 
+_LEGACY_SEEN: set[str] = set()  # journals of the earlier format already logged by this process
+
+
 class JournalFull(Exception):
     """This process's journal holds ``COLLECT_JOURNAL_MAX_PENDING`` batches not yet drained, or
     its disk refuses the write (full, or a file size limit): the batch was not kept."""
@@ -245,6 +248,15 @@ class Journal:
             return None  # its process is alive
         if not lock_path.exists():  # drained and removed between our open and our lock
             os.close(fd)
+            return None
+        if lock_path.with_suffix(".sqlite").exists():
+            # A journal of the earlier SQLite format (before 2026-11-24): this version cannot drain
+            # it, and must not remove it; its lock stays, so it is not taken for an empty journal.
+            os.close(fd)
+            if str(lock_path) not in _LEGACY_SEEN:
+                _LEGACY_SEEN.add(str(lock_path))
+                log.error("journal %s is of the earlier SQLite format: drain it with that release "
+                          "(its batches are not lost, and not stored either)", lock_path.with_suffix(".sqlite").name)
             return None
         path = lock_path.with_suffix(".log")
         try:

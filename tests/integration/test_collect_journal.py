@@ -361,6 +361,21 @@ def test_a_journal_drained_empty_starts_a_new_file_and_its_ids_go_on(japp, db, s
     assert files(tmp_path / "j") == []
 
 
+def test_a_journal_of_the_earlier_sqlite_format_is_left_whole_and_logged(japp, db, shop, tmp_path, caplog):
+    directory = tmp_path / "j"
+    directory.mkdir()
+    (directory / "events-4567.lock").write_text("")
+    (directory / "events-4567.sqlite").write_bytes(b"SQLite format 3\x00")
+    drainer = idle_drainer(japp, directory)
+    assert drainer.adopt_orphans() == 0
+    assert drainer.adopt_orphans() == 0
+    assert {"events-4567.lock", "events-4567.sqlite"} <= set(files(directory))
+    assert "events-4567.log" not in files(directory)
+    logged = [r for r in caplog.records if "earlier SQLite format" in r.getMessage()]
+    assert len(logged) == 1 and logged[0].levelname == "ERROR"  # once, not every look
+    drainer.stop()
+
+
 def test_a_file_that_is_not_a_journal_is_kept_aside_not_drained(japp, db, shop, tmp_path):
     directory = tmp_path / "j"
     directory.mkdir()
