@@ -1,6 +1,6 @@
 """Load run of the collect API: gunicorn (2 workers) driven by wrk, beside a bare Flask ceiling.
 
-    .venv/bin/python bench/collect_load.py [--duration 10] [--connections 4] [--backends sqlite,postgresql]
+    .venv/bin/python bench/collect_load.py [--duration 10] [--rounds 2] [--connections 4] [--backends sqlite,postgresql]
 
 In one run, on loopback only: a bare Flask app (``bench/hello_app.py``, parses the same body
 and answers) is the ceiling; then the collect API (``POST /v1/shops/{key}/events``, batches of
