@@ -171,7 +171,8 @@ def events(public_key: str) -> Response | tuple[dict[str, Any], int]:
     """Record a batch of at most 50 events (more is 413); a repeated event id is stored once.
 
     Journaled: 202 ``{"accepted"}`` once the batch is on this host's disk, or 503 ``busy`` when
-    the journal is full. Written at once: 202 ``{"accepted", "stored"}`` after the commit.
+    the journal is full or its disk refuses the write. Written at once: 202 ``{"accepted",
+    "stored"}`` after the commit.
     """
     raw = read_json(request, allow_text_plain=True)
     if isinstance(raw, dict) and isinstance(raw.get("events"), list) and len(raw["events"]) > MAX_EVENTS_PER_BATCH:
