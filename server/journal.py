@@ -323,17 +323,13 @@ class Journal:
         self._unconsumed = handed
         return rows
 
-    def _pass_through(self, row_id: int) -> int:
-        """Move the read offset past ``row_id``; return how many pending batches that passed."""
+    def pass_through(self, row_id: int) -> None:
+        """Pass the rows up to ``row_id`` (the database has them, or they were refused): move the
+        read offset past it, count them off ``pending`` and start a new file if it is time."""
         passed = 0
         while self._unconsumed and self._unconsumed[0] <= row_id:
             passed += self._unconsumed.popleft() not in self._rejected_ids
         self._read_offset = max(self._read_offset, row_id - self._base)
-        return passed
-
-    def delete_through(self, row_id: int) -> None:
-        """Forget the rows up to ``row_id``: the database has them."""
-        passed = self._pass_through(row_id)
         with self._count_lock:
             self.pending -= passed
         self._rotate()
@@ -348,11 +344,8 @@ class Journal:
             os.fsync(fd)  # (rare) a refused batch is the only copy of it
         finally:
             os.close(fd)
-        passed = self._pass_through(row.id)
+        self.pass_through(row.id)  # (counted off pending before it joins the rejected ids)
         self._rejected_ids.add(row.id)
-        with self._count_lock:
-            self.pending -= passed
-        self._rotate()
 
     def _rotate(self) -> None:
         """A journal drained empty and grown past ``ROTATE_AT`` starts a new file whose id base
@@ -506,7 +499,7 @@ class Drainer:
             journal.reject(rows[0], f"{type(exc).__name__}: {exc}", self.now())
             metrics.inc("journal_rejected", app=self.app)
             return 0
-        journal.delete_through(rows[-1].id)
+        journal.pass_through(rows[-1].id)
         return stored
 
     def _store_group(self, journal: Journal, rows: Sequence[Row]) -> int:
