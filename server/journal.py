@@ -131,7 +131,7 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 class Journal:
-    """One journal file: appended to by request threads, read and trimmed by one drainer.
+    """One journal file: appended to by request threads, read and passed by one drainer.
 
     The file is a header line (``HEADER`` and the base of its record ids) and then one line per
     request: ``<crc32> <shop id> <received at> <events> <batch JSON>``. A record's id is the base
@@ -391,7 +391,8 @@ class Journal:
 
     def remove(self) -> None:
         """Delete the journal's files, then release the lock. Only for a journal drained empty
-        with nothing rejected: the lock file goes first, so nobody adopts what is being deleted."""
+        (its refused batches, if any, stay in their own file): the lock file goes first, so
+        nobody adopts what is being deleted."""
         self.path.with_suffix(".lock").unlink(missing_ok=True)
         os.close(self._fd)
         self.path.unlink(missing_ok=True)
