@@ -63,9 +63,10 @@ def _within_limits_by_its_text(raw: bytes) -> bool:
     or a lone surrogate can only come from a ``\\u`` escape (a raw NUL is refused by the parser,
     a raw surrogate by the UTF-8 decoder); and a float that overflows or an integer beyond
     MAX_JSON_INT needs a 3-digit exponent or 16 digits. (Only for floats parsed as ``float``:
-    the ``Decimal`` limit is an exponent of 30.)
+    the ``Decimal`` limit is an exponent of 30.) All of this reads the bytes as UTF-8, so a body
+    holding a NUL byte (UTF-16 or UTF-32, which the parser also takes) goes to the walk.
     """
-    return (len(raw) <= _SHORT_TEXT and b"\\u" not in raw
+    return (len(raw) <= _SHORT_TEXT and b"\x00" not in raw and b"\\u" not in raw
             and raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH
             and _BIG_NUMBER.search(raw) is None)
 

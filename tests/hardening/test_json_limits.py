@@ -57,6 +57,9 @@ def test_a_small_body_is_held_to_every_limit_too(raw):
     assert len(raw) < 200
     with pytest.raises(Malformed):
         decode_json(raw)
+    for encoding in ("utf-16", "utf-32"):  # the parser takes these too: the same limits hold
+        with pytest.raises(Malformed):
+            decode_json(raw.decode("utf-8").encode(encoding))
 
 
 @pytest.mark.parametrize("raw", [
