@@ -64,9 +64,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     register_cli(app)
     if app.config["RUN_SCHEDULER"]:
-        from .scheduler import start_scheduler
+        from .vapid import subject_problem
 
-        start_scheduler(app)
+        problem = subject_problem(app.config.get("VAPID_SUBJECT"))
+        if problem:
+            # This process would accept subscriptions and never send: say so once, plainly, and
+            # on /healthz, instead of a traceback in every dispatcher tick.
+            logging.getLogger(__name__).error("the dispatcher is not started: %s", problem)
+        else:
+            from .scheduler import start_scheduler
+
+            start_scheduler(app)
     return app
 
 

@@ -113,6 +113,9 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
         app.config.update(test_config)
     app.config["DATABASE_URL"] = _resolve_sqlite_path(app.config["DATABASE_URL"], Path(app.root_path).parent)
     app.config["PUBLIC_URL"] = app.config["PUBLIC_URL"].rstrip("/")
+    from .vapid import default_subject
+
+    app.config["VAPID_SUBJECT"] = default_subject(app.config.get("VAPID_SUBJECT"), app.config["PUBLIC_URL"])
     app.config["SECRET_KEY"] = (
         app.config.get("SECRET_KEY") or app.config.get("PUSHCART_SECRET_KEY") or _instance_secret(instance)
     )

@@ -57,12 +57,32 @@ def get_vapid(app: Flask | None = None) -> Vapid02:
     return vapid
 
 
+SUBJECT_HELP = "set VAPID_SUBJECT to a contact push services can reach, e.g. VAPID_SUBJECT=mailto:ops@yourshop.example"
+
+
+def default_subject(subject: str | None, public_url: str) -> str | None:
+    """The VAPID ``sub`` to use: ``VAPID_SUBJECT``, else ``PUBLIC_URL`` when it is https (a URL
+    is a valid contact, RFC 8292 §2.1), else None."""
+    if subject:
+        return subject
+    return public_url if public_url.startswith("https://") else None
+
+
+def subject_problem(subject: str | None) -> str | None:
+    """Why pushes cannot be sent with this VAPID ``sub`` (one line: what to set, an example), or None."""
+    if not subject:
+        return f"VAPID_SUBJECT is not set (and PUBLIC_URL is not https): {SUBJECT_HELP}"
+    if not subject.startswith(("mailto:", "https:")):
+        return f"VAPID_SUBJECT must be a mailto: or https: URL, not {subject[:80]!r}: {SUBJECT_HELP}"
+    return None
+
+
 def check_subject(subject: str | None) -> str | None:
     """Return a warning for a VAPID ``sub`` that push services may refuse, or None."""
-    if not subject:
-        return "VAPID_SUBJECT is not set: push services may reject pushes without a contact"
-    if not subject.startswith(("mailto:", "https:")):
-        return "VAPID_SUBJECT should be a mailto: or https: URL"
+    problem = subject_problem(subject)
+    if problem:
+        return problem
+    assert subject is not None
     if "localhost" in subject or subject.endswith(".local"):
         return "VAPID_SUBJECT points at localhost: Apple's push service rejects it"
     return None

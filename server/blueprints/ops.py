@@ -30,6 +30,7 @@ from ..errors import Unauthorized
 from ..journal import event_journal
 from ..metrics import get_metrics
 from ..services.health import database_reachable, outbox_backlog, push_counts, subscription_counts
+from ..vapid import subject_problem
 
 bp = Blueprint("ops", __name__)
 
@@ -72,6 +73,9 @@ def healthz() -> tuple[dict[str, Any], int]:
         },
         "outbox": None,
         "journal": _journal_status(),
+        # Pushes cannot be sent with this set-up (a sending process refuses to start): say why.
+        "delivery": {"vapid_subject": current_app.config.get("VAPID_SUBJECT"),
+                     "problem": subject_problem(current_app.config.get("VAPID_SUBJECT"))},
     }
     if not reachable:
         body["status"] = "down"
@@ -85,7 +89,7 @@ def healthz() -> tuple[dict[str, Any], int]:
                                    if backlog.oldest_due_age_seconds is not None else None),
     }
     journal = body["journal"] or {}
-    if (ticking is False or (backlog.oldest_due_age_seconds or 0) > BACKLOG_STALE_SECONDS
+    if (ticking is False or body["delivery"]["problem"] or (backlog.oldest_due_age_seconds or 0) > BACKLOG_STALE_SECONDS
             or journal.get("last_error") or (journal.get("oldest_age_seconds") or 0) > JOURNAL_STALE_SECONDS):
         body["status"] = "degraded"
     return body, 200

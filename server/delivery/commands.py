@@ -14,10 +14,23 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from ..clock import FrozenClock
+from ..vapid import load_keys, subject_problem
 from .runtime import close_delivery, make_dispatcher
 
 log = logging.getLogger(__name__)
 _OFFSET = re.compile(r"(Z|z|[+-]\d{2}:\d{2})$")
+
+
+def require_sending_setup(app: Any) -> None:
+    """Stop a sending command at its start, with one clear line, when it could not send: no
+    usable VAPID subject, or no VAPID key (never a traceback halfway through a pass)."""
+    problem = subject_problem(app.config.get("VAPID_SUBJECT"))
+    if problem:
+        raise click.ClickException(problem)
+    try:
+        load_keys(app.config["VAPID_PRIVATE_KEY_FILE"])
+    except (FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def parse_at(value: str) -> datetime:
@@ -51,6 +64,7 @@ def worker_command(interval: float | None, batch_size: int | None, lease: float 
     from ..scheduler import start_scheduler, stop_scheduler
 
     app: Any = current_app._get_current_object()  # type: ignore[attr-defined]
+    require_sending_setup(app)
     for key, value in (("DISPATCH_INTERVAL_SECONDS", interval), ("DISPATCH_BATCH_SIZE", batch_size),
                        ("DISPATCH_LEASE_SECONDS", lease), ("PUSH_CONCURRENCY", concurrency)):
         if value is not None:
@@ -83,6 +97,7 @@ def dispatch_command(once: bool, at: str | None) -> None:
     if not once:
         raise click.UsageError("use `dispatch --once` for one pass, or `worker` to keep sending")
     app: Any = current_app._get_current_object()  # type: ignore[attr-defined]
+    require_sending_setup(app)
     clock = FrozenClock(parse_at(at)) if at else get_clock(app)
     from ..scheduler import EXTENSION, stop_scheduler
 
