@@ -11,7 +11,8 @@ from ..errors import Invalid, Unauthorized
 from ..models import Shop
 from ..services.presets_settings import list_presets, update_preset
 from ..services.records import list_pushes, list_visitors, read_page
-from ..services.shops import SettingsUpdate, settings_as_json, shop_by_admin_token, shop_cache, update_settings
+from ..services.shops import (SettingsUpdate, settings_as_json, shop_by_admin_token, shop_cache, update_settings,
+                              without_read_only)
 from ..services.stats import compute_stats, parse_range
 from ..validation import parse, read_json
 
@@ -45,8 +46,8 @@ def get_settings() -> dict[str, Any]:
 
 @bp.put("/settings")
 def put_settings() -> dict[str, Any]:
-    """Change the shop's settings (partial update)."""
-    update = parse(SettingsUpdate, read_json(request))
+    """Change the shop's settings (partial update; what ``GET`` gave, sent back whole, is accepted)."""
+    update = parse(SettingsUpdate, without_read_only(current_shop(), read_json(request)))
     shop = update_settings(current_shop(), update)
     shop_cache(current_app).forget(shop.public_key)
     return settings_as_json(shop)

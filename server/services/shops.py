@@ -232,6 +232,28 @@ class SettingsUpdate(BaseModel):
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
 
 
+# Fields ``settings_as_json`` shows that no update may change: a client may send back what it
+# read, so an unchanged value is ignored and a changed one refused.
+READ_ONLY_SETTINGS: dict[str, str] = {
+    "public_key": "it is in the shop's script tag and cannot be changed",
+}
+
+
+def without_read_only(shop: Shop, raw: Any) -> Any:
+    """``raw`` (a settings body) without the read-only fields it repeats unchanged; raises
+    Invalid (422) naming a read-only field it changes. Anything that is not an object is left
+    for the parser to refuse."""
+    if not isinstance(raw, dict):
+        return raw
+    current = settings_as_json(shop)
+    kept = dict(raw)
+    for name, why in READ_ONLY_SETTINGS.items():
+        if name in kept:
+            if kept.pop(name) != current[name]:
+                raise Invalid(f"{name}: read-only ({why})", code="read_only_field")
+    return kept
+
+
 def update_settings(shop: Shop, update: SettingsUpdate) -> Shop:
     """Apply a validated settings update; raises Invalid for a bad origin or time zone."""
     fields = update.model_fields_set

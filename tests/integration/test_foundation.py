@@ -168,6 +168,33 @@ def test_settings_update_validates(client, session, clock):
     assert session.get(Shop, a.shop.id).frequency_cap_per_24h == 5
 
 
+def test_settings_round_trip_puts_back_what_get_gave(client, session, clock):
+    a = make_shop(session, clock.now())
+    session.commit()
+    auth = {"Authorization": f"Bearer {a.admin_token}"}
+    settings = client.get("/v1/admin/settings", headers=auth).get_json()
+    settings["name"] = "Renamed by round trip"
+    put = client.put("/v1/admin/settings", headers=auth, json=settings)
+    assert put.status_code == 200, put.get_json()
+    assert put.get_json() == settings  # every field as sent, the edit included
+    assert client.get("/v1/admin/settings", headers=auth).get_json()["name"] == "Renamed by round trip"
+
+
+def test_settings_refuse_a_changed_read_only_field(client, session, clock):
+    a = make_shop(session, clock.now())
+    session.commit()
+    auth = {"Authorization": f"Bearer {a.admin_token}"}
+    settings = client.get("/v1/admin/settings", headers=auth).get_json()
+    refused = client.put("/v1/admin/settings", headers=auth,
+                         json={**settings, "name": "Not saved", "public_key": "pk_other"})
+    assert refused.status_code == 422
+    assert refused.get_json()["error"]["code"] == "read_only_field"
+    assert refused.get_json()["error"]["message"].startswith("public_key: read-only")
+    session.expire_all()
+    assert session.get(Shop, a.shop.id).name == "Test Shop"
+    assert session.get(Shop, a.shop.id).public_key == settings["public_key"]
+
+
 def test_demo_init_creates_once_and_prints_token(runner, app):
     first = runner.invoke(args=["demo", "init"])
     assert first.exit_code == 0, first.output
