@@ -157,15 +157,24 @@ def compute_stats(session: orm.Session, shop_id: int, rng: DateRange) -> dict[st
 
 
 def funnel(session: orm.Session, shop_id: int, rng: DateRange) -> dict[str, int]:
-    """Visitors seen in the range, and of those, step by step: subscriber, shopper, buyer, repeat buyer.
+    """Visitors in the range, and how far each got: subscriber, shopper, buyer, repeat buyer.
 
-    Each step is a subset of the one before. A shopper carted or started a checkout in the range;
-    a buyer paid an order in the range; a repeat buyer paid two or more. Set-based: each step is
-    one indexed scan grouped by visitor, joined to the visitors seen.
+    Each step counts the visitors who reached it *or a later one*, so the funnel is nested
+    (visitors ⊇ subscribers ⊇ shoppers ⊇ buyers ⊇ repeat buyers) without dropping anyone: a
+    visitor who paid (the orders webhook) is a buyer and a shopper even when the widget never
+    saw a cart, and counts as a visitor of the range. A subscriber has a subscription by the
+    end of the range; a shopper carted or started a checkout in the range; a buyer paid an
+    order in the range; a repeat buyer paid two or more. Set-based: each step is one indexed
+    scan grouped by visitor, outer-joined to the visitors seen.
     """
+    paid = (sa.select(Order.visitor_id.label("vid"), sa.func.count().label("n"))
+            .where(Order.shop_id == shop_id, Order.status == "paid", Order.visitor_id.is_not(None),
+                   _in(Order.paid_at, rng))
+            .group_by(Order.visitor_id).subquery("paid"))
     seen = sa.union(
         sa.select(Visitor.id.label("vid")).where(Visitor.shop_id == shop_id, _in(Visitor.first_seen_at, rng)),
         sa.select(Event.visitor_id).where(Event.shop_id == shop_id, _in(Event.occurred_at, rng)),
+        sa.select(paid.c.vid),
     ).subquery("seen")
     subscribed = (sa.select(Subscription.visitor_id.label("vid"))
                   .where(Subscription.shop_id == shop_id, Subscription.created_at < rng.end)
@@ -176,19 +185,15 @@ def funnel(session: orm.Session, shop_id: int, rng: DateRange) -> dict[str, int]
         sa.select(Checkout.visitor_id).where(Checkout.shop_id == shop_id, Checkout.visitor_id.is_not(None),
                                              _in(Checkout.started_at, rng)),
     ).subquery("shopping")
-    paid = (sa.select(Order.visitor_id.label("vid"), sa.func.count().label("n"))
-            .where(Order.shop_id == shop_id, Order.status == "paid", Order.visitor_id.is_not(None),
-                   _in(Order.paid_at, rng))
-            .group_by(Order.visitor_id).subquery("paid"))
-    step2 = subscribed.c.vid.is_not(None)
-    step3 = sa.and_(step2, shopping.c.vid.is_not(None))
+    buyer = paid.c.n >= 1
+    shopper = sa.or_(shopping.c.vid.is_not(None), buyer)
     row = session.execute(
         sa.select(
             sa.func.count(),
-            sa.func.count().filter(step2),
-            sa.func.count().filter(step3),
-            sa.func.count().filter(step3, paid.c.n >= 1),
-            sa.func.count().filter(step3, paid.c.n >= 2),
+            sa.func.count().filter(sa.or_(subscribed.c.vid.is_not(None), shopper)),
+            sa.func.count().filter(shopper),
+            sa.func.count().filter(buyer),
+            sa.func.count().filter(paid.c.n >= 2),
         ).select_from(seen)
         .outerjoin(subscribed, subscribed.c.vid == seen.c.vid)
         .outerjoin(shopping, shopping.c.vid == seen.c.vid)

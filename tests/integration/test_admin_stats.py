@@ -34,9 +34,11 @@ EXPECTED_A = {
         "repurchase": {"sent": 0, "clicks": 0, "unique_clicks": 0, "ctr": 0.0, "orders": 0, "gmv": "0.00"},
         "shipped": {"sent": 1, "clicks": 1, "unique_clicks": 1, "ctr": 1.0, "orders": 1, "gmv": "30.00"},
     },
-    # Seen: v1, v2, v3, v5, v6 (v4 only before). Subscribed by the end: v1, v2, v6.
-    # Shoppers among those: v1 (cart), v2 (checkout). Buyers: both. Repeat: v1.
-    "funnel": {"visitors": 5, "subscribers": 3, "shoppers": 2, "buyers": 2, "repeat_buyers": 1},
+    # Each step counts the visitors who reached it or a later one (nested, nobody dropped).
+    # Seen: v1, v2, v3, v5, v6 and v4 (paid in the range). Subscribed by the end: v1, v2, v4, v6;
+    # subscribers = those + the shoppers (v3). Shoppers: v1 (cart), v2 (checkout) and every
+    # buyer. Buyers: v1, v2, v3, v4. Repeat: v1.
+    "funnel": {"visitors": 6, "subscribers": 5, "shoppers": 4, "buyers": 4, "repeat_buyers": 1},
     "daily": [
         {"date": "2026-01-05", "sent": 2, "clicks": 3, "orders": 1, "gmv": "30.00"},
         {"date": "2026-01-06", "sent": 2, "clicks": 1, "orders": 1, "gmv": "100.10"},
@@ -57,7 +59,8 @@ def test_another_shops_token_sees_none_of_it(client, session):
     stats = _get(client, b.admin_token, "/v1/admin/stats?from=2026-01-05&to=2026-01-07").get_json()
     assert (stats["pushes_sent"], stats["clicks"], stats["orders"], stats["gmv"]) == (1, 1, 1, "500.00")
     assert stats["all_gmv"] == "500.00" and stats["subscribers"] == 1
-    assert stats["funnel"] == {"visitors": 1, "subscribers": 1, "shoppers": 0, "buyers": 0, "repeat_buyers": 0}
+    # w subscribed and paid without a cart the widget saw: paying makes a shopper and a buyer.
+    assert stats["funnel"] == {"visitors": 1, "subscribers": 1, "shoppers": 1, "buyers": 1, "repeat_buyers": 0}
     pushes = _get(client, b.admin_token, "/v1/admin/pushes").get_json()
     assert [p["title"] for p in pushes["items"]] == ["Shop B only"]
     assert _get(client, b.admin_token, "/v1/admin/visitors").get_json()["total"] == 1

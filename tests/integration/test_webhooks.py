@@ -209,3 +209,14 @@ def test_any_signed_json_gets_a_clean_answer_and_rejections_store_nothing(client
     if response.status_code != 200:
         assert set(response.json["error"]) == {"code", "message"}
         assert counts(session) == before
+
+
+def test_a_visitor_who_paid_without_a_cart_event_is_a_shopper_and_a_buyer(client, session, shop_keys, clock):
+    order = {"id": "wh-paid", "order_id": "5001", "status": "paid", "visitor_id": "v-abc", "total": "40.00",
+             "currency": "USD"}
+    assert post(client, shop_keys, "orders", order, clock=clock).status_code == 200
+    day = clock.now().date().isoformat()
+    stats = client.get(f"/v1/admin/stats?from={day}&to={day}",
+                       headers={"Authorization": f"Bearer {shop_keys.admin_token}"}).get_json()
+    assert stats["all_orders"] == 1
+    assert stats["funnel"] == {"visitors": 1, "subscribers": 1, "shoppers": 1, "buyers": 1, "repeat_buyers": 0}
