@@ -41,7 +41,7 @@ ENV_KEYS: dict[str, type] = {
     "RATELIMIT_ENABLED": bool,
     "RATELIMIT_COLLECT_PER_IP": str,
     "RATELIMIT_COLLECT_PER_SHOP": str,
-    "RATELIMIT_SUBSCRIPTIONS_PER_IP": str,
+    "RATELIMIT_NEW_SUBSCRIPTIONS": str,
     "RATELIMIT_WEBHOOKS_PER_SHOP": str,
     "RATELIMIT_CLICKS_PER_IP": str,
     "METRICS_TOKEN": str,
@@ -85,7 +85,7 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
         RATELIMIT_ENABLED=True,
         RATELIMIT_COLLECT_PER_IP="300/minute",
         RATELIMIT_COLLECT_PER_SHOP="20000/minute",
-        RATELIMIT_SUBSCRIPTIONS_PER_IP="20/hour",
+        RATELIMIT_NEW_SUBSCRIPTIONS="200/hour",  # per shop and client address; re-posts never count
         RATELIMIT_WEBHOOKS_PER_SHOP="3000/minute",
         RATELIMIT_CLICKS_PER_IP="120/minute",
         METRICS_TOKEN=None,

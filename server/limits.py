@@ -8,7 +8,7 @@ so an operator (or a test) can change them without code:
 | --- | --- | --- |
 | ``RATELIMIT_COLLECT_PER_IP`` | every collect call from one client address | 300/minute |
 | ``RATELIMIT_COLLECT_PER_SHOP`` | every collect call for one shop | 20000/minute |
-| ``RATELIMIT_SUBSCRIPTIONS_PER_IP`` | ``POST .../subscriptions`` from one client address | 20/hour |
+| ``RATELIMIT_NEW_SUBSCRIPTIONS`` | new subscriptions (an endpoint the shop has not seen) per shop and client address | 200/hour |
 | ``RATELIMIT_WEBHOOKS_PER_SHOP`` | webhook deliveries for one shop | 3000/minute |
 | ``RATELIMIT_CLICKS_PER_IP`` | ``GET /c/{token}`` from one client address | 120/minute |
 
@@ -27,15 +27,14 @@ from collections.abc import Callable
 
 from flask import Blueprint, Flask, Response, current_app, request
 from flask_limiter import Limiter, RequestLimit
+from limits import parse as parse_limit
 
 from . import metrics
-from .errors import error_response
+from .errors import RateLimited, error_response
 
 EXTENSION = "pushcart.limiter"
 
-# The collect API's path for subscribing (CONTRACT §5), matched by method and path so this
-# module does not depend on how the collect blueprint names its views.
-SUBSCRIBE_SUFFIX = "/subscriptions"
+NEW_SUBSCRIPTION_SCOPE = "subscribe-new"
 
 
 def client_ip() -> str:
@@ -61,10 +60,6 @@ def _config_limit(name: str) -> Callable[[], str]:
 
 def _is_preflight() -> bool:
     return request.method == "OPTIONS"
-
-
-def _not_a_subscribe() -> bool:
-    return not (request.method == "POST" and request.path.endswith(SUBSCRIBE_SUFFIX))
 
 
 def _on_breach(limit: RequestLimit) -> Response:
@@ -112,11 +107,33 @@ def init_app(app: Flask) -> Limiter:
 
 
 def apply_collect_limits(limiter: Limiter, bp: Blueprint) -> None:
-    """Per client address and per shop on every collect call; subscriptions per address per hour."""
+    """Per client address and per shop on every collect call (new subscriptions have their own
+    limit, counted by ``count_new_subscription``)."""
     limiter.shared_limit(_config_limit("RATELIMIT_COLLECT_PER_IP"), scope="collect-ip",
                          key_func=ip_key, exempt_when=_is_preflight)(bp)
     limiter.shared_limit(_config_limit("RATELIMIT_COLLECT_PER_SHOP"), scope="collect-shop",
                          key_func=shop_key, exempt_when=_is_preflight)(bp)
-    limiter.shared_limit(_config_limit("RATELIMIT_SUBSCRIPTIONS_PER_IP"), scope="subscribe-ip",
-                         key_func=ip_key, exempt_when=_not_a_subscribe)(bp)
+
+
+def count_new_subscription(public_key: str) -> None:
+    """Count one new subscription (an endpoint the shop has not seen) for this shop and client
+    address; raises RateLimited (429 with ``Retry-After``) past ``RATELIMIT_NEW_SUBSCRIPTIONS``.
+
+    The widget re-posts its subscription on every page load: those re-posts of a known
+    endpoint are never counted, so visitors sharing one address (an office, a carrier's NAT)
+    lose no opt-in to them. The default (200 an hour per shop and address) is far above what
+    one address brings a shop in new opt-ins, and still stops a script minting endpoints.
+    """
+    limiter = get_limiter()
+    if not limiter.enabled:
+        return
+    item = parse_limit(current_app.config["RATELIMIT_NEW_SUBSCRIPTIONS"])
+    identifiers = (NEW_SUBSCRIPTION_SCOPE, "shop:" + public_key, ip_key())
+    if limiter.limiter.hit(item, *identifiers):
+        return
+    reset_at = limiter.limiter.get_window_stats(item, *identifiers).reset_time
+    retry_after = max(1, math.ceil(reset_at - time.time()))
+    metrics.inc("rate_limited", {"scope": NEW_SUBSCRIPTION_SCOPE})
+    raise RateLimited(f"too many new subscriptions from this address; retry in {retry_after} s",
+                      headers={"Retry-After": str(retry_after)})
 

@@ -23,6 +23,7 @@ from ..db import get_db, get_session
 from ..errors import ApiError, NotFound, TooLarge
 from ..groupcommit import GroupCommit
 from ..journal import JournalFull, event_journal
+from ..limits import count_new_subscription
 from ..models import Shop
 from ..services.shops import DEFAULT_PROMPT, ShopRef, normalize_origin, shop_cache
 from ..services.subscriptions import SubscribeIn, UnsubscribeIn, unsubscribe, upsert_subscription
@@ -154,7 +155,9 @@ def config(public_key: str) -> dict[str, Any]:
 def subscribe(public_key: str) -> tuple[dict[str, Any], int]:
     """Store a push subscription: 201 when new, 200 when the endpoint is already known."""
     data = _body(SubscribeIn)
-    result = upsert_subscription(get_session(), _shop(), data, current_app.config, get_clock().now())
+    shop = _shop()
+    result = upsert_subscription(get_session(), shop, data, current_app.config, get_clock().now(),
+                                 before_new=lambda: count_new_subscription(shop.public_key))
     return {"subscription_id": result.subscription.id}, 201 if result.created else 200
 
 

@@ -9,7 +9,7 @@ import base64
 import binascii
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Annotated, Any
@@ -104,16 +104,20 @@ def _by_endpoint(session: orm.Session, shop: Shop, endpoint: str) -> Subscriptio
 
 
 def upsert_subscription(session: orm.Session, shop: Shop, data: SubscribeIn, config: Mapping[str, Any],
-                        now: datetime) -> Upserted:
+                        now: datetime, before_new: Callable[[], None] | None = None) -> Upserted:
     """Store a browser's subscription, or refresh the one with the same endpoint.
 
-    Raises ``Invalid`` for an endpoint the policy refuses or bad keys. A known endpoint that was
+    Raises ``Invalid`` for an endpoint the policy refuses or bad keys. ``before_new`` is called
+    before an endpoint the shop has not seen is stored (the caller's rate limit: it may raise). A known endpoint that was
     unsubscribed or expired becomes active again (a re-subscribe). Only a new subscription is
     announced to the presets (``on_subscription_created``, e.g. for the welcome push).
     """
     sub_in = data.subscription
     endpoint = check_endpoint(sub_in.endpoint, config)
     check_keys(sub_in.keys.p256dh, sub_in.keys.auth)
+    subscription = _by_endpoint(session, shop, endpoint)
+    if subscription is None and before_new is not None:
+        before_new()
     visitor = get_or_create_visitor(session, shop, data.visitor_id, now)
     if data.locale:
         visitor.locale = data.locale
@@ -123,7 +127,6 @@ def upsert_subscription(session: orm.Session, shop: Shop, data: SubscribeIn, con
                   expiration_time=_expiration(sub_in.expirationTime), locale=data.locale,
                   timezone=data.timezone, last_seen_at=now)
 
-    subscription = _by_endpoint(session, shop, endpoint)
     created = False
     if subscription is None:
         subscription = Subscription(shop_id=shop.id, endpoint=endpoint, endpoint_hash=endpoint_hash(endpoint),

@@ -27,7 +27,7 @@ CLIENT_IP = "198.51.100.23"
 @pytest.fixture
 def app_config(app_config):
     return {**app_config, "PUSHCART_INSECURE_ENDPOINTS": True, "PUSH_READ_TIMEOUT": 10.0,
-            "PUSH_CONNECT_TIMEOUT": 5.0, "RATELIMIT_SUBSCRIPTIONS_PER_IP": "3/hour"}
+            "PUSH_CONNECT_TIMEOUT": 5.0, "RATELIMIT_NEW_SUBSCRIPTIONS": "2/hour"}
 
 
 @pytest.fixture
@@ -94,7 +94,7 @@ def test_a_full_run_leaks_no_secret(app, client, runner, session, clock, fake, c
                                                             "keys": fake.keys()}}
     seen.response(client.post(f"{base}/subscriptions", json=bad, environ_base=env))
     third = {"visitor_id": "visitor_leak_3", "subscription": {"endpoint": fake.endpoint("third"), "keys": fake.keys()}}
-    # The fourth subscription call from one address within the hour is refused.
+    # A third new subscription from one address within the hour is refused.
     assert seen.response(client.post(f"{base}/subscriptions", json=third, environ_base=env)).status_code == 429
     seen.response(client.post(f"{base}/events", data="[[[[", content_type="application/json", environ_base=env))
 
@@ -154,7 +154,7 @@ def test_a_full_run_leaks_no_secret(app, client, runner, session, clock, fake, c
 
     logs = caplog.text + "\n".join(f"{r.getMessage()} {r.args!r}" for r in caplog.records)
     assert "unhandled error" in logs, "the forced failure should have been logged"
-    assert len(caplog.records) > 20, "the run should have logged"
+    assert len(caplog.records) >= 20, "the run should have logged"
     outside = "\n".join(seen.seen)
     forbidden = {"shop secret": secret, "admin token": token, "VAPID private key": None}
     for name, value in forbidden.items():

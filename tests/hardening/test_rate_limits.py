@@ -10,13 +10,14 @@ import pytest
 from server.db import get_db
 from server.limits import get_limiter
 from server.models import Event, Subscription, Visitor
+from tests.factories import make_shop
 from tests.hardening.conftest import ORIGIN, assert_json_error, count, events_body, sub_body
 
 
 @pytest.fixture
 def app_config(app_config):
     return {**app_config, "RATELIMIT_COLLECT_PER_IP": "5/minute", "RATELIMIT_COLLECT_PER_SHOP": "8/minute",
-            "RATELIMIT_SUBSCRIPTIONS_PER_IP": "2/hour"}
+            "RATELIMIT_NEW_SUBSCRIPTIONS": "2/hour"}
 
 
 def post_events(client, shop, ip="198.51.100.7", **headers):
@@ -52,7 +53,7 @@ def test_one_shop_is_limited_across_addresses(client, session, shop):
     assert count(session, Event) == 8 and count(session, Visitor) == visitors
 
 
-def test_subscriptions_per_address_per_hour(client, session, shop):
+def test_new_subscriptions_per_shop_and_address_per_hour(client, session, shop):
     url = f"/v1/shops/{shop.public_key}/subscriptions"
     env = {"REMOTE_ADDR": "192.0.2.10"}
     assert client.post(url, json=sub_body(), headers={"Origin": ORIGIN}, environ_base=env).status_code == 201
@@ -60,8 +61,55 @@ def test_subscriptions_per_address_per_hour(client, session, shop):
     refused = client.post(url, json=sub_body(), headers={"Origin": ORIGIN}, environ_base=env)
     assert_rate_limited(refused)
     assert count(session, Subscription) == 2
+    assert refused.headers["Access-Control-Allow-Origin"] == ORIGIN
     # Events from the same address are not counted against the subscription cap.
     assert post_events(client, shop, ip="192.0.2.10").status_code == 202
+
+
+def test_re_posting_a_known_subscription_never_counts(make_app, app_config, session, shop):
+    # The widget re-posts its subscription on every page load; many visitors share one NAT.
+    client = make_app({**app_config, "RATELIMIT_COLLECT_PER_IP": "1000/minute",
+                       "RATELIMIT_COLLECT_PER_SHOP": "1000/minute"}).test_client()
+    url = f"/v1/shops/{shop.public_key}/subscriptions"
+    env = {"REMOTE_ADDR": "192.0.2.20"}
+    known = sub_body()
+    assert client.post(url, json=known, headers={"Origin": ORIGIN}, environ_base=env).status_code == 201
+    for _ in range(10):
+        again = client.post(url, json=known, headers={"Origin": ORIGIN}, environ_base=env)
+        assert again.status_code == 200
+    # One more new opt-in from behind the same address still fits the limit (2 an hour here).
+    assert client.post(url, json=sub_body(), headers={"Origin": ORIGIN}, environ_base=env).status_code == 201
+    assert_rate_limited(client.post(url, json=sub_body(), headers={"Origin": ORIGIN}, environ_base=env))
+    assert client.post(url, json=known, headers={"Origin": ORIGIN}, environ_base=env).status_code == 200
+    assert count(session, Subscription) == 2
+
+
+def test_new_subscriptions_are_limited_per_shop(client, session, clock, shop):
+    other_shop = make_shop(session, clock.now(), name="Other", origins=[ORIGIN]).shop
+    session.commit()
+    env = {"REMOTE_ADDR": "192.0.2.30"}
+    for _ in range(2):
+        assert client.post(f"/v1/shops/{shop.public_key}/subscriptions", json=sub_body(),
+                           headers={"Origin": ORIGIN}, environ_base=env).status_code == 201
+    assert_rate_limited(client.post(f"/v1/shops/{shop.public_key}/subscriptions", json=sub_body(),
+                                    headers={"Origin": ORIGIN}, environ_base=env))
+    # The same address opting in on another shop is not held back by the first shop's count.
+    assert client.post(f"/v1/shops/{other_shop.public_key}/subscriptions", json=sub_body(),
+                       headers={"Origin": ORIGIN}, environ_base=env).status_code == 201
+
+
+def test_the_default_lets_a_carrier_nat_bring_many_new_opt_ins(make_app, app_config, session, clock):
+    # 60 new opt-ins an hour from one address (a mobile carrier's NAT) on one shop: none refused.
+    defaults = {k: v for k, v in app_config.items() if not k.startswith("RATELIMIT")}
+    served = make_app(defaults)
+    assert served.config["RATELIMIT_NEW_SUBSCRIPTIONS"] == "200/hour"
+    shop = make_shop(session, clock.now(), origins=[ORIGIN]).shop
+    session.commit()
+    client = served.test_client()
+    env = {"REMOTE_ADDR": "100.64.0.1"}
+    statuses = {client.post(f"/v1/shops/{shop.public_key}/subscriptions", json=sub_body(),
+                            headers={"Origin": ORIGIN}, environ_base=env).status_code for _ in range(60)}
+    assert statuses == {201}
 
 
 def test_preflights_are_not_counted(client, shop):
