@@ -272,7 +272,7 @@ class Dispatcher:
         if subscription is None:
             return self._final(push, PushStatus.FAILED.value, "no subscription")
         try:
-            check_endpoint(subscription.endpoint, self.config, resolve=False)
+            check_endpoint(subscription.endpoint, self.config)
         except Invalid as exc:
             log.warning("push %s: subscription %s endpoint refused at send time", push.id, subscription.id)
             return self._final(push, PushStatus.FAILED.value, f"endpoint not allowed: {exc.message}")

@@ -6,20 +6,22 @@ forgery hole. An endpoint is accepted only when it is
 
 - ``https`` on port 443, without credentials in the URL;
 - on a host matching one of ``PUSH_ENDPOINT_ALLOW`` (``host`` exactly or ``*.suffix``);
-- resolving only to public unicast addresses (``is_global``, not multicast), when ``resolve`` is true.
 
-``PUSHCART_INSECURE_ENDPOINTS`` (tests only) additionally opens ``http(s)://127.0.0.1`` and
-``localhost`` on any port, for a local mock push service; nothing else opens them.
+and the sender connects only to public unicast addresses (``public_address``, checked by the
+sender's resolver at connect time, where the answer used is the one connected to). The host is
+not resolved when a browser subscribes: a DNS hiccup at that moment would lose a real
+subscriber, and an answer then says nothing about the address connected to later.
 
-The collect API checks at subscribe time; the sender checks again at send time, because DNS
-may have changed since.
+``PUSHCART_INSECURE_ENDPOINTS`` (tests only) additionally opens ``http://127.0.0.1:<port>`` and
+``http://localhost:<port>``, for a local mock push service; nothing else opens them.
+
+The collect API checks at subscribe time; the dispatcher checks again at send time.
 """
 from __future__ import annotations
 
 import ipaddress
 import re
-import socket
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,13 +31,16 @@ MAX_ENDPOINT_LENGTH = 2048
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
 _SPACE_OR_CONTROL = re.compile(r"[\x00-\x20\x7f]")
 
-Resolver = Callable[[str, int], Iterable[str]]
-
-
-def resolve_host(host: str, port: int) -> list[str]:
-    """Every address ``host`` resolves to (IPv4 and IPv6); raises OSError when it does not."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return sorted({str(info[4][0]) for info in infos})
+def public_address(address: str) -> bool:
+    """Whether Pushcart may connect to ``address``: global unicast (no private, loopback,
+    link-local, CGNAT, reserved or multicast address, nor an IPv4-mapped one of those)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1
+    return ip.is_global and not ip.is_multicast
 
 
 def host_allowed(host: str, patterns: Iterable[str]) -> bool:
@@ -54,13 +59,10 @@ def host_allowed(host: str, patterns: Iterable[str]) -> bool:
     return False
 
 
-def check_endpoint(url: Any, config: Mapping[str, Any], resolve: bool | Resolver = True) -> str:
+def check_endpoint(url: Any, config: Mapping[str, Any]) -> str:
     """Return ``url`` when Pushcart may send to it; raises ``Invalid`` (422) otherwise.
 
     ``config`` is the app config (``PUSH_ENDPOINT_ALLOW``, ``PUSHCART_INSECURE_ENDPOINTS``).
-    ``resolve`` may be False (syntax and host only), True (resolve with the system resolver)
-    or a function ``(host, port) -> addresses`` standing in for DNS. With True, a resolver in
-    ``config["PUSH_ENDPOINT_RESOLVER"]`` (tests: DNS is outside the machine) replaces the system one.
     """
     if not isinstance(url, str) or not url or len(url) > MAX_ENDPOINT_LENGTH:
         raise Invalid(f"endpoint must be a URL of at most {MAX_ENDPOINT_LENGTH} characters",
@@ -77,32 +79,12 @@ def check_endpoint(url: Any, config: Mapping[str, Any], resolve: bool | Resolver
         raise Invalid("endpoint must be an absolute URL without credentials or fragment",
                       code="invalid_endpoint")
 
-    if config.get("PUSHCART_INSECURE_ENDPOINTS") and host in LOOPBACK_HOSTS \
-            and parts.scheme in ("http", "https"):
+    if (config.get("PUSHCART_INSECURE_ENDPOINTS") and host in LOOPBACK_HOSTS and parts.scheme == "http"
+            and port is not None):
         return url  # a local mock push service in tests; nothing else gets past this line
 
     if parts.scheme != "https" or port not in (None, 443):
         raise Invalid("endpoint must be https on port 443", code="invalid_endpoint")
     if not host_allowed(host, config.get("PUSH_ENDPOINT_ALLOW") or ()):
         raise Invalid("endpoint host is not an allowed push service", code="endpoint_not_allowed")
-    if resolve:
-        resolver: Resolver = (config.get("PUSH_ENDPOINT_RESOLVER") or resolve_host) if resolve is True \
-            else resolve  # type: ignore[assignment]
-        try:
-            addresses = list(resolver(host, 443))
-        except (OSError, UnicodeError):
-            raise Invalid("endpoint host does not resolve", code="endpoint_unresolvable") from None
-        if not addresses:
-            raise Invalid("endpoint host does not resolve", code="endpoint_unresolvable")
-        for address in addresses:
-            try:
-                ip = ipaddress.ip_address(address.split("%", 1)[0])
-            except ValueError:
-                raise Invalid("endpoint host resolves to an invalid address",
-                              code="endpoint_private") from None
-            if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-                ip = ip.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1
-            if not ip.is_global or ip.is_multicast:
-                raise Invalid("endpoint host resolves to a private or reserved address",
-                              code="endpoint_private")
     return url

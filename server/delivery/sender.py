@@ -22,7 +22,6 @@ import base64
 import concurrent.futures
 import email.utils
 import functools
-import ipaddress
 import logging
 import socket
 import ssl
@@ -41,7 +40,7 @@ from aiohttp.resolver import DefaultResolver
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 
-from .endpoints import LOOPBACK_HOSTS
+from .endpoints import LOOPBACK_HOSTS, public_address
 
 log = logging.getLogger(__name__)
 
@@ -189,8 +188,8 @@ class PublicOnlyResolver(AbstractResolver):
     Loopback names pass only when ``allow_loopback`` is set (``PUSHCART_INSECURE_ENDPOINTS``).
     """
 
-    def __init__(self, allow_loopback: bool = False) -> None:
-        self._inner = DefaultResolver()
+    def __init__(self, allow_loopback: bool = False, inner: AbstractResolver | None = None) -> None:
+        self._inner = inner or DefaultResolver()
         self._allow_loopback = allow_loopback
 
     async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
@@ -199,11 +198,7 @@ class PublicOnlyResolver(AbstractResolver):
         infos = await self._inner.resolve(host, port, family)
         if self._allow_loopback and host.lower() in LOOPBACK_HOSTS:
             return infos
-        kept = []
-        for info in infos:
-            ip = ipaddress.ip_address(info["host"].split("%", 1)[0])
-            if ip.is_global:
-                kept.append(info)
+        kept = [info for info in infos if public_address(info["host"])]
         if not kept:
             raise OSError(f"{host} resolves to no public address")
         return kept

@@ -1,4 +1,4 @@
-"""Fixtures for the hardening tests: a shop, fixed DNS for push hosts, body builders."""
+"""Fixtures for the hardening tests: a shop and body builders."""
 from __future__ import annotations
 
 import secrets
@@ -10,21 +10,6 @@ import sqlalchemy as sa
 from tests.factories import browser_keys, make_shop
 
 ORIGIN = "https://shop.example"
-PUBLIC_DNS = {"fcm.googleapis.com": ["142.250.74.10"], "updates.push.services.mozilla.com": ["34.117.65.55"]}
-
-
-def fake_dns(host: str, port: int) -> list[str]:
-    """DNS is outside the machine: a fixed table stands in for it."""
-    if host not in PUBLIC_DNS:
-        raise OSError("no such host")
-    return PUBLIC_DNS[host]
-
-
-@pytest.fixture
-def app_config(app_config: dict[str, Any]) -> dict[str, Any]:
-    return {**app_config, "PUSH_ENDPOINT_RESOLVER": fake_dns}
-
-
 @pytest.fixture
 def new_shop(session, clock):
     """A shop with its one-time secrets (``.shop``, ``.secret``, ``.admin_token``)."""
