@@ -46,6 +46,7 @@ ENV_KEYS: dict[str, type] = {
     "RATELIMIT_CLICKS_PER_IP": str,
     "METRICS_TOKEN": str,
     "SHOP_CACHE_SECONDS": int,
+    "SUBSCRIPTION_IDLE_DAYS": int,
     "COLLECT_WRITERS": int,
     "COLLECT_JOURNAL": str,
     "COLLECT_JOURNAL_DIR": str,
@@ -90,6 +91,7 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
         RATELIMIT_CLICKS_PER_IP="120/minute",
         METRICS_TOKEN=None,
         SHOP_CACHE_SECONDS=30,
+        SUBSCRIPTION_IDLE_DAYS=60,  # not seen, delivered to nor clicked for this long: expired (0: never)
         COLLECT_WRITERS=None,  # None: 2 on PostgreSQL, 1 on SQLite
         COLLECT_JOURNAL="auto",  # auto: journal events on PostgreSQL, write them at once on SQLite
         COLLECT_JOURNAL_DIR=None,  # None: instance/journal
@@ -120,7 +122,7 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
         app.config.get("SECRET_KEY") or app.config.get("PUSHCART_SECRET_KEY") or _instance_secret(instance)
     )
     app.config["SESSION_COOKIE_SECURE"] = app.config["PUBLIC_URL"].startswith("https://")
-    for key, lowest in (("SHOP_CACHE_SECONDS", 0), ("COLLECT_WRITERS", 1), ("COLLECT_JOURNAL_MAX_PENDING", 1)):
+    for key, lowest in (("SHOP_CACHE_SECONDS", 0), ("SUBSCRIPTION_IDLE_DAYS", 0), ("COLLECT_WRITERS", 1), ("COLLECT_JOURNAL_MAX_PENDING", 1)):
         value = app.config[key]
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < lowest):
             raise ValueError(f"{key} must be a whole number of at least {lowest}, got {value!r}")

@@ -164,7 +164,7 @@ class Dispatcher:
         """
         counts = PassCounts()
         with self.database.sessionmaker() as session:
-            counts.planned = int(hooks.run_sweeps(session, self.clock.now()) or 0)
+            counts.planned = int(hooks.run_sweeps(session, self.clock.now(), self.config) or 0)
             session.commit()
         in_flight: tuple[_Batch, Future[list[SendResult]]] | None = None
         try:

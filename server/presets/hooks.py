@@ -17,7 +17,7 @@ from sqlalchemy import orm
 from ..models import Checkout, Order, Shipment, Shop, Subscription, Visitor
 from ..services import outbox
 from ..services.attribution import attribute_order
-from ..services.privacy import expire_stale_subscriptions
+from ..services.privacy import expire_stale_subscriptions, idle_expiry
 from . import browse_abandonment, checkout_recovery, common, repurchase, shipped, welcome
 
 log = logging.getLogger(__name__)
@@ -110,10 +110,11 @@ def on_shipment(session: orm.Session, shop: Shop, shipment: Shipment, order: Ord
     shipped.plan(session, shop, shipment, order, now)
 
 
-def run_sweeps(session: orm.Session, now: datetime) -> int:
+def run_sweeps(session: orm.Session, now: datetime, config: Any = None) -> int:
     """Plan what has no event of its own (30 minutes of silence counts as leaving); return rows planned.
 
-    Subscriptions not seen for 60 days are expired first (privacy; not counted as planned).
+    Subscriptions idle for ``SUBSCRIPTION_IDLE_DAYS`` (not seen, delivered to nor clicked) are
+    expired first (privacy; not counted as planned).
     """
-    expire_stale_subscriptions(session, now)
+    expire_stale_subscriptions(session, now, idle_expiry(config or {}))
     return browse_abandonment.sweep(session, now)

@@ -152,6 +152,42 @@ def test_addresses_are_truncated(raw, kept):
     assert anonymize_ip(raw) == kept
 
 
+def test_a_subscription_the_push_service_delivers_to_is_not_dropped_for_age(session, shop, clock):
+    now = clock.now()
+    visitor = make_visitor(session, shop.id, now)
+    old = now - timedelta(days=90)
+    delivered, clicked, idle = (make_subscription(session, visitor, old) for _ in range(3))
+    for sub in (delivered, clicked, idle):
+        sub.last_seen_at = old  # the browser has not come back to the shop since
+    add_push(session, delivered, now - timedelta(days=10), status="sent", sent_at=now - timedelta(days=10))
+    add_push(session, clicked, old, status="sent", sent_at=old, clicked_at=now - timedelta(days=5))
+    add_push(session, idle, old, status="sent", sent_at=old)  # delivered, but long ago
+    session.commit()
+    assert expire_stale_subscriptions(session, now) == 1
+    session.commit()
+    session.expire_all()
+    assert [session.get(Subscription, s.id).status for s in (delivered, clicked, idle)] == \
+        ["active", "active", "expired"]
+
+
+def test_the_idle_age_is_configurable_and_can_be_switched_off(runner, app, session, shop, clock):
+    visitor = make_visitor(session, shop.id, clock.now())
+    sub = make_subscription(session, visitor, clock.now())
+    session.commit()
+    app.config["SUBSCRIPTION_IDLE_DAYS"] = 0
+    later = (clock.now() + timedelta(days=400)).isoformat()
+    assert runner.invoke(args=["dispatch", "--once", "--at", later]).exit_code == 0
+    session.expire_all()
+    assert session.get(Subscription, sub.id).status == "active"
+    app.config["SUBSCRIPTION_IDLE_DAYS"] = 120
+    assert runner.invoke(args=["dispatch", "--once", "--at", (clock.now() + timedelta(days=119)).isoformat()]).exit_code == 0
+    session.expire_all()
+    assert session.get(Subscription, sub.id).status == "active"
+    assert runner.invoke(args=["dispatch", "--once", "--at", (clock.now() + timedelta(days=121)).isoformat()]).exit_code == 0
+    session.expire_all()
+    assert session.get(Subscription, sub.id).status == "expired"
+
+
 def test_the_dispatchers_sweep_expires_stale_subscriptions(runner, session, shop, clock):
     visitor = make_visitor(session, shop.id, clock.now())
     stale = make_subscription(session, visitor, clock.now())
