@@ -82,7 +82,7 @@ SYNC_MODES = ("normal", "full")
 
 HEADER = b"pushcart events journal 1 base="  # the first line of a journal file, then its id base
 READ_CHUNK = 1 << 20  # bytes read at a time
-ROTATE_AT = 64 << 20  # bytes: a journal drained empty and larger than this starts a new file
+ROTATE_AT = 64 << 20  # bytes: a journal whose drained part passes this starts a new file (see _rotate)
 
 
 _LEGACY_SEEN: set[str] = set()  # journals of the earlier format already logged by this process
@@ -122,6 +122,17 @@ def _parse(record_id: int, line: bytes) -> tuple[Row, int]:
         return Row(record_id, int(shop_id), received_at, body), int(events)
     except (ValueError, UnicodeDecodeError) as exc:
         return Row(record_id, 0, "", line.decode(errors="replace"), damage=f"a damaged journal record ({exc})"), 1
+
+
+def _header_for(first_id_base: int) -> bytes:
+    """The header line of a file whose records start where id ``first_id_base`` ends: its
+    base is ``first_id_base`` less the header's own length (which depends on the base's digits)."""
+    length = len(HEADER) + len(str(first_id_base)) + 1
+    while True:
+        header = HEADER + b"%d\n" % (first_id_base - length)
+        if len(header) == length:
+            return header
+        length = len(header)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -348,19 +359,25 @@ class Journal:
         self._rejected_ids.add(row.id)
 
     def _rotate(self) -> None:
-        """A journal drained empty and grown past ``ROTATE_AT`` starts a new file whose id base
-        is the last id given, renamed over the old one (appends wait meanwhile)."""
-        if self._end < ROTATE_AT or self._read_offset < self._end:
+        """Start a new file once the passed part has grown past ``ROTATE_AT`` and what is left
+        to drain is small (at most ``ROTATE_AT // 4``): the records not yet passed are copied
+        into it, renamed over the old file (appends wait meanwhile). Under steady load a journal
+        is never drained empty, so this keeps its file near ``ROTATE_AT`` instead of growing for
+        ever. The new file's id base is chosen so every record keeps its id (id = base + the
+        offset past it), so the mark, the rows handed out and the refused ids stay true."""
+        if self._read_offset < ROTATE_AT:
             return
         with self._write_lock:
-            if self._read_offset < self._end:
-                return  # appended to meanwhile
-            base = self._base + self._end
-            header = HEADER + b"%d\n" % base
+            tail_at, end = self._read_offset, self._end
+            if end - tail_at > ROTATE_AT // 4:
+                return  # a backlog (a database outage): copying it now would cost more than it frees
+            tail = os.pread(self._fd, end - tail_at, tail_at) if end > tail_at else b""
+            header = _header_for(self._base + tail_at)
+            base = self._base + tail_at - len(header)
             temporary = self.path.with_name(f".{self.path.name}.new")
             fd = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
             try:
-                _write_all(fd, header)
+                _write_all(fd, header + tail)
                 os.fsync(fd)
                 os.rename(temporary, self.path)
             except BaseException:
@@ -368,7 +385,8 @@ class Journal:
                 raise
             os.close(self._fd)
             self._fd, self._base = fd, base
-            self._start = self._end = self._read_offset = len(header)
+            self._start = self._read_offset = len(header)
+            self._end = len(header) + len(tail)
 
     def oldest(self) -> datetime | None:
         """When the oldest batch not yet drained arrived."""

@@ -361,6 +361,38 @@ def test_a_journal_drained_empty_starts_a_new_file_and_its_ids_go_on(japp, db, s
     assert files(tmp_path / "j") == []
 
 
+def test_the_journal_file_stays_bounded_under_steady_load(japp, db, shop, tmp_path, clock, monkeypatch):
+    # Under steady load the journal is never drained empty; its file must not grow for ever.
+    monkeypatch.setattr(journal_module, "ROTATE_AT", 4096)
+    drainer = idle_drainer(japp, tmp_path / "j")
+    journal = drainer.journal
+    appended, sizes, ids = 0, [], []
+
+    def append() -> None:
+        nonlocal appended
+        journal.append(shop.shop.id, clock.now(), 1,
+                       batch("visitor_ssss", {"type": "page_view", "id": f"s{appended}"}).model_dump_json())
+        appended += 1
+
+    for _ in range(3):
+        append()  # a small backlog that is always there
+    for _ in range(150):
+        append()
+        append()
+        rows = journal.read(max_rows=2)
+        ids += [row.id for row in rows]
+        assert drainer._store(journal, rows) == 2
+        assert journal.pending == 3
+        sizes.append(journal.path.stat().st_size)
+    assert appended * 80 > 4 * 4096  # without starting over, the file would be this large at least
+    assert max(sizes) < 4096 + 4096 // 4 + 200  # it stays near ROTATE_AT
+    assert ids == sorted(set(ids))  # ids only grow, none given twice
+    assert drainer.drain(journal) == 3
+    assert sorted(db.scalars(sa.select(Event.client_event_id))) == sorted(f"s{i}" for i in range(appended))
+    drainer.stop()
+    assert files(tmp_path / "j") == []
+
+
 def test_a_journal_of_the_earlier_sqlite_format_is_left_whole_and_logged(japp, db, shop, tmp_path, caplog):
     directory = tmp_path / "j"
     directory.mkdir()
