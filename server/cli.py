@@ -13,7 +13,7 @@ from flask.cli import AppGroup
 
 from .db import session_scope
 from .errors import ApiError
-from .services.shops import create_shop
+from .services.shops import create_shop, reissue_admin_token, shop_by_public_key
 from .vapid import check_subject, init_keys, load_keys, public_key_b64
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,6 +77,20 @@ def shop_create(name: str, origins: tuple[str, ...]) -> None:
     except ApiError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(json.dumps(payload))
+
+
+@shop_cli.command("token")
+@click.option("--shop", "public_key", required=True, help="The shop's public key.")
+def shop_token(public_key: str) -> None:
+    """Issue a new admin token for a shop and print it (once): the old token and every
+    dashboard session opened with it stop working."""
+    try:
+        with session_scope() as session:
+            shop = shop_by_public_key(session, public_key)
+            token = reissue_admin_token(shop)
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(json.dumps({"public_key": public_key, "admin_token": token}))
 
 
 @demo_cli.command("init")

@@ -70,6 +70,19 @@ def normalize_origin(raw: str) -> str:
     return f"{parts.scheme}://{netloc}"
 
 
+def new_admin_token() -> str:
+    """A fresh admin token (shown once; only its hash is kept)."""
+    return "adm_" + secrets.token_urlsafe(32)
+
+
+def reissue_admin_token(shop: Shop) -> str:
+    """Give ``shop`` a new admin token and return it: the old token stops working at once, and
+    dashboard sessions opened with it are logged out (they hold a prefix of the old hash)."""
+    token = new_admin_token()
+    shop.admin_token_hash = hash_token(token)
+    return token
+
+
 def create_shop(session: orm.Session, name: str, origins: list[str], now: datetime) -> NewShop:
     """Create a shop with fresh keys and the default preset settings."""
     name = name.strip()
@@ -79,7 +92,7 @@ def create_shop(session: orm.Session, name: str, origins: list[str], now: dateti
     if not normalized:
         raise Invalid("at least one origin is needed", code="invalid_origin")
     secret = "whsec_" + secrets.token_urlsafe(32)
-    admin_token = "adm_" + secrets.token_urlsafe(32)
+    admin_token = new_admin_token()
     shop = Shop(
         public_key="pk_" + secrets.token_urlsafe(18),
         name=name,

@@ -53,6 +53,26 @@ def test_a_wrong_token_is_refused_and_a_right_one_logs_in_and_out(client, shop):
     assert client.get("/admin/").status_code == 302
 
 
+def test_a_reissued_token_logs_old_sessions_out_and_the_old_token_stops(client, runner, shop):
+    import json
+
+    log_in(client, shop.admin_token)
+    assert client.get("/admin/").status_code == 200
+    result = runner.invoke(args=["shop", "token", "--shop", shop.shop.public_key])
+    assert result.exit_code == 0, result.output
+    new_token = json.loads(result.output)["admin_token"]
+    assert new_token != shop.admin_token
+    page = client.get("/admin/")  # the session opened with the old token is over
+    assert page.status_code == 302 and page.headers["Location"].endswith("/admin/login")
+    api = client.get("/v1/admin/settings", headers={"Authorization": f"Bearer {shop.admin_token}"})
+    assert api.status_code == 401
+    assert client.get("/v1/admin/settings", headers={"Authorization": f"Bearer {new_token}"}).status_code == 200
+    log_in(client, new_token)
+    assert client.get("/admin/").status_code == 200
+    unknown = runner.invoke(args=["shop", "token", "--shop", "pk_nope"])
+    assert unknown.exit_code != 0 and "unknown shop" in unknown.output
+
+
 def test_the_session_cookie_is_httponly_and_lax(client, shop):
     form = client.get("/admin/login").get_data(as_text=True)
     response = client.post("/admin/login", data={"token": shop.admin_token, "csrf_token": csrf_from(form)})
