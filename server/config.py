@@ -47,8 +47,6 @@ ENV_KEYS: dict[str, type] = {
     "METRICS_TOKEN": str,
     "SHOP_CACHE_SECONDS": int,
     "SUBSCRIPTION_IDLE_DAYS": int,
-    "COLLECT_WRITERS": int,
-    "COLLECT_JOURNAL": str,
     "COLLECT_JOURNAL_DIR": str,
     "COLLECT_JOURNAL_SYNC": str,
     "COLLECT_JOURNAL_MAX_PENDING": int,
@@ -92,8 +90,6 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
         METRICS_TOKEN=None,
         SHOP_CACHE_SECONDS=30,
         SUBSCRIPTION_IDLE_DAYS=60,  # not seen, delivered to nor clicked for this long: expired (0: never)
-        COLLECT_WRITERS=None,  # None: 2 on PostgreSQL, 1 on SQLite
-        COLLECT_JOURNAL="auto",  # auto: journal events on PostgreSQL, write them at once on SQLite
         COLLECT_JOURNAL_DIR=None,  # None: instance/journal
         COLLECT_JOURNAL_SYNC="normal",
         COLLECT_JOURNAL_MAX_PENDING=200_000,
@@ -122,11 +118,11 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
         app.config.get("SECRET_KEY") or app.config.get("PUSHCART_SECRET_KEY") or _instance_secret(instance)
     )
     app.config["SESSION_COOKIE_SECURE"] = app.config["PUBLIC_URL"].startswith("https://")
-    for key, lowest in (("SHOP_CACHE_SECONDS", 0), ("SUBSCRIPTION_IDLE_DAYS", 0), ("COLLECT_WRITERS", 1), ("COLLECT_JOURNAL_MAX_PENDING", 1)):
+    for key, lowest in (("SHOP_CACHE_SECONDS", 0), ("SUBSCRIPTION_IDLE_DAYS", 0), ("COLLECT_JOURNAL_MAX_PENDING", 1)):
         value = app.config[key]
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < lowest):
             raise ValueError(f"{key} must be a whole number of at least {lowest}, got {value!r}")
-    for key, allowed in (("COLLECT_JOURNAL", ("auto", "on", "off")), ("COLLECT_JOURNAL_SYNC", ("normal", "full"))):
+    for key, allowed in (("COLLECT_JOURNAL_SYNC", ("normal", "full")),):
         value = str(app.config[key]).strip().lower()
         if value not in allowed:
             raise ValueError(f"{key} must be one of {', '.join(allowed)}, got {app.config[key]!r}")

@@ -622,23 +622,17 @@ class JournalSettings:
     max_pending: int
 
 
-def journal_settings(app: Flask) -> JournalSettings | None:
-    """Where and how events are journaled, or None when they are written before the answer."""
-    mode = app.config["COLLECT_JOURNAL"]
-    if mode == "off" or (mode == "auto" and get_db(app).dialect != "postgresql"):
-        return None
+def journal_settings(app: Flask) -> JournalSettings:
+    """Where and how events are journaled."""
     directory = app.config["COLLECT_JOURNAL_DIR"] or os.path.join(app.instance_path, "journal")
     return JournalSettings(Path(directory), app.config["COLLECT_JOURNAL_SYNC"],
                            app.config["COLLECT_JOURNAL_MAX_PENDING"])
 
 
 def check_journal(app: Flask) -> None:
-    """At start: when events are journaled, ``COLLECT_JOURNAL_DIR`` must be (or become) a
-    writable folder; raises ValueError otherwise, instead of failing every events request."""
-    settings = journal_settings(app)
-    if settings is None:
-        return
-    directory = settings.directory
+    """At start: ``COLLECT_JOURNAL_DIR`` must be (or become) a writable folder; raises
+    ValueError otherwise, instead of failing every events request."""
+    directory = journal_settings(app).directory
     try:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)  # the batches hold personal data
     except OSError as exc:
@@ -719,10 +713,9 @@ class EventJournal:
                 "rejected": drainer.journal.rejected(), "last_error": drainer.last_error}
 
 
-def event_journal(app: Flask) -> EventJournal | None:
-    """The app's ``EventJournal``, or None when events are written before the answer."""
+def event_journal(app: Flask) -> EventJournal:
+    """The app's ``EventJournal``."""
     app = getattr(app, "_get_current_object", lambda: app)()  # the app itself, not current_app
     if EXTENSION not in app.extensions:
-        settings = journal_settings(app)
-        app.extensions.setdefault(EXTENSION, EventJournal(app, settings) if settings else None)
+        app.extensions.setdefault(EXTENSION, EventJournal(app, journal_settings(app)))
     return app.extensions[EXTENSION]

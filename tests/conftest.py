@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from werkzeug.test import TestResponse
 
 from server import create_app
 from server.clock import FrozenClock
@@ -110,15 +111,27 @@ def app_config(database_url: str, tmp_path: Path, vapid_key_file: str, clock: Fr
         "PUBLIC_URL": "http://pushcart.test",
         "RUN_SCHEDULER": False,
         "CLOCK": clock,
-        # Events written before the answer, so a test reads them right after its request;
-        # the journal (the default on PostgreSQL) has its own tests, which turn it on.
-        "COLLECT_JOURNAL": "off",
     }
+
+
+class DrainingClient(FlaskClient):
+    """The test client, waiting after each request until the app's events journal has been
+    drained into the database by its own drainer thread: the path production runs (answer from
+    the journal, store just after), made deterministic, so a test reads what it posted."""
+
+    def open(self, *args: Any, **kwargs: Any) -> TestResponse:
+        response = super().open(*args, **kwargs)
+        journal = self.application.extensions.get(JOURNAL)
+        drainer = journal.started() if journal is not None else None
+        if drainer is not None:
+            assert drainer.flush(timeout=20), f"the events journal was not drained: {journal.status()}"
+        return response
 
 
 @pytest.fixture
 def app(app_config: dict[str, Any]) -> Iterator[Flask]:
     application = create_app(app_config)
+    application.test_client_class = DrainingClient
     yield application
     close(application)
 
@@ -126,11 +139,14 @@ def app(app_config: dict[str, Any]) -> Iterator[Flask]:
 @pytest.fixture
 def make_app() -> Iterator[Callable[[dict[str, Any]], Flask]]:
     """Apps made from other configurations (or several, standing for separate processes),
-    each closed at the end of the test."""
+    each closed at the end of the test; their test clients wait for the journal's drain unless
+    ``draining=False``."""
     made: list[Flask] = []
 
-    def make(config: dict[str, Any]) -> Flask:
+    def make(config: dict[str, Any], draining: bool = True) -> Flask:
         made.append(create_app(config))
+        if draining:
+            made[-1].test_client_class = DrainingClient
         return made[-1]
 
     yield make

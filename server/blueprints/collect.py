@@ -6,10 +6,8 @@ with 403 before anything is read or stored; a request without ``Origin`` (a serv
 allowed. ``text/plain`` bodies holding JSON are accepted for ``navigator.sendBeacon``.
 
 The shop behind a public key is read from a per-process cache (``ShopCache``). Event batches
-are, on PostgreSQL, appended to this process's journal and answered at once (``server.journal``
-drains them into the database in groups); on SQLite they are written by group commit: requests
-in flight at once share one transaction, and each is answered once its events are committed
-(the answer then also says how many were ``stored`` new).
+are appended to this process's journal and answered at once; ``server.journal`` drains them
+into the database in groups (one write path, on SQLite and PostgreSQL alike).
 """
 from __future__ import annotations
 
@@ -19,15 +17,14 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, request
 
 from .. import get_clock
-from ..db import get_db, get_session
+from ..db import get_session
 from ..errors import ApiError, NotFound, TooLarge
-from ..groupcommit import GroupCommit
 from ..journal import JournalFull, event_journal
 from ..limits import count_new_subscription
 from ..models import Shop
 from ..services.shops import DEFAULT_PROMPT, ShopRef, normalize_origin, shop_cache
 from ..services.subscriptions import SubscribeIn, UnsubscribeIn, unsubscribe, upsert_subscription
-from ..services.tracking import MAX_EVENTS_PER_BATCH, EventBatch, EventsIn, store_batches
+from ..services.tracking import MAX_EVENTS_PER_BATCH, EventBatch
 from ..validation import parse, read_json
 from ..vapid import get_vapid, public_key_b64
 
@@ -122,24 +119,6 @@ def _shop() -> Shop:
     return shop
 
 
-def _event_writer(app: Flask) -> GroupCommit[EventsIn, int]:
-    writer = app.extensions.get("pushcart.event_writer")
-    if writer is None:
-        database = get_db(app)
-
-        def write(items: Sequence[EventsIn]) -> list[int]:
-            with database.sessionmaker() as session:
-                counts = store_batches(session, items)
-                session.commit()
-            return counts
-
-        # SQLite has one writer at a time anyway; on PostgreSQL a second group is built while
-        # the first waits on the database.
-        writers = app.config["COLLECT_WRITERS"] or (2 if database.dialect == "postgresql" else 1)
-        writer = app.extensions.setdefault("pushcart.event_writer", GroupCommit(write, max_writers=writers))
-    return writer
-
-
 @bp.route("/<public_key>/config", methods=["GET", "OPTIONS"])
 def config(public_key: str) -> dict[str, Any]:
     """What the widget needs to ask and subscribe: the VAPID key, the prompt, the worker path."""
@@ -170,28 +149,23 @@ def unsubscribe_endpoint(public_key: str) -> tuple[str, int]:
 
 
 @bp.route("/<public_key>/events", methods=["POST", "OPTIONS"])
-def events(public_key: str) -> Response | tuple[dict[str, Any], int]:
+def events(public_key: str) -> Response:
     """Record a batch of at most 50 events (more is 413); a repeated event id is stored once.
 
-    Journaled: 202 ``{"accepted"}`` once the batch is on this host's disk, or 503 ``busy`` when
-    the journal is full or its disk refuses the write. Written at once: 202 ``{"accepted",
-    "stored"}`` after the commit.
+    202 ``{"accepted"}`` once the batch is in this process's journal on local disk (its drainer
+    stores it in the database just after, on SQLite and PostgreSQL alike), or 503 ``busy``
+    when the journal is full or its disk refuses the write.
     """
     raw = read_json(request, allow_text_plain=True)
     if isinstance(raw, dict) and isinstance(raw.get("events"), list) and len(raw["events"]) > MAX_EVENTS_PER_BATCH:
         raise TooLarge(f"at most {MAX_EVENTS_PER_BATCH} events per request", code="too_many_events")
     batch = parse(EventBatch, raw)
-    now = get_clock().now()
     g.events_accepted = len(batch.events)
-    journal = event_journal(current_app)
-    if journal is not None:
-        try:
-            journal.append(g.collect_shop.id, now, batch)
-        except JournalFull as full:
-            raise Busy(f"events cannot be kept right now: {full}",
-                       headers={"Retry-After": str(BUSY_RETRY_AFTER)}) from None
-        # The service's most frequent answer, built without the JSON encoder.
-        return current_app.response_class(b'{"accepted":%d}\n' % len(batch.events), 202,
-                                          mimetype="application/json")
-    stored = _event_writer(current_app).submit(EventsIn(g.collect_shop.id, batch, now))
-    return {"accepted": len(batch.events), "stored": stored}, 202
+    try:
+        event_journal(current_app).append(g.collect_shop.id, get_clock().now(), batch)
+    except JournalFull as full:
+        raise Busy(f"events cannot be kept right now: {full}",
+                   headers={"Retry-After": str(BUSY_RETRY_AFTER)}) from None
+    # The service's most frequent answer, built without the JSON encoder.
+    return current_app.response_class(b'{"accepted":%d}\n' % len(batch.events), 202,
+                                      mimetype="application/json")

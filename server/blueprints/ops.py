@@ -95,10 +95,9 @@ def healthz() -> tuple[dict[str, Any], int]:
     return body, 200
 
 
-def _journal_status() -> dict[str, Any] | None:
-    """This process's events journal (``server.journal``): None when events are written at once."""
-    journal = event_journal(current_app)
-    return journal.status() if journal is not None else None
+def _journal_status() -> dict[str, Any]:
+    """This process's events journal (``server.journal``)."""
+    return event_journal(current_app).status()
 
 
 class _DatabaseCollector(Collector):
@@ -117,11 +116,9 @@ def _database_families(now: datetime) -> list[GaugeMetricFamily]:
     reachable = database_reachable(session)
     up.add_metric([], 1.0 if reachable else 0.0)
     families = [up]
-    status = _journal_status()
-    if status is not None:
-        families.append(GaugeMetricFamily("pushcart_journal_pending",
-                                          "Event batches in this process's journal, not yet in the database",
-                                          value=status["pending"]))
+    families.append(GaugeMetricFamily("pushcart_journal_pending",
+                                      "Event batches in this process's journal, not yet in the database",
+                                      value=_journal_status()["pending"]))
     tick = scheduler_last_tick()
     if tick is not None:
         families.append(GaugeMetricFamily("pushcart_scheduler_last_tick_timestamp_seconds",

@@ -43,13 +43,6 @@ class Storefront:
 
 
 @pytest.fixture
-def app_config(app_config, tmp_path):
-    """The events journal on (the default with PostgreSQL): the browser's events reach the
-    database through it."""
-    return {**app_config, "COLLECT_JOURNAL": "on", "COLLECT_JOURNAL_DIR": str(tmp_path / "journal")}
-
-
-@pytest.fixture
 def storefront(app, session, clock) -> Iterator[Storefront]:
     """The app on a real port; the demo shop's origin and PUBLIC_URL are that base URL."""
     server = LiveServer(app)

@@ -24,7 +24,7 @@ from server.db import get_db
 from server.journal import Drainer, Journal, event_journal, journal_settings
 from server.metrics import get_metrics
 from server.models import Checkout, Event, JournalMark, Visitor
-from server.services.tracking import EventBatch
+from server.services.tracking import EventBatch, EventsIn, store_batches
 from tests.factories import make_shop
 
 ORIGIN = "https://shop.example"
@@ -33,12 +33,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def journal_config(app_config, tmp_path):
-    return {**app_config, "COLLECT_JOURNAL": "on", "COLLECT_JOURNAL_DIR": str(tmp_path / "journal")}
+    return {**app_config, "COLLECT_JOURNAL_DIR": str(tmp_path / "journal")}
 
 
 @pytest.fixture
 def japp(journal_config, make_app):
-    return make_app(journal_config)
+    return make_app(journal_config, draining=False)  # these tests watch the journal themselves
 
 
 @pytest.fixture
@@ -116,13 +116,16 @@ RICH = [
 ]
 
 
-def test_journaled_events_are_stored_exactly_as_events_written_at_once(japp, app_config, make_app, db, shop):
-    direct = make_app(app_config)  # COLLECT_JOURNAL off, the same database
-    with get_db(direct).sessionmaker() as session:
+def test_journaled_events_are_stored_exactly_as_store_batches_stores_them(japp, db, shop):
+    # The drain reads batches back from the file (no second validation): what it stores must be
+    # what storing the validated batch directly stores.
+    with get_db(japp).sessionmaker() as session:
         other = make_shop(session, shop.shop.created_at, origins=[ORIGIN])
         session.commit()
-    assert direct.test_client().post(f"/v1/shops/{other.shop.public_key}/events",
-                                     json=body("visitor_rrrr", *RICH)).get_json() == {"accepted": 4, "stored": 4}
+    with japp.app_context(), get_db(japp).sessionmaker() as session:
+        assert store_batches(session, [EventsIn(other.shop.id, batch("visitor_rrrr", *RICH),
+                                                shop.shop.created_at)]) == [4]
+        session.commit()
     assert japp.test_client().post(f"/v1/shops/{shop.shop.public_key}/events",
                                    json=body("visitor_rrrr", *RICH)).get_json() == {"accepted": 4}
     assert event_journal(japp).drainer.flush(10)
@@ -256,7 +259,7 @@ def unreachable(url: str, tmp_path: Path) -> str:
 
 def test_batches_accepted_while_the_database_is_away_are_stored_by_the_next_process(
         journal_config, make_app, japp, db, shop, tmp_path, clock):
-    down = make_app({**journal_config, "DATABASE_URL": unreachable(journal_config["DATABASE_URL"], tmp_path)})
+    down = make_app({**journal_config, "DATABASE_URL": unreachable(journal_config["DATABASE_URL"], tmp_path)}, draining=False)
     journal = event_journal(down)
     for n in range(4):
         journal.append(shop.shop.id, clock.now(), batch("visitor_gggg", {"type": "page_view", "id": f"g{n}"}))
@@ -422,7 +425,7 @@ def test_a_file_that_is_not_a_journal_is_kept_aside_not_drained(japp, db, shop, 
 def test_a_full_journal_answers_503_busy_and_keeps_nothing_more(journal_config, make_app, monkeypatch, clock):
     monkeypatch.setattr(journal_module, "LINGER_ABOVE", 0.0)  # any arrival counts as load ...
     monkeypatch.setattr(journal_module, "LINGER", 30.0)  # ... so the drainer waits: the first batch stays pending
-    app = make_app({**journal_config, "COLLECT_JOURNAL_MAX_PENDING": 1})
+    app = make_app({**journal_config, "COLLECT_JOURNAL_MAX_PENDING": 1}, draining=False)
     with get_db(app).sessionmaker() as session:
         new = make_shop(session, clock.now(), origins=[ORIGIN])
         session.commit()
@@ -483,17 +486,11 @@ def test_a_quiet_journal_is_drained_at_once_without_lingering(japp, db, shop, mo
     assert count(db, Event) == 1
 
 
-def test_the_journal_is_the_default_on_postgresql_only(app_config, make_app, database_url):
-    app = make_app({**app_config, "COLLECT_JOURNAL": "auto"})
+def test_the_journal_is_the_one_write_path_on_both_databases(app_config, make_app):
+    app = make_app(app_config)
     settings = journal_settings(app)
-    if database_url.startswith("postgresql"):
-        assert settings is not None and settings.directory == Path(app.instance_path) / "journal"
-        assert settings.sync == "normal" and settings.max_pending == 200_000
-    else:
-        assert settings is None
-        assert app.test_client().get("/healthz").get_json()["journal"] is None  # written at once
-    with pytest.raises(ValueError, match="COLLECT_JOURNAL must be one of auto, on, off"):
-        create_app({**app_config, "COLLECT_JOURNAL": "sometimes"})
+    assert settings.directory == Path(app.instance_path) / "journal"
+    assert settings.sync == "normal" and settings.max_pending == 200_000
     with pytest.raises(ValueError, match="COLLECT_JOURNAL_SYNC"):
         create_app({**app_config, "COLLECT_JOURNAL_SYNC": "never"})
     with pytest.raises(ValueError, match="COLLECT_JOURNAL_MAX_PENDING must be a whole number of at least 1"):
@@ -506,14 +503,12 @@ def test_a_journal_folder_that_cannot_be_made_is_refused_at_start(journal_config
     for directory in (occupied, occupied / "journal"):
         with pytest.raises(ValueError, match="COLLECT_JOURNAL_DIR .* (cannot be created|is not a folder)"):
             create_app({**journal_config, "COLLECT_JOURNAL_DIR": str(directory)})
-    # Off, the folder is never looked at.
-    make_app({**journal_config, "COLLECT_JOURNAL": "off", "COLLECT_JOURNAL_DIR": str(occupied)})
 
 
 @pytest.mark.parametrize("sync, syncs", [("full", 1), ("normal", 0)])
 def test_full_sync_syncs_each_append_to_disk_before_the_answer(journal_config, make_app, clock, monkeypatch,
                                                                 sync, syncs):
-    app = make_app({**journal_config, "COLLECT_JOURNAL_SYNC": sync})
+    app = make_app({**journal_config, "COLLECT_JOURNAL_SYNC": sync}, draining=False)
     with get_db(app).sessionmaker() as session:
         new = make_shop(session, clock.now(), origins=[ORIGIN])
         session.commit()

@@ -359,7 +359,7 @@ def test_sweeps_run_first_and_count_as_planned(session, clock, fake, dispatcher,
     session.commit()
     seen = []
 
-    def sweeps(s, now):
+    def sweeps(s, now, config=None):
         seen.append(now)
         make_push(s, s.get(Subscription, sub.id), now, kind="shipped")
         return 1

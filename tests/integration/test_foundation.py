@@ -25,9 +25,9 @@ def test_create_app_uses_test_config(app):
 
 
 @pytest.mark.parametrize(("variable", "value", "message"), [
-    ("COLLECT_WRITERS", "0", "COLLECT_WRITERS must be a whole number of at least 1, got 0"),
     ("SHOP_CACHE_SECONDS", "-5", "SHOP_CACHE_SECONDS must be a whole number of at least 0, got -5"),
-    ("COLLECT_WRITERS", "two", "COLLECT_WRITERS must be a whole number, got 'two'"),
+    ("COLLECT_JOURNAL_MAX_PENDING", "0", "COLLECT_JOURNAL_MAX_PENDING must be a whole number of at least 1, got 0"),
+    ("SUBSCRIPTION_IDLE_DAYS", "soon", "SUBSCRIPTION_IDLE_DAYS must be a whole number, got 'soon'"),
 ])
 def test_a_bad_tuning_variable_stops_the_start_with_its_name(monkeypatch, tmp_path, variable, value, message):
     monkeypatch.setenv(variable, value)
