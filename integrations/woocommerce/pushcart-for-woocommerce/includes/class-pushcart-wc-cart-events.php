@@ -376,8 +376,9 @@ final class Pushcart_WC_Cart_Events {
 	 */
 	public static function text( $value ) {
 		$text = wp_strip_all_tags( html_entity_decode( (string) $value, ENT_QUOTES | ENT_HTML5, 'UTF-8' ) );
-		$text = trim( preg_replace( '/\s+/u', ' ', $text ) );
-		return function_exists( 'mb_substr' ) ? mb_substr( $text, 0, 300 ) : substr( $text, 0, 300 );
+		$text = trim( (string) preg_replace( '/\s+/u', ' ', $text ) );
+		// Cut on characters, not bytes, without needing mbstring.
+		return preg_match( '/^.{0,300}/us', $text, $m ) ? $m[0] : '';
 	}
 
 	/**

@@ -190,7 +190,7 @@ final class Pushcart_WC_Settings {
 			$port = ':' . $number;
 		}
 		$path = isset( $parts['path'] ) ? rtrim( $parts['path'], '/' ) : '';
-		if ( '' !== $path && ! preg_match( '~^(?:/[A-Za-z0-9._~-]+)+$~', $path ) ) {
+		if ( '' !== $path && ! preg_match( '#^(?:/[A-Za-z0-9._~-]+)+$#', $path ) ) {
 			return null;
 		}
 		return esc_url_raw( $scheme . '://' . $host . $port . $path, array( 'https', 'http' ) );
