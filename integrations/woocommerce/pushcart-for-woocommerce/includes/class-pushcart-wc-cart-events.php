@@ -308,7 +308,7 @@ final class Pushcart_WC_Cart_Events {
 				'quantity' => (int) ( isset( $line['quantity'] ) ? $line['quantity'] : 1 ),
 				'url'      => (string) $product->get_permalink(),
 			);
-			$image   = self::image_url( $product );
+			$image = self::image_url( $product );
 			if ( '' !== $image ) {
 				$item['image'] = $image;
 			}
@@ -403,7 +403,7 @@ final class Pushcart_WC_Cart_Events {
 	 * @return string '' without a session.
 	 */
 	public function token() {
-		$token = $this->peek_token();
+		$token   = $this->peek_token();
 		$session = self::session();
 		if ( '' === $token && $session ) {
 			$token = bin2hex( random_bytes( 16 ) );
