@@ -56,6 +56,13 @@ def test_helper_script_parses():
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_helper_script_links_the_visitor_and_hands_over_ajax_cart_events():
+    result = subprocess.run([NODE, "--test", str(HARNESS / "helper.test.js")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^# fail 0$", result.stdout, re.M), result.stdout
+
+
 def test_plugin_header_and_readme_agree_on_version():
     main = (PLUGIN / "pushcart-for-woocommerce.php").read_text(encoding="utf-8")
     readme = (PLUGIN / "readme.txt").read_text(encoding="utf-8")
