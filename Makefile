@@ -11,7 +11,7 @@ PORT   ?= 5000
 export VAPID_SUBJECT ?= mailto:admin@localhost
 export PUBLIC_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: run test venv dev-venv browser-deps node-deps bench clean vendor
+.PHONY: run test venv dev-venv system-deps node-deps bench clean vendor
 
 venv: $(VENV)/.runtime
 dev-venv: $(VENV)/.dev
@@ -32,14 +32,18 @@ run: venv
 	$(FLASK) demo init
 	RUN_SCHEDULER=1 $(FLASK) run --host $(HOST) --port $(PORT) --no-reload --no-debugger --with-threads
 
-# Debian's chromium + chromium-driver for the browser tests, installed when missing and root.
-browser-deps:
-	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
-	  echo "chromium and chromedriver present"; \
+# Debian packages the tests use, installed (in one apt run) when missing and root: chromium +
+# chromium-driver (browser tests), php-cli (the WooCommerce plugin's tests), wrk (load runs).
+DEBIAN_PACKAGES := chromium:chromium chromium-driver:chromedriver php-cli:php wrk:wrk
+system-deps:
+	@missing=""; for pair in $(DEBIAN_PACKAGES); do \
+	  command -v "$${pair#*:}" >/dev/null || missing="$$missing $${pair%%:*}"; done; \
+	if [ -z "$$missing" ]; then echo "system packages present"; \
 	elif [ "$$(id -u)" = 0 ]; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	else \
-	  echo "chromium/chromedriver missing and not root: browser tests will be skipped" >&2; \
+	  echo "missing and not root:$$missing (the tests that need them are skipped)" >&2; \
 	fi
 
 # The npm packages the tests use: web-push-testing (the mock push service), web-push (bench).
@@ -48,7 +52,7 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: dev-venv browser-deps node-deps
+test: dev-venv system-deps node-deps
 	$(BIN)/python -m pytest
 
 # Chart.js for the dashboard, from the npm package pinned in package.json (served locally, no CDN).
