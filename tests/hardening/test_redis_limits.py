@@ -12,8 +12,6 @@ import time
 import pytest
 import redis
 
-from server import create_app
-from server.db import get_db
 from tests.hardening.conftest import ORIGIN, assert_json_error, events_body
 
 REDIS = shutil.which("redis-server")
@@ -41,20 +39,16 @@ def redis_url(tmp_path_factory):
     process.wait(timeout=10)
 
 
-def test_two_processes_share_the_counters(app_config, redis_url, shop):
+def test_two_processes_share_the_counters(app_config, make_app, redis_url, shop):
     config = {**app_config, "RATELIMIT_STORAGE_URI": redis_url, "RATELIMIT_COLLECT_PER_IP": "3/minute"}
-    first, second = create_app(config), create_app(config)
-    try:
-        with redis.Redis.from_url(redis_url) as store:
-            store.flushdb()  # the server outlives one test (both backends use it)
-        env = {"REMOTE_ADDR": "203.0.113.50"}
-        url = f"/v1/shops/{shop.public_key}/events"
-        statuses = [app.test_client().post(url, json=events_body(), headers={"Origin": ORIGIN}, environ_base=env)
-                    .status_code for app in (first, second, first)]
-        assert statuses == [202, 202, 202]
-        refused = second.test_client().post(url, json=events_body(), headers={"Origin": ORIGIN}, environ_base=env)
-        assert_json_error(refused, 429, "rate_limited")
-        assert int(refused.headers["Retry-After"]) >= 1
-    finally:
-        get_db(first).dispose()
-        get_db(second).dispose()
+    first, second = make_app(config), make_app(config)
+    with redis.Redis.from_url(redis_url) as store:
+        store.flushdb()  # the server outlives one test (both backends use it)
+    env = {"REMOTE_ADDR": "203.0.113.50"}
+    url = f"/v1/shops/{shop.public_key}/events"
+    statuses = [app.test_client().post(url, json=events_body(), headers={"Origin": ORIGIN}, environ_base=env)
+                .status_code for app in (first, second, first)]
+    assert statuses == [202, 202, 202]
+    refused = second.test_client().post(url, json=events_body(), headers={"Origin": ORIGIN}, environ_base=env)
+    assert_json_error(refused, 429, "rate_limited")
+    assert int(refused.headers["Retry-After"]) >= 1
