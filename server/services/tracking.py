@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 MAX_EVENTS_PER_BATCH = 50
 EVENT_TYPES = ("page_view", "product_view", "add_to_cart", "remove_from_cart", "checkout_started",
-               "leave", "identify")
+               "leave", "identify", "cart_update")
 VISITOR_ID_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
 
 
@@ -149,6 +149,23 @@ def _identify(visitor: Visitor, event: EventIn) -> None:
         visitor.customer_id = event.customer_id
     if event.first_name:
         visitor.first_name = event.first_name
+
+
+def platform_cart_token(token: Any) -> str | None:
+    """A platform cart token as checkouts name it: Shopify's ``/cart.js`` token without its ``?key=`` part."""
+    if not isinstance(token, str):
+        return None
+    token = token.split("?", 1)[0].strip()
+    return token[:128] or None
+
+
+def _note_cart(visitor: Visitor, event: EventIn | JournaledEvent) -> None:
+    """A ``cart_update`` (the widget read the platform's cart): keep its token on the visitor."""
+    cart = event.cart
+    token = cart.token if isinstance(cart, CartIn) else cart.get("token") if isinstance(cart, dict) else None
+    token = platform_cart_token(token)
+    if token is not None:
+        visitor.cart_token = token
 
 
 @dataclass(slots=True)
@@ -321,6 +338,7 @@ _VISITOR_STATE = {
     "last_event_at": "timestamptz", "engaged_since": "timestamptz", "left_at": "timestamptz",
     "email": "varchar", "customer_id": "varchar", "first_name": "varchar", "referrer": "text",
     "utm_source": "varchar", "utm_medium": "varchar", "utm_campaign": "varchar", "landing_url": "text",
+    "cart_token": "varchar",
 }
 _UPDATE_VISITORS_PG = sa.text(
     "UPDATE visitors AS v SET " + ", ".join(f"{name} = r.{name}" for name in _VISITOR_STATE)
@@ -373,6 +391,8 @@ def store_batches(session: orm.Session, items: Sequence[EventsIn]) -> list[int]:
                 _fill_source(visitor, event)
             elif event.type == "identify":
                 _identify(visitor, event)
+            elif event.type == "cart_update":
+                _note_cart(visitor, event)
         visitor.last_event_at = item.now
         if new:
             hooks.on_events(session, visitor, new, item.now)
