@@ -13,12 +13,14 @@ from urllib.parse import urlencode
 
 import pytest
 import sqlalchemy as sa
+from werkzeug.datastructures import MultiDict
 
 from server.models import Checkout, Event, Order, Product, Push, PushStatus, Shipment, Shop, Visitor, WebhookReceipt
 from server.presets import hooks
 from server.services.shopify import proxy_signature
 from server.services.webhooks import sign
 from tests.factories import make_shop, make_subscription, make_visitor
+from tests.integration.test_dashboard import log_in
 from tests.presets_support import pushes
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -284,13 +286,8 @@ def test_the_app_proxy_serves_the_worker_only_with_a_good_signature(client, app,
         refused = client.get(f"{path}?{urlencode(bad)}")
         assert refused.status_code == 401 and refused.json["error"]["code"] == "bad_signature"
     other = {**params, "shop": "someone-else.myshopify.com"}
-    refused = client.get(f"{path}?{urlencode({**other, 'signature': proxy_signature(SECRET, _multi(other))})}")
+    refused = client.get(f"{path}?{urlencode({**other, 'signature': proxy_signature(SECRET, MultiDict(other))})}")
     assert refused.status_code == 401 and refused.json["error"]["code"] == "wrong_shop_domain"
-
-
-def _multi(params):
-    from werkzeug.datastructures import MultiDict
-    return MultiDict(params)
 
 
 # -- WooCommerce -------------------------------------------------------------------------------
@@ -464,8 +461,6 @@ def test_platform_settings_are_saved_and_the_secret_is_never_shown(client, sessi
 
 
 def test_dashboard_settings_and_install_pages_show_the_platform(client, session, clock):
-    from tests.integration.test_dashboard import log_in
-
     new = make_shop(session, clock.now(), name="Acme")
     session.commit()
     csrf = log_in(client, new.admin_token)
