@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from werkzeug.datastructures import MultiDict
 
+from server.db import get_db
 from server.models import Checkout, Event, Order, Product, Push, PushStatus, Shipment, Shop, Visitor, WebhookReceipt
 from server.presets import hooks
 from server.services.shopify import proxy_signature
@@ -485,3 +486,29 @@ def test_dashboard_settings_and_install_pages_show_the_platform(client, session,
     assert f"http://pushcart.test/v1/integrations/shopify/{new.shop.public_key}/proxy" in install
     assert "orders/paid" in install and "product.updated" in install
     assert "&lt;script src=" in install and "wc-secret-1" not in install
+
+
+# -- limits ------------------------------------------------------------------------------------
+
+
+def test_platform_bodies_may_be_larger_than_collect_bodies(client, session, shop_keys, app):
+    body = {**fixture("shopify/products_update.json"), "body_html": "<p>" + "Lorem ipsum. " * 12_000 + "</p>"}
+    raw = json.dumps(body).encode()
+    assert app.config["MAX_CONTENT_LENGTH"] < len(raw) < app.config["PLATFORM_MAX_CONTENT_LENGTH"]
+    assert shopify(client, shop_keys.shop, "products/update", raw).status_code == 200
+    assert counts(session)["Product"] == 3
+    huge = json.dumps({**body, "body_html": "x" * app.config["PLATFORM_MAX_CONTENT_LENGTH"]}).encode()
+    assert shopify(client, shop_keys.shop, "products/update", huge, webhook_id="wh-2").status_code == 413
+
+
+def test_platform_deliveries_count_against_the_shops_webhook_limit(app_config, make_app, clock):
+    app = make_app({**app_config, "RATELIMIT_WEBHOOKS_PER_SHOP": "2/minute"})
+    client = app.test_client()
+    with get_db(app).sessionmaker() as s:
+        new = make_shop(s, clock.now(), origins=[ORIGIN])
+        new.shop.platform, new.shop.platform_domain, new.shop.platform_secret = "shopify", DOMAIN, SECRET
+        s.commit()
+        shop = new.shop
+        statuses = [shopify(client, shop, "customers/create", {"id": i}, webhook_id=f"wh-{i}").status_code
+                    for i in range(3)]
+    assert statuses == [200, 200, 429]
