@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from werkzeug.datastructures import MultiDict
 
 from server.db import get_db
+from server.journal import event_journal
 from server.models import Checkout, Event, Order, Product, Push, PushStatus, Shipment, Shop, Visitor, WebhookReceipt
 from server.presets import hooks
 from server.services.shopify import proxy_signature
@@ -512,3 +513,14 @@ def test_platform_deliveries_count_against_the_shops_webhook_limit(app_config, m
         statuses = [shopify(client, shop, "customers/create", {"id": i}, webhook_id=f"wh-{i}").status_code
                     for i in range(3)]
     assert statuses == [200, 200, 429]
+
+
+def test_cart_update_through_the_events_journal_keeps_the_cart_token(app_config, make_app, clock, tmp_path):
+    japp = make_app({**app_config, "COLLECT_JOURNAL": "on", "COLLECT_JOURNAL_DIR": str(tmp_path / "journal")})
+    with get_db(japp).sessionmaker() as s:
+        new = make_shop(s, clock.now(), origins=[ORIGIN])
+        s.commit()
+        send_cart_update(japp.test_client(), new.shop, "v-journal-01", f"{CART_TOKEN}?key=abc")
+        assert event_journal(japp).drainer.flush(10)
+        s.expire_all()
+        assert s.scalars(sa.select(Visitor.cart_token)).one() == CART_TOKEN
