@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 import sqlalchemy as sa
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from sqlalchemy import exc, orm
 
 from ..db import in_ids, insert_ignoring_duplicates
@@ -59,6 +59,16 @@ Money = Annotated[Decimal, AfterValidator(_money)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 Ref = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+
+
+def _number_as_text(value: Any) -> Any:
+    """A whole-number id (Shopify's variant and product ids are numbers in /cart.js) as text."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+# A product or cart item id: text, or a whole number kept as its text.
+ItemRef = Annotated[str, BeforeValidator(_number_as_text),
+                    StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 VisitorKey = Annotated[str, StringConstraints(pattern=VISITOR_ID_PATTERN)]
 
 
@@ -68,7 +78,7 @@ class _Loose(BaseModel):
 
 
 class ProductIn(_Loose):
-    id: Ref
+    id: ItemRef
     title: Text
     price: Money | None = None
     currency: Currency | None = None
@@ -77,7 +87,7 @@ class ProductIn(_Loose):
 
 
 class CartItemIn(_Loose):
-    id: Ref
+    id: ItemRef
     title: Text | None = None
     price: Money | None = None
     quantity: int = Field(default=1, ge=0, le=10_000)

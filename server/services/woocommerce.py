@@ -29,6 +29,7 @@ from sqlalchemy import orm
 from ..errors import Unauthorized
 from ..models import Shop
 from . import platforms
+from .tracking import VISITOR_ID_PATTERN
 from .webhooks import CheckoutHook, OrderHook, ProductHook
 
 SIGNATURE_HEADER = "X-WC-Webhook-Signature"
@@ -89,6 +90,11 @@ def _meta(data: dict[str, Any], key: str) -> str | None:
     return None
 
 
+def _visitor_key(value: str | None) -> str | None:
+    """The widget's visitor id from the order meta; an odd value is dropped (the email still links)."""
+    return value if value is not None and re.fullmatch(VISITOR_ID_PATTERN, value) else None
+
+
 def _items(line_items: Any) -> list[dict[str, Any]]:
     items = []
     for line in line_items if isinstance(line_items, list) else []:
@@ -112,7 +118,7 @@ def _order(shop: Shop, webhook_id: str, data: dict[str, Any]) -> tuple[list[Any]
     token = platforms.ref(data.get("order_key")) or order_id
     billing = data.get("billing") if isinstance(data.get("billing"), dict) else {}
     common = {
-        "id": webhook_id[:128], "checkout_token": token, "visitor_id": _meta(data, VISITOR_META),
+        "id": webhook_id[:128], "checkout_token": token, "visitor_id": _visitor_key(_meta(data, VISITOR_META)),
         "cart_token": _meta(data, CART_META), "email": platforms.email(billing.get("email")),
         "total": platforms.money(data.get("total")), "currency": data.get("currency") or shop.currency,
     }

@@ -89,7 +89,7 @@ def test_shopify_cart_update_checkout_push_click_and_paid_order(app, client, ses
     response = client.post(f"/v1/shops/{new.shop.public_key}/events", headers={"Origin": ORIGIN}, json={
         "visitor_id": "v-shopify-e2e-1", "events": [{"type": "cart_update", "cart": {
             "token": f"{CART_TOKEN}?key=0f4e2d", "total": "398.00", "currency": "USD", "item_count": 2,
-            "items": [{"id": "49148385", "title": "IPod Nano - 8GB", "price": "199.00", "quantity": 2}]}}]})
+            "items": [{"id": 49148385, "title": "IPod Nano - 8GB", "price": "199.00", "quantity": 2}]}}]})
     assert response.status_code == 202, response.json
     started = clock.set(t0 + timedelta(minutes=2)) or clock.now()
     checkout = fixture("shopify/checkouts_create.json")
