@@ -50,6 +50,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(webhooks.bp)
 
+    from .blueprints import integrations
+
+    app.register_blueprint(integrations.bp)  # Shopify and WooCommerce
+
     from .blueprints import dashboard
 
     app.register_blueprint(dashboard.bp)  # the merchant's pages at /admin/

@@ -94,6 +94,7 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
         COLLECT_JOURNAL_SYNC="normal",
         COLLECT_JOURNAL_MAX_PENDING=200_000,
         MAX_CONTENT_LENGTH=64 * 1024,
+        PLATFORM_MAX_CONTENT_LENGTH=1024 * 1024,  # Shopify's and WooCommerce's webhook bodies
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         JSON_SORT_KEYS=False,

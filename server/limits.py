@@ -9,7 +9,7 @@ so an operator (or a test) can change them without code:
 | ``RATELIMIT_COLLECT_PER_IP`` | every collect call from one client address | 300/minute |
 | ``RATELIMIT_COLLECT_PER_SHOP`` | every collect call for one shop | 20000/minute |
 | ``RATELIMIT_NEW_SUBSCRIPTIONS`` | new subscriptions (an endpoint the shop has not seen) per shop and client address | 200/hour |
-| ``RATELIMIT_WEBHOOKS_PER_SHOP`` | webhook deliveries for one shop | 3000/minute |
+| ``RATELIMIT_WEBHOOKS_PER_SHOP`` | webhook deliveries for one shop (native and platform ones alike) | 3000/minute |
 | ``RATELIMIT_CLICKS_PER_IP`` | ``GET /c/{token}`` from one client address | 120/minute |
 
 ``RATELIMIT_ENABLED=0`` switches every limit off (load runs only). The client address is
@@ -96,11 +96,14 @@ def init_app(app: Flask) -> Limiter:
     app.extensions[EXTENSION] = limiter
 
     # Limits attach to the blueprint objects by name, so the order of registration is free.
-    from .blueprints import clicks, collect, webhooks
+    from .blueprints import clicks, collect, integrations, webhooks
 
     apply_collect_limits(limiter, collect.bp)
     limiter.shared_limit(_config_limit("RATELIMIT_WEBHOOKS_PER_SHOP"), scope="webhooks-shop",
                          key_func=shop_key)(webhooks.bp)
+    # Shopify's and WooCommerce's deliveries share the shop's webhook budget (one counter).
+    limiter.shared_limit(_config_limit("RATELIMIT_WEBHOOKS_PER_SHOP"), scope="webhooks-shop",
+                         key_func=shop_key)(integrations.bp)
     # Every click writes a row: a script replaying one link must not fill the table.
     limiter.shared_limit(_config_limit("RATELIMIT_CLICKS_PER_IP"), scope="clicks-ip", key_func=ip_key)(clicks.bp)
     return limiter

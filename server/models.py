@@ -77,6 +77,12 @@ class Shop(Base):
     attribution_hours: Mapped[int] = mapped_column(default=72)
     currency: Mapped[str] = mapped_column(sa.String(3), default="USD")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The shop platform (``custom``, ``shopify``, ``woocommerce``), its domain (the myshopify
+    # domain, or the WordPress site URL) and the platform's webhook secret (needed in clear to
+    # verify its signatures; write-only in the settings).
+    platform: Mapped[str] = mapped_column(sa.String(16), default="custom", server_default="custom")
+    platform_domain: Mapped[str | None] = mapped_column(sa.String(255))
+    platform_secret: Mapped[str | None] = mapped_column(sa.String(255))
 
 
 class PresetSetting(Base):
@@ -104,6 +110,8 @@ class Visitor(Base):
         sa.UniqueConstraint("shop_id", "visitor_key"),
         # The 30-minutes-of-silence sweep: engaged visitors who have not left, by last activity.
         sa.Index("ix_visitors_engaged_last_event", "engaged_since", "last_event_at"),
+        # A platform checkout webhook's cart token finds the visitor whose widget reported the cart.
+        sa.Index("ix_visitors_shop_cart_token", "shop_id", "cart_token"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -124,6 +132,8 @@ class Visitor(Base):
     landing_url: Mapped[str | None] = mapped_column(sa.Text)
     locale: Mapped[str | None] = mapped_column(sa.String(35))
     timezone: Mapped[str | None] = mapped_column(sa.String(64))
+    # The latest platform cart token the widget reported (``cart_update``), without Shopify's ``?key=``.
+    cart_token: Mapped[str | None] = mapped_column(sa.String(128))
 
 
 class Subscription(Base):
@@ -243,6 +253,30 @@ class WebhookReceipt(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class Product(Base):
+    """A shop's product or variant as its platform last reported it (price, stock).
+
+    ``variant_ref`` is ``""`` for a product without variants, so the unique key holds on every
+    database (NULLs never conflict).
+    """
+
+    __tablename__ = "products"
+    __table_args__ = (sa.UniqueConstraint("shop_id", "product_ref", "variant_ref"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"))
+    product_ref: Mapped[str] = mapped_column(sa.String(128))
+    variant_ref: Mapped[str] = mapped_column(sa.String(128), default="", server_default="")
+    title: Mapped[str] = mapped_column(sa.String(300))
+    price: Mapped[Decimal | None] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    available: Mapped[bool] = mapped_column(default=True)
+    inventory: Mapped[int | None] = mapped_column()
+    url: Mapped[str | None] = mapped_column(sa.Text)
+    image: Mapped[str | None] = mapped_column(sa.Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Push(Base):
     """The outbox: one row per push to one subscription, and the merchant's push record."""
 
@@ -322,6 +356,7 @@ __all__ = [
     "KINDS",
     "Order",
     "PresetSetting",
+    "Product",
     "Push",
     "PushKind",
     "PushStatus",

@@ -121,12 +121,14 @@ def _shop() -> Shop:
 
 @bp.route("/<public_key>/config", methods=["GET", "OPTIONS"])
 def config(public_key: str) -> dict[str, Any]:
-    """What the widget needs to ask and subscribe: the VAPID key, the prompt, the worker path."""
+    """What the widget needs to ask and subscribe: the VAPID key, the prompt, the worker path,
+    and the shop's platform (on ``shopify`` the widget reads /cart.js and sends ``cart_update``)."""
     shop = g.collect_shop
     return {
         "vapid_public_key": public_key_b64(get_vapid(current_app)),
         "prompt": {**DEFAULT_PROMPT, **(shop.prompt or {})},
         "sw_path": shop.sw_path,
+        "platform": shop.platform,
     }
 
 

@@ -44,7 +44,13 @@ KIND_LABELS = {
     "repurchase": "Repurchase",
     "shipped": "Shipped",
 }
-WEBHOOK_TOPICS = ("checkouts", "orders", "shipments")
+WEBHOOK_TOPICS = ("checkouts", "orders", "shipments", "products")
+PLATFORM_LABELS = {"custom": "Custom / other", "shopify": "Shopify", "woocommerce": "WooCommerce"}
+SHOPIFY_TOPICS = (("Checkout creation", "checkouts/create"), ("Checkout update", "checkouts/update"),
+                  ("Order payment", "orders/paid"), ("Fulfillment creation", "fulfillments/create"),
+                  ("Product update", "products/update"))
+WOOCOMMERCE_TOPICS = (("Order created", "order.created"), ("Order updated", "order.updated"),
+                      ("Product updated", "product.updated"))
 _DELAY = re.compile(r"^\s*(\d{1,6})\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -269,13 +275,22 @@ def _install_context() -> dict[str, Any]:
         "script_tag": f'<script src="{public_url}/widget.js" data-shop="{g.shop.public_key}" async></script>',
         "sw_source": install_check.expected_sw_source(public_url),
         "webhooks": {topic: f"{public_url}/v1/webhooks/{g.shop.public_key}/{topic}" for topic in WEBHOOK_TOPICS},
+        "platform": g.shop.platform or "custom",
+        "platform_labels": PLATFORM_LABELS,
+        "shopify_url": f"{public_url}/v1/integrations/shopify/{g.shop.public_key}",
+        "shopify_proxy_url": f"{public_url}/v1/integrations/shopify/{g.shop.public_key}/proxy",
+        "shopify_topics": SHOPIFY_TOPICS,
+        "woocommerce_url": f"{public_url}/v1/integrations/woocommerce/{g.shop.public_key}",
+        "woocommerce_topics": WOOCOMMERCE_TOPICS,
+        "secret_set": bool(g.shop.platform_secret),
         "active": "install",
     }
 
 
 @bp.get("/install")
 def install() -> str:
-    """What to paste into the shop: script tag, service worker file, webhook URLs."""
+    """What to paste into the shop: script tag, service worker file, webhook URLs; per platform
+    (Shopify, WooCommerce) the theme snippet and the webhook set-up steps."""
     return _page("admin/install.html", check=None, **_install_context())
 
 
@@ -301,7 +316,7 @@ def install_check_run() -> str:
 
 @bp.route("/settings", methods=["GET", "POST"])
 def settings() -> Any:
-    """The shop's settings: name, origins, prompt, frequency cap, quiet hours, attribution."""
+    """The shop's settings: name, origins, prompt, frequency cap, quiet hours, attribution, platform."""
     if request.method == "POST":
         form = request.form
         raw: dict[str, Any] = {
@@ -316,7 +331,14 @@ def settings() -> Any:
             "attribution_hours": _int(form.get("attribution_hours")),
             "quiet_hours": ({"start": form.get("quiet_start", ""), "end": form.get("quiet_end", "")}
                             if form.get("quiet_start") or form.get("quiet_end") else None),
+            "platform": form.get("platform") or "custom",
+            "platform_domain": form.get("platform_domain", ""),
         }
+        # Write-only: an empty field keeps the secret; the box clears it.
+        if form.get("platform_secret", "").strip():
+            raw["platform_secret"] = form["platform_secret"]
+        elif form.get("clear_platform_secret") == "1":
+            raw["platform_secret"] = ""
         try:
             update_settings(g.shop, parse(SettingsUpdate, raw))
             get_session().flush()
@@ -327,7 +349,8 @@ def settings() -> Any:
             return redirect(url_for("dashboard.settings"))
         flash("Settings saved.", "ok")
         return redirect(url_for("dashboard.settings"))
-    return _page("admin/settings.html", settings=settings_as_json(g.shop), active="settings")
+    return _page("admin/settings.html", settings=settings_as_json(g.shop), platform_labels=PLATFORM_LABELS,
+                 active="settings")
 
 
 def _int(raw: str | None) -> int | None:

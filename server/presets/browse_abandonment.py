@@ -34,8 +34,9 @@ KIND = "browse_abandonment"
 SILENCE = timedelta(minutes=30)
 LEAVE_GRACE = timedelta(seconds=60)
 ONCE_PER = timedelta(hours=24)
-ENGAGING_EVENTS = ("product_view", "add_to_cart")
-CART_EVENTS = ("add_to_cart", "remove_from_cart", "checkout_started")
+# ``cart_update``: the widget read a platform's cart (Shopify's /cart.js); it engages like an add-to-cart.
+ENGAGING_EVENTS = ("product_view", "add_to_cart", "cart_update")
+CART_EVENTS = ("add_to_cart", "remove_from_cart", "checkout_started", "cart_update")
 HISTORY = 50  # latest product/cart events read to build the reminder
 SWEEP_BATCH = 500
 

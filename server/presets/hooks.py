@@ -110,6 +110,12 @@ def on_shipment(session: orm.Session, shop: Shop, shipment: Shipment, order: Ord
     shipped.plan(session, shop, shipment, order, now)
 
 
+def on_product_updated(session: orm.Session, shop: Shop, before: Any, after: Any, now: datetime) -> None:
+    """A product or variant was stored (``before`` is None for a new one; both are
+    ``services.products.ProductData``). Nothing is planned yet: back-in-stock and price-drop
+    alerts will be planned here from the two states."""
+
+
 def run_sweeps(session: orm.Session, now: datetime, config: Any = None) -> int:
     """Plan what has no event of its own (30 minutes of silence counts as leaving); return rows planned.
 

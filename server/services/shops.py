@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -136,6 +137,7 @@ class ShopRef:
     origins: frozenset[str]
     sw_path: str
     prompt: dict[str, Any]
+    platform: str = "custom"
 
 
 class ShopCache:
@@ -161,7 +163,8 @@ class ShopCache:
         if entry is not None and entry[0] > now:
             return entry[1]
         shop = shop_by_public_key(session(), public_key)
-        ref = ShopRef(shop.id, shop.public_key, frozenset(shop.origins or ()), shop.sw_path, dict(shop.prompt or {}))
+        ref = ShopRef(shop.id, shop.public_key, frozenset(shop.origins or ()), shop.sw_path, dict(shop.prompt or {}),
+                      shop.platform or "custom")
         with self._lock:
             if len(self._entries) >= self.max_size:
                 self._entries.clear()
@@ -195,7 +198,7 @@ def shop_by_admin_token(session: orm.Session, token: str) -> Shop | None:
 
 
 def settings_as_json(shop: Shop) -> dict[str, Any]:
-    """The merchant-visible settings (no secret, no token)."""
+    """The merchant-visible settings (no secret, no token: the platform secret only as set or not)."""
     quiet = None
     if shop.quiet_hours_start and shop.quiet_hours_end:
         quiet = {"start": shop.quiet_hours_start, "end": shop.quiet_hours_end}
@@ -210,6 +213,9 @@ def settings_as_json(shop: Shop) -> dict[str, Any]:
         "timezone": shop.timezone,
         "attribution_hours": shop.attribution_hours,
         "currency": shop.currency,
+        "platform": shop.platform or "custom",
+        "platform_domain": shop.platform_domain,
+        "platform_secret_set": bool(shop.platform_secret),
     }
 
 
@@ -243,6 +249,33 @@ class SettingsUpdate(BaseModel):
     timezone: str | None = Field(default=None, max_length=64)
     attribution_hours: int | None = Field(default=None, ge=1, le=24 * 90)
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    platform: Literal["custom", "shopify", "woocommerce"] | None = None
+    platform_domain: str | None = Field(default=None, max_length=255)
+    # Write-only: "" clears it. GET shows only ``platform_secret_set``, accepted back and ignored.
+    platform_secret: str | None = Field(default=None, max_length=255)
+    platform_secret_set: bool | None = None
+
+
+SHOPIFY_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}\.myshopify\.com$")
+
+
+def normalize_platform_domain(platform: str, raw: str) -> str | None:
+    """The myshopify domain (Shopify) or the WordPress site URL (WooCommerce), as stored; None
+    for an empty value; raises Invalid for anything else."""
+    value = raw.strip()
+    if not value:
+        return None
+    if platform == "shopify":
+        host = value.lower().removeprefix("https://").removeprefix("http://").rstrip("/")
+        if not SHOPIFY_DOMAIN.match(host):
+            raise Invalid("platform_domain must be the shop's myshopify domain, e.g. my-shop.myshopify.com",
+                          code="invalid_field")
+        return host
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment or parts.username:
+        raise Invalid("platform_domain must be the site's URL, e.g. https://shop.example", code="invalid_field")
+    netloc = parts.hostname.lower() + (f":{parts.port}" if parts.port else "")
+    return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
 
 
 # Fields ``settings_as_json`` shows that no update may change: a client may send back what it
@@ -295,4 +328,11 @@ def update_settings(shop: Shop, update: SettingsUpdate) -> Shop:
         shop.attribution_hours = update.attribution_hours
     if "currency" in fields and update.currency is not None:
         shop.currency = update.currency
+    if "platform" in fields and update.platform is not None:
+        shop.platform = update.platform
+    if "platform_domain" in fields or ("platform" in fields and shop.platform_domain):
+        raw = update.platform_domain if "platform_domain" in fields else shop.platform_domain
+        shop.platform_domain = normalize_platform_domain(shop.platform, raw or "")
+    if "platform_secret" in fields and update.platform_secret is not None:
+        shop.platform_secret = update.platform_secret.strip() or None
     return shop

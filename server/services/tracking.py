@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 import sqlalchemy as sa
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from sqlalchemy import exc, orm
 
 from ..db import in_ids, insert_ignoring_duplicates
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 MAX_EVENTS_PER_BATCH = 50
 EVENT_TYPES = ("page_view", "product_view", "add_to_cart", "remove_from_cart", "checkout_started",
-               "leave", "identify")
+               "leave", "identify", "cart_update")
 VISITOR_ID_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
 
 
@@ -59,6 +59,16 @@ Money = Annotated[Decimal, AfterValidator(_money)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 Ref = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+
+
+def _number_as_text(value: Any) -> Any:
+    """A whole-number id (Shopify's variant and product ids are numbers in /cart.js) as text."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+# A product or cart item id: text, or a whole number kept as its text.
+ItemRef = Annotated[str, BeforeValidator(_number_as_text),
+                    StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 VisitorKey = Annotated[str, StringConstraints(pattern=VISITOR_ID_PATTERN)]
 
 
@@ -68,7 +78,7 @@ class _Loose(BaseModel):
 
 
 class ProductIn(_Loose):
-    id: Ref
+    id: ItemRef
     title: Text
     price: Money | None = None
     currency: Currency | None = None
@@ -77,7 +87,7 @@ class ProductIn(_Loose):
 
 
 class CartItemIn(_Loose):
-    id: Ref
+    id: ItemRef
     title: Text | None = None
     price: Money | None = None
     quantity: int = Field(default=1, ge=0, le=10_000)
@@ -149,6 +159,23 @@ def _identify(visitor: Visitor, event: EventIn) -> None:
         visitor.customer_id = event.customer_id
     if event.first_name:
         visitor.first_name = event.first_name
+
+
+def platform_cart_token(token: Any) -> str | None:
+    """A platform cart token as checkouts name it: Shopify's ``/cart.js`` token without its ``?key=`` part."""
+    if not isinstance(token, str):
+        return None
+    token = token.split("?", 1)[0].strip()
+    return token[:128] or None
+
+
+def _note_cart(visitor: Visitor, event: EventIn | JournaledEvent) -> None:
+    """A ``cart_update`` (the widget read the platform's cart): keep its token on the visitor."""
+    cart = event.cart
+    token = cart.token if isinstance(cart, CartIn) else cart.get("token") if isinstance(cart, dict) else None
+    token = platform_cart_token(token)
+    if token is not None:
+        visitor.cart_token = token
 
 
 @dataclass(slots=True)
@@ -321,6 +348,7 @@ _VISITOR_STATE = {
     "last_event_at": "timestamptz", "engaged_since": "timestamptz", "left_at": "timestamptz",
     "email": "varchar", "customer_id": "varchar", "first_name": "varchar", "referrer": "text",
     "utm_source": "varchar", "utm_medium": "varchar", "utm_campaign": "varchar", "landing_url": "text",
+    "cart_token": "varchar",
 }
 _UPDATE_VISITORS_PG = sa.text(
     "UPDATE visitors AS v SET " + ", ".join(f"{name} = r.{name}" for name in _VISITOR_STATE)
@@ -373,6 +401,8 @@ def store_batches(session: orm.Session, items: Sequence[EventsIn]) -> list[int]:
                 _fill_source(visitor, event)
             elif event.type == "identify":
                 _identify(visitor, event)
+            elif event.type == "cart_update":
+                _note_cart(visitor, event)
         visitor.last_event_at = item.now
         if new:
             hooks.on_events(session, visitor, new, item.now)

@@ -3,7 +3,11 @@
 A webhook is signed ``X-Pushcart-Signature: t=<unix seconds>,v1=<hex>`` with
 ``HMAC-SHA256(shop secret, "<t>.<raw body>")``. A delivery whose ``id`` was seen before (per
 shop and topic) changes nothing. The visitor is found by ``visitor_id``, then by the
-checkout's token, then by an identified email.
+checkout's token, then by the platform cart token the widget reported, then by an identified
+email.
+
+The platform adapters (``server.services.platforms``) translate Shopify's and WooCommerce's
+deliveries into these same models and apply them with the same functions.
 """
 from __future__ import annotations
 
@@ -25,11 +29,13 @@ from ..models import Checkout, Order, Shipment, Shop, Visitor, WebhookReceipt
 from ..presets import checkout_recovery, hooks
 from ..presets.common import safe_url
 from ..validation import decode_json
+from . import products
+from .tracking import platform_cart_token
 from .visitors import visitor_by_key
 
 log = logging.getLogger(__name__)
 
-TOPICS = ("checkouts", "orders", "shipments")
+TOPICS = ("checkouts", "orders", "shipments", "products")
 TOLERANCE_SECONDS = 300
 SIGNATURE_HEADER = "X-Pushcart-Signature"
 
@@ -73,10 +79,18 @@ class _Hook(BaseModel):
     id: Ref
 
 
+VisitorRef = Annotated[str, StringConstraints(max_length=64)]
+CartToken = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+FirstName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
 class CheckoutHook(_Hook):
     checkout_token: Ref
-    visitor_id: Annotated[str, StringConstraints(max_length=64)] | None = None
+    visitor_id: VisitorRef | None = None
+    # The platform cart token the widget reported with ``cart_update`` (Shopify's cart_token).
+    cart_token: CartToken | None = None
     email: Email | None = None
+    first_name: FirstName | None = None
     total: Total
     currency: Currency
     item_count: Annotated[StrictInt, Field(ge=0, le=10000)]
@@ -88,7 +102,8 @@ class OrderHook(_Hook):
     order_id: Ref
     status: Literal["paid"]
     checkout_token: Ref | None = None
-    visitor_id: Annotated[str, StringConstraints(max_length=64)] | None = None
+    visitor_id: VisitorRef | None = None
+    cart_token: CartToken | None = None
     email: Email | None = None
     total: Total
     currency: Currency
@@ -101,7 +116,22 @@ class ShipmentHook(_Hook):
     carrier: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
 
 
-MODELS: dict[str, type[_Hook]] = {"checkouts": CheckoutHook, "orders": OrderHook, "shipments": ShipmentHook}
+class ProductHook(_Hook):
+    """A product (or one variant of it) with its price and stock, as the shop reports it."""
+
+    product_id: Ref
+    variant_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=128)] | StrictInt | None = None
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+    price: Total | None = None
+    currency: Currency
+    available: bool
+    inventory: Annotated[StrictInt, Field(ge=-1_000_000, le=1_000_000_000)] | None = None
+    url: Url | None = None
+    image: Url | None = None
+
+
+MODELS: dict[str, type[_Hook]] = {"checkouts": CheckoutHook, "orders": OrderHook, "shipments": ShipmentHook,
+                                  "products": ProductHook}
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -156,8 +186,9 @@ def _insert(session: orm.Session, model: Any) -> Any:
     return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert(model)
 
 
-def _first_receipt(session: orm.Session, shop: Shop, topic: str, webhook_id: str, now: datetime) -> bool:
-    """Record the delivery ``id``; False when it was seen before (the unique key decides)."""
+def first_receipt(session: orm.Session, shop: Shop, topic: str, webhook_id: str, now: datetime) -> bool:
+    """Record the delivery ``id`` under ``topic`` (16 characters at most); False when it was seen
+    before (the unique key decides)."""
     result = session.execute(
         _insert(session, WebhookReceipt)
         .values(shop_id=shop.id, topic=topic, webhook_id=webhook_id, received_at=now)
@@ -169,14 +200,25 @@ def _first_receipt(session: orm.Session, shop: Shop, topic: str, webhook_id: str
 
 
 def link_visitor(session: orm.Session, shop: Shop, visitor_key: str | None,
-                 checkout: Checkout | None, email: str | None) -> Visitor | None:
-    """The visitor by widget id, then by the checkout's visitor, then by an identified email."""
+                 checkout: Checkout | None, email: str | None, cart_token: str | None = None) -> Visitor | None:
+    """The visitor by widget id, then by the checkout's visitor, then by the platform cart token
+    the widget reported (``cart_update``), then by an identified email."""
     if visitor_key:
         visitor = visitor_by_key(session, shop.id, visitor_key)
         if visitor is not None:
             return visitor
     if checkout is not None and checkout.visitor_id is not None:
         visitor = session.get(Visitor, checkout.visitor_id)
+        if visitor is not None:
+            return visitor
+    token = platform_cart_token(cart_token)
+    if token:
+        visitor = session.scalars(
+            sa.select(Visitor)
+            .where(Visitor.shop_id == shop.id, Visitor.cart_token == token)
+            .order_by(Visitor.last_event_at.desc().nulls_last(), Visitor.id.desc())
+            .limit(1)
+        ).first()
         if visitor is not None:
             return visitor
     if email:
@@ -205,23 +247,32 @@ def handle(session: orm.Session, shop: Shop, topic: str, body: bytes, signature:
         raise NotFound(f"unknown webhook topic {topic!r}; use one of {', '.join(TOPICS)}", code="unknown_topic")
     verify_signature(shop.secret, signature, body, now)
     payload = parse_body(topic, body)
-    if not _first_receipt(session, shop, topic, payload.id, now):
+    if not first_receipt(session, shop, topic, payload.id, now):
         log.info("webhook %s %s for shop %s already received", topic, payload.id, shop.id)
         return {"received": True, "duplicate": True}
+    apply(session, shop, payload, now)
+    log.info("webhook %s %s for shop %s applied", topic, payload.id, shop.id)
+    return {"received": True, "duplicate": False}
+
+
+def apply(session: orm.Session, shop: Shop, payload: _Hook, now: datetime) -> None:
+    """Apply one validated webhook (native, or translated from a platform's delivery)."""
     if isinstance(payload, CheckoutHook):
         _apply_checkout(session, shop, payload, now)
     elif isinstance(payload, OrderHook):
         _apply_order(session, shop, payload, now)
     elif isinstance(payload, ShipmentHook):
         _apply_shipment(session, shop, payload, now)
+    elif isinstance(payload, ProductHook):
+        _apply_product(session, shop, payload, now)
     session.flush()
-    log.info("webhook %s %s for shop %s applied", topic, payload.id, shop.id)
-    return {"received": True, "duplicate": False}
 
 
 def _apply_checkout(session: orm.Session, shop: Shop, hook: CheckoutHook, now: datetime) -> None:
     existing = checkout_recovery.find(session, shop.id, hook.checkout_token)
-    visitor = link_visitor(session, shop, hook.visitor_id, existing, hook.email)
+    visitor = link_visitor(session, shop, hook.visitor_id, existing, hook.email, hook.cart_token)
+    if visitor is not None and hook.first_name and not visitor.first_name:
+        visitor.first_name = hook.first_name
     data = checkout_recovery.CheckoutData(
         token=hook.checkout_token, total=hook.total, currency=hook.currency,
         item_count=hook.item_count, checkout_url=hook.checkout_url, items=_items(hook.items),
@@ -239,7 +290,7 @@ def _apply_order(session: orm.Session, shop: Shop, hook: OrderHook, now: datetim
         log.info("order %s already recorded for shop %s", order.id, shop.id)
         return
     checkout = checkout_recovery.find(session, shop.id, hook.checkout_token) if hook.checkout_token else None
-    visitor = link_visitor(session, shop, hook.visitor_id, checkout, hook.email)
+    visitor = link_visitor(session, shop, hook.visitor_id, checkout, hook.email, hook.cart_token)
     if checkout is not None and checkout.visitor_id is None and visitor is not None:
         checkout.visitor_id = visitor.id
     order = Order(
@@ -253,6 +304,13 @@ def _apply_order(session: orm.Session, shop: Shop, hook: OrderHook, now: datetim
 
 
 def _apply_shipment(session: orm.Session, shop: Shop, hook: ShipmentHook, now: datetime) -> None:
+    known = session.scalars(
+        sa.select(Shipment.id).where(Shipment.shop_id == shop.id, Shipment.shipment_ref == hook.id)
+    ).first()
+    if known is not None:
+        # The same shipment again under a new delivery id (a platform names it by its own id).
+        log.info("shipment %s already recorded for shop %s", known, shop.id)
+        return
     order = session.scalars(
         sa.select(Order).where(Order.shop_id == shop.id, Order.order_ref == hook.order_id)
     ).one_or_none()
@@ -264,3 +322,12 @@ def _apply_shipment(session: orm.Session, shop: Shop, hook: ShipmentHook, now: d
     session.flush()
     hooks.on_shipment(session, shop, shipment, order, now)
 
+
+
+def _apply_product(session: orm.Session, shop: Shop, hook: ProductHook, now: datetime) -> None:
+    variant = "" if hook.variant_id is None else str(hook.variant_id)
+    products.upsert(session, shop, products.ProductData(
+        product_ref=hook.product_id, variant_ref=variant, title=hook.title, price=hook.price,
+        currency=hook.currency, available=hook.available, inventory=hook.inventory, url=hook.url,
+        image=hook.image,
+    ), now)

@@ -219,7 +219,7 @@ def test_config_answers_the_shop_origin_with_cors(client, shop):
     response = client.get(f"/v1/shops/{shop.public_key}/config", headers={"Origin": "http://localhost:8000"})
     assert response.status_code == 200
     assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:8000"
-    assert set(response.get_json()) == {"vapid_public_key", "prompt", "sw_path"}
+    assert set(response.get_json()) == {"vapid_public_key", "prompt", "sw_path", "platform"}
 
 
 PRODUCT = {"id": "sku-1", "title": "Linen Shirt", "price": "49.90", "currency": "EUR",
