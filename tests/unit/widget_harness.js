@@ -28,6 +28,7 @@ const document = {
   getElementById: () => null,
 };
 const window = {
+  document,
   location: { href: scenario.url || "https://shop.example/p/1?utm_source=x", pathname: "/p/1", protocol: "https:" },
   navigator: { sendBeacon: (url, body) => { beacons.push({ url, body: JSON.parse(body) }); return true; } },
   localStorage: scenario.noStorage
