@@ -96,7 +96,7 @@ var leave = () => { if (!left) { left = 1; enqueue({type: "leave", url: href(loc
 var ok = () => "serviceWorker" in nav && "PushManager" in w && "Notification" in w && w.isSecureContext !== false;
 var perm = () => w.Notification.permission;
 var config = () => {
-  if (!cfg) (cfg = call("/config")).catch(e => { cfg = 0; log(e); });
+  if (!cfg) (cfg = call("/config?locale=" + encodeURIComponent(nav.language))).catch(e => { cfg = 0; log(e); });
   return cfg;
 };
 var sw = c => { // our script URL, and a scope of our own: never the shop's own worker
@@ -171,8 +171,8 @@ button{font:inherit;font-weight:600;border-radius:8px;padding:8px 14px;cursor:po
 <p id=pc-text></p></div><div class=btns><button class=no></button><button class=yes></button></div></div>`;
   box = root.firstChild;
   q("p", p.text || "Get notified about your cart and orders?");
-  q(".no", "Not now").addEventListener("click", safe(close));
-  q(".yes", "Yes, notify me").addEventListener("click", safe(() => { host.remove(); subscribe().then(yes => yes || dismiss(p)); }));
+  q(".no", p.no || "Not now").addEventListener("click", safe(close));
+  q(".yes", p.yes || "Yes, notify me").addEventListener("click", safe(() => { host.remove(); subscribe().then(yes => yes || dismiss(p)); }));
   box.addEventListener("keydown", safe(close));
   // A constructed sheet passes a CSP without 'unsafe-inline'; <style> is the fallback
   try { s = new w.CSSStyleSheet(); s.replaceSync(css); root.adoptedStyleSheets = [s]; } catch (_) {

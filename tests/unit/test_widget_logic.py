@@ -77,3 +77,23 @@ def test_never_throws_without_storage_network_or_a_shop():
     run(noStorage=True, fetchThrows=True, leave=True, jsonld=[GRAPH], calls=[["track", "page_view"], ["status"],
                                                                            ["subscribe"], ["unsubscribe"]])
     assert run(shop="bad key with spaces")["sent"] == []
+
+
+def sent_to(out: dict, path: str) -> list[dict]:
+    return [s for s in out["sent"] if s["url"].split("?")[0].endswith(path)]
+
+
+def test_config_is_asked_in_the_visitors_language_and_labels_the_soft_ask():
+    prompt = {"after_pageviews": 0, "text": "Des offres ?", "yes": "Oui, prévenez-moi", "no": "Plus tard"}
+    out = run(push={"permission": "default"}, language="fr-CA", config={"prompt": prompt})
+    [config] = sent_to(out, "/config")
+    # A GET (no method given), without cookies.
+    assert config == {"url": "https://push.example/v1/shops/pk_test/config?locale=fr-CA", "credentials": "omit",
+                      "body": None}
+    [ask] = out["softask"]
+    assert (ask["text"], ask["yes"], ask["no"]) == ("Des offres ?", "Oui, prévenez-moi", "Plus tard")
+    assert 'role=dialog aria-modal=false aria-labelledby=pc-text' in ask["html"]
+    # Without translations in the config: the English labels.
+    [ask] = run(push={"permission": "default"}, config={"prompt": {"after_pageviews": 0}})["softask"]
+    assert (ask["text"], ask["yes"], ask["no"]) == ("Get notified about your cart and orders?", "Yes, notify me", "Not now")
+
