@@ -7,7 +7,7 @@ var nav = w.navigator, loc = w.location, el = d.currentScript || d.querySelector
   SHOP = el && el.getAttribute("data-shop");
 if (!/^[\w-]{1,64}$/.test(SHOP || "")) return;
 var BASE = el.src.replace(/\/widget\.js(\?.*)?$/, ""), API = BASE + "/v1/shops/" + SHOP,
-  TYPES = "page_view product_view add_to_cart remove_from_cart checkout_started leave".split(" "),
+  TYPES = "page_view product_view add_to_cart remove_from_cart checkout_started leave cart_update".split(" "),
   queue = [], timer, left, err, cfg, views, vid, NO;
 
 // Never throw into the page: entry points are safe(), promise chains end in a catch.
@@ -91,6 +91,15 @@ var track = (type, x) => {
 var identify = x => enqueue({type: "identify", email: str((x = x || {}).email, 320), customer_id: str(x.customer_id, 128),
   first_name: str(x.first_name, 100)});
 var leave = () => { if (!left) { left = 1; enqueue({type: "leave", url: href(loc.href)}); flush(1); } };
+
+// Shopify: the shop's /cart.js (amounts in cents), sent when its token, count or total changed
+var shopify = () => config().then(c => c.platform == "shopify" &&
+  w.fetch("/cart.js", {credentials: "same-origin"}).then(r => r.ok && r.json())).then(s => {
+  var c = s && s.token && cart(Object.assign({}, s, {total: s.total_price / 100,
+      items: s.items.map(i => Object.assign({}, i, {id: i.variant_id, price: i.price / 100}))})),
+    k = c && [c.token, c.item_count, c.total].join();
+  if (k && k != get("cart")) { set("cart", k); track("cart_update", {cart: c}); }
+}).catch(() => {});
 
 // Push
 var ok = () => "serviceWorker" in nav && "PushManager" in w && "Notification" in w && w.isSecureContext !== false;
@@ -204,6 +213,7 @@ try {
   pending.forEach(api.push);
   w.addEventListener("pagehide", safe(leave));
   d.addEventListener("visibilitychange", safe(() => d.visibilityState == "hidden" ? leave() : left = 0));
+  d.addEventListener("pushcart:cart", safe(shopify));
   if (ok()) {
     // sw.js asks an open tab to follow a notification's click link
     nav.serviceWorker.addEventListener("message", safe(e => {
@@ -217,5 +227,6 @@ try {
   }
   resync();
   maybeAsk();
+  shopify();
 } catch (e) { log(e); }
 })(typeof window == "object" && window);

@@ -38,7 +38,8 @@ GRAPH = json.dumps({"@context": "https://schema.org", "@graph": [
 def test_page_view_and_product_view_from_json_ld_graph():
     out = run(jsonld=["{not json", GRAPH], referrer="https://search.example/q")
     [page, product] = events(out)
-    assert out["sent"][0]["url"] == "https://push.example/v1/shops/pk_test/events"
+    [batch] = [s for s in out["sent"] if s["url"].endswith("/events")]
+    assert batch["url"] == "https://push.example/v1/shops/pk_test/events" and batch["method"] == "POST"
     assert page == {"type": "page_view", "url": "https://shop.example/p/1?utm_source=x",
                     "referrer": "https://search.example/q", "id": page["id"]}
     assert product["product"] == {"id": "SKU-1", "title": "Linen Shirt", "price": "49.9", "currency": "EUR",
@@ -46,7 +47,7 @@ def test_page_view_and_product_view_from_json_ld_graph():
     assert page["id"] != product["id"]
     # One visitor id, kept.
     visitor = out["storage"]["pushcart_vid"]
-    assert out["sent"][0]["body"]["visitor_id"] == visitor and 8 <= len(visitor) <= 64
+    assert batch["body"]["visitor_id"] == visitor and 8 <= len(visitor) <= 64
 
 
 def test_queued_calls_run_and_merchant_data_is_cleaned():
@@ -96,4 +97,45 @@ def test_config_is_asked_in_the_visitors_language_and_labels_the_soft_ask():
     # Without translations in the config: the English labels.
     [ask] = run(push={"permission": "default"}, config={"prompt": {"after_pageviews": 0}})["softask"]
     assert (ask["text"], ask["yes"], ask["no"]) == ("Get notified about your cart and orders?", "Yes, notify me", "Not now")
+
+
+SHOPIFY_CART = {"token": "c1-7a2f?key=9b", "note": None, "total_price": 4990, "currency": "EUR", "item_count": 2,
+                "items": [{"id": 111, "key": "111:ab", "product_id": 7, "variant_id": 111, "title": "Linen Shirt - M",
+                           "price": 2495, "quantity": 2, "url": "/products/linen?variant=111",
+                           "image": "https://cdn.shopify.example/linen.jpg", "sku": "LIN-M"}]}
+SHOPIFY_EVENT_CART = {"token": "c1-7a2f?key=9b", "total": "49.90", "currency": "EUR", "item_count": 2,
+                      "items": [{"id": "111", "title": "Linen Shirt - M", "price": "24.95", "quantity": 2,
+                                 "url": "https://shop.example/products/linen?variant=111",
+                                 "image": "https://cdn.shopify.example/linen.jpg"}]}
+
+
+def test_shopify_cart_is_sent_as_cart_update_when_it_changed():
+    more = {**SHOPIFY_CART, "total_price": 7485, "item_count": 3,
+            "items": [{**SHOPIFY_CART["items"][0], "quantity": 3}]}
+    # Loaded, then the page says twice that its cart changed: unchanged, then one more shirt.
+    out = run(config={"platform": "shopify"}, cartJs=[SHOPIFY_CART, SHOPIFY_CART, more], cartEvents=2)
+    carts = sent_to(out, "/cart.js")
+    assert carts == [{"url": "/cart.js", "credentials": "same-origin", "body": None}] * 3  # GETs, the shop's cookies
+    updates = [e for e in events(out) if e["type"] == "cart_update"]
+    assert [u["cart"] for u in updates] == [SHOPIFY_EVENT_CART, {
+        **SHOPIFY_EVENT_CART, "total": "74.85", "item_count": 3, "items": [{**SHOPIFY_EVENT_CART["items"][0], "quantity": 3}]}]
+    assert updates[0]["url"] == "https://shop.example/p/1?utm_source=x" and updates[0]["id"]
+    assert [s["url"] for s in out["sent"] if s["url"].endswith("/events")] == ["https://push.example/v1/shops/pk_test/events"] * 2
+    # The next page with the same cart sends nothing new.
+    again = run(config={"platform": "shopify"}, cartJs=[more], storage=out["storage"])
+    assert len(sent_to(again, "/cart.js")) == 1 and [e["type"] for e in events(again)] == ["page_view"]
+
+
+def test_shopify_cart_is_only_read_on_shopify_and_a_bad_answer_is_ignored():
+    assert sent_to(run(config={"platform": "woocommerce"}, cartJs=[SHOPIFY_CART], cartEvents=1), "/cart.js") == []
+    for answer in [{"status": 404, "text": "Not found"}, {"status": 200, "text": "<html>"}, {"item_count": 0},
+                   {"token": "c1", "total_price": "free", "currency": "EUR", "item_count": 1, "items": []}]:
+        out = run(config={"platform": "shopify"}, cartJs=[answer], cartEvents=1)
+        assert len(sent_to(out, "/cart.js")) == 2
+        assert [e["type"] for e in events(out)] == ["page_view"] and "error" not in out["status"], answer
+        assert "pushcart_cart" not in out["storage"]
+    # The merchant's own track call takes the new type too.
+    out = run(calls=[["track", "cart_update", {"cart": {"token": "c9", "total": "5", "currency": "USD", "item_count": 1}}]])
+    assert [e["cart"] for e in events(out) if e["type"] == "cart_update"] == [
+        {"token": "c9", "total": "5", "currency": "USD", "item_count": 1}]
 
