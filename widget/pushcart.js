@@ -8,7 +8,7 @@ var nav = w.navigator, loc = w.location, el = d.currentScript || d.querySelector
 if (!/^[\w-]{1,64}$/.test(SHOP || "")) return;
 var BASE = el.src.replace(/\/widget\.js(\?.*)?$/, ""), API = BASE + "/v1/shops/" + SHOP,
   TYPES = "page_view product_view add_to_cart remove_from_cart checkout_started leave cart_update".split(" "),
-  queue = [], timer, left, err, cfg, views, vid, NO;
+  KINDS = ["back_in_stock", "price_drop"], queue = [], timer, left, err, cfg, views, vid, NO;
 
 // Never throw into the page: entry points are safe(), promise chains end in a catch.
 var P = v => Promise.resolve(v);
@@ -158,6 +158,27 @@ var resync = () => {
   if (ok() && perm() == "granted" && get("optout") != "1") mine().then(s => s ? send(s) : subscribe()).catch(log);
 };
 
+// "Notify me" buttons: subscribe, then record the interest
+var notifyMe = (product, variant, kinds) => {
+  var k = String(kinds || "").replace(/\s/g, "").split(","),
+    b = {visitor_id: vid, product_id: str(product, 128), variant_id: str(variant, 128), kinds: KINDS.filter(x => k.includes(x))};
+  if (!b.kinds.length) b.kinds = KINDS;
+  return b.product_id ? subscribe().then(yes => { if (!yes) throw err || "not subscribed"; return call("/interests", b); })
+    .then(() => true, no) : P(no("no product id"));
+};
+var buttons = () => d.querySelectorAll("[data-pushcart-notify]").forEach(n => {
+  var a = k => n.getAttribute("data-" + k), b = d.createElement("button");
+  if (!a("product") || n.querySelector(".pushcart-notify")) return;
+  b.type = "button";
+  b.className = "pushcart-notify";
+  b.textContent = a("label") || "Notify me";
+  b.addEventListener("click", safe(() => {
+    b.disabled = true;
+    notifyMe(a("product"), a("variant"), a("kinds")).then(yes => yes ? b.textContent = "We'll let you know" : b.disabled = false);
+  }));
+  n.appendChild(b);
+});
+
 // The soft-ask
 var dismiss = p => set("dismissed_until", Date.now() + (Math.max(0, p.dismiss_days) || 0) * 864e5);
 var ask = p => {
@@ -203,7 +224,7 @@ try {
   NO = P(false);
   var pending = Array.isArray(w.pushcart) ? w.pushcart : [], pp, api = w.pushcart = {
     __pushcart: true, track: safe(track), identify: safe(identify), status,
-    subscribe: safe(subscribe, NO), unsubscribe: safe(unsubscribe, NO),
+    subscribe: safe(subscribe, NO), unsubscribe: safe(unsubscribe, NO), notifyMe: safe(notifyMe, NO),
     push: safe(c => { if (c[0] != "push" && typeof api[c[0]] == "function") return api[c[0]](...c.slice(1)); })
   };
   if (!/^[\w-]{8,64}$/.test(vid = get("vid") || "")) set("vid", vid = rid(22));
@@ -228,5 +249,6 @@ try {
   resync();
   maybeAsk();
   shopify();
+  if (d.readyState == "loading") d.addEventListener("DOMContentLoaded", safe(buttons)); else buttons();
 } catch (e) { log(e); }
 })(typeof window == "object" && window);

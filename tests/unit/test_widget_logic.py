@@ -139,3 +139,42 @@ def test_shopify_cart_is_only_read_on_shopify_and_a_bad_answer_is_ignored():
     assert [e["cart"] for e in events(out) if e["type"] == "cart_update"] == [
         {"token": "c9", "total": "5", "currency": "USD", "item_count": 1}]
 
+
+def test_notify_me_buttons_subscribe_then_record_the_interest():
+    out = run(push={"permission": "default", "answer": "granted"}, config={"vapid_public_key": "BAAA"}, readyState="loading",
+              notify=[{"product": "SKU-1", "variant": "V-1", "kinds": "price_drop, nonsense", "label": "Tell me"},
+                      {"product": "SKU-2"}, {"label": "no product, no button"}], clickNotify=True)
+    done = {"tag": "BUTTON", "type": "button", "className": "pushcart-notify", "text": "We'll let you know", "disabled": True}
+    assert out["buttons"] == [[done], [done], []]
+    visitor = out["storage"]["pushcart_vid"]
+    interests = sent_to(out, "/interests")
+    assert {s["url"] for s in interests} == {"https://push.example/v1/shops/pk_test/interests"}
+    assert {s["method"] for s in interests} == {"POST"}
+    assert sorted((s["body"] for s in interests), key=lambda b: b["product_id"]) == [
+        {"visitor_id": visitor, "product_id": "SKU-1", "variant_id": "V-1", "kinds": ["price_drop"]},
+        {"visitor_id": visitor, "product_id": "SKU-2", "kinds": ["back_in_stock", "price_drop"]}]
+    # Subscribed first: the subscription reached the server before any interest.
+    urls = [s["url"] for s in out["sent"]]
+    assert urls.index("https://push.example/v1/shops/pk_test/subscriptions") < urls.index(interests[0]["url"])
+    assert out["registered"][0] == "/pushcart-sw.js?shop=pk_test&v=" + visitor
+    assert out["status"]["subscribed"] is True and "error" not in out["status"]
+
+
+def test_notify_me_from_the_api_and_its_failures():
+    out = run(push={"permission": "granted", "subscribed": True}, queue=[["notifyMe", " SKU-9 "]],
+              calls=[["notifyMe", "SKU-8", 42, ["back_in_stock"]]])
+    assert sorted((s["body"]["product_id"], s["body"].get("variant_id"), s["body"]["kinds"])
+                  for s in sent_to(out, "/interests")) == [("SKU-8", "42", ["back_in_stock"]),
+                                                           ("SKU-9", None, ["back_in_stock", "price_drop"])]
+    assert "notifyMe" in out["api"]
+    # Permission refused: no interest, the button stays usable, status() says why.
+    out = run(push={"permission": "default", "answer": "denied"}, notify=[{"product": "SKU-1"}], clickNotify=True)
+    assert out["buttons"] == [[{"tag": "BUTTON", "type": "button", "className": "pushcart-notify", "text": "Notify me",
+                                "disabled": False}]]
+    assert sent_to(out, "/interests") == [] and "permission denied" in out["status"]["error"]
+    # The server refuses the interest; and a browser without push.
+    out = run(push={"permission": "granted", "subscribed": True}, interestsStatus=500, notify=[{"product": "SKU-1"}],
+              clickNotify=True)
+    assert out["buttons"][0][0]["disabled"] is False and "/interests 500" in out["status"]["error"]
+    out = run(notify=[{"product": "SKU-1"}], clickNotify=True, calls=[["notifyMe"]])
+    assert out["buttons"][0][0]["disabled"] is False and sent_to(out, "/interests") == [] and out["status"]["error"]
