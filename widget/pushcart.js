@@ -3,7 +3,7 @@
 "use strict";
 var d = w && w.document;
 if (!d || (w.pushcart && w.pushcart.__pushcart)) return;
-var nav = w.navigator, loc = w.location, el = d.currentScript || d.querySelector("script[data-shop]"),
+var nav = w.navigator, loc = w.location, el = d.currentScript || d.querySelector("script[data-shop][src*='widget.js']"),
   SHOP = el && el.getAttribute("data-shop");
 if (!/^[\w-]{1,64}$/.test(SHOP || "")) return;
 var BASE = el.src.replace(/\/widget\.js(\?.*)?$/, ""), API = BASE + "/v1/shops/" + SHOP,
