@@ -17,7 +17,7 @@ import pytest
 from tests.factories import make_shop
 
 ROOT = Path(__file__).resolve().parents[2]
-WIDGET_BUDGET_GZIP = 8 * 1024
+WIDGET_BUDGET_GZIP = 6 * 1024
 
 
 @pytest.fixture

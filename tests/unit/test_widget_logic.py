@@ -38,7 +38,8 @@ GRAPH = json.dumps({"@context": "https://schema.org", "@graph": [
 def test_page_view_and_product_view_from_json_ld_graph():
     out = run(jsonld=["{not json", GRAPH], referrer="https://search.example/q")
     [page, product] = events(out)
-    assert out["sent"][0]["url"] == "https://push.example/v1/shops/pk_test/events"
+    [batch] = [s for s in out["sent"] if s["url"].endswith("/events")]
+    assert batch["url"] == "https://push.example/v1/shops/pk_test/events" and batch["method"] == "POST"
     assert page == {"type": "page_view", "url": "https://shop.example/p/1?utm_source=x",
                     "referrer": "https://search.example/q", "id": page["id"]}
     assert product["product"] == {"id": "SKU-1", "title": "Linen Shirt", "price": "49.9", "currency": "EUR",
@@ -46,7 +47,7 @@ def test_page_view_and_product_view_from_json_ld_graph():
     assert page["id"] != product["id"]
     # One visitor id, kept.
     visitor = out["storage"]["pushcart_vid"]
-    assert out["sent"][0]["body"]["visitor_id"] == visitor and 8 <= len(visitor) <= 64
+    assert batch["body"]["visitor_id"] == visitor and 8 <= len(visitor) <= 64
 
 
 def test_queued_calls_run_and_merchant_data_is_cleaned():
@@ -77,3 +78,103 @@ def test_never_throws_without_storage_network_or_a_shop():
     run(noStorage=True, fetchThrows=True, leave=True, jsonld=[GRAPH], calls=[["track", "page_view"], ["status"],
                                                                            ["subscribe"], ["unsubscribe"]])
     assert run(shop="bad key with spaces")["sent"] == []
+
+
+def sent_to(out: dict, path: str) -> list[dict]:
+    return [s for s in out["sent"] if s["url"].split("?")[0].endswith(path)]
+
+
+def test_config_is_asked_in_the_visitors_language_and_labels_the_soft_ask():
+    prompt = {"after_pageviews": 0, "text": "Des offres ?", "yes": "Oui, prévenez-moi", "no": "Plus tard"}
+    out = run(push={"permission": "default"}, language="fr-CA", config={"prompt": prompt})
+    [config] = sent_to(out, "/config")
+    # A GET (no method given), without cookies.
+    assert config == {"url": "https://push.example/v1/shops/pk_test/config?locale=fr-CA", "credentials": "omit",
+                      "body": None}
+    [ask] = out["softask"]
+    assert (ask["text"], ask["yes"], ask["no"]) == ("Des offres ?", "Oui, prévenez-moi", "Plus tard")
+    assert 'role=dialog aria-modal=false aria-labelledby=pc-text' in ask["html"]
+    # Without translations in the config: the English labels.
+    [ask] = run(push={"permission": "default"}, config={"prompt": {"after_pageviews": 0}})["softask"]
+    assert (ask["text"], ask["yes"], ask["no"]) == ("Get notified about your cart and orders?", "Yes, notify me", "Not now")
+
+
+SHOPIFY_CART = {"token": "c1-7a2f?key=9b", "note": None, "total_price": 4990, "currency": "EUR", "item_count": 2,
+                "items": [{"id": 111, "key": "111:ab", "product_id": 7, "variant_id": 111, "title": "Linen Shirt - M",
+                           "price": 2495, "quantity": 2, "url": "/products/linen?variant=111",
+                           "image": "https://cdn.shopify.example/linen.jpg", "sku": "LIN-M"}]}
+SHOPIFY_EVENT_CART = {"token": "c1-7a2f?key=9b", "total": "49.90", "currency": "EUR", "item_count": 2,
+                      "items": [{"id": "111", "title": "Linen Shirt - M", "price": "24.95", "quantity": 2,
+                                 "url": "https://shop.example/products/linen?variant=111",
+                                 "image": "https://cdn.shopify.example/linen.jpg"}]}
+
+
+def test_shopify_cart_is_sent_as_cart_update_when_it_changed():
+    more = {**SHOPIFY_CART, "total_price": 7485, "item_count": 3,
+            "items": [{**SHOPIFY_CART["items"][0], "quantity": 3}]}
+    # Loaded, then the page says twice that its cart changed: unchanged, then one more shirt.
+    out = run(config={"platform": "shopify"}, cartJs=[SHOPIFY_CART, SHOPIFY_CART, more], cartEvents=2)
+    carts = sent_to(out, "/cart.js")
+    assert carts == [{"url": "/cart.js", "credentials": "same-origin", "body": None}] * 3  # GETs, the shop's cookies
+    updates = [e for e in events(out) if e["type"] == "cart_update"]
+    assert [u["cart"] for u in updates] == [SHOPIFY_EVENT_CART, {
+        **SHOPIFY_EVENT_CART, "total": "74.85", "item_count": 3, "items": [{**SHOPIFY_EVENT_CART["items"][0], "quantity": 3}]}]
+    assert updates[0]["url"] == "https://shop.example/p/1?utm_source=x" and updates[0]["id"]
+    assert [s["url"] for s in out["sent"] if s["url"].endswith("/events")] == ["https://push.example/v1/shops/pk_test/events"] * 2
+    # The next page with the same cart sends nothing new.
+    again = run(config={"platform": "shopify"}, cartJs=[more], storage=out["storage"])
+    assert len(sent_to(again, "/cart.js")) == 1 and [e["type"] for e in events(again)] == ["page_view"]
+
+
+def test_shopify_cart_is_only_read_on_shopify_and_a_bad_answer_is_ignored():
+    assert sent_to(run(config={"platform": "woocommerce"}, cartJs=[SHOPIFY_CART], cartEvents=1), "/cart.js") == []
+    for answer in [{"status": 404, "text": "Not found"}, {"status": 200, "text": "<html>"}, {"item_count": 0},
+                   {"token": "c1", "total_price": "free", "currency": "EUR", "item_count": 1, "items": []}]:
+        out = run(config={"platform": "shopify"}, cartJs=[answer], cartEvents=1)
+        assert len(sent_to(out, "/cart.js")) == 2
+        assert [e["type"] for e in events(out)] == ["page_view"] and "error" not in out["status"], answer
+        assert "pushcart_cart" not in out["storage"]
+    # The merchant's own track call takes the new type too.
+    out = run(calls=[["track", "cart_update", {"cart": {"token": "c9", "total": "5", "currency": "USD", "item_count": 1}}]])
+    assert [e["cart"] for e in events(out) if e["type"] == "cart_update"] == [
+        {"token": "c9", "total": "5", "currency": "USD", "item_count": 1}]
+
+
+def test_notify_me_buttons_subscribe_then_record_the_interest():
+    out = run(push={"permission": "default", "answer": "granted"}, config={"vapid_public_key": "BAAA"}, readyState="loading",
+              notify=[{"product": "SKU-1", "variant": "V-1", "kinds": "price_drop, nonsense", "label": "Tell me"},
+                      {"product": "SKU-2"}, {"label": "no product, no button"}], clickNotify=True)
+    done = {"tag": "BUTTON", "type": "button", "className": "pushcart-notify", "text": "We'll let you know", "disabled": True}
+    assert out["buttons"] == [[done], [done], []]
+    visitor = out["storage"]["pushcart_vid"]
+    interests = sent_to(out, "/interests")
+    assert {s["url"] for s in interests} == {"https://push.example/v1/shops/pk_test/interests"}
+    assert {s["method"] for s in interests} == {"POST"}
+    assert sorted((s["body"] for s in interests), key=lambda b: b["product_id"]) == [
+        {"visitor_id": visitor, "product_id": "SKU-1", "variant_id": "V-1", "kinds": ["price_drop"]},
+        {"visitor_id": visitor, "product_id": "SKU-2", "kinds": ["back_in_stock", "price_drop"]}]
+    # Subscribed first: the subscription reached the server before any interest.
+    urls = [s["url"] for s in out["sent"]]
+    assert urls.index("https://push.example/v1/shops/pk_test/subscriptions") < urls.index(interests[0]["url"])
+    assert out["registered"][0] == "/pushcart-sw.js?shop=pk_test&v=" + visitor
+    assert out["status"]["subscribed"] is True and "error" not in out["status"]
+
+
+def test_notify_me_from_the_api_and_its_failures():
+    out = run(push={"permission": "granted", "subscribed": True}, queue=[["notifyMe", " SKU-9 "]],
+              calls=[["notifyMe", "SKU-8", 42, ["back_in_stock"]]])
+    assert sorted((s["body"]["product_id"], s["body"].get("variant_id"), s["body"]["kinds"])
+                  for s in sent_to(out, "/interests")) == [("SKU-8", "42", ["back_in_stock"]),
+                                                           ("SKU-9", None, ["back_in_stock", "price_drop"])]
+    assert "notifyMe" in out["api"]
+    # Permission refused: no interest, the button stays usable, status() says why.
+    out = run(push={"permission": "default", "answer": "denied"}, notify=[{"product": "SKU-1"}], clickNotify=True)
+    assert out["buttons"] == [[{"tag": "BUTTON", "type": "button", "className": "pushcart-notify", "text": "Notify me",
+                                "disabled": False}]]
+    assert sent_to(out, "/interests") == [] and "permission denied" in out["status"]["error"]
+    # The server refuses the interest; and a browser without push.
+    out = run(push={"permission": "granted", "subscribed": True}, interestsStatus=500, notify=[{"product": "SKU-1"}],
+              clickNotify=True)
+    assert out["buttons"][0][0]["disabled"] is False and "/interests 500" in out["status"]["error"]
+    out = run(notify=[{"product": "SKU-1"}], clickNotify=True, calls=[["notifyMe"]])
+    assert out["buttons"][0][0]["disabled"] is False and sent_to(out, "/interests") == [] and out["status"]["error"]

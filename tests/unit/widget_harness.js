@@ -9,27 +9,96 @@ const scenario = JSON.parse(scenarioJson);
 const sent = [];
 const beacons = [];
 const listeners = {};
-const storage = {};
+const storage = Object.assign({}, scenario.storage || {});
 const thrown = [];
+const registered = [];
+
+// A minimal element: attributes, children, listeners, and a class/tag querySelector over its children.
+function element(tag, attributes) {
+  const el = {
+    tagName: tag.toUpperCase(), attributes: Object.assign({}, attributes || {}), children: [], listeners: {},
+    textContent: "", className: "", id: "", parentNode: null,
+    getAttribute: (name) => (name in el.attributes ? el.attributes[name] : null),
+    setAttribute: (name, value) => { el.attributes[name] = String(value); },
+    appendChild: (child) => { el.children.push(child); child.parentNode = el; return child; },
+    remove: () => { if (el.parentNode) el.parentNode.children.splice(el.parentNode.children.indexOf(el), 1); el.parentNode = null; },
+    addEventListener: (type, fn) => { (el.listeners[type] = el.listeners[type] || []).push(fn); },
+    querySelector: (sel) => {
+      for (const child of el.children) {
+        const hit = (sel[0] === "." ? child.className === sel.slice(1) : child.tagName === sel.toUpperCase()) ? child
+          : child.querySelector(sel);
+        if (hit) return hit;
+      }
+      return null;
+    },
+    attachShadow: () => { el.shadowRoot = element("#shadow-root"); return el.shadowRoot; },
+  };
+  // innerHTML: only the soft-ask sets it; record the markup and expose its parts (p, .no, .yes) as elements.
+  Object.defineProperty(el, "innerHTML", {
+    get: () => el.html || "",
+    set: (html) => {
+      el.html = html;
+      const box = element("div");
+      box.className = "box";
+      box.appendChild(element("p"));
+      for (const name of ["no", "yes"]) { const b = element("button"); b.className = name; box.appendChild(b); }
+      el.children = [box];
+      el.firstChild = box;
+    },
+  });
+  return el;
+}
+function click(el) { for (const fn of el.listeners.click || []) fn({ type: "click" }); }
 
 const script = {
   src: "https://push.example/widget.js",
   getAttribute: (name) => (name === "data-shop" ? scenario.shop || "pk_test" : null),
 };
 const ldNodes = (scenario.jsonld || []).map((text) => ({ textContent: text }));
+const notifyNodes = (scenario.notify || []).map((attrs) => element("div", Object.assign({ "data-pushcart-notify": "" },
+  ...Object.entries(attrs).map(([k, v]) => ({ ["data-" + k]: v })))));
+const body = element("body");
 const document = {
   currentScript: script,
   referrer: scenario.referrer || "",
   cookie: "",
   visibilityState: "visible",
+  readyState: scenario.readyState || "complete",
+  body,
   querySelector: () => script,
-  querySelectorAll: (sel) => (sel.indexOf("ld+json") >= 0 ? ldNodes : []),
+  querySelectorAll: (sel) => (sel.indexOf("ld+json") >= 0 ? ldNodes : sel === "[data-pushcart-notify]" ? notifyNodes : []),
   addEventListener: (type, fn) => { (listeners[type] = listeners[type] || []).push(fn); },
-  getElementById: () => null,
+  getElementById: (id) => body.children.find((c) => c.id === id) || null,
+  createElement: (tag) => element(tag),
+};
+
+// Answers by URL: the shop's /cart.js (scenario.cartJs: a body, or {status, text}), the config
+// (scenario.config), anything else 202 {}.
+let cartCalls = 0;
+function answer(url) {
+  if (url === "/cart.js") {
+    const carts = [].concat(scenario.cartJs === undefined ? [] : scenario.cartJs);
+    const cart = carts[Math.min(cartCalls++, carts.length - 1)];
+    if (cart && (cart.status || cart.text !== undefined)) {
+      return { ok: (cart.status || 200) < 300, status: cart.status || 200,
+        json: () => Promise.resolve().then(() => JSON.parse(cart.text)) };
+    }
+    return cart === undefined ? { ok: false, status: 404, json: () => Promise.reject(new Error("no JSON")) }
+      : { ok: true, status: 200, json: () => Promise.resolve(JSON.parse(JSON.stringify(cart))) };
+  }
+  if (url.indexOf("/config") >= 0) return { ok: true, status: 200, json: () => Promise.resolve(scenario.config || {}) };
+  if (url.endsWith("/interests") && scenario.interestsStatus) return { ok: false, status: scenario.interestsStatus, json: () => Promise.resolve({}) };
+  return { ok: true, status: 202, json: () => Promise.resolve({}) };
+}
+
+const navigator = {
+  language: scenario.language || "de-DE",
+  sendBeacon: (url, body) => { beacons.push({ url, body: JSON.parse(body) }); return true; },
 };
 const window = {
+  document,
+  navigator,
   location: { href: scenario.url || "https://shop.example/p/1?utm_source=x", pathname: "/p/1", protocol: "https:" },
-  navigator: { sendBeacon: (url, body) => { beacons.push({ url, body: JSON.parse(body) }); return true; } },
   localStorage: scenario.noStorage
     ? { getItem() { throw new Error("blocked"); }, setItem() { throw new Error("blocked"); } }
     : { getItem: (k) => (k in storage ? storage[k] : null), setItem: (k, v) => { storage[k] = String(v); } },
@@ -37,8 +106,9 @@ const window = {
   fetch: scenario.fetchThrows
     ? () => { throw new Error("no network"); }
     : (url, init) => {
-      sent.push({ url, method: init && init.method, body: init && init.body ? JSON.parse(init.body) : null });
-      return Promise.resolve({ ok: true, status: 202, json: () => Promise.resolve({}) });
+      sent.push({ url, method: init && init.method, credentials: init && init.credentials,
+                  body: init && init.body ? JSON.parse(init.body) : null });
+      return Promise.resolve(answer(url));
     },
   setTimeout: (fn, ms) => setTimeout(() => { try { fn(); } catch (e) { thrown.push(String(e)); } }, Math.min(ms, 5)),
   clearTimeout: (t) => clearTimeout(t),
@@ -47,6 +117,40 @@ const window = {
   pushcart: scenario.queue || undefined,
 };
 window.window = window;
+
+// Push support (scenario.push: {permission, answer, subscribed}): a worker registration whose
+// pushManager hands out one fixed subscription.
+if (scenario.push) {
+  const regs = {};
+  const subscription = {
+    endpoint: "https://push.example.net/send/1",
+    toJSON: () => ({ endpoint: subscription.endpoint, expirationTime: null, keys: { p256dh: "p", auth: "a" } }),
+    unsubscribe: () => Promise.resolve(true),
+  };
+  let subscribed = !!scenario.push.subscribed;
+  navigator.serviceWorker = {
+    register: (url, options) => {
+      registered.push(url);
+      const scope = new URL(options.scope, window.location.href).href;
+      regs[scope] = regs[scope] || { scope, active: {}, pushManager: {
+        getSubscription: () => Promise.resolve(subscribed ? subscription : null),
+        subscribe: () => { subscribed = true; return Promise.resolve(subscription); },
+      } };
+      return Promise.resolve(regs[scope]);
+    },
+    getRegistration: (scope) => Promise.resolve(regs[scope]),
+    addEventListener() {},
+    startMessages() {},
+  };
+  window.PushManager = function PushManager() {};
+  window.Notification = {
+    permission: scenario.push.permission || "granted",
+    requestPermission: () => Promise.resolve(window.Notification.permission = scenario.push.answer || "granted"),
+  };
+  window.isSecureContext = true;
+  window.atob = (s) => Buffer.from(s, "base64").toString("binary");
+}
+
 const context = vm.createContext({ window, document, URL, Promise, JSON, Math, Date, setTimeout, clearTimeout });
 try {
   vm.runInContext(fs.readFileSync(widgetPath, "utf8"), context);
@@ -57,9 +161,27 @@ const api = window.pushcart;
 for (const call of scenario.calls || []) {
   try { api[call[0]].apply(api, call.slice(1)); } catch (e) { thrown.push(String(e)); }
 }
-setTimeout(() => {
+const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+(async () => {
+  await wait(30);
+  if (scenario.readyState === "loading") for (const fn of listeners.DOMContentLoaded || []) fn();
+  // The page says its cart changed (scenario.cartEvents times).
+  for (let i = 0; i < (scenario.cartEvents || 0); i++) {
+    for (const fn of listeners["pushcart:cart"] || []) fn({ type: "pushcart:cart" });
+    await wait(20);
+  }
+  if (scenario.clickNotify) for (const n of notifyNodes) for (const b of n.children) click(b);
+  await wait(30);
   if (scenario.leave) for (const fn of listeners.pagehide || []) fn();
-  setTimeout(() => {
-    process.stdout.write(JSON.stringify({ sent, beacons, thrown, storage, api: Object.keys(api || {}) }));
-  }, 30);
-}, 30);
+  await wait(30);
+  const status = api && api.status ? await api.status() : null;
+  const softask = body.children.filter((c) => c.id === "pushcart-softask").map((host) => {
+    const root = host.shadowRoot || host;
+    const part = (sel) => root.firstChild.querySelector(sel).textContent;
+    return { text: part("p"), no: part(".no"), yes: part(".yes"), html: root.innerHTML };
+  });
+  const buttons = notifyNodes.map((n) => n.children.map((b) => ({
+    tag: b.tagName, type: b.type, className: b.className, text: b.textContent, disabled: !!b.disabled })));
+  process.stdout.write(JSON.stringify({ sent, beacons, thrown, storage, status, softask, buttons, registered,
+                                        api: Object.keys(api || {}) }));
+})();
