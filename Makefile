@@ -11,7 +11,7 @@ PORT   ?= 5000
 export VAPID_SUBJECT ?= mailto:admin@localhost
 export PUBLIC_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: run test venv dev-venv system-deps node-deps bench clean vendor
+.PHONY: run test venv dev-venv system-deps node-deps bench clean vendor widget
 
 venv: $(VENV)/.runtime
 dev-venv: $(VENV)/.dev
@@ -58,6 +58,11 @@ test: dev-venv system-deps node-deps
 # Chart.js for the dashboard, from the npm package pinned in package.json (served locally, no CDN).
 vendor: node-deps
 	cp node_modules/chart.js/dist/chart.umd.js server/static/vendor/chart.umd.js
+
+# The served widget: widget/pushcart.js minified (terser, pinned in package.json) into
+# widget/dist/pushcart.min.js, which is committed; the tests check it is the build of the source.
+widget: node-deps
+	npm run --silent build:widget
 
 bench: dev-venv node-deps
 	$(BIN)/python bench/send_bench.py

@@ -1,6 +1,8 @@
 """The scripts a shop embeds: the widget (``/widget.js``) and the service worker (``/sw.js``).
 
-Both are plain files in ``widget/`` and ``service_worker/``. ``sw.js`` gets the service's
+Both are plain files: ``widget/dist/pushcart.min.js`` (the minified build of
+``widget/pushcart.js``, ``make widget``; committed, so serving needs no Node.js) and
+``service_worker/sw.js``. ``sw.js`` gets the service's
 ``PUBLIC_URL`` written in when served, because a script loaded with ``importScripts`` cannot
 tell where it came from.
 """
@@ -12,7 +14,7 @@ from pathlib import Path
 from flask import Blueprint, Response, current_app, request
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-WIDGET_FILE = ROOT / "widget" / "pushcart.js"
+WIDGET_FILE = ROOT / "widget" / "dist" / "pushcart.min.js"  # built from widget/pushcart.js
 WORKER_FILE = ROOT / "service_worker" / "sw.js"
 BASE_PLACEHOLDER = '"__PUSHCART_PUBLIC_URL__"'
 MAX_AGE = 300  # short: a fixed widget reaches every shop within minutes

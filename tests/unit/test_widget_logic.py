@@ -1,4 +1,8 @@
-"""The widget's logic in Node with a stubbed page: what it sends, and that it never throws."""
+"""The widget's logic in Node with a stubbed page: what it sends, and that it never throws.
+
+It runs the file the service serves (``widget/dist/pushcart.min.js``, built from
+``widget/pushcart.js``).
+"""
 from __future__ import annotations
 
 import json
@@ -15,7 +19,7 @@ pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is no
 
 
 def run(**scenario) -> dict:
-    result = subprocess.run(["node", str(HARNESS), str(ROOT / "widget" / "pushcart.js"), json.dumps(scenario)],
+    result = subprocess.run(["node", str(HARNESS), str(ROOT / "widget" / "dist" / "pushcart.min.js"), json.dumps(scenario)],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
