@@ -12,7 +12,6 @@ from typing import Any
 from flask import (Blueprint, Response, abort, current_app, flash, g, jsonify, redirect, render_template,
                    request, session, url_for)
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
-from jinja2 import TemplateError
 from wtforms.validators import ValidationError
 
 from .. import get_clock
@@ -225,8 +224,8 @@ def preview() -> Response:
             continue
         try:
             result[field] = templates.render(source, context)
-        except TemplateError as exc:
-            result["errors"][field] = str(exc)[:200]
+        except templates.RENDER_ERRORS as exc:  # a syntax error, a limit, an error of an operation
+            result["errors"][field] = templates.describe(exc)
             result[field] = ""
     for field in ("url", "icon", "image"):
         if result[field] and not is_http_url(result[field]):

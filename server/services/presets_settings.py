@@ -68,9 +68,8 @@ def _check_delays(kind: str, delays: list[int]) -> list[int]:
 
 
 def _check_template(field: str, source: str) -> str:
-    templates.validate(field, source)
+    sample = templates.validate(field, source)
     if field in URL_FIELDS and source.strip():
-        sample = templates.render(source, templates.SAMPLE_CONTEXT)
         if sample and safe_url(sample) is None:
             raise Invalid(f"{field}: must render to an http(s) URL (got {sample[:80]!r} with sample data)",
                           code="invalid_template")

@@ -156,6 +156,19 @@ def test_live_preview_renders_sample_data_and_refuses_unsafe_links(client, shop)
     assert result["image"] == "" and "image" in result["errors"]
 
 
+def test_live_preview_reports_templates_past_the_limits_per_field(client, shop):
+    csrf = log_in(client, shop.admin_token)
+    response = client.post("/admin/preview", headers={"X-CSRFToken": csrf},
+                           json={"title": "{{ 2.0 ** 100000 }}", "body": "{{ 'x' * 10**9 }}",
+                                 "url": "{{ range(10**9)|list }}", "icon": "{{ 1 / 0 }}", "image": ""})
+    assert response.status_code == 200
+    result = response.get_json()
+    assert (result["title"], result["body"], result["url"], result["icon"]) == ("", "", "", "")
+    assert "OverflowError" in result["errors"]["title"]
+    assert "template limit" in result["errors"]["body"] and "template limit" in result["errors"]["url"]
+    assert "ZeroDivisionError" in result["errors"]["icon"] and "image" not in result["errors"]
+
+
 def test_send_a_test_push_to_me_plans_a_push_due_now(client, shop, session, clock):
     visitor = make_visitor(session, shop.shop.id, clock.now(), visitor_key="merchant-browser-1")
     sub = make_subscription(session, visitor, clock.now())
