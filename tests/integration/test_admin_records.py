@@ -36,6 +36,18 @@ def test_push_records_show_what_was_sent_to_whom(client, session, clock):
     assert (second["status"], second["http_status"], second["error"], second["clicked"]) == ("failed", 400, "bad request", False)
 
 
+def test_push_records_number_checkout_steps_from_one_and_single_pushes_have_none(client, session, clock):
+    new = make_shop(session, clock.now())
+    visitor = make_visitor(session, new.shop.id, clock.now())
+    make_push(session, visitor, "checkout_recovery", clock.now() - timedelta(hours=2), step=1)
+    make_push(session, visitor, "checkout_recovery", clock.now() - timedelta(hours=1), step=2)
+    make_push(session, visitor, "shipped", clock.now())
+    session.commit()
+    items = _get(client, new.admin_token, "/v1/admin/pushes").get_json()["items"]
+    assert [(p["kind"], p["step"]) for p in items] == [("shipped", None), ("checkout_recovery", 2),
+                                                       ("checkout_recovery", 1)]
+
+
 def test_push_records_filter_by_kind_and_status_and_paginate(client, session, clock):
     new = make_shop(session, clock.now())
     visitor = make_visitor(session, new.shop.id, clock.now())

@@ -4,6 +4,7 @@ from __future__ import annotations
 import html
 import re
 import threading
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -154,6 +155,24 @@ def test_live_preview_renders_sample_data_and_refuses_unsafe_links(client, shop)
     assert result["icon"] == "https://cdn.example/i.png"
     assert result["url"] == "" and "http(s)" in result["errors"]["url"]
     assert result["image"] == "" and "image" in result["errors"]
+
+
+def test_push_records_page_shows_the_first_checkout_step_as_step_1(client, shop, session, clock):
+    visitor = make_visitor(session, shop.shop.id, clock.now())
+    first = make_push(session, visitor, "checkout_recovery", clock.now() - timedelta(hours=2), step=1)
+    second = make_push(session, visitor, "checkout_recovery", clock.now() - timedelta(hours=1), step=2)
+    single = make_push(session, visitor, "shipped", clock.now())
+    session.commit()
+    log_in(client, shop.admin_token)
+    page = client.get("/admin/pushes").get_data(as_text=True)
+
+    def event_of(push):
+        card = page.split(f'data-push="{push.id}"', 1)[1].split("</article>", 1)[0]
+        return re.search(r"<dt>Event</dt><dd>(.*?)</dd>", card).group(1)
+
+    assert event_of(first) == "Checkout recovery (step 1)"
+    assert event_of(second) == "Checkout recovery (step 2)"
+    assert event_of(single) == "Shipped"
 
 
 def test_live_preview_reports_templates_past_the_limits_per_field(client, shop):
