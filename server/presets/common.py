@@ -128,15 +128,21 @@ def _render_one(setting: PresetSetting, field: str, source: str, context: dict[s
         return ""
 
 
-def render(setting: PresetSetting, context: dict[str, Any], fallback_url: str) -> outbox.Rendered:
-    """Render a setting's templates; links that are not http(s) fall back (url) or are dropped."""
+def render(setting: PresetSetting, context: dict[str, Any], fallback_url: str,
+           texts: dict[str, str] | None = None) -> outbox.Rendered:
+    """Render a setting's templates; links that are not http(s) fall back (url) or are dropped.
+
+    ``texts`` (a series step's own ``title``/``body``) replace the setting's where not empty.
+    """
     kind_defaults = DEFAULTS.get(setting.kind, {})
+    texts = texts or {}
 
     def one(field: str, source: str) -> str:
         return _render_one(setting, field, source, context)
 
-    title = one("title", setting.title) or one("default title", kind_defaults.get("title", ""))
-    body = one("body", setting.body)
+    title = (one("step title", texts["title"]) if texts.get("title") else "") or one("title", setting.title) \
+        or one("default title", kind_defaults.get("title", ""))
+    body = (one("step body", texts["body"]) if texts.get("body") else "") or one("body", setting.body)
     url = safe_url(one("url", setting.url)) or fallback_url
     return outbox.Rendered(
         title=_clip(title or context.get("shop_name", ""), MAX_TITLE),

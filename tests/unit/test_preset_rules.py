@@ -281,6 +281,21 @@ def test_order_paid_between_step_one_and_two_stops_step_two(session, shop, visit
     assert deliver_due(session, started + 3 * DAY) == []
 
 
+def test_each_checkout_step_can_carry_its_own_texts(session, shop, visitor, sub, clock):
+    update_preset(session, shop, "checkout_recovery", {
+        "delays": [1800, 6 * 3600, 2 * 86400],
+        "steps": [{}, {"title": "Still there, {{ first_name }}?", "body": "Your {{ item_count }} item(s) miss you"}],
+    }, clock.now())
+    emit(session, shop, visitor, "checkout_started", clock.now(), cart=cart())
+    rows = pushes(session, kind="checkout_recovery")
+    assert [r.step for r in rows] == [1, 2, 3]
+    assert [r.title for r in rows] == ["Your order at Test Shop is almost done", "Still there, Alex?",
+                                       "Your order at Test Shop is almost done"]
+    assert [r.body for r in rows] == ["Finish checking out your 2 item(s) ($98.00) before they sell out.",
+                                      "Your 2 item(s) miss you",
+                                      "Finish checking out your 2 item(s) ($98.00) before they sell out."]
+
+
 def test_checkout_steps_are_planned_once_per_checkout(session, shop, visitor, sub, clock):
     emit(session, shop, visitor, "checkout_started", clock.now(), cart=cart())
     emit(session, shop, visitor, "checkout_started", clock.advance(minutes=5), cart=cart(total="120.00"))
