@@ -157,6 +157,25 @@ def test_live_preview_renders_sample_data_and_refuses_unsafe_links(client, shop)
     assert result["image"] == "" and "image" in result["errors"]
 
 
+def test_the_checkout_card_saves_texts_per_step(client, shop, session):
+    csrf = log_in(client, shop.admin_token)
+    page = client.get("/admin/events").get_data(as_text=True)
+    assert 'name="step_title_4"' in page and page.count('name="step_title_') == 5
+    response = client.post("/admin/events/checkout_recovery", data={
+        "csrf_token": csrf, "delays": "30m, 6h", "title": "Almost done", "body": "Finish it",
+        "step_title_0": "", "step_body_0": "", "step_title_1": "Second, {{ first_name }}", "step_body_1": "",
+        "step_title_2": "no delay for this one"})
+    assert response.status_code == 302
+    session.expire_all()
+    setting = session.scalars(sa.select(PresetSetting).where(PresetSetting.kind == "checkout_recovery")).one()
+    assert setting.steps == [{"title": "", "body": ""}, {"title": "Second, {{ first_name }}", "body": ""}]
+    assert 'value="Second, {{ first_name }}"' in html.unescape(client.get("/admin/events").get_data(as_text=True))
+    bad = client.post("/admin/events/checkout_recovery", data={
+        "csrf_token": csrf, "delays": "30m, 6h", "title": "Almost done", "body": "", "step_body_1": "{% for %}"})
+    assert bad.status_code == 302
+    assert "steps.1.body" in client.get("/admin/events").get_data(as_text=True)
+
+
 def test_push_records_page_shows_the_first_checkout_step_as_step_1(client, shop, session, clock):
     visitor = make_visitor(session, shop.shop.id, clock.now())
     first = make_push(session, visitor, "checkout_recovery", clock.now() - timedelta(hours=2), step=1)
