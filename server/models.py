@@ -101,6 +101,9 @@ class PresetSetting(Base):
     icon: Mapped[str] = mapped_column(sa.Text, default="")
     image: Mapped[str] = mapped_column(sa.Text, default="")
     url: Mapped[str] = mapped_column(sa.Text, default="")
+    # checkout_recovery only: per-step {"title", "body"} overrides, one per delay at most;
+    # an empty text (or a missing step) uses the kind's title/body.
+    steps: Mapped[list[dict[str, str]] | None] = mapped_column(JSONType, nullable=True, default=None)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

@@ -12,7 +12,6 @@ from typing import Any
 from flask import (Blueprint, Response, abort, current_app, flash, g, jsonify, redirect, render_template,
                    request, session, url_for)
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
-from jinja2 import TemplateError
 from wtforms.validators import ValidationError
 
 from .. import get_clock
@@ -22,7 +21,7 @@ from ..models import KINDS, Shop
 from ..presets import templates
 from ..services import install_check
 from ..services.clicks import is_http_url
-from ..services.presets_settings import list_presets, update_preset
+from ..services.presets_settings import STEP_KINDS, list_presets, update_preset
 from ..services.records import list_pushes, list_visitors, read_page
 from ..services.shops import SettingsUpdate, settings_as_json, shop_by_admin_token, shop_cache, update_settings
 from ..services.stats import compute_stats, parse_range
@@ -187,6 +186,13 @@ def save_event(kind: str) -> Response:
         except ApiError as exc:
             flash(f"{KIND_LABELS[kind]}: {exc.message}", "error")
             return redirect(url_for("dashboard.events", _anchor=kind))
+        if kind in STEP_KINDS:
+            # One texts pair per delay; the fields of steps without a delay are not kept.
+            steps = [{"title": form.get(f"step_title_{i}", ""), "body": form.get(f"step_body_{i}", "")}
+                     for i in range(min(len(changes["delays"]), 5))]
+            while steps and not (steps[-1]["title"] or steps[-1]["body"]):
+                steps.pop()
+            changes["steps"] = steps
     try:
         update_preset(get_session(), g.shop, kind, changes, get_clock().now())
     except ApiError as exc:
@@ -231,8 +237,8 @@ def preview() -> Response:
             continue
         try:
             result[field] = templates.render(source, context)
-        except TemplateError as exc:
-            result["errors"][field] = str(exc)[:200]
+        except templates.RENDER_ERRORS as exc:  # a syntax error, a limit, an error of an operation
+            result["errors"][field] = templates.describe(exc)
             result[field] = ""
     for field in ("url", "icon", "image"):
         if result[field] and not is_http_url(result[field]):

@@ -137,9 +137,8 @@ def _context(session: orm.Session, shop: Shop, visitor: Visitor) -> tuple[dict[s
     if cart is not None and _has_items(cart):
         cart_count = common.to_decimal(cart.get("item_count"))
         variant = "cart"
-        carted = next((e.product for e in events if e.type == "add_to_cart" and isinstance(e.product, dict)), None)
         items = [i for i in (cart.get("items") or []) if isinstance(i, dict)]
-        product = carted or (items[0] if items else product)
+        product = _carted_product(events, items)
         currency = cart.get("currency") or shop.currency
         context.update({
             "cart_total": common.format_money(cart.get("total"), currency),
@@ -157,6 +156,25 @@ def _context(session: orm.Session, shop: Shop, visitor: Visitor) -> tuple[dict[s
             "product_image": common.safe_url(product.get("image")) or "",
         })
     return context, variant
+
+
+def _carted_product(events: list[Event], items: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The product the cart reminder names: the latest one added to the cart and still in it
+    (in the cart's items when they are known, not removed since), else the cart's first item
+    with a title; None when the cart names none. Never only the last product viewed: it may
+    not be in the cart. ``events`` are newest first."""
+    in_cart = {str(i.get("id")) for i in items if i.get("id") is not None}
+    removed: set[str] = set()
+    for event in events:
+        if not isinstance(event.product, dict):
+            continue
+        product_id = str(event.product.get("id"))
+        if event.type == "remove_from_cart":
+            removed.add(product_id)
+        elif event.type == "add_to_cart" and event.product.get("title") and product_id not in removed:
+            if not items or product_id in in_cart:
+                return event.product
+    return next((i for i in items if i.get("title")), None)
 
 
 def _has_items(cart: dict[str, Any]) -> bool:

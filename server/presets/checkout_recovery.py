@@ -103,12 +103,15 @@ def plan(session: orm.Session, shop: Shop, checkout: Checkout, now: datetime) ->
         return 0
     visitor = session.get(Visitor, checkout.visitor_id)
     context = _context(shop, checkout, visitor)
-    rendered = common.render(setting, context, fallback_url=context["checkout_url"] or context["shop_url"])
+    fallback_url = context["checkout_url"] or context["shop_url"]
+    texts = list(setting.steps or [])
     # A newer step replaces an undelivered older one of the same checkout at the push service.
     topic = f"checkout-{common.short_hash(checkout.token)}"
     planned = 0
     previous = None
-    for step, offset in enumerate(setting.delays, start=1):
+    for step, offset in enumerate(setting.delays, start=1):  # steps are 1-based
+        own = texts[step - 1] if step <= len(texts) else None
+        rendered = common.render(setting, context, fallback_url=fallback_url, texts=own)
         planned += common.plan_rows(
             session, shop=shop, kind=KIND, subscriptions=subscriptions,
             key=f"checkout:{checkout.id}:{step}", group_key=group_key(checkout),

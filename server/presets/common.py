@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,13 +11,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from jinja2 import TemplateError
 from sqlalchemy import orm
 
 from ..models import PresetSetting, Shop, Subscription, SubscriptionStatus, Visitor
 from ..services import outbox
 from . import templates
 from .defaults import DEFAULTS
+
+log = logging.getLogger(__name__)
 
 # Caps that keep the encrypted payload well under the 3 KB some browsers accept.
 MAX_TITLE = 120
@@ -114,26 +116,40 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _render_one(source: str, context: dict[str, Any]) -> str:
+def _render_one(setting: PresetSetting, field: str, source: str, context: dict[str, Any]) -> str:
     try:
         return templates.render(source, context)
-    except TemplateError:
-        # Templates are checked when saved; one failing on odd live data falls back below.
+    except templates.RENDER_ERRORS as exc:
+        # Templates are checked when saved; one failing on odd live data (or past a limit)
+        # falls back below. The template's text is not logged: it is the merchant's.
+        log.warning("preset template failed at plan time (shop %s, kind %s, field %s): %s",
+                    setting.shop_id, setting.kind, field,
+                    templates.describe(exc) if isinstance(exc, templates.TemplateLimitError) else type(exc).__name__)
         return ""
 
 
-def render(setting: PresetSetting, context: dict[str, Any], fallback_url: str) -> outbox.Rendered:
-    """Render a setting's templates; links that are not http(s) fall back (url) or are dropped."""
+def render(setting: PresetSetting, context: dict[str, Any], fallback_url: str,
+           texts: dict[str, str] | None = None) -> outbox.Rendered:
+    """Render a setting's templates; links that are not http(s) fall back (url) or are dropped.
+
+    ``texts`` (a series step's own ``title``/``body``) replace the setting's where not empty.
+    """
     kind_defaults = DEFAULTS.get(setting.kind, {})
-    title = _render_one(setting.title, context) or _render_one(kind_defaults.get("title", ""), context)
-    body = _render_one(setting.body, context)
-    url = safe_url(_render_one(setting.url, context)) or fallback_url
+    texts = texts or {}
+
+    def one(field: str, source: str) -> str:
+        return _render_one(setting, field, source, context)
+
+    title = (one("step title", texts["title"]) if texts.get("title") else "") or one("title", setting.title) \
+        or one("default title", kind_defaults.get("title", ""))
+    body = (one("step body", texts["body"]) if texts.get("body") else "") or one("body", setting.body)
+    url = safe_url(one("url", setting.url)) or fallback_url
     return outbox.Rendered(
         title=_clip(title or context.get("shop_name", ""), MAX_TITLE),
         body=_clip(body, MAX_BODY),
         url=url,
-        icon=safe_url(_render_one(setting.icon, context)),
-        image=safe_url(_render_one(setting.image, context)),
+        icon=safe_url(one("icon", setting.icon)),
+        image=safe_url(one("image", setting.image)),
     )
 
 

@@ -16,7 +16,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "browse_abandonment": {
         "delays": [DAY],
-        "title": "{% if cart_total %}You left something in your cart{% else %}Still thinking about {{ product_title }}?{% endif %}",
+        # The cart variant names a product in the cart when one is known, else counts the items.
+        "title": "{% if cart_total %}{% if product_title %}Your {{ product_title }} is waiting"
+                 "{% else %}You left {{ item_count }} item(s) in your cart{% endif %}"
+                 "{% else %}Still thinking about {{ product_title }}?{% endif %}",
         "body": "{% if cart_total %}{{ item_count }} item(s) are waiting for you: {{ cart_total }}.{% else %}{{ product_title }} is still available for {{ product_price }}.{% endif %}",
         "image": "{{ product_image }}",
         # The cart variant links to the cart (its checkout URL), the browse variant to the product.

@@ -21,6 +21,15 @@ MAX_DELAY = 90 * 24 * 3600  # seconds
 MAX_STEPS = {"checkout_recovery": 5}  # every other kind is a single push
 TEXT_FIELDS = ("title", "body", "icon", "image", "url")
 URL_FIELDS = ("icon", "image", "url")
+STEP_KINDS = ("checkout_recovery",)  # the kinds whose steps may have texts of their own
+
+
+class StepTexts(BaseModel):
+    """One checkout recovery step's own texts; empty means the kind's title/body."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(default="", max_length=templates.MAX_TEMPLATE_CHARS)
+    body: str = Field(default="", max_length=templates.MAX_TEMPLATE_CHARS)
 
 
 class PresetUpdate(BaseModel):
@@ -34,11 +43,12 @@ class PresetUpdate(BaseModel):
     icon: str | None = Field(default=None, max_length=templates.MAX_TEMPLATE_CHARS)
     image: str | None = Field(default=None, max_length=templates.MAX_TEMPLATE_CHARS)
     url: str | None = Field(default=None, max_length=templates.MAX_TEMPLATE_CHARS)
+    steps: list[StepTexts] | None = Field(default=None, max_length=5)
 
 
 def preset_as_json(setting: PresetSetting) -> dict[str, Any]:
-    """One kind in the contract's shape."""
-    return {
+    """One kind in the contract's shape (checkout_recovery also gives its ``steps``)."""
+    result = {
         "kind": setting.kind,
         "enabled": setting.enabled,
         "delays": list(setting.delays),
@@ -48,6 +58,9 @@ def preset_as_json(setting: PresetSetting) -> dict[str, Any]:
         "image": setting.image,
         "url": setting.url,
     }
+    if setting.kind in STEP_KINDS:
+        result["steps"] = [dict(step) for step in setting.steps or []]
+    return result
 
 
 def list_presets(session: orm.Session, shop: Shop) -> list[dict[str, Any]]:
@@ -68,13 +81,21 @@ def _check_delays(kind: str, delays: list[int]) -> list[int]:
 
 
 def _check_template(field: str, source: str) -> str:
-    templates.validate(field, source)
+    sample = templates.validate(field, source)
     if field in URL_FIELDS and source.strip():
-        sample = templates.render(source, templates.SAMPLE_CONTEXT)
         if sample and safe_url(sample) is None:
             raise Invalid(f"{field}: must render to an http(s) URL (got {sample[:80]!r} with sample data)",
                           code="invalid_template")
     return source
+
+
+def _check_steps(kind: str, steps: list[StepTexts], delays: int) -> list[dict[str, str]]:
+    if kind not in STEP_KINDS:
+        raise Invalid(f"steps: only {', '.join(STEP_KINDS)} has steps", code="invalid_field")
+    if len(steps) > delays:
+        raise Invalid(f"steps: at most one per delay ({delays})", code="invalid_field")
+    return [{name: _check_template(f"steps.{i}.{name}", getattr(step, name)) for name in ("title", "body")}
+            for i, step in enumerate(steps)]
 
 
 def update_preset(session: orm.Session, shop: Shop, kind: str, changes: dict[str, Any],
@@ -102,6 +123,10 @@ def update_preset(session: orm.Session, shop: Shop, kind: str, changes: dict[str
     setting = get_setting(session, shop, kind)
     if "delays" in fields:
         setting.delays = _check_delays(kind, update.delays or [])
+    if "steps" in fields:
+        setting.steps = _check_steps(kind, update.steps or [], len(setting.delays))
+    elif setting.steps and len(setting.steps) > len(setting.delays):
+        setting.steps = setting.steps[:len(setting.delays)]  # fewer delays: the extra steps go
     for name in TEXT_FIELDS:
         if name in fields:
             setattr(setting, name, _check_template(name, getattr(update, name)))

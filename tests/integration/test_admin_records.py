@@ -36,6 +36,18 @@ def test_push_records_show_what_was_sent_to_whom(client, session, clock):
     assert (second["status"], second["http_status"], second["error"], second["clicked"]) == ("failed", 400, "bad request", False)
 
 
+def test_push_records_number_checkout_steps_from_one_and_single_pushes_have_none(client, session, clock):
+    new = make_shop(session, clock.now())
+    visitor = make_visitor(session, new.shop.id, clock.now())
+    make_push(session, visitor, "checkout_recovery", clock.now() - timedelta(hours=2), step=1)
+    make_push(session, visitor, "checkout_recovery", clock.now() - timedelta(hours=1), step=2)
+    make_push(session, visitor, "shipped", clock.now())
+    session.commit()
+    items = _get(client, new.admin_token, "/v1/admin/pushes").get_json()["items"]
+    assert [(p["kind"], p["step"]) for p in items] == [("shipped", None), ("checkout_recovery", 2),
+                                                       ("checkout_recovery", 1)]
+
+
 def test_push_records_filter_by_kind_and_status_and_paginate(client, session, clock):
     new = make_shop(session, clock.now())
     visitor = make_visitor(session, new.shop.id, clock.now())
@@ -101,6 +113,17 @@ def test_events_list_and_change(client, session, clock):
     events = client.get("/v1/admin/events", headers=headers).get_json()
     assert [e["kind"] for e in events] == ["welcome", "browse_abandonment", "checkout_recovery", "repurchase", "shipped"]
     assert set(events[0]) == {"kind", "enabled", "delays", "title", "body", "icon", "image", "url"}
+    assert events[2]["kind"] == "checkout_recovery" and events[2]["steps"] == []
+    steps = [{"title": "", "body": ""}, {"title": "Step two, {{ first_name }}", "body": "Only {{ cart_total }}"}]
+    put = client.put("/v1/admin/events/checkout_recovery", headers=headers,
+                     json={**events[2], "delays": [3600, 86400], "steps": steps})
+    assert put.status_code == 200 and put.get_json()["steps"] == steps
+    got = {e["kind"]: e for e in client.get("/v1/admin/events", headers=headers).get_json()}
+    assert got["checkout_recovery"]["steps"] == steps
+    refused = client.put("/v1/admin/events/checkout_recovery", headers=headers,
+                         json={"steps": [{}, {"title": "{% for %}"}]})
+    assert refused.status_code == 422 and refused.get_json()["error"]["code"] == "invalid_template"
+    assert "steps.1.title" in refused.get_json()["error"]["message"]
     changed = client.put("/v1/admin/events/repurchase", headers=headers,
                          json={"enabled": False, "delays": [3 * 86400], "title": "Refill, {{ first_name }}?"})
     assert changed.status_code == 200

@@ -4,6 +4,7 @@ from __future__ import annotations
 import html
 import re
 import threading
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -174,6 +175,56 @@ def test_live_preview_renders_sample_data_and_refuses_unsafe_links(client, shop)
     assert result["icon"] == "https://cdn.example/i.png"
     assert result["url"] == "" and "http(s)" in result["errors"]["url"]
     assert result["image"] == "" and "image" in result["errors"]
+
+
+def test_the_checkout_card_saves_texts_per_step(client, shop, session):
+    csrf = log_in(client, shop.admin_token)
+    page = client.get("/admin/events").get_data(as_text=True)
+    assert 'name="step_title_4"' in page and page.count('name="step_title_') == 5
+    response = client.post("/admin/events/checkout_recovery", data={
+        "csrf_token": csrf, "delays": "30m, 6h", "title": "Almost done", "body": "Finish it",
+        "step_title_0": "", "step_body_0": "", "step_title_1": "Second, {{ first_name }}", "step_body_1": "",
+        "step_title_2": "no delay for this one"})
+    assert response.status_code == 302
+    session.expire_all()
+    setting = session.scalars(sa.select(PresetSetting).where(PresetSetting.kind == "checkout_recovery")).one()
+    assert setting.steps == [{"title": "", "body": ""}, {"title": "Second, {{ first_name }}", "body": ""}]
+    assert 'value="Second, {{ first_name }}"' in html.unescape(client.get("/admin/events").get_data(as_text=True))
+    bad = client.post("/admin/events/checkout_recovery", data={
+        "csrf_token": csrf, "delays": "30m, 6h", "title": "Almost done", "body": "", "step_body_1": "{% for %}"})
+    assert bad.status_code == 302
+    assert "steps.1.body" in client.get("/admin/events").get_data(as_text=True)
+
+
+def test_push_records_page_shows_the_first_checkout_step_as_step_1(client, shop, session, clock):
+    visitor = make_visitor(session, shop.shop.id, clock.now())
+    first = make_push(session, visitor, "checkout_recovery", clock.now() - timedelta(hours=2), step=1)
+    second = make_push(session, visitor, "checkout_recovery", clock.now() - timedelta(hours=1), step=2)
+    single = make_push(session, visitor, "shipped", clock.now())
+    session.commit()
+    log_in(client, shop.admin_token)
+    page = client.get("/admin/pushes").get_data(as_text=True)
+
+    def event_of(push):
+        card = page.split(f'data-push="{push.id}"', 1)[1].split("</article>", 1)[0]
+        return re.search(r"<dt>Event</dt><dd>(.*?)</dd>", card).group(1)
+
+    assert event_of(first) == "Checkout recovery (step 1)"
+    assert event_of(second) == "Checkout recovery (step 2)"
+    assert event_of(single) == "Shipped"
+
+
+def test_live_preview_reports_templates_past_the_limits_per_field(client, shop):
+    csrf = log_in(client, shop.admin_token)
+    response = client.post("/admin/preview", headers={"X-CSRFToken": csrf},
+                           json={"title": "{{ 2.0 ** 100000 }}", "body": "{{ 'x' * 10**9 }}",
+                                 "url": "{{ range(10**9)|list }}", "icon": "{{ 1 / 0 }}", "image": ""})
+    assert response.status_code == 200
+    result = response.get_json()
+    assert (result["title"], result["body"], result["url"], result["icon"]) == ("", "", "", "")
+    assert "OverflowError" in result["errors"]["title"]
+    assert "template limit" in result["errors"]["body"] and "template limit" in result["errors"]["url"]
+    assert "ZeroDivisionError" in result["errors"]["icon"] and "image" not in result["errors"]
 
 
 def test_send_a_test_push_to_me_plans_a_push_due_now(client, shop, session, clock):

@@ -173,10 +173,60 @@ def test_cart_variant_wins_over_browse_variant(session, shop, visitor, sub, cloc
     emit(session, shop, visitor, "leave", clock.advance(minutes=1))
     sweep(session, clock.now() + GRACE)
     [row] = pushes(session, kind="browse_abandonment")
-    assert row.title == "You left something in your cart"
+    assert row.title == "Your Blue Mug is waiting"
     assert row.body == "2 item(s) are waiting for you: $98.00."
     assert row.image == MUG["image"] and row.url == "https://shop.example/checkout/cart-token-1"
     assert row.context["variant"] == "cart"
+
+
+KETTLE = {"id": "sku-3", "title": "Kettle", "price": "39.00", "currency": "USD",
+          "url": "https://shop.example/products/kettle", "image": "https://shop.example/img/kettle.jpg"}
+
+
+def test_the_cart_reminder_names_the_carted_product(session, shop, visitor, sub, clock):
+    emit(session, shop, visitor, "product_view", clock.now(), product=KETTLE)
+    emit(session, shop, visitor, "add_to_cart", clock.advance(minutes=1), product=KETTLE,
+         cart=cart(total="39.00", item_count=1, items=[KETTLE]))
+    emit(session, shop, visitor, "leave", clock.advance(minutes=1))
+    sweep(session, clock.now() + GRACE)
+    [row] = pushes(session, kind="browse_abandonment")
+    assert row.context["variant"] == "cart"
+    assert row.title == "Your Kettle is waiting"
+    assert row.body == "1 item(s) are waiting for you: $39.00."
+
+
+def test_the_cart_reminder_names_a_product_still_in_the_cart(session, shop, visitor, sub, clock):
+    emit(session, shop, visitor, "add_to_cart", clock.now(), product=MUG, cart=cart(item_count=1, items=[MUG]))
+    emit(session, shop, visitor, "add_to_cart", clock.advance(minutes=1), product=KETTLE,
+         cart=cart(item_count=2, items=[MUG, KETTLE]))
+    emit(session, shop, visitor, "remove_from_cart", clock.advance(minutes=1), product=KETTLE,
+         cart=cart(item_count=1, items=[MUG]))
+    emit(session, shop, visitor, "product_view", clock.advance(minutes=1), product=PRODUCT)
+    emit(session, shop, visitor, "leave", clock.advance(minutes=1))
+    sweep(session, clock.now() + GRACE)
+    [row] = pushes(session, kind="browse_abandonment")
+    assert row.title == "Your Blue Mug is waiting", "the removed kettle and the viewed shirt are not in the cart"
+
+
+def test_the_cart_reminder_names_a_product_of_the_checkout_cart(session, shop, visitor, sub, clock):
+    emit(session, shop, visitor, "product_view", clock.now(), product=PRODUCT)
+    emit(session, shop, visitor, "checkout_started", clock.advance(minutes=1),
+         cart=cart(total="39.00", item_count=1, items=[{"id": "sku-3", "title": "Kettle", "quantity": 1}]))
+    emit(session, shop, visitor, "leave", clock.advance(minutes=1))
+    sweep(session, clock.now() + GRACE)
+    [row] = pushes(session, kind="browse_abandonment")
+    assert row.title == "Your Kettle is waiting"
+
+
+def test_a_cart_without_known_products_gets_the_count_wording(session, shop, visitor, sub, clock):
+    emit(session, shop, visitor, "product_view", clock.now(), product=PRODUCT)
+    emit(session, shop, visitor, "checkout_started", clock.advance(minutes=1),
+         cart=cart(total="39.00", item_count=3, items=None))
+    emit(session, shop, visitor, "leave", clock.advance(minutes=1))
+    sweep(session, clock.now() + GRACE)
+    [row] = pushes(session, kind="browse_abandonment")
+    assert row.title == "You left 3 item(s) in your cart", "not the shirt that was only viewed"
+    assert row.body == "3 item(s) are waiting for you: $39.00."
 
 
 def test_an_emptied_cart_falls_back_to_the_browse_variant(session, shop, visitor, sub, clock):
@@ -229,6 +279,21 @@ def test_order_paid_between_step_one_and_two_stops_step_two(session, shop, visit
     statuses = [r.status for r in pushes(session, kind="checkout_recovery")]
     assert statuses == [PushStatus.SENT.value, PushStatus.CANCELLED.value, PushStatus.CANCELLED.value]
     assert deliver_due(session, started + 3 * DAY) == []
+
+
+def test_each_checkout_step_can_carry_its_own_texts(session, shop, visitor, sub, clock):
+    update_preset(session, shop, "checkout_recovery", {
+        "delays": [1800, 6 * 3600, 2 * 86400],
+        "steps": [{}, {"title": "Still there, {{ first_name }}?", "body": "Your {{ item_count }} item(s) miss you"}],
+    }, clock.now())
+    emit(session, shop, visitor, "checkout_started", clock.now(), cart=cart())
+    rows = pushes(session, kind="checkout_recovery")
+    assert [r.step for r in rows] == [1, 2, 3]
+    assert [r.title for r in rows] == ["Your order at Test Shop is almost done", "Still there, Alex?",
+                                       "Your order at Test Shop is almost done"]
+    assert [r.body for r in rows] == ["Finish checking out your 2 item(s) ($98.00) before they sell out.",
+                                      "Your 2 item(s) miss you",
+                                      "Finish checking out your 2 item(s) ($98.00) before they sell out."]
 
 
 def test_checkout_steps_are_planned_once_per_checkout(session, shop, visitor, sub, clock):

@@ -21,7 +21,8 @@ def test_list_presets_gives_the_five_kinds_in_the_contract_shape(session, shop):
     presets = list_presets(session, shop)
     assert [p["kind"] for p in presets] == list(KINDS)
     for preset in presets:
-        assert set(preset) == {"kind", "enabled", "delays", "title", "body", "icon", "image", "url"}
+        extra = {"steps"} if preset["kind"] == "checkout_recovery" else set()
+        assert set(preset) == {"kind", "enabled", "delays", "title", "body", "icon", "image", "url"} | extra
         assert preset["enabled"] is True
         assert preset["title"]
     by_kind = {p["kind"]: p for p in presets}
@@ -46,6 +47,10 @@ def test_update_changes_only_the_given_fields(session, shop, clock):
     ({"body": "{% for %}"}, "body"),
     ({"url": "javascript:alert(1)"}, "url"),
     ({"image": "{{ product_title }}"}, "image"),
+    ({"body": "{{ 'x' * 10**9 }}"}, "body: template limit"),
+    ({"title": "{{ 2.0 ** 100000 }}"}, "title: OverflowError"),
+    ({"url": "{{ range(10**9)|list }}"}, "url: template limit"),
+    ({"body": "{% for a in range(100) %}{% for b in range(100) %}{% endfor %}{% endfor %}"}, "body: template limit"),
     ({"title": ""}, "title"),
     ({"delays": []}, "delays"),
     ({"delays": [3600, 1800]}, "delays"),
@@ -93,3 +98,29 @@ def test_disabling_a_kind_cancels_its_pending_pushes_only(session, shop, clock):
     update_preset(session, shop, "repurchase", {"enabled": False}, clock.now())
     statuses = {p.kind: p.status for p in session.query(Push)}
     assert statuses == {"repurchase": PushStatus.CANCELLED.value, "shipped": PushStatus.PENDING.value}
+
+
+def test_checkout_steps_round_trip_and_are_validated(session, shop, clock):
+    assert {p["kind"]: p for p in list_presets(session, shop)}["checkout_recovery"]["steps"] == []
+    steps = [{}, {"title": "Still there, {{ first_name }}?", "body": "Your {{ product_title }} is waiting"}]
+    result = update_preset(session, shop, "checkout_recovery", {"delays": [1800, 86400], "steps": steps},
+                           clock.now())
+    assert result["steps"] == [{"title": "", "body": ""},
+                               {"title": "Still there, {{ first_name }}?", "body": "Your {{ product_title }} is waiting"}]
+    assert {p["kind"]: p for p in list_presets(session, shop)}["checkout_recovery"] == result
+    for bad, fragment in [
+        ([{"title": "{{ oops "}], "steps.0.title"),
+        ([{}, {"body": "{{ 'x' * 10**9 }}"}], "steps.1.body: template limit"),
+        ([{}] * 6, "steps"),
+        ([{"url": "https://x.example/"}], "steps"),
+        (["hello"], "steps"),
+    ]:
+        with pytest.raises(Invalid) as caught:
+            update_preset(session, shop, "checkout_recovery", {"steps": bad}, clock.now())
+        assert fragment in caught.value.message, bad
+    with pytest.raises(Invalid) as caught:
+        update_preset(session, shop, "repurchase", {"steps": [{}]}, clock.now())
+    assert "steps" in caught.value.message
+    with pytest.raises(Invalid) as caught:
+        update_preset(session, shop, "checkout_recovery", {"steps": [{}, {}, {}]}, clock.now())
+    assert "steps: at most one per delay" in caught.value.message
