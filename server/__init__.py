@@ -7,15 +7,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask
 
 from . import db
-from .clock import SystemClock
+from .clock import CLOCK, SystemClock
 from .config import load_config
 from .errors import register_error_handlers
-
-CLOCK = "pushcart.clock"
-
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the Flask app: configuration, database, blueprints, error handlers and CLI."""
@@ -80,8 +77,3 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
             start_scheduler(app)
     return app
-
-
-def get_clock(app: Flask | None = None) -> Any:
-    """The app's clock (``SystemClock`` or a test's ``FrozenClock``)."""
-    return (app or current_app).extensions[CLOCK]

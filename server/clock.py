@@ -3,6 +3,11 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from flask import Flask, current_app
+
+CLOCK = "pushcart.clock"  # the app's clock on app.extensions
 
 
 def utcnow() -> datetime:
@@ -42,3 +47,8 @@ class FrozenClock:
         with self._lock:
             self._now = self._now + (delta or timedelta(**kwargs))
             return self._now
+
+
+def get_clock(app: Flask | None = None) -> Any:
+    """The app's clock (``SystemClock`` or a test's ``FrozenClock``)."""
+    return (app or current_app).extensions[CLOCK]

@@ -112,9 +112,9 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
         app.config.update(test_config)
     app.config["DATABASE_URL"] = _resolve_sqlite_path(app.config["DATABASE_URL"], Path(app.root_path).parent)
     app.config["PUBLIC_URL"] = app.config["PUBLIC_URL"].rstrip("/")
-    from .vapid import default_subject
-
-    app.config["VAPID_SUBJECT"] = default_subject(app.config.get("VAPID_SUBJECT"), app.config["PUBLIC_URL"])
+    # An https PUBLIC_URL is a valid VAPID contact (RFC 8292 §2.1): it stands in for a missing subject.
+    if not app.config.get("VAPID_SUBJECT") and app.config["PUBLIC_URL"].startswith("https://"):
+        app.config["VAPID_SUBJECT"] = app.config["PUBLIC_URL"]
     app.config["SECRET_KEY"] = (
         app.config.get("SECRET_KEY") or app.config.get("PUSHCART_SECRET_KEY") or _instance_secret(instance)
     )

@@ -8,6 +8,7 @@ never stored whole. What the code logs is ids, never endpoints, keys, secrets or
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
@@ -17,7 +18,6 @@ from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
 
-from .services.privacy import anonymize_ip
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -98,3 +98,22 @@ def init_app(app: Flask) -> None:
         if "request_id" in g:
             response.headers[REQUEST_ID_HEADER] = g.request_id
         return response
+
+
+# How much of an address is kept where one must be kept at all: a /24 or a /48 network.
+IPV4_PREFIX = 24
+
+
+IPV6_PREFIX = 48
+
+
+def anonymize_ip(value: str) -> str | None:
+    """``value`` truncated to its /24 (IPv4) or /48 (IPv6) network address; None if not an address."""
+    try:
+        address = ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    prefix = IPV4_PREFIX if address.version == 4 else IPV6_PREFIX
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)

@@ -60,14 +60,6 @@ def get_vapid(app: Flask | None = None) -> Vapid02:
 SUBJECT_HELP = "set VAPID_SUBJECT to a contact push services can reach, e.g. VAPID_SUBJECT=mailto:ops@yourshop.example"
 
 
-def default_subject(subject: str | None, public_url: str) -> str | None:
-    """The VAPID ``sub`` to use: ``VAPID_SUBJECT``, else ``PUBLIC_URL`` when it is https (a URL
-    is a valid contact, RFC 8292 §2.1), else None."""
-    if subject:
-        return subject
-    return public_url if public_url.startswith("https://") else None
-
-
 def subject_problem(subject: str | None) -> str | None:
     """Why pushes cannot be sent with this VAPID ``sub`` (one line: what to set, an example), or None."""
     if not subject:

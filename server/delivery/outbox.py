@@ -21,9 +21,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-from ..db import UTCDateTime
-from ..models import Push, PushStatus, Subscription, SubscriptionStatus
-from ..presets import policy
+from ..db import UTCDateTime, in_ids
+from ..models import Push, PushStatus, Subscription, SubscriptionStatus, Visitor
 
 PENDING, SENDING = PushStatus.PENDING.value, PushStatus.SENDING.value
 _table = Push.__table__
@@ -81,9 +80,9 @@ def claim_due(session: orm.Session, now: datetime, limit: int, lease: timedelta)
 
 def load_subscriptions(session: orm.Session, pushes: Sequence[Any]) -> dict[int, sa.Row[Any]]:
     """The subscriptions of ``pushes`` in one query: where and how to send (``endpoint``,
-    ``p256dh``, ``auth``) and what the send-time policy reads (``policy.subscription_facts``)."""
+    ``p256dh``, ``auth``) and what the send-time policy reads (``subscription_facts``)."""
     ids = {p.subscription_id for p in pushes if p.subscription_id is not None}
-    return policy.subscription_facts(session, ids, Subscription.endpoint, Subscription.p256dh, Subscription.auth)
+    return subscription_facts(session, ids, Subscription.endpoint, Subscription.p256dh, Subscription.auth)
 
 
 @dataclass(slots=True)
@@ -176,3 +175,17 @@ def expire_subscriptions(session: orm.Session, subscription_ids: Iterable[int], 
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)
+
+
+def subscription_facts(session: orm.Session, ids: set[int], *columns: Any) -> dict[int, Any]:
+    """What the policy reads of each subscription (``status``, ``timezone`` and its visitor's as
+    ``visitor_timezone``), plus any other ``columns`` the caller wants, in one query."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        sa.select(Subscription.id, Subscription.status, Subscription.timezone,
+                  Visitor.timezone.label("visitor_timezone"), *columns)
+        .outerjoin(Visitor, Visitor.id == Subscription.visitor_id)
+        .where(in_ids(Subscription.id, ids, session))
+    )
+    return {row.id: row for row in rows}

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from ..db import in_ids
+from ..delivery.outbox import subscription_facts
 from ..models import TRANSACTIONAL_KINDS, PresetSetting, Push, PushStatus, Shop, Subscription, SubscriptionStatus, Visitor
 
 log = logging.getLogger(__name__)
@@ -126,20 +127,6 @@ def _decide(session: orm.Session, push: Any, now: datetime, subscriptions: Mappi
     if sent_counts.get(sub_id, 0) + ahead + decided_sends.get(sub_id, 0) >= shop.frequency_cap_per_24h:
         return Decision("skip", reason="frequency_cap")
     return SEND
-
-
-def subscription_facts(session: orm.Session, ids: set[int], *columns: Any) -> dict[int, Any]:
-    """What the policy reads of each subscription (``status``, ``timezone`` and its visitor's as
-    ``visitor_timezone``), plus any other ``columns`` the caller wants, in one query."""
-    if not ids:
-        return {}
-    rows = session.execute(
-        sa.select(Subscription.id, Subscription.status, Subscription.timezone,
-                  Visitor.timezone.label("visitor_timezone"), *columns)
-        .outerjoin(Visitor, Visitor.id == Subscription.visitor_id)
-        .where(in_ids(Subscription.id, ids, session))
-    )
-    return {row.id: row for row in rows}
 
 
 def _enabled_kinds(session: orm.Session, pushes: Sequence[Push]) -> dict[tuple[int, str], bool]:

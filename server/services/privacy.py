@@ -39,23 +39,6 @@ from ..models import (
 
 log = logging.getLogger(__name__)
 
-STALE_AFTER = timedelta(days=60)
-# How much of an address is kept where one must be kept at all: a /24 or a /48 network.
-IPV4_PREFIX = 24
-IPV6_PREFIX = 48
-
-
-def anonymize_ip(value: str) -> str | None:
-    """``value`` truncated to its /24 (IPv4) or /48 (IPv6) network address; None if not an address."""
-    try:
-        address = ipaddress.ip_address(value.strip())
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    prefix = IPV4_PREFIX if address.version == 4 else IPV6_PREFIX
-    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
-
 
 @dataclass(frozen=True)
 class Forgotten:
@@ -142,47 +125,3 @@ def _mentions(text: str | None, identity: list[str]) -> bool:
     return any(value in lowered for value in identity)
 
 
-def expire_stale_subscriptions(session: orm.Session, now: datetime,
-                               stale_after: timedelta | None = STALE_AFTER, limit: int = 1000) -> int:
-    """Expire active subscriptions idle for ``stale_after``; return how many.
-
-    Idle means none of: the browser seen (``last_seen_at``: the widget re-posts it on every page
-    load), a push delivered to it (``sent``: the push service accepted it, so it still exists),
-    a push of it clicked. A subscription the push service keeps delivering to is never dropped
-    for age; one it says is gone (404/410) is expired by the dispatcher at once. ``None`` (or a
-    zero age) turns the age rule off. Their open pushes are cancelled. Works in batches of
-    ``limit`` so one sweep stays short; the next sweep takes the rest.
-    """
-    if not stale_after:
-        return 0
-    cutoff = now - stale_after
-    recently_active = sa.exists().where(
-        Push.subscription_id == Subscription.id,
-        sa.or_(sa.and_(Push.status == PushStatus.SENT.value, Push.sent_at >= cutoff), Push.clicked_at >= cutoff))
-    ids = list(session.scalars(
-        sa.select(Subscription.id)
-        .where(Subscription.status == SubscriptionStatus.ACTIVE.value, Subscription.last_seen_at < cutoff,
-               ~recently_active)
-        .order_by(Subscription.id).limit(limit)
-    ))
-    if not ids:
-        return 0
-    session.execute(
-        sa.update(Subscription).where(Subscription.id.in_(ids),
-                                      Subscription.status == SubscriptionStatus.ACTIVE.value)
-        .values(status=SubscriptionStatus.EXPIRED.value, ended_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    session.execute(
-        sa.update(Push).where(Push.subscription_id.in_(ids), Push.status == PushStatus.PENDING.value)
-        .values(status=PushStatus.CANCELLED.value, error="subscription_stale")
-        .execution_options(synchronize_session=False)
-    )
-    log.info("expired %d subscriptions idle since %s", len(ids), cutoff.isoformat())
-    return len(ids)
-
-
-def idle_expiry(config: Any) -> timedelta | None:
-    """``SUBSCRIPTION_IDLE_DAYS`` as an age (0: subscriptions never expire by age)."""
-    days = config.get("SUBSCRIPTION_IDLE_DAYS", STALE_AFTER.days)
-    return timedelta(days=days) if days else None

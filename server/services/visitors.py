@@ -1,6 +1,8 @@
 """Looking up a shop's visitor by the widget's ``visitor_id``: one place, always scoped to the shop."""
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy import orm
 
@@ -23,3 +25,14 @@ def find_visitor(session: orm.Session, shop: Shop, visitor_key: str) -> Visitor:
         raise NotFound("unknown visitor: no visitor with this id has been seen on your shop",
                        code="unknown_visitor")
     return visitor
+
+
+VISITOR_ID_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
+
+
+def platform_cart_token(token: Any) -> str | None:
+    """A platform cart token as checkouts name it: Shopify's ``/cart.js`` token without its ``?key=`` part."""
+    if not isinstance(token, str):
+        return None
+    token = token.split("?", 1)[0].strip()
+    return token[:128] or None

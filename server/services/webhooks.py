@@ -30,7 +30,7 @@ from ..presets import checkout_recovery, hooks
 from ..presets.common import safe_url
 from ..validation import decode_json
 from . import products
-from .tracking import platform_cart_token
+from .visitors import platform_cart_token
 from .visitors import visitor_by_key
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from sqlalchemy import orm
 from ..errors import Unauthorized
 from ..models import Shop
 from . import platforms
-from .tracking import VISITOR_ID_PATTERN
+from .visitors import VISITOR_ID_PATTERN
 from .webhooks import CheckoutHook, OrderHook, ProductHook
 
 SIGNATURE_HEADER = "X-WC-Webhook-Signature"

@@ -19,17 +19,16 @@ import sqlalchemy as sa
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from sqlalchemy import exc, orm
 
-from ..db import in_ids, insert_ignoring_duplicates
-from ..models import Event, Shop, Visitor
-from ..presets import hooks
-from .visitors import visitor_by_key
+from server.db import in_ids, insert_ignoring_duplicates
+from server.models import Event, Shop, Visitor
+from server.presets import hooks
+from server.services.visitors import VISITOR_ID_PATTERN, platform_cart_token, visitor_by_key
 
 log = logging.getLogger(__name__)
 
 MAX_EVENTS_PER_BATCH = 50
 EVENT_TYPES = ("page_view", "product_view", "add_to_cart", "remove_from_cart", "checkout_started",
                "leave", "identify", "cart_update")
-VISITOR_ID_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
 
 
 def _http_url(value: str | None) -> str | None:
@@ -159,14 +158,6 @@ def _identify(visitor: Visitor, event: EventIn) -> None:
         visitor.customer_id = event.customer_id
     if event.first_name:
         visitor.first_name = event.first_name
-
-
-def platform_cart_token(token: Any) -> str | None:
-    """A platform cart token as checkouts name it: Shopify's ``/cart.js`` token without its ``?key=`` part."""
-    if not isinstance(token, str):
-        return None
-    token = token.split("?", 1)[0].strip()
-    return token[:128] or None
 
 
 def _note_cart(visitor: Visitor, event: EventIn | JournaledEvent) -> None:
