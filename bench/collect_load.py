@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
-from server.models import Base, Event  # noqa: E402
+from server.core.models import Base, Event
 
 PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 RESULT = re.compile(r"^RESULT (\{.*\})$", re.M)
@@ -64,9 +64,9 @@ def with_schema(url: str, schema: str) -> str:
 def prepare_database(url: str, vapid_file: str) -> str:
     """Create the tables and one shop; return the shop's public key."""
     from server import create_app
-    from server.clock import utcnow
-    from server.db import get_db, session_scope
-    from server.services.shops import create_shop
+    from server.core.clock import utcnow
+    from server.core.db import get_db, session_scope
+    from server.merchant.shops import create_shop
 
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     Base.metadata.create_all(engine)
@@ -194,7 +194,7 @@ def main() -> int:
     extra = ["-k", args.worker_class] + (["--threads", str(args.server_threads)] if args.worker_class == "gthread" else [])
 
     tmp = Path(tempfile.mkdtemp(prefix="pushcart-bench-"))
-    from server.vapid import init_keys
+    from server.delivery.vapid import init_keys
 
     vapid_file = str(tmp / "vapid.pem")
     init_keys(vapid_file)

@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
-from server.models import Base, Push, PushStatus  # noqa: E402
+from server.core.models import Base, Push, PushStatus
 from tests.factories import make_shop, make_subscription, make_visitor  # noqa: E402
 from tests.fakepush import FakePushService, Reply  # noqa: E402
 
@@ -109,11 +109,11 @@ class RecordingSender:
 
 def clock_jump(args: argparse.Namespace, url: str, vapid_file: str) -> dict:
     from server import create_app
-    from server.clock import FrozenClock
-    from server.db import get_db
+    from server.core.clock import FrozenClock
+    from server.core.db import get_db
     from server.delivery.runtime import SENDER, close_delivery, get_dispatcher
     from server.delivery.sender import WebPushSender, sender_options
-    from server.vapid import get_vapid
+    from server.delivery.vapid import get_vapid
 
     t0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
     clock = FrozenClock(t0)
@@ -193,8 +193,8 @@ def ensure_pg_up() -> None:
 
 
 def pg_restart(args: argparse.Namespace, url: str, vapid_file: str) -> dict:
-    from server.clock import utcnow
-    from server.db import Database
+    from server.core.clock import utcnow
+    from server.core.db import Database
 
     now = utcnow()
     with FakePushService() as fake:
@@ -323,7 +323,7 @@ def main() -> int:
     parser.add_argument("--no-restart", action="store_true", help="pg-restart: the same run without the restart")
     args = parser.parse_args()
 
-    from server.vapid import init_keys
+    from server.delivery.vapid import init_keys
 
     tmp = Path(tempfile.mkdtemp(prefix="pushcart-fault-"))
     vapid_file = str(tmp / "vapid.pem")

@@ -219,7 +219,7 @@ def encryption_alone(subscriptions: list[dict[str, Any]], key_file: str, n: int,
     """The sender's ``encrypt`` (http_ece, as pywebpush's encoder calls it, a fresh ECDH key
     per message) plus the cached VAPID header, no I/O (child process)."""
     from server.delivery.sender import Message, VapidCache, encrypt, origin_of
-    from server.vapid import load_keys
+    from server.delivery.vapid import load_keys
 
     cache = VapidCache(load_keys(key_file), SUBJECT)
     messages = [Message(i, s["endpoint"], s["keys"]["p256dh"], s["keys"]["auth"], sample_payload(i), 3600)
@@ -246,9 +246,9 @@ def prepare_database(database_url: str, subscriptions: list[dict[str, Any]], n: 
 
     import sqlalchemy as sa
 
-    from server.clock import utcnow
-    from server.models import Base, Push, Subscription, Visitor
-    from server.services.shops import create_shop
+    from server.core.clock import utcnow
+    from server.core.models import Base, Push, Subscription, Visitor
+    from server.merchant.shops import create_shop
 
     engine = sa.create_engine(database_url)
     Base.metadata.drop_all(engine)
@@ -284,11 +284,12 @@ def prepare_database(database_url: str, subscriptions: list[dict[str, Any]], n: 
 
 def worker_main(config: dict[str, Any], cafile: str, go: Any, out: Any) -> None:
     """One worker process: build the app and dispatcher, wait for the start, drain the outbox."""
-    from server import create_app, get_clock
-    from server.db import get_db
+    from server import create_app
+    from server.core.clock import get_clock
+    from server.core.db import get_db
     from server.delivery.dispatcher import Dispatcher
     from server.delivery.sender import WebPushSender, sender_options
-    from server.vapid import get_vapid
+    from server.delivery.vapid import get_vapid
 
     app = create_app(config)
     sender = WebPushSender(get_vapid(app), SUBJECT, ssl_context=client_ssl(cafile), **sender_options(app.config))
@@ -381,7 +382,7 @@ def main() -> int:
     sink = None
     try:
         cert, key = make_certificate(work)
-        from server.vapid import init_keys
+        from server.delivery.vapid import init_keys
 
         key_file = str(work / "vapid.pem")
         init_keys(key_file)
@@ -440,7 +441,7 @@ def node_send(work: Path, subscriptions: list[dict[str, Any]], key_file: str, ca
     """Run bench/node_send.js with the same subscriptions, payloads and VAPID key."""
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-    from server.vapid import b64url, load_keys
+    from server.delivery.vapid import b64url, load_keys
 
     vapid = load_keys(key_file)
     private = vapid.private_key.private_numbers().private_value.to_bytes(32, "big")

@@ -24,10 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
 
-from server.db import Database  # noqa: E402
-from server.models import Base, Click, Event, Order, Push, Subscription, Visitor  # noqa: E402
-from server.services.shops import create_shop  # noqa: E402
-from server.services.stats import DateRange, compute_stats  # noqa: E402
+from server.core.db import Database
+from server.core.models import Base, Click, Event, Order, Push, Subscription, Visitor
+from server.merchant.shops import create_shop
+from server.merchant.stats import DateRange, compute_stats
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

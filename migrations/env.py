@@ -6,7 +6,7 @@ from logging.config import fileConfig
 import sqlalchemy as sa
 from alembic import context
 
-from server.models import Base
+from server.core.models import Base
 
 config = context.config
 if config.config_file_name and not config.attributes.get("skip_logging"):
@@ -19,7 +19,7 @@ def _url() -> str:
     url = config.attributes.get("database_url")
     if url:
         return url
-    from server import create_app  # the `alembic` command line, outside Flask
+    from server import create_app
 
     return create_app().config["DATABASE_URL"]
 

@@ -9,10 +9,10 @@ from typing import Any
 
 from flask import Flask
 
-from . import db
-from .clock import CLOCK, SystemClock
-from .config import load_config
-from .errors import register_error_handlers
+from server.core import db
+from server.core.clock import CLOCK, SystemClock
+from server.core.config import load_config
+from server.core.errors import register_error_handlers
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the Flask app: configuration, database, blueprints, error handlers and CLI."""
@@ -25,47 +25,49 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     app.extensions[CLOCK] = app.config.get("CLOCK") or SystemClock()
     db.init_app(app)
-    from .journal import check_journal
+    from server.collect.journal import check_journal
 
     check_journal(app)  # a journal folder that cannot be written is refused at start
     register_error_handlers(app)
 
-    from . import hardening
+    from server.ops import hardening
 
     hardening.init_app(app)  # logs, metrics, headers, rate limits, /healthz, /metrics, privacy
 
-    from .blueprints import admin_api, collect
+    from server.collect import api as collect
+    from server.merchant import api as admin_api
 
     app.register_blueprint(collect.bp)
     app.register_blueprint(admin_api.bp)
 
-    from .blueprints import clicks
+    from server.clicks import api as clicks
 
     app.register_blueprint(clicks.bp)
 
-    from .blueprints import webhooks
+    from server.webhooks import api as webhooks
 
     app.register_blueprint(webhooks.bp)
 
-    from .blueprints import integrations
+    from server.webhooks import platforms_api as integrations
 
     app.register_blueprint(integrations.bp)  # Shopify and WooCommerce
 
-    from .blueprints import dashboard
+    from server.merchant import dashboard
 
     app.register_blueprint(dashboard.bp)  # the merchant's pages at /admin/
 
-    from .blueprints import assets, demo
+    from server import demo
+    from server.collect import assets
 
     app.register_blueprint(assets.bp)  # /widget.js, /sw.js
     app.register_blueprint(demo.bp)  # the demo storefront at /demo/
     app.register_blueprint(demo.root_bp)  # the demo shop's /pushcart-sw.js
 
-    from .cli import register_cli
+    from server.cli import register_cli
 
     register_cli(app)
     if app.config["RUN_SCHEDULER"]:
-        from .vapid import subject_problem
+        from server.delivery.vapid import subject_problem
 
         problem = subject_problem(app.config.get("VAPID_SUBJECT"))
         if problem:
@@ -73,7 +75,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             # on /healthz, instead of a traceback in every dispatcher tick.
             logging.getLogger(__name__).error("the dispatcher is not started: %s", problem)
         else:
-            from .scheduler import start_scheduler
+            from server.delivery.scheduler import start_scheduler
 
             start_scheduler(app)
     return app

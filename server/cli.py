@@ -11,10 +11,11 @@ from alembic.config import Config as AlembicConfig
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from .db import session_scope
-from .errors import ApiError
-from .services.shops import create_shop, reissue_admin_token, shop_by_public_key
-from .vapid import check_subject, init_keys, load_keys, public_key_b64
+from server.core.db import session_scope
+from server.core.errors import ApiError
+from server.core.shops import shop_by_public_key
+from server.merchant.shops import create_shop, reissue_admin_token
+from server.delivery.vapid import check_subject, init_keys, load_keys, public_key_b64
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,7 +69,7 @@ def vapid_show() -> None:
               help="An origin the widget runs on, e.g. https://shop.example (repeatable).")
 def shop_create(name: str, origins: tuple[str, ...]) -> None:
     """Create a shop and print its keys as one JSON object (the secrets are shown only here)."""
-    from . import get_clock
+    from server.core.clock import get_clock
 
     try:
         with session_scope() as session:
@@ -96,7 +97,7 @@ def shop_token(public_key: str) -> None:
 @demo_cli.command("init")
 def demo_init() -> None:
     """Create the demo shop once (its keys are kept in instance/demo_shop.json) and print them."""
-    from . import get_clock
+    from server.core.clock import get_clock
 
     path = Path(current_app.instance_path) / "demo_shop.json"
     if path.exists():
@@ -119,7 +120,7 @@ def register_cli(app: Flask) -> None:
     """Attach the command groups to the app."""
     for group in (db_cli, vapid_cli, shop_cli, demo_cli):
         app.cli.add_command(group)
-    from .delivery.commands import dispatch_command, worker_command
+    from server.delivery.commands import dispatch_command, worker_command
 
     app.cli.add_command(worker_command)
     app.cli.add_command(dispatch_command)

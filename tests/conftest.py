@@ -21,11 +21,11 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from werkzeug.test import TestResponse
 
 from server import create_app
-from server.clock import FrozenClock
-from server.db import get_db
-from server.journal import EXTENSION as JOURNAL
-from server.models import Base
-from server.vapid import init_keys
+from server.core.clock import FrozenClock
+from server.core.db import get_db
+from server.collect.journal import EXTENSION as JOURNAL
+from server.core.models import Base
+from server.delivery.vapid import init_keys
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])

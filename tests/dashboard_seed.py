@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import orm
 
-from server.models import Checkout, Click, Event, Order, Push, Visitor
-from server.services.attribution import attribute_order
-from server.services.shops import NewShop
+from server.core.models import Checkout, Click, Event, Order, Push, Visitor
+from server.clicks.attribution import attribute_order
+from server.merchant.shops import NewShop
 from tests.factories import make_shop, make_subscription, make_visitor
 
 

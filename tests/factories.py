@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import orm
 
-from server.models import Push, Subscription, Visitor
-from server.services.shops import NewShop, create_shop
+from server.core.models import Push, Subscription, Visitor
+from server.merchant.shops import NewShop, create_shop
 
 
 def b64url(data: bytes) -> str:

@@ -12,8 +12,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-from server.models import Event, Push, PushStatus, Shop, Visitor
-from server.presets import hooks, policy
+from server.core.models import Event, Push, PushStatus, Shop, Visitor
+from server.delivery import policy
+from server.planning import hooks
 
 PRODUCT = {"id": "sku-1", "title": "Linen Shirt", "price": "49.00", "currency": "USD",
            "url": "https://shop.example/products/linen-shirt", "image": "https://shop.example/img/shirt.jpg"}

@@ -19,10 +19,10 @@ import sqlalchemy as sa
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from sqlalchemy import exc, orm
 
-from server.db import in_ids, insert_ignoring_duplicates
-from server.models import Event, Shop, Visitor
-from server.presets import hooks
-from server.services.visitors import VISITOR_ID_PATTERN, platform_cart_token, visitor_by_key
+from server.core.db import in_ids, insert_ignoring_duplicates
+from server.core.models import Event, Shop, Visitor
+from server.planning import hooks
+from server.core.visitors import VISITOR_ID_PATTERN, platform_cart_token, visitor_by_key
 
 log = logging.getLogger(__name__)
 

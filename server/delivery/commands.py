@@ -13,9 +13,9 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from ..clock import FrozenClock
-from ..vapid import load_keys, subject_problem
-from .runtime import close_delivery, make_dispatcher
+from server.core.clock import FrozenClock
+from server.delivery.vapid import load_keys, subject_problem
+from server.delivery.runtime import close_delivery, make_dispatcher
 
 log = logging.getLogger(__name__)
 _OFFSET = re.compile(r"(Z|z|[+-]\d{2}:\d{2})$")
@@ -61,7 +61,7 @@ def parse_at(value: str) -> datetime:
 def worker_command(interval: float | None, batch_size: int | None, lease: float | None,
                    concurrency: int | None) -> None:
     """Run the dispatcher on APScheduler until SIGTERM or SIGINT (in-flight sends finish first)."""
-    from ..scheduler import start_scheduler, stop_scheduler
+    from server.delivery.scheduler import start_scheduler, stop_scheduler
 
     app: Any = current_app._get_current_object()  # type: ignore[attr-defined]
     require_sending_setup(app)
@@ -92,14 +92,14 @@ def worker_command(interval: float | None, batch_size: int | None, lease: float 
               help="Run the pass as if the time were this (with Z or a ±hh:mm offset).")
 def dispatch_command(once: bool, at: str | None) -> None:
     """One pass: plan due presets, send due pushes; print {"planned", "sent", "failed", "expired", "skipped"}."""
-    from .. import get_clock
+    from server.core.clock import get_clock
 
     if not once:
         raise click.UsageError("use `dispatch --once` for one pass, or `worker` to keep sending")
     app: Any = current_app._get_current_object()  # type: ignore[attr-defined]
     require_sending_setup(app)
     clock = FrozenClock(parse_at(at)) if at else get_clock(app)
-    from ..scheduler import EXTENSION, stop_scheduler
+    from server.delivery.scheduler import EXTENSION, stop_scheduler
 
     if EXTENSION in app.extensions:  # RUN_SCHEDULER set for a command: one pass means one pass
         stop_scheduler(app)

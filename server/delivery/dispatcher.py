@@ -30,15 +30,16 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from ..db import Database
-from ..errors import Invalid
-from ..models import PushStatus
-from ..presets import hooks, policy
-from ..tokens import make_click_token
-from .endpoints import check_endpoint
-from .outbox import Claimed, Outcome, claim_due, expire_subscriptions, load_subscriptions, record_outcomes
-from .payload import PayloadTooLarge, build_payload
-from .sender import GONE, HELD, RETRY, SENT, Message, SendResult
+from server.core.db import Database
+from server.core.errors import Invalid
+from server.core.models import PushStatus
+from server.delivery import policy
+from server.planning import hooks
+from server.core.tokens import make_click_token
+from server.delivery.endpoints import check_endpoint
+from server.outbox.claim import (Claimed, Outcome, claim_due, expire_subscriptions, load_subscriptions, record_outcomes)
+from server.delivery.payload import PayloadTooLarge, build_payload
+from server.delivery.sender import GONE, HELD, RETRY, SENT, Message, SendResult
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import Invalid
+from server.core.errors import Invalid
 
 MAX_ENDPOINT_LENGTH = 2048
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})

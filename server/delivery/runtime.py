@@ -10,10 +10,10 @@ from typing import Any
 
 from flask import Flask
 
-from ..db import get_db
-from ..vapid import get_vapid
-from .dispatcher import Clock, Dispatcher
-from .sender import WebPushSender, sender_options
+from server.core.db import get_db
+from server.delivery.vapid import get_vapid
+from server.delivery.dispatcher import Clock, Dispatcher
+from server.delivery.sender import WebPushSender, sender_options
 
 SENDER = "pushcart.sender"
 DISPATCHER = "pushcart.dispatcher"
@@ -33,7 +33,7 @@ def get_sender(app: Flask) -> Any:
 
 def get_dispatcher(app: Flask) -> Dispatcher:
     """The app's dispatcher on the app's clock."""
-    from .. import get_clock
+    from server.core.clock import get_clock
 
     sender = get_sender(app)
     with _lock:
@@ -61,6 +61,6 @@ def close_delivery(app: Flask) -> None:
 
 def _send_latency(app: Flask) -> Any:
     """Record each push service exchange in ``pushcart_send_latency_seconds{outcome}``."""
-    from .. import metrics
+    from server.core import metrics
 
     return lambda outcome, seconds: metrics.observe("send_latency", seconds, {"outcome": outcome}, app=app)

@@ -40,7 +40,7 @@ from aiohttp.resolver import DefaultResolver
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 
-from .endpoints import LOOPBACK_HOSTS, public_address
+from server.delivery.endpoints import LOOPBACK_HOSTS, public_address
 
 log = logging.getLogger(__name__)
 

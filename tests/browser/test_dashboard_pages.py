@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from server.models import PresetSetting
+from server.core.models import PresetSetting
 from tests.browser.chromium import LiveServer, wait_for
 from tests.dashboard_seed import make_event, make_push, seed_stats_scenario
 from tests.factories import make_shop, make_subscription, make_visitor

@@ -20,9 +20,9 @@ import pytest
 import sqlalchemy as sa
 
 from server.delivery.payload import build_payload
-from server.models import Event, Push, Subscription, Visitor
-from server.tokens import make_click_token
-from server.vapid import get_vapid, public_key_b64
+from server.core.models import Event, Push, Subscription, Visitor
+from server.core.tokens import make_click_token
+from server.delivery.vapid import get_vapid, public_key_b64
 from tests.browser.chromium import DevTools, LiveServer, wait_for
 from tests.factories import make_shop
 
@@ -383,7 +383,7 @@ def test_unsubscribe_stops_pushes_for_the_endpoint(storefront, browser, session,
 def test_the_soft_ask_follows_the_shops_settings_and_remembers_not_now(storefront, browser, session, app):
     from selenium.webdriver.common.by import By
 
-    from server.models import Shop
+    from server.core.models import Shop
 
     shop, driver = storefront, browser
     row = session.scalars(sa.select(Shop).where(Shop.public_key == shop.public_key)).one()

@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from server.models import Checkout, Event, Order, Push, Shipment, Visitor
-from server.services.tracking import EVENT_TYPES
-from server.services.webhooks import sign
+from server.core.models import Checkout, Event, Order, Push, Shipment, Visitor
+from server.collect.events import EVENT_TYPES
+from server.webhooks.native import sign
 from tests.factories import browser_keys
 from tests.hardening.conftest import ORIGIN
 

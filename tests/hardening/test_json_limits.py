@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from server.errors import Malformed
-from server.validation import MAX_JSON_DEPTH, MAX_JSON_INT, MAX_JSON_ITEMS, MAX_JSON_STRING, decode_json
+from server.core.errors import Malformed
+from server.core.validation import MAX_JSON_DEPTH, MAX_JSON_INT, MAX_JSON_ITEMS, MAX_JSON_STRING, decode_json
 
 
 def nested(depth: int) -> object:

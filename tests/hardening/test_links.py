@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from server.models import PresetSetting
+from server.core.models import PresetSetting
 from tests.hardening.conftest import assert_json_error
 
 NOT_LINKS = ["java\tscript:alert(1)", "javascript:alert(1)", " javascript:alert(1)", "\x01javascript:x",

@@ -15,9 +15,9 @@ import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 
-from server.models import Push
-from server.presets import hooks
-from server.services.webhooks import sign
+from server.core.models import Push
+from server.planning import hooks
+from server.webhooks.native import sign
 from tests.fakepush import FakePushService, Reply
 from tests.hardening.conftest import ORIGIN
 

@@ -6,15 +6,15 @@ from datetime import timedelta
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from server import metrics
-from server.blueprints.ops import SCHEDULER_LAST_TICK
-from server.db import get_db
+from server.core import metrics
+from server.ops.api import SCHEDULER_LAST_TICK
+from server.core.db import get_db
 from tests.factories import make_subscription, make_visitor
 from tests.hardening.conftest import ORIGIN, events_body
 
 
 def add_push(session, sub, now, **values):
-    from server.models import Push
+    from server.core.models import Push
 
     import secrets
 
@@ -137,7 +137,7 @@ def test_metrics_token_when_configured(token_config, make_app):
 
 
 def test_a_running_scheduler_reports_its_ticks(app, client):
-    from server.scheduler import dispatch_tick
+    from server.delivery.scheduler import dispatch_tick
 
     assert client.get("/healthz").get_json()["scheduler"]["last_tick"] is None
     dispatch_tick(app)

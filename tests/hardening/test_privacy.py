@@ -9,8 +9,9 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from server.models import Checkout, Click, Event, Order, Push, Subscription, Visitor
-from server.services.privacy import anonymize_ip, expire_stale_subscriptions
+from server.core.models import Checkout, Click, Event, Order, Push, Subscription, Visitor
+from server.ops.logs import anonymize_ip
+from server.planning.expiry import expire_stale_subscriptions
 from tests.factories import make_shop, make_subscription, make_visitor
 from tests.hardening.conftest import assert_json_error, count
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from server.db import get_db
-from server.limits import get_limiter
-from server.models import Event, Subscription, Visitor
+from server.core.db import get_db
+from server.core.limits import get_limiter
+from server.core.models import Event, Subscription, Visitor
 from tests.factories import make_shop
 from tests.hardening.conftest import ORIGIN, assert_json_error, count, events_body, sub_body
 
@@ -177,9 +177,9 @@ def test_webhooks_per_shop_and_clicks_per_address(tight_config, make_app):
     import json
     from datetime import datetime, timezone
 
-    from server.models import Click, Order, Push
-    from server.services.webhooks import sign
-    from server.tokens import make_click_token
+    from server.core.models import Click, Order, Push
+    from server.webhooks.native import sign
+    from server.core.tokens import make_click_token
     from tests.factories import make_shop, make_subscription, make_visitor
 
     clock = tight_config["CLOCK"]

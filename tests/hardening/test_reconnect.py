@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from server import create_app
-from server.db import get_db
+from server.core.db import get_db
 from server.delivery.runtime import close_delivery, get_dispatcher
 from tests.conftest import PG_URL
 

@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from server.models import Event, Order, Subscription, Visitor, WebhookReceipt
-from server.services.webhooks import sign
+from server.core.models import Event, Order, Subscription, Visitor, WebhookReceipt
+from server.webhooks.native import sign
 from tests.hardening.conftest import ORIGIN, assert_json_error, count, events_body, sub_body
 
 VISITOR = "visitor_limits_1"

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from server.logs import AddressMaskFilter, JsonFormatter, RequestIdFilter
-from server.security import CONTENT_SECURITY_POLICY
+from server.ops.logs import AddressMaskFilter, JsonFormatter, RequestIdFilter
+from server.ops.security import CONTENT_SECURITY_POLICY
 
 
 def test_pages_get_a_strict_csp_and_no_framing(client, shop):

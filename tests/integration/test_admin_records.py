@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from server.models import Push, PushStatus
+from server.core.models import Push, PushStatus
 from tests.dashboard_seed import make_click, make_event, make_order, make_push
 from tests.factories import make_shop, make_subscription, make_visitor
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from server.services.webhooks import sign
-from server.tokens import make_click_token
+from server.webhooks.native import sign
+from server.core.tokens import make_click_token
 from tests.dashboard_seed import make_push
 from tests.factories import make_shop, make_subscription, make_visitor
 

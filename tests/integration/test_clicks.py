@@ -6,8 +6,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import sqlalchemy as sa
 
-from server.models import Click, Push
-from server.tokens import make_click_token
+from server.core.models import Click, Push
+from server.core.tokens import make_click_token
 from tests.dashboard_seed import make_push
 from tests.factories import make_shop, make_visitor
 

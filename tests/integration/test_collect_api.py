@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from server.models import Event, Subscription, Visitor
-from server.presets import hooks
-from server.services.subscriptions import endpoint_hash
+from server.core.models import Event, Subscription, Visitor
+from server.planning import hooks
+from server.collect.subscriptions import endpoint_hash
 from tests.factories import browser_keys, make_shop
 
 ORIGIN = "https://shop.example"

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from server.models import Event
+from server.core.models import Event
 from tests.factories import make_shop
 
 json_values = st.recursive(

@@ -14,11 +14,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 
-from server.db import get_db
-from server.models import Event, Push, Visitor
-from server.presets import browse_abandonment
-from server.services.shops import shop_cache
-from server.services.tracking import EventBatch, EventsIn, JournaledBatch, store_batches
+from server.core.db import get_db
+from server.core.models import Event, Push, Visitor
+from server.planning import browse_abandonment
+from server.core.shops import shop_cache
+from server.collect.events import EventBatch, EventsIn, JournaledBatch, store_batches
 from tests.factories import make_push, make_shop, make_subscription, make_visitor
 
 ORIGIN = "https://shop.example"

@@ -1,4 +1,4 @@
-"""The events journal (``server.journal``) on SQLite and PostgreSQL: answered from local disk,
+"""The events journal (``server.collect.journal``) on SQLite and PostgreSQL: answered from local disk,
 stored exactly once, nothing lost when a process dies or the database is away.
 
 Real files, real locks, real processes: a journal left by a process killed with SIGKILL is
@@ -19,12 +19,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from server import create_app, journal as journal_module
-from server.db import get_db
-from server.journal import Drainer, Journal, event_journal, journal_settings
-from server.metrics import get_metrics
-from server.models import Checkout, Event, JournalMark, Visitor
-from server.services.tracking import EventBatch, EventsIn, store_batches
+from server import create_app
+from server.collect.journal import drainer as drainer_module, file as file_module
+from server.core.db import get_db
+from server.collect.journal import event_journal, journal_settings
+from server.collect.journal.drainer import Drainer
+from server.collect.journal.file import Journal
+from server.core.metrics import get_metrics
+from server.core.models import Checkout, Event, JournalMark, Visitor
+from server.collect.events import EventBatch, EventsIn, store_batches
 from tests.factories import make_shop
 
 ORIGIN = "https://shop.example"
@@ -199,7 +202,7 @@ CHILD = """
 import os, signal, sys, time
 from datetime import datetime, timezone
 from pathlib import Path
-from server.journal import Journal
+from server.collect.journal.file import Journal
 journal = Journal.create(Path(sys.argv[1]))
 for n in range(int(sys.argv[3])):
     body = '{"visitor_id": "visitor_kill", "events": [{"type": "page_view", "id": "k%d"}]}' % n
@@ -347,7 +350,7 @@ def test_a_record_cut_short_by_a_crash_is_dropped_and_the_rest_stored(japp, db, 
 
 
 def test_a_journal_drained_empty_starts_a_new_file_and_its_ids_go_on(japp, db, shop, tmp_path, clock, monkeypatch):
-    monkeypatch.setattr(journal_module, "ROTATE_AT", 1)  # every drained-empty journal starts over
+    monkeypatch.setattr(file_module, "ROTATE_AT", 1)  # every drained-empty journal starts over
     drainer = idle_drainer(japp, tmp_path / "j")
     journal = drainer.journal
     last = 0
@@ -366,7 +369,7 @@ def test_a_journal_drained_empty_starts_a_new_file_and_its_ids_go_on(japp, db, s
 
 def test_the_journal_file_stays_bounded_under_steady_load(japp, db, shop, tmp_path, clock, monkeypatch):
     # Under steady load the journal is never drained empty; its file must not grow for ever.
-    monkeypatch.setattr(journal_module, "ROTATE_AT", 4096)
+    monkeypatch.setattr(file_module, "ROTATE_AT", 4096)
     drainer = idle_drainer(japp, tmp_path / "j")
     journal = drainer.journal
     appended, sizes, ids = 0, [], []
@@ -423,8 +426,8 @@ def test_a_file_that_is_not_a_journal_is_kept_aside_not_drained(japp, db, shop, 
 
 
 def test_a_full_journal_answers_503_busy_and_keeps_nothing_more(journal_config, make_app, monkeypatch, clock):
-    monkeypatch.setattr(journal_module, "LINGER_ABOVE", 0.0)  # any arrival counts as load ...
-    monkeypatch.setattr(journal_module, "LINGER", 30.0)  # ... so the drainer waits: the first batch stays pending
+    monkeypatch.setattr(drainer_module, "LINGER_ABOVE", 0.0)  # any arrival counts as load ...
+    monkeypatch.setattr(drainer_module, "LINGER", 30.0)  # ... so the drainer waits: the first batch stays pending
     app = make_app({**journal_config, "COLLECT_JOURNAL_MAX_PENDING": 1}, draining=False)
     with get_db(app).sessionmaker() as session:
         new = make_shop(session, clock.now(), origins=[ORIGIN])
@@ -476,7 +479,7 @@ def test_a_journal_its_disk_refuses_answers_503_busy_and_stays_whole(japp, db, s
 
 
 def test_a_quiet_journal_is_drained_at_once_without_lingering(japp, db, shop, monkeypatch):
-    monkeypatch.setattr(journal_module, "LINGER", 30.0)  # were it to linger, nothing would be stored below
+    monkeypatch.setattr(drainer_module, "LINGER", 30.0)  # were it to linger, nothing would be stored below
     client = japp.test_client()
     assert client.post(f"/v1/shops/{shop.shop.public_key}/events",
                        json=body("visitor_qqqq", {"type": "page_view", "id": "q1"})).status_code == 202

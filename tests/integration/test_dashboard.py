@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import sqlalchemy as sa
 
-from server.models import PresetSetting, Push, Shop
+from server.core.models import PresetSetting, Push, Shop
 from tests.dashboard_seed import make_click, make_event, make_push
 from tests.factories import make_shop, make_subscription, make_visitor
 

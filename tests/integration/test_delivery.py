@@ -12,11 +12,11 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from server.delivery import outbox
+from server.outbox import claim as outbox
 from server.delivery.runtime import SENDER, close_delivery, get_dispatcher, get_sender
-from server.models import Push, Subscription
-from server.presets import policy
-from server.tokens import read_click_token
+from server.core.models import Push, Subscription
+from server.delivery import policy
+from server.core.tokens import read_click_token
 from tests.factories import make_push, make_shop, make_subscription, make_visitor
 from tests.fakepush import FakePushService, Reply
 
@@ -340,7 +340,7 @@ def test_claims_skip_rows_locked_by_another_worker(app, session, clock, fake, sh
         pytest.skip("SKIP LOCKED is PostgreSQL's; SQLite runs one worker")
     sub = subscribe(session, shop, clock, fake)
     plan(session, sub, clock, n=6)
-    from server.db import get_db
+    from server.core.db import get_db
     other = get_db(app).sessionmaker()
     try:
         mine = outbox.claim_due(session, clock.now(), 4, timedelta(seconds=60))  # not committed yet
@@ -353,7 +353,7 @@ def test_claims_skip_rows_locked_by_another_worker(app, session, clock, fake, sh
 
 
 def test_sweeps_run_first_and_count_as_planned(session, clock, fake, dispatcher, shop, monkeypatch):
-    from server.presets import hooks
+    from server.planning import hooks
 
     sub = subscribe(session, shop, clock, fake)
     session.commit()

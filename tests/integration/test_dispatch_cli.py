@@ -9,10 +9,10 @@ import pytest
 import sqlalchemy as sa
 
 from server import create_app
-from server.db import get_db
+from server.core.db import get_db
 from server.delivery.runtime import SENDER
-from server.models import Push
-from server.scheduler import EXTENSION, JOB_ID, stop_scheduler
+from server.core.models import Push
+from server.delivery.scheduler import EXTENSION, JOB_ID, stop_scheduler
 from tests.factories import make_push, make_shop, make_subscription, make_visitor
 from tests.fakepush import FakePushService
 

@@ -9,8 +9,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from server import create_app
-from server.models import PresetSetting, Shop
-from server.services.shops import hash_token
+from server.core.models import PresetSetting, Shop
+from server.core.shops import hash_token
 from tests.factories import make_shop
 
 

@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from server.cli import alembic_config
-from server.models import Base
+from server.core.models import Base
 from tests.conftest import BACKENDS, PG_URL, with_schema
 
 

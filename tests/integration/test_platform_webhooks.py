@@ -15,12 +15,12 @@ import pytest
 import sqlalchemy as sa
 from werkzeug.datastructures import MultiDict
 
-from server.db import get_db
-from server.journal import event_journal
-from server.models import Checkout, Event, Order, Product, Push, PushStatus, Shipment, Shop, Visitor, WebhookReceipt
-from server.presets import hooks
-from server.services.shopify import proxy_signature
-from server.services.webhooks import sign
+from server.core.db import get_db
+from server.collect.journal import event_journal
+from server.core.models import (Checkout, Event, Order, Product, Push, PushStatus, Shipment, Shop, Visitor, WebhookReceipt)
+from server.planning import hooks
+from server.webhooks.shopify import proxy_signature
+from server.webhooks.native import sign
 from tests.factories import make_shop, make_subscription, make_visitor
 from tests.integration.test_dashboard import log_in
 from tests.presets_support import pushes

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from server.services.webhooks import sign
-from server.tokens import read_click_token
-from server.vapid import get_vapid, public_key_b64
+from server.webhooks.native import sign
+from server.core.tokens import read_click_token
+from server.delivery.vapid import get_vapid, public_key_b64
 from tests.factories import cli_env, make_shop
 
 ROOT = Path(__file__).resolve().parents[2]

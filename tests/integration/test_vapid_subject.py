@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from server import create_app
-from server.db import get_db
+from server.core.db import get_db
 from tests.factories import cli_env
 
 ROOT = Path(__file__).resolve().parents[2]

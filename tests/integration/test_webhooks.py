@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from server.models import Checkout, Click, Order, Push, PushStatus, Shipment, WebhookReceipt
-from server.services.webhooks import sign
+from server.core.models import Checkout, Click, Order, Push, PushStatus, Shipment, WebhookReceipt
+from server.webhooks.native import sign
 from tests.factories import make_shop, make_subscription, make_visitor
 from tests.presets_support import cart, emit, pushes
 

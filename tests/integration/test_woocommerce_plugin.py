@@ -79,10 +79,10 @@ def test_plugin_reads_the_visitor_id_the_widget_keeps():
     widget = (ROOT / "widget" / "pushcart.js").read_text(encoding="utf-8")
     helper = (PLUGIN / "assets" / "pushcart-wc.js").read_text(encoding="utf-8")
     events = (PLUGIN / "includes" / "class-pushcart-wc-cart-events.php").read_text(encoding="utf-8")
-    assert 'var NS = "pushcart_";' in widget and 'getItem("vid")' in widget
+    assert 'localStorage.getItem("pushcart_" + k)' in widget and 'get("vid")' in widget
     assert 'var COOKIE = "pushcart_vid";' in helper
-    assert "/^[A-Za-z0-9_-]{8,64}$/" in widget
+    assert "/^[\\w-]{8,64}$/" in widget  # \w is [A-Za-z0-9_] in JavaScript
     assert "var VISITOR = /^[A-Za-z0-9_-]{8,64}$/;" in helper
     assert "const VISITOR_PATTERN = '/^[A-Za-z0-9_-]{8,64}$/';" in events
-    assert "/^[A-Za-z0-9_-]{1,64}$/" in widget  # the shop key rule the settings page applies
+    assert "/^[\\w-]{1,64}$/" in widget  # the shop key rule the settings page applies
     assert "const KEY_PATTERN = '/^[A-Za-z0-9_-]{1,64}$/';" in (PLUGIN / "includes" / "class-pushcart-wc-settings.php").read_text(encoding="utf-8")

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from server.clock import utcnow
-from server.models import Push
+from server.core.clock import utcnow
+from server.core.models import Push
 from tests.factories import cli_env, make_shop, make_subscription, make_visitor
 from tests.fakepush import FakePushService, Reply
 

@@ -5,10 +5,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from server.blueprints.dashboard import format_delay, parse_delays
-from server.errors import ApiError, Invalid
-from server.services.clicks import is_http_url, with_utm
-from server.services.stats import money, parse_range, ratio
+from server.merchant.dashboard import format_delay, parse_delays
+from server.core.errors import ApiError, Invalid
+from server.clicks.service import is_http_url, with_utm
+from server.merchant.stats import money, parse_range, ratio
 
 
 def test_delays_read_and_write_in_human_units():

@@ -14,7 +14,7 @@ from py_vapid import Vapid02
 from server.delivery.commands import parse_at
 from server.delivery.dispatcher import safe_topic
 from server.delivery.payload import MAX_PLAINTEXT_BYTES, build_payload, truncate_utf8
-from server.delivery.sender import FAILED, GONE, RETRY, SENT, VapidCache, classify, origin_of, parse_retry_after
+from server.delivery.sender import (FAILED, GONE, RETRY, SENT, VapidCache, classify, origin_of, parse_retry_after)
 
 
 def claims_of(header: str) -> dict:

@@ -11,10 +11,10 @@ import socket
 import pytest
 from aiohttp.abc import AbstractResolver
 
-from server.config import DEFAULT_PUSH_ENDPOINT_ALLOW
+from server.core.config import DEFAULT_PUSH_ENDPOINT_ALLOW
 from server.delivery.endpoints import check_endpoint, host_allowed, public_address
 from server.delivery.sender import PublicOnlyResolver
-from server.errors import Invalid
+from server.core.errors import Invalid
 
 CONFIG = {"PUSH_ENDPOINT_ALLOW": DEFAULT_PUSH_ENDPOINT_ALLOW, "PUSHCART_INSECURE_ENDPOINTS": False}
 INSECURE = {**CONFIG, "PUSHCART_INSECURE_ENDPOINTS": True}

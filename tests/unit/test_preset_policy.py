@@ -6,9 +6,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from server.models import PushStatus, SubscriptionStatus
-from server.presets import policy
-from server.services import outbox
+from server.core.models import PushStatus, SubscriptionStatus
+from server.delivery import policy
+from server.outbox import plan as outbox
 from tests.factories import make_shop, make_subscription, make_visitor
 from tests.presets_support import deliver_due, pushes
 

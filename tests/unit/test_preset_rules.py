@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from server.models import Checkout, Order, PresetSetting, PushStatus, Shipment, SubscriptionStatus
-from server.presets import checkout_recovery, hooks
-from server.services.presets_settings import update_preset
+from server.core.models import Checkout, Order, PresetSetting, PushStatus, Shipment, SubscriptionStatus
+from server.planning import checkout_recovery, hooks
+from server.merchant.presets import update_preset
 from tests.factories import make_shop, make_subscription, make_visitor
 from tests.presets_support import MUG, PRODUCT, cart, deliver_due, emit, pushes, sweep
 
@@ -134,7 +134,7 @@ def test_thirty_minutes_of_silence_counts_as_leaving(session, shop, visitor, sub
 
 
 def test_sweep_handles_many_visitors_in_batches(session, shop, clock):
-    from server.presets import browse_abandonment
+    from server.planning import browse_abandonment
 
     start = clock.now()
     for _ in range(7):
@@ -372,7 +372,7 @@ def test_a_template_rendering_to_a_bad_link_falls_back_to_the_shop(session, shop
 
 
 def test_prices_are_formatted_with_the_currency():
-    from server.presets.common import format_money
+    from server.planning.common import format_money
 
     assert format_money("49", "USD") == "$49.00"
     assert format_money(Decimal("1234.5"), "EUR") == "€1,234.50"

@@ -5,10 +5,10 @@ from datetime import timedelta
 
 import pytest
 
-from server.errors import Invalid, NotFound
-from server.models import KINDS, Push, PushStatus
-from server.services import outbox
-from server.services.presets_settings import list_presets, update_preset
+from server.core.errors import Invalid, NotFound
+from server.core.models import KINDS, Push, PushStatus
+from server.outbox import plan as outbox
+from server.merchant.presets import list_presets, update_preset
 from tests.factories import make_shop, make_subscription, make_visitor
 
 

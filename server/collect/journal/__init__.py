@@ -29,7 +29,7 @@ from typing import Any
 
 from flask import Flask
 
-from server import get_clock
+from server.core.clock import get_clock
 from server.collect.events import EventBatch
 from server.collect.journal.drainer import Drainer
 from server.collect.journal.file import Journal

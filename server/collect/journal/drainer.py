@@ -25,7 +25,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import orm
 
 from server.collect.events import store_batches
-from server.collect.journal.file import Journal, Row
+from server.collect.journal.file import DRAIN_GROUP, Journal, Row
 from server.core import metrics
 from server.core.db import get_db, insert_ignoring_duplicates
 from server.core.models import JournalMark

@@ -1,1 +1,0 @@
-"""One blueprint per audience: collect (public), webhooks (HMAC), admin (API + pages), assets."""

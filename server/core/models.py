@@ -1,0 +1,373 @@
+"""The data model (SQLAlchemy 2 typed models). Times are UTC; money is exact ``Numeric``.
+
+Every row below ``Shop`` carries ``shop_id`` so every query can be scoped to one shop.
+"""
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.core.db import Base, UTCDateTime
+
+Money = sa.Numeric(14, 2)
+JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class PushKind(str, enum.Enum):
+    """The five preset pushes."""
+
+    WELCOME = "welcome"
+    BROWSE_ABANDONMENT = "browse_abandonment"
+    CHECKOUT_RECOVERY = "checkout_recovery"
+    REPURCHASE = "repurchase"
+    SHIPPED = "shipped"
+
+
+KINDS: tuple[str, ...] = tuple(k.value for k in PushKind)
+# Transactional pushes are exempt from the marketing frequency cap and quiet hours.
+TRANSACTIONAL_KINDS: frozenset[str] = frozenset({PushKind.SHIPPED.value})
+
+
+class SubscriptionStatus(str, enum.Enum):
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    UNSUBSCRIBED = "unsubscribed"
+
+
+class PushStatus(str, enum.Enum):
+    """Where an outbox row is. ``pending``/``sending`` are open; the rest are final."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    EXPIRED = "expired"  # the push service said the subscription is gone (404/410)
+    MISSED = "missed"  # its TTL passed before it could be sent
+    SKIPPED = "skipped"  # a policy held it back (frequency cap, unsubscribed); reason in ``error``
+    CANCELLED = "cancelled"  # a later event made it moot (return visit, paid order, kind disabled)
+
+
+OPEN_PUSH_STATUSES = (PushStatus.PENDING.value, PushStatus.SENDING.value)
+
+
+class Shop(Base):
+    __tablename__ = "shops"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_key: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    # The webhook HMAC key: needed in clear to verify signatures; never shown after creation.
+    secret: Mapped[str] = mapped_column(sa.String(128))
+    # Only a SHA-256 of the admin token is kept, so a database leak gives no dashboard access.
+    admin_token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    origins: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    sw_path: Mapped[str] = mapped_column(sa.String(200), default="/pushcart-sw.js")
+    prompt: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    frequency_cap_per_24h: Mapped[int] = mapped_column(default=3)
+    quiet_hours_start: Mapped[str | None] = mapped_column(sa.String(5))
+    quiet_hours_end: Mapped[str | None] = mapped_column(sa.String(5))
+    timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
+    attribution_hours: Mapped[int] = mapped_column(default=72)
+    currency: Mapped[str] = mapped_column(sa.String(3), default="USD")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The shop platform (``custom``, ``shopify``, ``woocommerce``), its domain (the myshopify
+    # domain, or the WordPress site URL) and the platform's webhook secret (needed in clear to
+    # verify its signatures; write-only in the settings).
+    platform: Mapped[str] = mapped_column(sa.String(16), default="custom", server_default="custom")
+    platform_domain: Mapped[str | None] = mapped_column(sa.String(255))
+    platform_secret: Mapped[str | None] = mapped_column(sa.String(255))
+
+
+class PresetSetting(Base):
+    """A shop's settings for one preset kind: on/off, timing and templates."""
+
+    __tablename__ = "preset_settings"
+    __table_args__ = (sa.UniqueConstraint("shop_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    enabled: Mapped[bool] = mapped_column(default=True)
+    delays: Mapped[list[int]] = mapped_column(JSONType, default=list)  # seconds
+    title: Mapped[str] = mapped_column(sa.Text)
+    body: Mapped[str] = mapped_column(sa.Text)
+    icon: Mapped[str] = mapped_column(sa.Text, default="")
+    image: Mapped[str] = mapped_column(sa.Text, default="")
+    url: Mapped[str] = mapped_column(sa.Text, default="")
+    # checkout_recovery only: per-step {"title", "body"} overrides, one per delay at most;
+    # an empty text (or a missing step) uses the kind's title/body.
+    steps: Mapped[list[dict[str, str]] | None] = mapped_column(JSONType, nullable=True, default=None)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Visitor(Base):
+    __tablename__ = "visitors"
+    __table_args__ = (
+        sa.UniqueConstraint("shop_id", "visitor_key"),
+        # The 30-minutes-of-silence sweep: engaged visitors who have not left, by last activity.
+        sa.Index("ix_visitors_engaged_last_event", "engaged_since", "last_event_at"),
+        # A platform checkout webhook's cart token finds the visitor whose widget reported the cart.
+        sa.Index("ix_visitors_shop_cart_token", "shop_id", "cart_token"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    visitor_key: Mapped[str] = mapped_column(sa.String(64))  # the widget's random visitor_id
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when the visitor views a product or carts; cleared when a leave is planned for.
+    engaged_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    email: Mapped[str | None] = mapped_column(sa.String(320), index=True)
+    customer_id: Mapped[str | None] = mapped_column(sa.String(128))
+    first_name: Mapped[str | None] = mapped_column(sa.String(100))
+    referrer: Mapped[str | None] = mapped_column(sa.Text)
+    utm_source: Mapped[str | None] = mapped_column(sa.String(200))
+    utm_medium: Mapped[str | None] = mapped_column(sa.String(200))
+    utm_campaign: Mapped[str | None] = mapped_column(sa.String(200))
+    landing_url: Mapped[str | None] = mapped_column(sa.Text)
+    locale: Mapped[str | None] = mapped_column(sa.String(35))
+    timezone: Mapped[str | None] = mapped_column(sa.String(64))
+    # The latest platform cart token the widget reported (``cart_update``), without Shopify's ``?key=``.
+    cart_token: Mapped[str | None] = mapped_column(sa.String(128))
+
+
+class Subscription(Base):
+    __tablename__ = "subscriptions"
+    __table_args__ = (sa.UniqueConstraint("shop_id", "endpoint_hash"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"))
+    visitor_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("visitors.id", ondelete="CASCADE"), index=True
+    )
+    # The endpoint is a capability (anyone holding it can push): never logged, never shown.
+    endpoint: Mapped[str] = mapped_column(sa.Text)
+    endpoint_hash: Mapped[str] = mapped_column(sa.String(64))  # sha256 hex, for the unique index
+    p256dh: Mapped[str] = mapped_column(sa.String(128))
+    auth: Mapped[str] = mapped_column(sa.String(64))
+    expiration_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(sa.String(16), default=SubscriptionStatus.ACTIVE.value)
+    locale: Mapped[str | None] = mapped_column(sa.String(35))
+    timezone: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Event(Base):
+    __tablename__ = "events"
+    __table_args__ = (
+        sa.UniqueConstraint("shop_id", "client_event_id"),
+        sa.Index("ix_events_visitor_occurred", "visitor_id", "occurred_at"),
+        sa.Index("ix_events_shop_occurred", "shop_id", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"))
+    visitor_id: Mapped[int] = mapped_column(sa.ForeignKey("visitors.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(sa.String(32))
+    client_event_id: Mapped[str | None] = mapped_column(sa.String(64))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)  # stamped by the server
+    url: Mapped[str | None] = mapped_column(sa.Text)
+    referrer: Mapped[str | None] = mapped_column(sa.Text)
+    product: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    cart: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+
+
+class Checkout(Base):
+    __tablename__ = "checkouts"
+    __table_args__ = (sa.UniqueConstraint("shop_id", "token"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"))
+    token: Mapped[str] = mapped_column(sa.String(128))
+    visitor_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("visitors.id", ondelete="SET NULL"), index=True
+    )
+    email: Mapped[str | None] = mapped_column(sa.String(320))
+    total: Mapped[Decimal | None] = mapped_column(Money)
+    currency: Mapped[str | None] = mapped_column(sa.String(3))
+    item_count: Mapped[int | None] = mapped_column()
+    checkout_url: Mapped[str | None] = mapped_column(sa.Text)
+    items: Mapped[list[Any] | None] = mapped_column(JSONType)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (
+        sa.UniqueConstraint("shop_id", "order_ref"),
+        sa.Index("ix_orders_shop_paid", "shop_id", "paid_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"))
+    order_ref: Mapped[str] = mapped_column(sa.String(128))  # the shop's order_id
+    visitor_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("visitors.id", ondelete="SET NULL"), index=True
+    )
+    checkout_id: Mapped[int | None] = mapped_column(sa.ForeignKey("checkouts.id", ondelete="SET NULL"))
+    email: Mapped[str | None] = mapped_column(sa.String(320))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    total: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    items: Mapped[list[Any] | None] = mapped_column(JSONType)
+    paid_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Attribution, decided when the order is paid: the latest clicked push in the window.
+    attributed_push_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("pushes.id", ondelete="SET NULL")
+    )
+    attributed_kind: Mapped[str | None] = mapped_column(sa.String(32))
+
+
+class Shipment(Base):
+    __tablename__ = "shipments"
+    __table_args__ = (sa.UniqueConstraint("shop_id", "shipment_ref"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"))
+    shipment_ref: Mapped[str] = mapped_column(sa.String(128))  # the webhook's id
+    order_id: Mapped[int | None] = mapped_column(sa.ForeignKey("orders.id", ondelete="CASCADE"))
+    order_ref: Mapped[str] = mapped_column(sa.String(128))
+    tracking_url: Mapped[str | None] = mapped_column(sa.Text)
+    carrier: Mapped[str | None] = mapped_column(sa.String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebhookReceipt(Base):
+    """One row per webhook ``id`` received, so a repeated delivery changes nothing."""
+
+    __tablename__ = "webhook_receipts"
+    __table_args__ = (sa.UniqueConstraint("shop_id", "topic", "webhook_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"))
+    topic: Mapped[str] = mapped_column(sa.String(16))
+    webhook_id: Mapped[str] = mapped_column(sa.String(128))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Product(Base):
+    """A shop's product or variant as its platform last reported it (price, stock).
+
+    ``variant_ref`` is ``""`` for a product without variants, so the unique key holds on every
+    database (NULLs never conflict).
+    """
+
+    __tablename__ = "products"
+    __table_args__ = (sa.UniqueConstraint("shop_id", "product_ref", "variant_ref"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"))
+    product_ref: Mapped[str] = mapped_column(sa.String(128))
+    variant_ref: Mapped[str] = mapped_column(sa.String(128), default="", server_default="")
+    title: Mapped[str] = mapped_column(sa.String(300))
+    price: Mapped[Decimal | None] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    available: Mapped[bool] = mapped_column(default=True)
+    inventory: Mapped[int | None] = mapped_column()
+    url: Mapped[str | None] = mapped_column(sa.Text)
+    image: Mapped[str | None] = mapped_column(sa.Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Push(Base):
+    """The outbox: one row per push to one subscription, and the merchant's push record."""
+
+    __tablename__ = "pushes"
+    __table_args__ = (
+        sa.UniqueConstraint("shop_id", "dedupe_key"),
+        # The dispatcher's only scan: due rows by status and time.
+        sa.Index("ix_pushes_status_due", "status", "due_at"),
+        sa.Index("ix_pushes_visitor_created", "visitor_id", "created_at"),
+        sa.Index("ix_pushes_shop_created", "shop_id", "created_at"),
+        sa.Index("ix_pushes_subscription_sent", "subscription_id", "sent_at"),
+        sa.Index("ix_pushes_group", "shop_id", "group_key"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    # Unique per shop: a plan made twice is stored once. ``group_key`` names the plan
+    # (e.g. ``checkout:{token}``) so a later event can cancel all its rows.
+    dedupe_key: Mapped[str] = mapped_column(sa.String(255))
+    group_key: Mapped[str | None] = mapped_column(sa.String(255))
+    step: Mapped[int] = mapped_column(default=0)
+    visitor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("visitors.id", ondelete="SET NULL"))
+    subscription_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("subscriptions.id", ondelete="SET NULL")
+    )
+    status: Mapped[str] = mapped_column(sa.String(16), default=PushStatus.PENDING.value)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(default=0)
+    http_status: Mapped[int | None] = mapped_column()
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    # The rendered notification, fixed at plan time (what the merchant's record shows).
+    title: Mapped[str] = mapped_column(sa.Text)
+    body: Mapped[str] = mapped_column(sa.Text)
+    url: Mapped[str] = mapped_column(sa.Text)  # the target behind the click link
+    icon: Mapped[str | None] = mapped_column(sa.Text)
+    image: Mapped[str | None] = mapped_column(sa.Text)
+    topic: Mapped[str | None] = mapped_column(sa.String(32))
+    ttl: Mapped[int] = mapped_column(default=86400)
+    urgency: Mapped[str] = mapped_column(sa.String(8), default="normal")
+    context: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    clicked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # first click
+
+
+class Click(Base):
+    __tablename__ = "clicks"
+    __table_args__ = (sa.Index("ix_clicks_visitor_clicked", "visitor_id", "clicked_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    push_id: Mapped[int] = mapped_column(sa.ForeignKey("pushes.id", ondelete="CASCADE"), index=True)
+    visitor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("visitors.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    clicked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class JournalMark(Base):
+    """How far a web process's events journal has been stored (``server.collect.journal``): its rows up
+    to ``last_id`` are in the database, moved in the same transaction as their events."""
+
+    __tablename__ = "journal_marks"
+
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    last_id: Mapped[int] = mapped_column(sa.BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+__all__ = [
+    "Base",
+    "Checkout",
+    "Click",
+    "Event",
+    "JournalMark",
+    "KINDS",
+    "Order",
+    "PresetSetting",
+    "Product",
+    "Push",
+    "PushKind",
+    "PushStatus",
+    "Shipment",
+    "Shop",
+    "Subscription",
+    "SubscriptionStatus",
+    "TRANSACTIONAL_KINDS",
+    "Visitor",
+    "WebhookReceipt",
+]

@@ -1,0 +1,186 @@
+"""Push and visitor records for the merchant: paginated, filterable, one shop at a time."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from server.core.errors import Invalid
+from server.core.models import (KINDS, Checkout, Click, Event, Order, Push, PushStatus, Subscription, SubscriptionStatus, Visitor)
+from server.clicks.service import is_http_url
+from server.merchant.stats import money
+
+PER_PAGE = 50
+MAX_PAGE = 10_000
+PUSH_STATUSES = tuple(s.value for s in PushStatus)
+PRODUCTS_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of records and where it sits."""
+
+    items: list[dict[str, Any]]
+    page: int
+    per_page: int
+    total: int
+
+    def as_json(self) -> dict[str, Any]:
+        """The page in the API's shape."""
+        pages = max(1, -(-self.total // self.per_page))
+        return {"items": self.items, "page": self.page, "per_page": self.per_page,
+                "total": self.total, "pages": pages, "has_more": self.page < pages}
+
+
+def read_page(raw: str | None) -> int:
+    """A 1-based page number from a query string; raises Invalid."""
+    if raw in (None, ""):
+        return 1
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise Invalid(f"page must be a number from 1 to {MAX_PAGE}", code="invalid_field")
+    return int(raw)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _link(value: str | None) -> str | None:
+    """Only http(s) URLs are offered as links."""
+    return value if is_http_url(value) else None
+
+
+def list_pushes(session: orm.Session, shop_id: int, *, kind: str | None = None, status: str | None = None,
+                visitor_key: str | None = None, page: int = 1, per_page: int = PER_PAGE) -> Page:
+    """The shop's push records, newest first; raises Invalid for an unknown kind or status."""
+    if kind and kind not in KINDS:
+        raise Invalid(f"kind must be one of {', '.join(KINDS)}", code="invalid_field")
+    if status and status not in PUSH_STATUSES:
+        raise Invalid(f"status must be one of {', '.join(PUSH_STATUSES)}", code="invalid_field")
+    conditions = [Push.shop_id == shop_id]
+    if kind:
+        conditions.append(Push.kind == kind)
+    if status:
+        conditions.append(Push.status == status)
+    if visitor_key:
+        conditions.append(Push.visitor_id.in_(
+            sa.select(Visitor.id).where(Visitor.shop_id == shop_id, Visitor.visitor_key == visitor_key)))
+    total = session.scalar(sa.select(sa.func.count()).select_from(Push).where(*conditions)) or 0
+    clicks = (sa.select(sa.func.count()).where(Click.push_id == Push.id).correlate(Push).scalar_subquery())
+    rows = session.execute(
+        sa.select(Push, Visitor.visitor_key, clicks.label("clicks"))
+        .outerjoin(Visitor, Visitor.id == Push.visitor_id)
+        .where(*conditions)
+        .order_by(sa.func.coalesce(Push.sent_at, Push.due_at).desc(), Push.id.desc())
+        .limit(per_page).offset((page - 1) * per_page)
+    ).all()
+    items = [{
+        "id": push.id,
+        "kind": push.kind,
+        "visitor": key,
+        "subscription_id": push.subscription_id,
+        # Series steps are stored 1-based (the first checkout step is 1); single pushes have none.
+        "step": push.step or None,
+        "status": push.status,
+        "http_status": push.http_status,
+        "error": push.error,
+        "title": push.title,
+        "body": push.body,
+        "url": _link(push.url),
+        "icon": _link(push.icon),
+        "image": _link(push.image),
+        "due_at": _iso(push.due_at),
+        "sent_at": _iso(push.sent_at),
+        "time": _iso(push.sent_at or push.due_at),
+        "clicked": push.clicked_at is not None,
+        "clicked_at": _iso(push.clicked_at),
+        "clicks": n_clicks,
+    } for push, key, n_clicks in rows]
+    return Page(items, page, per_page, total)
+
+
+def list_visitors(session: orm.Session, shop_id: int, *, subscribed: bool | None = None, page: int = 1,
+                  per_page: int = PER_PAGE) -> Page:
+    """The shop's visitor records, most recently active first, with their counts."""
+    conditions = [Visitor.shop_id == shop_id]
+    active_sub = sa.exists().where(Subscription.visitor_id == Visitor.id,
+                                   Subscription.status == SubscriptionStatus.ACTIVE.value)
+    if subscribed is not None:
+        conditions.append(active_sub if subscribed else ~active_sub)
+    total = session.scalar(sa.select(sa.func.count()).select_from(Visitor).where(*conditions)) or 0
+
+    def count(model: Any, *where: Any) -> Any:
+        return sa.select(sa.func.count()).select_from(model).where(*where).correlate(Visitor).scalar_subquery()
+
+    rows = session.execute(
+        sa.select(
+            Visitor,
+            sa.case((active_sub, True), else_=False).label("subscribed"),
+            count(Event, Event.visitor_id == Visitor.id, Event.type == "product_view").label("views"),
+            count(Event, Event.visitor_id == Visitor.id, Event.type == "add_to_cart").label("carts"),
+            count(Checkout, Checkout.visitor_id == Visitor.id).label("checkouts"),
+            count(Push, Push.visitor_id == Visitor.id, Push.status == PushStatus.SENT.value).label("received"),
+            count(Push, Push.visitor_id == Visitor.id, Push.clicked_at.is_not(None)).label("clicked"),
+            count(Order, Order.visitor_id == Visitor.id, Order.status == "paid").label("orders"),
+            sa.select(sa.func.sum(Order.total)).where(Order.visitor_id == Visitor.id, Order.status == "paid")
+            .correlate(Visitor).scalar_subquery().label("spent"),
+        )
+        .where(*conditions)
+        .order_by(sa.func.coalesce(Visitor.last_event_at, Visitor.first_seen_at).desc(), Visitor.id.desc())
+        .limit(per_page).offset((page - 1) * per_page)
+    ).all()
+    products = _recent_products(session, [row[0].id for row in rows])
+    items = []
+    for visitor, is_subscribed, views, carts, checkouts, received, clicked, orders, spent in rows:
+        items.append({
+            "id": visitor.visitor_key,
+            "first_seen": _iso(visitor.first_seen_at),
+            "last_seen": _iso(visitor.last_event_at),
+            "email": visitor.email,
+            "first_name": visitor.first_name,
+            "source": {
+                "referrer": visitor.referrer,
+                "referrer_link": _link(visitor.referrer),
+                "utm_source": visitor.utm_source,
+                "utm_medium": visitor.utm_medium,
+                "utm_campaign": visitor.utm_campaign,
+                "landing_url": visitor.landing_url,
+            },
+            "subscribed": bool(is_subscribed),
+            "products_viewed": views,
+            "recent_products": products.get(visitor.id, []),
+            "carted": carts > 0 or checkouts > 0,
+            "add_to_carts": carts,
+            "checkouts": checkouts,
+            "pushes_received": received,
+            "pushes_clicked": clicked,
+            "orders": orders,
+            "spent": money(spent),
+        })
+    return Page(items, page, per_page, total)
+
+
+def _recent_products(session: orm.Session, visitor_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """The latest distinct products each of these visitors viewed (a page's worth of visitors)."""
+    if not visitor_ids:
+        return {}
+    found: dict[int, list[dict[str, Any]]] = {}
+    seen: set[tuple[int, str]] = set()
+    # Bounded: only this page's visitors, newest views first, a few hundred rows at most.
+    for visitor_id, product in session.execute(
+        sa.select(Event.visitor_id, Event.product)
+        .where(Event.visitor_id.in_(visitor_ids), Event.type == "product_view", Event.product.is_not(None))
+        .order_by(Event.occurred_at.desc(), Event.id.desc())
+        .limit(len(visitor_ids) * 20)
+    ).all():
+        if not isinstance(product, dict):
+            continue
+        title = str(product.get("title") or product.get("id") or "")[:200]
+        if not title or (visitor_id, title) in seen or len(found.get(visitor_id, [])) >= PRODUCTS_SHOWN:
+            continue
+        seen.add((visitor_id, title))
+        found.setdefault(visitor_id, []).append({"title": title, "url": _link(product.get("url"))})
+    return found

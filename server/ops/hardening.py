@@ -1,0 +1,31 @@
+"""Wires the operations and hardening pieces into an app (called once by ``create_app``).
+
+Order matters for the request hooks: the request id and timer first, then the rate limits
+(before any blueprint's own hooks, so a refused request costs no database work).
+"""
+from __future__ import annotations
+
+from flask import Flask
+
+from server.core import limits, metrics
+from server.ops import logs, security
+
+
+def init_app(app: Flask) -> None:
+    """Logs, metrics, security headers and ProxyFix, rate limits, ops and privacy endpoints."""
+    logs.init_app(app)
+    metrics.init_app(app)
+    security.init_app(app)
+    from server.clicks import api as clicks
+    from server.collect import api as collect
+    from server.webhooks import api as webhooks, platforms_api
+
+    limits.init_app(app, collect=collect.bp, webhooks=(webhooks.bp, platforms_api.bp), clicks=clicks.bp)
+
+    from server.merchant import privacy_api as privacy
+    from server.ops import api as ops
+    from server.merchant.privacy_cli import register_cli
+
+    app.register_blueprint(ops.bp)
+    app.register_blueprint(privacy.bp)
+    register_cli(app)

@@ -1,0 +1,132 @@
+"""The push outbox: planning rows idempotently and cancelling the plans a later event makes moot.
+
+A planned row is the rendered notification for one subscription, due at ``due_at``. Its
+``dedupe_key`` is unique per shop, so planning the same thing twice (a webhook retried, a sweep
+racing a ``leave`` event) stores it once; ``group_key`` names the plan so it can be cancelled
+as a whole. Only ``pending`` rows are cancelled: a row being sent is already on its way.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+from sqlalchemy.dialects import postgresql, sqlite
+
+from server.core.models import Push, PushStatus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A notification's texts and links, rendered from the shop's templates at plan time."""
+
+    title: str
+    body: str
+    url: str
+    icon: str | None = None
+    image: str | None = None
+
+
+@dataclass(frozen=True)
+class PlannedPush:
+    """What a planner wants sent to one subscription."""
+
+    shop_id: int
+    kind: str
+    subscription_id: int
+    visitor_id: int | None
+    dedupe_key: str
+    group_key: str
+    due_at: datetime
+    rendered: Rendered
+    step: int = 0
+    topic: str | None = None
+    ttl: int = 86400
+    urgency: str = "normal"
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+def _insert(session: orm.Session) -> Any:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(Push)
+    if dialect == "sqlite":
+        return sqlite.insert(Push)
+    raise RuntimeError(f"unsupported database dialect {dialect!r}")
+
+
+def plan(session: orm.Session, planned: PlannedPush, now: datetime) -> bool:
+    """Store ``planned`` as a pending row unless its dedupe key exists; return True if stored."""
+    values = {
+        "shop_id": planned.shop_id,
+        "kind": planned.kind,
+        "dedupe_key": planned.dedupe_key,
+        "group_key": planned.group_key,
+        "step": planned.step,
+        "visitor_id": planned.visitor_id,
+        "subscription_id": planned.subscription_id,
+        "status": PushStatus.PENDING.value,
+        "due_at": planned.due_at,
+        "attempts": 0,
+        "title": planned.rendered.title,
+        "body": planned.rendered.body,
+        "url": planned.rendered.url,
+        "icon": planned.rendered.icon,
+        "image": planned.rendered.image,
+        "topic": planned.topic,
+        "ttl": planned.ttl,
+        "urgency": planned.urgency,
+        "context": planned.context or None,
+        "created_at": now,
+    }
+    # The unique (shop_id, dedupe_key) decides, in the database, so concurrent planners agree.
+    stmt = (_insert(session).values(**values)
+            .on_conflict_do_nothing(index_elements=["shop_id", "dedupe_key"])
+            .returning(Push.id))
+    # RETURNING, not rowcount: drivers report rowcount -1 for some ORM inserts.
+    stored = session.execute(stmt).first() is not None
+    if stored:
+        log.info("planned %s push %s for subscription %s due %s", planned.kind, planned.dedupe_key,
+                 planned.subscription_id, planned.due_at.isoformat())
+    return stored
+
+
+def _cancel(session: orm.Session, reason: str, *conditions: Any) -> int:
+    result = session.execute(
+        sa.update(Push)
+        .where(Push.status == PushStatus.PENDING.value, *conditions)
+        .values(status=PushStatus.CANCELLED.value, error=reason)
+        # Rows already loaded in this session must not keep showing ``pending``.
+        .execution_options(synchronize_session="evaluate")
+    )
+    return int(result.rowcount or 0)
+
+
+def cancel_group(session: orm.Session, shop_id: int, group_key: str, reason: str) -> int:
+    """Cancel every pending row of the plan ``group_key``; return how many."""
+    count = _cancel(session, reason, Push.shop_id == shop_id, Push.group_key == group_key)
+    if count:
+        log.info("cancelled %d pending push(es) of %s: %s", count, group_key, reason)
+    return count
+
+
+def cancel_kind(session: orm.Session, shop_id: int, kind: str, reason: str,
+                visitor_id: int | None = None) -> int:
+    """Cancel the pending rows of one kind in a shop (optionally of one visitor); return how many."""
+    conditions = [Push.shop_id == shop_id, Push.kind == kind]
+    if visitor_id is not None:
+        conditions.append(Push.visitor_id == visitor_id)
+    count = _cancel(session, reason, *conditions)
+    if count:
+        log.info("cancelled %d pending %s push(es) in shop %s: %s", count, kind, shop_id, reason)
+    return count
+
+
+def cancel_subscription(session: orm.Session, subscription_id: int, reason: str) -> int:
+    """Cancel every pending row of one subscription (it expired or unsubscribed); return how many."""
+    return _cancel(session, reason, Push.subscription_id == subscription_id)

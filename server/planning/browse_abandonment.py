@@ -1,0 +1,223 @@
+"""``browse_abandonment``: the visitor viewed or carted a product, then left; remind 24 h later.
+
+The state lives on the visitor: ``engaged_since`` is set by a product view or add-to-cart and
+cleared once a leave has been planned for; ``left_at`` is the time of a ``leave`` event that
+was the visitor's last event. A leave is a ``leave`` event, or 30 minutes without events.
+
+Both are planned by ``sweep`` (the dispatcher runs it every pass), not by the ``leave`` event
+itself: the widget sends ``leave`` whenever a page is hidden, so on every navigation, and the
+next page's event follows within a second. Planning only once a ``leave`` has stood for
+``LEAVE_GRACE`` keeps page-to-page navigation from writing and cancelling a reminder per page;
+the reminder is still due exactly 24 h after the leave.
+
+Any later event from the visitor cancels the pending reminder and re-arms the engagement, so
+the next leave plans it again. After a reminder was actually sent, a leave within 24 h of it
+plans nothing (at most one per visitor per 24 h). The cart variant (the latest cart is not
+empty) wins over the browse variant (the last product viewed).
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from server.core.models import Event, Push, PushStatus, Shop, Visitor
+from server.outbox import plan as outbox
+from server.planning import common
+
+log = logging.getLogger(__name__)
+
+KIND = "browse_abandonment"
+SILENCE = timedelta(minutes=30)
+LEAVE_GRACE = timedelta(seconds=60)
+ONCE_PER = timedelta(hours=24)
+# ``cart_update``: the widget read a platform's cart (Shopify's /cart.js); it engages like an add-to-cart.
+ENGAGING_EVENTS = ("product_view", "add_to_cart", "cart_update")
+CART_EVENTS = ("add_to_cart", "remove_from_cart", "checkout_started", "cart_update")
+HISTORY = 50  # latest product/cart events read to build the reminder
+SWEEP_BATCH = 500
+
+
+def group_key(visitor_id: int) -> str:
+    """The plan name of a visitor's pending reminder."""
+    return f"browse:{visitor_id}"
+
+
+def on_activity(session: orm.Session, visitor: Visitor, event_type: str, now: datetime,
+                cancel: bool = True) -> None:
+    """A non-leave event: cancel the pending reminder (re-arming it) and note engagement.
+
+    ``cancel=False`` skips the cancelling UPDATE for the later events of one batch.
+    """
+    cancelled = 0
+    if cancel and may_have_pending(visitor):
+        # The UPDATE touches pushes only: no need to flush the batch's new events first.
+        with session.no_autoflush:
+            cancelled = outbox.cancel_group(session, visitor.shop_id, group_key(visitor.id),
+                                            reason="visitor_returned")
+    if event_type in ENGAGING_EVENTS or cancelled:
+        # A fresh engagement gets a fresh window in the dedupe key, so a new leave plans again.
+        if visitor.engaged_since is None or cancelled:
+            visitor.engaged_since = now
+    visitor.left_at = None
+
+
+def may_have_pending(visitor: Visitor) -> bool:
+    """Whether a reminder may be pending for the visitor, read from its state alone.
+
+    Only ``plan_leave`` plans one, and it leaves ``left_at`` set and ``engaged_since`` cleared;
+    any later activity clears ``left_at`` (after cancelling). So a visitor with ``left_at``
+    unset, or engaged again, has nothing pending, and its events need no cancelling UPDATE.
+    """
+    return visitor.left_at is not None and visitor.engaged_since is None
+
+
+def on_leave_event(visitor: Visitor, now: datetime) -> None:
+    """A ``leave`` event: note it; ``sweep`` plans from it unless another event follows."""
+    visitor.left_at = now
+
+
+def plan_leave(session: orm.Session, shop: Shop, visitor: Visitor, left_at: datetime, now: datetime) -> int:
+    """The visitor left at ``left_at``: plan the reminder if they were engaged; return rows planned."""
+    engaged_since = visitor.engaged_since
+    visitor.left_at = left_at
+    if engaged_since is None:
+        return 0
+    visitor.engaged_since = None
+    # Cancelling first makes "a new leave restarts the clock" hold even without an event between.
+    outbox.cancel_group(session, shop.id, group_key(visitor.id), reason="left_again")
+    setting = common.get_setting(session, shop, KIND)
+    if not setting.enabled:
+        return 0
+    if _sent_recently(session, visitor.id, left_at):
+        log.info("visitor %s left again within 24 h of a sent reminder: nothing planned", visitor.id)
+        return 0
+    subscriptions = common.active_subscriptions(session, visitor.id)
+    if not subscriptions:
+        return 0
+    context, variant = _context(session, shop, visitor)
+    if variant is None:
+        return 0
+    rendered = common.render(setting, context, fallback_url=context["shop_url"])
+    delay = setting.delays[0] if setting.delays else 86400
+    window = int(engaged_since.timestamp() * 1000)
+    return common.plan_rows(
+        session, shop=shop, kind=KIND, subscriptions=subscriptions,
+        key=f"browse:{visitor.id}:{window}", group_key=group_key(visitor.id),
+        due_at=left_at + timedelta(seconds=delay), rendered=rendered, now=now,
+        topic="browse", context={"variant": variant, "left_at": left_at.isoformat()},
+    )
+
+
+def _sent_recently(session: orm.Session, visitor_id: int, when: datetime) -> bool:
+    return session.scalars(
+        sa.select(Push.id).where(
+            Push.visitor_id == visitor_id, Push.kind == KIND,
+            Push.status.in_((PushStatus.SENT.value, PushStatus.SENDING.value)),
+            sa.or_(Push.sent_at > when - ONCE_PER, Push.sent_at.is_(None)),
+        ).limit(1)
+    ).first() is not None
+
+
+def _context(session: orm.Session, shop: Shop, visitor: Visitor) -> tuple[dict[str, Any], str | None]:
+    """The template variables and the variant (``cart``, ``browse``, or None: nothing to remind of)."""
+    events = session.scalars(
+        sa.select(Event)
+        .where(Event.visitor_id == visitor.id, Event.type.in_(ENGAGING_EVENTS + CART_EVENTS))
+        .order_by(Event.occurred_at.desc(), Event.id.desc())
+        .limit(HISTORY)
+    ).all()
+    product = next((e.product for e in events if e.type in ENGAGING_EVENTS and isinstance(e.product, dict)), None)
+    cart = next((e.cart for e in events if isinstance(e.cart, dict)), None)
+    context = common.base_context(shop, visitor)
+    variant: str | None = None
+    if cart is not None and _has_items(cart):
+        cart_count = common.to_decimal(cart.get("item_count"))
+        variant = "cart"
+        items = [i for i in (cart.get("items") or []) if isinstance(i, dict)]
+        product = _carted_product(events, items)
+        currency = cart.get("currency") or shop.currency
+        context.update({
+            "cart_total": common.format_money(cart.get("total"), currency),
+            "item_count": int(cart_count) if cart_count is not None else len(items),
+            "cart_url": common.safe_url(cart.get("checkout_url")) or "",
+            "checkout_url": common.safe_url(cart.get("checkout_url")) or "",
+        })
+    elif product:
+        variant = "browse"
+    if product:
+        context.update({
+            "product_title": str(product.get("title") or ""),
+            "product_price": common.format_money(product.get("price"), product.get("currency") or shop.currency),
+            "product_url": common.safe_url(product.get("url")) or "",
+            "product_image": common.safe_url(product.get("image")) or "",
+        })
+    return context, variant
+
+
+def _carted_product(events: list[Event], items: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The product the cart reminder names: the latest one added to the cart and still in it
+    (in the cart's items when they are known, not removed since), else the cart's first item
+    with a title; None when the cart names none. Never only the last product viewed: it may
+    not be in the cart. ``events`` are newest first."""
+    in_cart = {str(i.get("id")) for i in items if i.get("id") is not None}
+    removed: set[str] = set()
+    for event in events:
+        if not isinstance(event.product, dict):
+            continue
+        product_id = str(event.product.get("id"))
+        if event.type == "remove_from_cart":
+            removed.add(product_id)
+        elif event.type == "add_to_cart" and event.product.get("title") and product_id not in removed:
+            if not items or product_id in in_cart:
+                return event.product
+    return next((i for i in items if i.get("title")), None)
+
+
+def _has_items(cart: dict[str, Any]) -> bool:
+    count = common.to_decimal(cart.get("item_count"))
+    if count is not None:
+        return count > 0
+    return bool(cart.get("items")) or (common.to_decimal(cart.get("total")) or 0) > 0
+
+
+def sweep(session: orm.Session, now: datetime, batch: int = SWEEP_BATCH) -> int:
+    """Plan the reminders of engaged visitors who left; return rows planned.
+
+    A visitor has left when their last event was a ``leave`` at least ``LEAVE_GRACE`` ago, or
+    when they have been silent for 30 minutes. Reads the index ``(engaged_since,
+    last_event_at)`` as a range, in batches; every visitor returned has its ``engaged_since``
+    cleared, so the next batch starts where this one ended.
+    """
+    grace_cutoff = now - LEAVE_GRACE
+    silence_cutoff = now - SILENCE
+    planned = 0
+    shops: dict[int, Shop] = {}
+    while True:
+        query = (
+            sa.select(Visitor)
+            .where(Visitor.engaged_since.is_not(None), Visitor.engaged_since <= grace_cutoff,
+                   Visitor.last_event_at <= grace_cutoff,
+                   sa.or_(Visitor.last_event_at <= silence_cutoff,
+                          sa.and_(Visitor.left_at.is_not(None), Visitor.left_at >= Visitor.last_event_at)))
+            .order_by(Visitor.engaged_since)
+            .limit(batch)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        visitors = session.scalars(query).all()
+        for visitor in visitors:
+            shop = shops.get(visitor.shop_id) or session.get(Shop, visitor.shop_id)
+            shops[visitor.shop_id] = shop
+            last = visitor.last_event_at or visitor.engaged_since
+            if visitor.left_at is not None and visitor.left_at >= last:
+                left_at = visitor.left_at
+            else:
+                left_at = last + SILENCE
+            planned += plan_leave(session, shop, visitor, left_at, now)
+        session.flush()
+        if len(visitors) < batch:
+            return planned

@@ -1,0 +1,217 @@
+"""What the five planners share: settings lookup, template context, rendering, safe links."""
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from server.core.models import PresetSetting, Shop, Subscription, SubscriptionStatus, Visitor
+from server.outbox import plan as outbox
+from server.planning import templates
+from server.planning.defaults import DEFAULTS
+
+log = logging.getLogger(__name__)
+
+# Caps that keep the encrypted payload well under the 3 KB some browsers accept.
+MAX_TITLE = 120
+MAX_BODY = 400
+MAX_URL = 1000
+
+# Per kind: how long a push service may hold it (TTL, seconds) and its Urgency.
+# Urgency high for what the visitor expects at once: mobile browsers delay ``normal`` ones.
+DELIVERY: dict[str, tuple[int, str]] = {
+    "welcome": (86400, "high"),
+    "browse_abandonment": (86400, "normal"),
+    "checkout_recovery": (12 * 3600, "normal"),
+    "repurchase": (2 * 86400, "normal"),
+    "shipped": (2 * 86400, "high"),
+}
+
+_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "CA$", "AUD": "A$", "CHF": "CHF "}
+_NO_DECIMALS = {"JPY", "KRW"}
+
+
+def get_setting(session: orm.Session, shop: Shop, kind: str) -> PresetSetting:
+    """The shop's setting for ``kind``; a missing row is created from the defaults."""
+    setting = session.scalars(
+        sa.select(PresetSetting).where(PresetSetting.shop_id == shop.id, PresetSetting.kind == kind)
+    ).one_or_none()
+    if setting is None:
+        spec = DEFAULTS[kind]
+        setting = PresetSetting(
+            shop_id=shop.id, kind=kind, enabled=True, delays=list(spec["delays"]),
+            title=spec["title"], body=spec["body"], icon=spec.get("icon", ""),
+            image=spec.get("image", ""), url=spec.get("url", ""), updated_at=shop.created_at,
+        )
+        session.add(setting)
+        session.flush()
+    return setting
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    """An exact decimal from a number or numeric string, or None."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+def format_money(amount: Any, currency: str | None) -> str:
+    """``$49.00``, ``€12.50``, ``¥1200`` or ``49.00 SEK``; empty when the amount is unknown."""
+    number = to_decimal(amount)
+    if number is None:
+        return ""
+    code = (currency or "").upper()
+    places = Decimal("1") if code in _NO_DECIMALS else Decimal("0.01")
+    text = f"{number.quantize(places):,}"
+    if code in _SYMBOLS:
+        return f"{_SYMBOLS[code]}{text}"
+    return f"{text} {code}".strip()
+
+
+def safe_url(value: Any) -> str | None:
+    """``value`` if it is an absolute http(s) URL of sane length, else None."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    if not value or len(value) > MAX_URL or any(c in value for c in "\r\n\t "):
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or parts.username:
+        return None
+    return value
+
+
+def shop_url(shop: Shop) -> str:
+    """The shop's home page: its first registered origin."""
+    origins = list(shop.origins or [])
+    return (origins[0] if origins else "https://example.invalid") + "/"
+
+
+def base_context(shop: Shop, visitor: Visitor | None) -> dict[str, Any]:
+    """Variables every template may use."""
+    return {
+        "shop_name": shop.name,
+        "shop_url": shop_url(shop),
+        "first_name": (visitor.first_name if visitor else None) or "",
+        "currency": shop.currency,
+    }
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _render_one(setting: PresetSetting, field: str, source: str, context: dict[str, Any]) -> str:
+    try:
+        return templates.render(source, context)
+    except templates.RENDER_ERRORS as exc:
+        # Templates are checked when saved; one failing on odd live data (or past a limit)
+        # falls back below. The template's text is not logged: it is the merchant's.
+        log.warning("preset template failed at plan time (shop %s, kind %s, field %s): %s",
+                    setting.shop_id, setting.kind, field,
+                    templates.describe(exc) if isinstance(exc, templates.TemplateLimitError) else type(exc).__name__)
+        return ""
+
+
+def render(setting: PresetSetting, context: dict[str, Any], fallback_url: str,
+           texts: dict[str, str] | None = None) -> outbox.Rendered:
+    """Render a setting's templates; links that are not http(s) fall back (url) or are dropped.
+
+    ``texts`` (a series step's own ``title``/``body``) replace the setting's where not empty.
+    """
+    kind_defaults = DEFAULTS.get(setting.kind, {})
+    texts = texts or {}
+
+    def one(field: str, source: str) -> str:
+        return _render_one(setting, field, source, context)
+
+    title = (one("step title", texts["title"]) if texts.get("title") else "") or one("title", setting.title) \
+        or one("default title", kind_defaults.get("title", ""))
+    body = (one("step body", texts["body"]) if texts.get("body") else "") or one("body", setting.body)
+    url = safe_url(one("url", setting.url)) or fallback_url
+    return outbox.Rendered(
+        title=_clip(title or context.get("shop_name", ""), MAX_TITLE),
+        body=_clip(body, MAX_BODY),
+        url=url,
+        icon=safe_url(one("icon", setting.icon)),
+        image=safe_url(one("image", setting.image)),
+    )
+
+
+def active_subscriptions(session: orm.Session, visitor_id: int | None) -> list[Subscription]:
+    """The visitor's active subscriptions (unsubscribed and expired ones get nothing planned)."""
+    if visitor_id is None:
+        return []
+    return list(session.scalars(
+        sa.select(Subscription)
+        .where(Subscription.visitor_id == visitor_id,
+               Subscription.status == SubscriptionStatus.ACTIVE.value)
+        .order_by(Subscription.id)
+    ))
+
+
+def short_hash(value: str, length: int = 12) -> str:
+    """A short, url-safe digest (for topics and keys built from long outside strings)."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:length]
+
+
+def plan_rows(session: orm.Session, *, shop: Shop, kind: str, subscriptions: Iterable[Subscription],
+              key: str, group_key: str, due_at: datetime, rendered: outbox.Rendered, now: datetime,
+              step: int = 0, topic: str | None = None, context: dict[str, Any] | None = None) -> int:
+    """Plan one row per subscription, keyed ``{key}:{subscription id}``; return how many were new."""
+    ttl, urgency = DELIVERY[kind]
+    stored = 0
+    for subscription in subscriptions:
+        stored += outbox.plan(session, outbox.PlannedPush(
+            shop_id=shop.id, kind=kind, subscription_id=subscription.id,
+            visitor_id=subscription.visitor_id, dedupe_key=f"{key}:{subscription.id}",
+            group_key=group_key, due_at=due_at, rendered=rendered, step=step, topic=topic,
+            ttl=ttl, urgency=urgency, context=context or {},
+        ), now)
+    return stored
+
+
+@dataclass(frozen=True)
+class OrderAudience:
+    """Who a push about an order goes to: the kind's setting, the buyer and their subscriptions."""
+
+    setting: PresetSetting
+    visitor: Visitor | None
+    subscriptions: list[Subscription]
+
+    def context(self, shop: Shop, order: Any) -> dict[str, Any]:
+        """The variables every order push may use."""
+        return {
+            **base_context(shop, self.visitor),
+            "order_id": order.order_ref,
+            "order_total": format_money(order.total, order.currency),
+        }
+
+
+def order_audience(session: orm.Session, shop: Shop, kind: str, order: Any) -> OrderAudience | None:
+    """The audience of a push about ``order``, or None when nothing is to be planned
+    (no order or no known buyer, the kind switched off, no active subscription)."""
+    if order is None or order.visitor_id is None:
+        return None
+    setting = get_setting(session, shop, kind)
+    if not setting.enabled:
+        return None
+    subscriptions = active_subscriptions(session, order.visitor_id)
+    if not subscriptions:
+        return None
+    return OrderAudience(setting, session.get(Visitor, order.visitor_id), subscriptions)

@@ -1,1 +1,0 @@
-"""The service layer: plain functions that take a session (and ``now``) and raise domain errors."""
