@@ -53,7 +53,7 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 test: dev-venv system-deps node-deps
-	$(BIN)/lint-imports --config .importlinter
+	$(BIN)/lint-imports .importlinter
 	$(BIN)/python -m pytest
 
 # Chart.js for the dashboard, from the npm package pinned in package.json (served locally, no CDN).
