@@ -1,6 +1,8 @@
 """Configuration from defaults, ``instance/config.py``, a ``.env`` file and the environment.
 
-Later sources win: defaults < instance/config.py < .env < environment < ``test_config``.
+Later sources win: defaults < instance/config.py < .env < environment < ``test_config``. The
+environment and ``.env`` are read by pydantic-settings: each setting as ``PUSHCART_<NAME>`` or
+under its plain name (``DATABASE_URL``), typed and checked at start.
 """
 from __future__ import annotations
 
@@ -8,10 +10,11 @@ import logging
 import os
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from dotenv import dotenv_values
 from flask import Flask
+from pydantic import AliasChoices, Field, ValidationError, create_model, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 log = logging.getLogger(__name__)
 
@@ -24,14 +27,16 @@ DEFAULT_PUSH_ENDPOINT_ALLOW = (
     "*.notify.windows.com",
 )
 
-# Names read from the environment (and .env), with their types.
-ENV_KEYS: dict[str, type] = {
+# Settings an operator sets in the environment (or a ``.env`` file): the app config key and its
+# type. Each is read as ``PUSHCART_<KEY>``, and also under its plain name (the names of earlier
+# releases, kept as aliases); the prefixed name wins when both are set.
+ENV_SETTINGS: dict[str, Any] = {
     "DATABASE_URL": str,
     "PUSHCART_SECRET_KEY": str,
     "VAPID_PRIVATE_KEY_FILE": str,
     "VAPID_SUBJECT": str,
     "PUBLIC_URL": str,
-    "PUSH_ENDPOINT_ALLOW": list,
+    "PUSH_ENDPOINT_ALLOW": Annotated[tuple[str, ...], NoDecode],
     "PUSHCART_INSECURE_ENDPOINTS": bool,
     "RUN_SCHEDULER": bool,
     "RATELIMIT_STORAGE_URI": str,
@@ -53,16 +58,39 @@ ENV_KEYS: dict[str, type] = {
 }
 
 
-def _coerce(kind: type, raw: Any) -> Any:
-    if not isinstance(raw, str):
-        return raw
-    if kind is bool:
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
-    if kind is int:
-        return int(raw)
-    if kind is list:
-        return tuple(part.strip() for part in raw.split(",") if part.strip())
-    return raw
+def _env_names(key: str) -> tuple[str, ...]:
+    return (key,) if key.startswith("PUSHCART_") else (f"PUSHCART_{key}", key)
+
+
+def _comma_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+EnvSettings = create_model(  # one optional field per setting; only those set are applied
+    "EnvSettings",
+    __base__=BaseSettings,
+    __validators__={"split_lists": field_validator("PUSH_ENDPOINT_ALLOW", mode="before")(_comma_list)},
+    **{key: (kind | None, Field(default=None, validation_alias=AliasChoices(*_env_names(key))))
+       for key, kind in ENV_SETTINGS.items()},
+)
+EnvSettings.model_config = SettingsConfigDict(extra="ignore", env_file_encoding="utf-8", case_sensitive=True)
+
+
+def read_environment(env_file: Path) -> dict[str, Any]:
+    """The settings the environment and ``env_file`` set (the environment wins), as app config
+    keys; raises ValueError naming the variable when one cannot be read."""
+    try:
+        settings = EnvSettings(_env_file=env_file if env_file.exists() else None)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        alias = str(error["loc"][0]) if error.get("loc") else ""
+        key = next((k for k in ENV_SETTINGS if alias in _env_names(k)), alias)
+        name = next((n for n in _env_names(key) if n in os.environ), alias)  # the name the operator set
+        wanted = {int: "a whole number", bool: "true or false"}.get(ENV_SETTINGS.get(key), "valid")
+        raise ValueError(f"{name} must be {wanted}, got {error.get('input')!r}") from None
+    return {key: getattr(settings, key) for key in settings.model_fields_set}
 
 
 def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
@@ -100,14 +128,7 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
         JSON_SORT_KEYS=False,
     )
     app.config.from_pyfile("config.py", silent=True)
-    file_values = {k: v for k, v in dotenv_values(Path(app.root_path).parent / ".env").items() if v is not None}
-    for source in (file_values, os.environ):
-        for key, kind in ENV_KEYS.items():
-            if key in source:
-                try:
-                    app.config[key] = _coerce(kind, source[key])
-                except ValueError:
-                    raise ValueError(f"{key} must be a whole number, got {source[key]!r}") from None
+    app.config.update(read_environment(Path(app.root_path).parent / ".env"))
     if test_config:
         app.config.update(test_config)
     app.config["DATABASE_URL"] = _resolve_sqlite_path(app.config["DATABASE_URL"], Path(app.root_path).parent)

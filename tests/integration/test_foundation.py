@@ -52,6 +52,37 @@ def test_environment_overrides_defaults(monkeypatch, tmp_path):
     assert app.config["SECRET_KEY"] == secret_file.read_text().strip()
 
 
+def test_settings_take_the_pushcart_prefix_and_keep_the_plain_names(monkeypatch, tmp_path):
+    monkeypatch.setenv("SHOP_CACHE_SECONDS", "9")  # the plain name of earlier releases ...
+    monkeypatch.setenv("PUSHCART_SHOP_CACHE_SECONDS", "7")  # ... loses to the prefixed one
+    monkeypatch.setenv("PUSHCART_RUN_SCHEDULER", "off")
+    monkeypatch.setenv("PUSHCART_RATELIMIT_CLICKS_PER_IP", "10/minute")
+    monkeypatch.setenv("LOG_FORMAT", "json")
+    app = create_app({"INSTANCE_PATH": str(tmp_path / "inst")})
+    assert app.config["SHOP_CACHE_SECONDS"] == 7
+    assert app.config["RUN_SCHEDULER"] is False
+    assert app.config["RATELIMIT_CLICKS_PER_IP"] == "10/minute"
+    assert app.config["LOG_FORMAT"] == "json"
+    monkeypatch.setenv("PUSHCART_RUN_SCHEDULER", "maybe")
+    with pytest.raises(ValueError, match="PUSHCART_RUN_SCHEDULER must be true or false, got 'maybe'"):
+        create_app({"INSTANCE_PATH": str(tmp_path / "inst")})
+
+
+def test_a_dotenv_file_is_read_and_the_environment_wins(tmp_path):
+    from server.core.config import read_environment
+
+    env_file = tmp_path / ".env"
+    env_file.write_text("PUSHCART_METRICS_TOKEN=from-file\nSUBSCRIPTION_IDLE_DAYS=90\n")
+    assert read_environment(env_file) == {"METRICS_TOKEN": "from-file", "SUBSCRIPTION_IDLE_DAYS": 90}
+    import os
+
+    os.environ["PUSHCART_METRICS_TOKEN"] = "from-env"
+    try:
+        assert read_environment(env_file)["METRICS_TOKEN"] == "from-env"
+    finally:
+        del os.environ["PUSHCART_METRICS_TOKEN"]
+
+
 def test_vapid_init_is_idempotent_and_public_key_is_a_p256_point(runner, app, tmp_path):
     key_file = tmp_path / "keys" / "vapid.pem"
     app.config["VAPID_PRIVATE_KEY_FILE"] = str(key_file)
