@@ -12,20 +12,23 @@ event; other names are created on first use with the label names of that first c
 never break a request: a call outside an app context, or with label names that do not match
 the metric's, is logged and dropped.
 
-Counts of pushes by kind and outcome and the outbox backlog are read from the database at
-scrape time (``server.ops.api``): they are true across every process, while these
+Under gunicorn with several workers, ``gunicorn.conf.py`` sets ``PROMETHEUS_MULTIPROC_DIR``, so
+every worker's counters and histograms are kept in files there and summed at each scrape
+(prometheus_client's multiprocess mode). Counts of pushes by kind and outcome and the outbox
+backlog are read from the database at scrape time (``server.ops.api``): they are true across every process, while these
 in-process counters are per process (scrape every process, or sum them).
 """
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Flask, Response, current_app, g, has_app_context, request
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +83,16 @@ class Metrics:
             metric = getattr(self, family)(name, labels)
             found = self._children.setdefault(key, metric.labels(**labels) if labels else metric)
         return found
+
+    def exposition(self) -> bytes:
+        """These metrics in the Prometheus text format: this process's, or, with several worker
+        processes (``PROMETHEUS_MULTIPROC_DIR`` set, as ``gunicorn.conf.py`` does), the sum over
+        all of them, so a scrape answered by any worker tells the whole service's counts."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            merged = CollectorRegistry()
+            multiprocess.MultiProcessCollector(merged)
+            return generate_latest(merged)
+        return generate_latest(self.registry)
 
     def histogram(self, name: str, labels: Mapping[str, str]) -> Histogram:
         """The histogram called ``name`` (seconds), created with ``labels``' names on first use."""

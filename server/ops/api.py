@@ -159,5 +159,5 @@ def metrics() -> Response:
     parts = [generate_latest(scrape)]
     registry = get_metrics()
     if registry is not None:
-        parts.insert(0, generate_latest(registry.registry))
+        parts.insert(0, registry.exposition())
     return Response(b"".join(parts), mimetype=None, content_type=CONTENT_TYPE_LATEST)
