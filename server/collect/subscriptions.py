@@ -108,9 +108,10 @@ def upsert_subscription(session: orm.Session, shop: Shop, data: SubscribeIn, con
     """Store a browser's subscription, or refresh the one with the same endpoint.
 
     Raises ``Invalid`` for an endpoint the policy refuses or bad keys. ``before_new`` is called
-    before an endpoint the shop has not seen is stored (the caller's rate limit: it may raise). A known endpoint that was
-    unsubscribed or expired becomes active again (a re-subscribe). Only a new subscription is
-    announced to the presets (``on_subscription_created``, e.g. for the welcome push).
+    before an endpoint the shop has not seen is stored (the caller's rate limit: it may raise).
+    A known endpoint that was unsubscribed or expired becomes active again (a re-subscribe).
+    Only a new subscription is announced to the presets (``on_subscription_created``, e.g. for
+    the welcome push).
     """
     sub_in = data.subscription
     endpoint = check_endpoint(sub_in.endpoint, config)
