@@ -1,6 +1,7 @@
 """Load run of the collect API: gunicorn (2 workers) driven by wrk, beside a bare Flask ceiling.
 
     .venv/bin/python bench/collect_load.py [--duration 10] [--rounds 2] [--connections 4] [--backends sqlite,postgresql]
+                                            [--compare DIR]
 
 In one run, on loopback only: a bare Flask app (``bench/hello_app.py``, parses the same body
 and answers) is the ceiling; then the collect API (``POST /v1/shops/{key}/events``, batches of
@@ -88,11 +89,12 @@ def count_events(url: str) -> int:
 
 
 def start_gunicorn(target: str, port: int, env: dict[str, str], log_path: Path, workers: int,
-                   extra: list[str]) -> subprocess.Popen:
+                   extra: list[str], tree: Path = ROOT) -> subprocess.Popen:
     cmd = [str(ROOT / ".venv" / "bin" / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}",
            "--log-level", "warning", *extra, target]
     log = open(log_path, "ab")
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
+    return subprocess.Popen(cmd, cwd=tree, env={**env, "PYTHONPATH": str(tree)}, stdout=log, stderr=log,
+                            start_new_session=True)
 
 
 def wait_ready(url: str, timeout: float = 20.0) -> None:
@@ -146,12 +148,12 @@ class Server:
     """A gunicorn serving ``target`` on a free loopback port, until ``stop``."""
 
     def __init__(self, name: str, target: str, path: str, env: dict[str, str], args: argparse.Namespace,
-                 tmp: Path, ready_path: str, extra: list[str]) -> None:
+                 tmp: Path, ready_path: str, extra: list[str], tree: Path = ROOT) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.path = path
         self.args = args
-        self.process = start_gunicorn(target, self.port, env, tmp / f"{name}.log", args.workers, extra)
+        self.process = start_gunicorn(target, self.port, env, tmp / f"{name}.log", args.workers, extra, tree)
         try:
             wait_ready(self.base + ready_path)
         except BaseException:
@@ -187,6 +189,9 @@ def main() -> int:
     parser.add_argument("--server-threads", type=int, default=4, help="threads per gunicorn worker (gthread)")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--rounds", type=int, default=2, help="measured runs of each target, between ceiling runs")
+    parser.add_argument("--compare", metavar="DIR", default=None,
+                        help="another checkout (an earlier commit): its collect API runs beside this one's, "
+                             "alternating, on its own database")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is missing: apt-get install wrk", file=sys.stderr)
@@ -203,56 +208,71 @@ def main() -> int:
                 "PYTHONPATH": str(ROOT)}
     rows = []
     schema = f"bench_{os.getpid()}_{secrets.token_hex(3)}"
+    schemas: list[str] = []
     admin = sa.create_engine(PG_URL, poolclass=sa.pool.NullPool)
     hello_server: Server | None = None
     try:
         hello_server = Server("hello", "hello_app:app", "/hello", {**base_env, "PYTHONPATH": str(ROOT / "bench")},
                               args, tmp, "/hello", extra + ["--pythonpath", str(ROOT / "bench")])
         hello_server.run(args.warmup)
+        trees = [("", ROOT)] + ([(" [compare]", Path(args.compare).resolve())] if args.compare else [])
         for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
-            if backend == "sqlite":
-                url = f"sqlite:///{tmp / 'bench.db'}"
-            else:
-                with admin.begin() as conn:
-                    conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-                url = with_schema(PG_URL, schema)
-            key = prepare_database(url, vapid_file)
-            journal_dir = tmp / f"journal-{backend}"
-            env = {**base_env, "DATABASE_URL": url, "COLLECT_JOURNAL_DIR": str(journal_dir)}
-            server = Server(backend, "wsgi:app", f"/v1/shops/{key}/events", env, args, tmp, "/healthz", extra)
+            targets = []  # (label, url, journal folder, server) per tree, all up side by side
             try:
-                accepted = server.run(args.warmup)["accepted"]
-                ceilings, runs, ratios, drains = [], [], [], []
+                for n, (label, tree) in enumerate(trees):
+                    if backend == "sqlite":
+                        url = f"sqlite:///{tmp / f'bench-{n}.db'}"
+                    else:
+                        schemas.append(f"{schema}_{n}")
+                        with admin.begin() as conn:
+                            conn.execute(sa.text(f'CREATE SCHEMA "{schemas[-1]}"'))
+                        url = with_schema(PG_URL, schemas[-1])
+                    key = prepare_database(url, vapid_file)
+                    journal_dir = tmp / f"journal-{backend}-{n}"
+                    env = {**base_env, "DATABASE_URL": url, "COLLECT_JOURNAL_DIR": str(journal_dir)}
+                    server = Server(f"{backend}-{n}", "wsgi:app", f"/v1/shops/{key}/events", env, args, tmp,
+                                    "/healthz", extra, tree)
+                    targets.append((label, url, journal_dir, server))
+                accepted = [t[3].run(args.warmup)["accepted"] for t in targets]
+                ceilings: list[dict] = []
+                runs: list[list[dict]] = [[] for _ in targets]
+                drains: list[list[float | None]] = [[] for _ in targets]
                 for round_ in range(args.rounds + 1):
-                    # How long the run's last accepted events took to be stored after it ended (and
-                    # the drain is over: it takes no CPU from the ceiling's run).
-                    drains.append(wait_stored(url, accepted))
+                    # How long each run's last accepted events took to be stored after it ended (and
+                    # the drains are over: they take no CPU from the ceiling's run).
+                    for i, (_, url, _, _) in enumerate(targets):
+                        drains[i].append(wait_stored(url, accepted[i]))
                     ceilings.append(hello_server.run(args.duration))
                     if round_ == args.rounds:
                         break
-                    runs.append(server.run(args.duration))
-                    accepted += runs[-1]["accepted"]
-                for n, run in enumerate(runs):
-                    ratios.append(run["rps"] / ((ceilings[n]["rps"] + ceilings[n + 1]["rps"]) / 2))
-                result = combine(runs)
-                result["drain_s"] = None if None in drains[1:] else max(drains[1:])
+                    for i, target in enumerate(targets):
+                        runs[i].append(target[3].run(args.duration))
+                        accepted[i] += runs[i][-1]["accepted"]
             finally:
-                server.stop()
-            stored = count_events(url)
-            in_flight = (1 + args.rounds) * args.connections * 3  # every wrk run stops with requests in flight
-            left = sorted(p.name for p in journal_dir.glob("*")) if journal_dir.exists() else []
-            result["check"] = {"accepted": accepted, "stored": stored, "journal_files_left": left,
-                               "ok": accepted <= stored <= accepted + in_flight and not left}
-            result["round_ratios"] = [round(r, 3) for r in ratios]
+                for target in targets:
+                    target[3].stop()
             ceiling = combine(ceilings)
-            plural = "s" if len(runs) != 1 else ""
             rows.append((f"bare Flask (ceiling, {len(ceilings)} runs)", ceiling, None, None))
-            rows.append((f"collect on {backend} ({len(runs)} run{plural})", result, result["check"], ceiling["rps"]))
+            for i, (label, url, journal_dir, _) in enumerate(targets):
+                result = combine(runs[i])
+                result["drain_s"] = None if None in drains[i][1:] else max(drains[i][1:])
+                stored = count_events(url)
+                in_flight = (1 + args.rounds) * args.connections * 3  # every wrk run stops with requests in flight
+                left = sorted(p.name for p in journal_dir.glob("*")) if journal_dir.exists() else []
+                result["check"] = {"accepted": accepted[i], "stored": stored, "journal_files_left": left,
+                                   "ok": accepted[i] <= stored <= accepted[i] + in_flight and not left}
+                # Each run against the mean of the ceiling runs just before and after it.
+                result["round_ratios"] = [round(run["rps"] / ((ceilings[n]["rps"] + ceilings[n + 1]["rps"]) / 2), 3)
+                                          for n, run in enumerate(runs[i])]
+                plural = "s" if len(runs[i]) != 1 else ""
+                rows.append((f"collect on {backend}{label} ({len(runs[i])} run{plural})", result, result["check"],
+                             ceiling["rps"]))
     finally:
         if hello_server is not None:
             hello_server.stop()
         with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            for name in schemas:
+                conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
         admin.dispose()
 
     print(f"\ncollect load: gunicorn {args.workers} {args.worker_class} workers, wrk -t{args.threads} "
