@@ -10,7 +10,7 @@ import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
@@ -20,7 +20,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from sqlalchemy import exc, orm
 
 from server.core.db import in_ids, insert_ignoring_duplicates
-from server.core.models import Event, Shop, Visitor
+from server.core.models import Shop, Visitor
 from server.planning import hooks
 from server.core.visitors import VISITOR_ID_PATTERN, platform_cart_token, visitor_by_key
 
@@ -260,20 +260,38 @@ def _visitors(session: orm.Session, items: Sequence[EventsIn]) -> dict[tuple[int
     return found
 
 
-# PostgreSQL: the group's batches as one JSON document, each as the JSON text its events
-# arrived in (``_batch_text``), expanded into event rows by the server. The statement's text is
-# the same whatever the group's size (parsed and planned once per connection, not once per
-# group), and the events are not built into rows and serialized again on this side: that cost
-# more than the insert costs the server.
-_INSERT_EVENTS_PG = sa.text(
-    "INSERT INTO events (shop_id, visitor_id, type, client_event_id, occurred_at, url, referrer, product, cart) "
-    "SELECT r.shop_id, r.visitor_id, e->>'type', e->>'id', r.received_at, e->>'url', e->>'referrer', "
-    "e->'product', e->'cart' "
-    "FROM jsonb_to_recordset(CAST(:batches AS jsonb)) AS r(shop_id bigint, visitor_id bigint, "
-    "received_at timestamptz, batch jsonb) "
-    "CROSS JOIN LATERAL jsonb_array_elements(r.batch->'events') AS e "
-    "ON CONFLICT (shop_id, client_event_id) DO NOTHING RETURNING shop_id, client_event_id"
-)
+# The group's batches as one JSON document, each as the JSON text its events arrived in
+# (``_batch_text``), expanded into event rows by the database itself. The statement's text is the
+# same whatever the group's size (parsed and planned once per connection, not once per group),
+# and the events are not built into rows and serialized again on this side: that cost more than
+# the insert costs the database. One statement per dialect, the same rows from both.
+_INSERT_EVENTS = {
+    "postgresql": sa.text(
+        "INSERT INTO events (shop_id, visitor_id, type, client_event_id, occurred_at, url, referrer, product, cart) "
+        "SELECT r.shop_id, r.visitor_id, e->>'type', e->>'id', r.received_at, e->>'url', e->>'referrer', "
+        "e->'product', e->'cart' "
+        "FROM jsonb_to_recordset(CAST(:batches AS jsonb)) AS r(shop_id bigint, visitor_id bigint, "
+        "received_at timestamptz, batch jsonb) "
+        "CROSS JOIN LATERAL jsonb_array_elements(r.batch->'events') AS e "
+        "ON CONFLICT (shop_id, client_event_id) DO NOTHING RETURNING shop_id, client_event_id"),
+    # SQLite (3.38+): json_each walks the batches and their events in order; "WHERE true" lets
+    # the parser tell the upsert's ON CONFLICT from a join's ON.
+    "sqlite": sa.text(
+        "INSERT INTO events (shop_id, visitor_id, type, client_event_id, occurred_at, url, referrer, product, cart) "
+        "SELECT r.value->>'shop_id', r.value->>'visitor_id', e.value->>'type', e.value->>'id', "
+        "r.value->>'received_at', e.value->>'url', e.value->>'referrer', e.value->'product', e.value->'cart' "
+        "FROM json_each(:batches) AS r, json_each(r.value, '$.batch.events') AS e WHERE true "
+        "ON CONFLICT (shop_id, client_event_id) DO NOTHING RETURNING shop_id, client_event_id"),
+}
+
+
+def _time_text(dialect: str, value: datetime) -> str:
+    """A timestamp as the dialect's column holds it: ISO with its offset for PostgreSQL's
+    timestamptz, naive UTC text for SQLite (the format SQLAlchemy writes, so ``UTCDateTime``
+    reads it back)."""
+    if dialect == "postgresql":
+        return value.isoformat()
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def _batch_text(batch: EventBatch | JournaledBatch) -> str:
@@ -283,17 +301,19 @@ def _batch_text(batch: EventBatch | JournaledBatch) -> str:
     return batch.model_dump_json(exclude_none=True)
 
 
-def _insert_events_pg(session: orm.Session, items: Sequence[EventsIn],
-                      visitors: dict[tuple[int, str], Visitor]) -> set[tuple[int, str]]:
+def _insert_event_rows(session: orm.Session, items: Sequence[EventsIn],
+                       visitors: dict[tuple[int, str], Visitor]) -> set[tuple[int, str]]:
     """Insert the items' events in one statement; return the ``(shop_id, event id)`` stored new.
 
     An id seen twice in the group is stored once (the first time: the rows keep the group's
     order), as ``ON CONFLICT DO NOTHING`` skips a row that conflicts with one the same
     statement inserted.
     """
+    dialect = session.get_bind().dialect.name
     parts = [f'{{"shop_id":{item.shop_id},"visitor_id":{visitors[(item.shop_id, item.batch.visitor_id)].id},'
-             f'"received_at":"{item.now.isoformat()}","batch":{_batch_text(item.batch)}}}' for item in items]
-    return {tuple(row) for row in session.execute(_INSERT_EVENTS_PG, {"batches": "[" + ",".join(parts) + "]"})}
+             f'"received_at":"{_time_text(dialect, item.now)}","batch":{_batch_text(item.batch)}}}'
+             for item in items]
+    return {tuple(row) for row in session.execute(_INSERT_EVENTS[dialect], {"batches": "[" + ",".join(parts) + "]"})}
 
 
 def _insert_events(session: orm.Session, items: Sequence[EventsIn],
@@ -315,17 +335,7 @@ def _insert_events(session: orm.Session, items: Sequence[EventsIn],
     stored: list[list[StoredEvent]] = [[] for _ in items]
     if not candidates:
         return stored
-    if session.get_bind().dialect.name == "postgresql":
-        inserted = _insert_events_pg(session, items, visitors)
-    else:
-        table = Event.__table__
-        rows = [{"shop_id": item.shop_id, "visitor_id": visitors[(item.shop_id, item.batch.visitor_id)].id,
-                 "type": event.type, "client_event_id": event.id, "occurred_at": item.now, "url": event.url,
-                 "referrer": event.referrer, "product": _document(event.product), "cart": _document(event.cart)}
-                for _, item, event in candidates]
-        inserted = {tuple(row) for row in session.execute(
-            insert_ignoring_duplicates(session, table, ["shop_id", "client_event_id"])
-            .returning(table.c.shop_id, table.c.client_event_id), rows)}
+    inserted = _insert_event_rows(session, items, visitors)
     for index, item, event in candidates:
         # No id: never a conflict, always stored. With an id: stored when the insert returned it.
         if event.id is None or (item.shop_id, event.id) in inserted:
@@ -333,28 +343,31 @@ def _insert_events(session: orm.Session, items: Sequence[EventsIn],
     return stored
 
 
-# PostgreSQL: the visitors' new state in one statement from one JSON document (the unit of work
-# would send one parameter set per visitor, which cost more than the rest of the group's write).
+# The visitors' new state in one statement from one JSON document (the unit of work would send
+# one parameter set per visitor, which cost more than the rest of the group's write).
 _VISITOR_STATE = {
     "last_event_at": "timestamptz", "engaged_since": "timestamptz", "left_at": "timestamptz",
     "email": "varchar", "customer_id": "varchar", "first_name": "varchar", "referrer": "text",
     "utm_source": "varchar", "utm_medium": "varchar", "utm_campaign": "varchar", "landing_url": "text",
     "cart_token": "varchar",
 }
-_UPDATE_VISITORS_PG = sa.text(
-    "UPDATE visitors AS v SET " + ", ".join(f"{name} = r.{name}" for name in _VISITOR_STATE)
-    + " FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(id bigint, "
-    + ", ".join(f"{name} {kind}" for name, kind in _VISITOR_STATE.items()) + ") WHERE v.id = r.id"
-)
+_UPDATE_VISITORS = {
+    "postgresql": sa.text(
+        "UPDATE visitors AS v SET " + ", ".join(f"{name} = r.{name}" for name in _VISITOR_STATE)
+        + " FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(id bigint, "
+        + ", ".join(f"{name} {kind}" for name, kind in _VISITOR_STATE.items()) + ") WHERE v.id = r.id"),
+    "sqlite": sa.text(
+        "UPDATE visitors SET " + ", ".join(f"{name} = r.value->>'{name}'" for name in _VISITOR_STATE)
+        + " FROM json_each(:rows) AS r WHERE visitors.id = r.value->>'id'"),
+}
 _VISITOR_ATTRIBUTES = frozenset(sa.inspect(Visitor).attrs.keys())
 
 
 def _write_visitors(session: orm.Session, visitors: Iterable[Visitor]) -> None:
-    """On PostgreSQL, write the visitors changed only in ``_VISITOR_STATE`` in one statement and
-    let the session forget them (so its flush does not write them again); any other change is
-    left to the flush, as on SQLite."""
-    if session.get_bind().dialect.name != "postgresql":
-        return
+    """Write the visitors changed only in ``_VISITOR_STATE`` in one statement and let the
+    session forget them (so its flush does not write them again); any other change is left to
+    the flush."""
+    dialect = session.get_bind().dialect.name
     rows: list[dict[str, Any]] = []
     written: list[Visitor] = []
     for visitor in visitors:
@@ -365,12 +378,12 @@ def _write_visitors(session: orm.Session, visitors: Iterable[Visitor]) -> None:
         row: dict[str, Any] = {"id": visitor.id}
         for name in _VISITOR_STATE:
             value = getattr(visitor, name)
-            row[name] = value.isoformat() if isinstance(value, datetime) else value
+            row[name] = _time_text(dialect, value) if isinstance(value, datetime) else value
         rows.append(row)
         written.append(visitor)
     if rows:
         with session.no_autoflush:  # (a flush first would write them the slow way)
-            session.execute(_UPDATE_VISITORS_PG, {"rows": json.dumps(rows, separators=(",", ":"))})
+            session.execute(_UPDATE_VISITORS[dialect], {"rows": json.dumps(rows, separators=(",", ":"))})
         for visitor in written:
             session.expunge(visitor)
 
