@@ -41,13 +41,15 @@ def parse_at(value: str) -> datetime:
 def default_processes(dialect: str) -> int:
     """``worker --processes`` when not given: one per core this process may run on.
 
-    On SQLite too: a claim is one ``UPDATE .. RETURNING`` taken under the database's write lock
-    (the first statement of its transaction, so it never reads a stale snapshot), and every
-    outcome is written with ``status = 'sending' AND attempts = <the claim's>``; two processes
-    on one file deliver every push exactly once (tests/integration/test_workers.py), at about
-    1.5 times the rate of one (docs/performance-delivery.md).
+    On SQLite too, because claiming is safe there: a claim is one ``UPDATE .. RETURNING``, the
+    first statement of its transaction, so it takes the database's write lock before it reads
+    (no stale snapshot, no row claimed twice), and every outcome is written with
+    ``status = 'sending' AND attempts = <the claim's>``. Three processes on one SQLite file
+    deliver every push exactly once (tests/integration/test_workers.py). Only the first
+    process runs the sweeps (they read, then write). What a second process gains depends on
+    free cores: docs/performance-delivery.md has the figures.
     """
-    del dialect  # the same rule on both databases (see above); kept for a future engine that differs
+    del dialect  # the same rule on both databases (see above)
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
@@ -61,7 +63,8 @@ def default_processes(dialect: str) -> int:
 @click.option("--batch-size", type=click.IntRange(min=1, max=5000), default=None,
               help="Rows claimed per batch (default DISPATCH_BATCH_SIZE or 200).")
 @click.option("--lease", type=click.FloatRange(min=0.5), default=None,
-              help="Seconds a claim holds its rows before another worker may take them (default 60).")
+              help="Seconds a claim holds its rows before another worker may take them "
+                   "(default DISPATCH_LEASE_SECONDS or 300).")
 @click.option("--concurrency", type=click.IntRange(min=1, max=1024), default=None,
               help="Pushes in flight at once, per process (default PUSH_CONCURRENCY or 32).")
 @click.option("--processes", type=click.IntRange(min=1, max=256), default=None,
