@@ -1,9 +1,11 @@
 // node's web-push (the reference implementation) sending N pushes, CONCURRENCY at a time.
 // Usage: node bench/node_send.js JOB.json   (written by bench/send_bench.py)
 // JOB: {"subscriptions": [{endpoint, keys}], "n", "concurrency", "payload", "vapid": {subject, publicKey, privateKey}}
-// The sink's self-signed certificate is trusted through NODE_EXTRA_CA_CERTS.
+// Plain http:// endpoints get an http keep-alive agent; for https:// the sink's self-signed
+// certificate is trusted through NODE_EXTRA_CA_CERTS.
 'use strict';
 const fs = require('fs');
+const http = require('http');
 const https = require('https');
 const webpush = require('web-push');
 
@@ -11,7 +13,13 @@ async function main() {
   const job = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
   webpush.setVapidDetails(job.vapid.subject, job.vapid.publicKey, job.vapid.privateKey);
   // A keep-alive agent, as a fair reference would configure it.
-  const agent = new https.Agent({keepAlive: true, maxSockets: job.concurrency});
+  const plain = job.subscriptions[0].endpoint.startsWith('http:');
+  const agent = new (plain ? http : https).Agent({keepAlive: true, maxSockets: job.concurrency});
+  if (plain) {
+    // web-push always calls https.request (and accepts only an https.Agent): for the plain-HTTP
+    // sink its request goes through http.request with the http keep-alive agent instead.
+    https.request = (options, callback) => http.request({...options, agent}, callback);
+  }
   let next = 0;
   let failed = 0;
   const started = process.hrtime.bigint();
@@ -21,9 +29,10 @@ async function main() {
       const i = next++;
       const sub = job.subscriptions[i % job.subscriptions.length];
       try {
-        await webpush.sendNotification(sub, job.payload, {TTL: 3600, urgency: 'normal', agent});
+        await webpush.sendNotification(sub, job.payload, plain ? {TTL: 3600, urgency: 'normal'} : {TTL: 3600, urgency: 'normal', agent});
       } catch (err) {
         failed++;
+        if (failed === 1) console.error(err);
       }
     }
   }

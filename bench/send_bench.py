@@ -1,31 +1,38 @@
-"""Sending N pushes over HTTPS to a local sink that answers 201, every way we compare, in one run.
+"""Sending N pushes to a local sink that answers 201, every way we compare, in one run.
 
-    .venv/bin/python bench/send_bench.py [--n 5000] [--pg URL] [--memory-check] [--skip-naive]
+    python bench/send_bench.py [--n 5000] [--pg URL] [--https] [--processes 2] [--interval 0.2]
+                               [--compare DIR] [--memory-check] [--skip-naive]
 
-The sink is a minimal HTTP/1.1 keep-alive responder (an asyncio protocol on uvloop, TLS) that
-reads each request whole and answers ``201``: it runs on the same cores as the senders, so it
-is kept cheap, and its own CPU per push is printed next to every row.
+The sink is a minimal HTTP/1.1 keep-alive responder (an asyncio protocol on uvloop) that reads
+each request whole and answers ``201``. By default it speaks plain HTTP (the contract's test
+mode, ``PUSHCART_INSECURE_ENDPOINTS=1``, allows ``http://127.0.0.1:<port>`` endpoints), so the
+figures measure the senders rather than TLS; ``--https`` runs everything over TLS with a
+self-signed certificate made at run time and trusted by each client explicitly. The sink runs
+on the same cores as the senders, so it is kept cheap, and its CPU per push is printed on
+every row.
 
-What runs, each in a fresh process (so peak memory is its own):
+What runs, each in its own process, in one run (so every ratio is against baselines measured
+on the same machine at the same time):
 
-1. the sink alone, hit by a plain aiohttp client (32 concurrent, no encryption): it must be far
-   faster than any sender, or the figures below would measure the sink;
-2. ``pywebpush.webpush()`` in a loop (the naive baseline: a new TLS connection, key parse and
+1. the sink alone, hit by a plain aiohttp client (32 in flight, no encryption);
+2. ``pywebpush.webpush()`` in a loop (the naive baseline: a new connection, key parse and
    VAPID signature per push);
-3. node's ``web-push`` 3.6.7 with 32 concurrent sends (the reference implementation);
-4. Pushcart's full path: rows inserted in the database (not timed), then claimed, gated,
-   rendered, encrypted, sent and recorded by the dispatcher, with one worker (SQLite in a temp
-   file, and PostgreSQL when a URL is given) and with two worker processes (PostgreSQL only:
-   SQLite runs one worker);
-5. the encryption alone (the sender's ``encrypt``: ``http_ece`` as pywebpush's encoder calls it,
-   a fresh ECDH key per message, the VAPID header cached; no I/O).
+3. node's ``web-push`` with 32 in flight (``bench/node_send.js``);
+4. Pushcart through its real commands, as a user runs them:
+   ``flask --app wsgi dispatch --once`` as a subprocess on a temp SQLite file with N due
+   pushes (the whole command is timed), the same command with nothing due (its start-up
+   cost), and ``flask --app wsgi worker --processes P`` as a subprocess, on SQLite and, when
+   a PostgreSQL URL is given, on PostgreSQL with 1 and 2 processes: the rows are inserted
+   while the worker idles and timed from their commit until every one is ``sent``, then the
+   worker gets SIGTERM and must exit 0;
+5. the encryption alone (the sender's ``encrypt``: ``http_ece`` as pywebpush calls it).
 
-It prints pushes/s, the ratios to the naive loop and to node, peak RSS, the senders' CPU and
-the sink's CPU per push for each; ``--memory-check`` also
-runs the full path at N and 10×N and compares peak RSS. The PostgreSQL URL comes from
-``--pg``, ``BENCH_DATABASE_URL`` or ``TEST_DATABASE_URL``; the run works in a private schema it
-drops at the end. The sink's certificate is made at run time (``cryptography``) and trusted by
-each client explicitly (an SSL context, ``REQUESTS_CA_BUNDLE``, ``NODE_EXTRA_CA_CERTS``).
+``--compare DIR`` also runs the Pushcart rows from another checkout (e.g. the previous
+commit, ``git archive``'d into DIR), alternating with this one, so a change on the hot path is
+measured against the previous code in the same run. The PostgreSQL URL comes from ``--pg``,
+``BENCH_DATABASE_URL`` or ``TEST_DATABASE_URL``; the run works in a private schema it drops at
+the end. The commands run with Python's bytecode cache allowed (``PYTHONDONTWRITEBYTECODE`` is
+dropped from their environment), as an installed service runs.
 """
 from __future__ import annotations
 
@@ -37,6 +44,7 @@ import json
 import multiprocessing as mp
 import os
 import resource
+import signal
 import secrets
 import shutil
 import ssl
@@ -139,12 +147,15 @@ class SinkProtocol(asyncio.Protocol):
 SINK_REPLY = b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"
 
 
-def sink_main(cert: str, key: str, ready: Any) -> None:
-    """An HTTPS server answering 201 to every request, keep-alive (child process)."""
+def sink_main(cert: str | None, key: str | None, ready: Any) -> None:
+    """An HTTP (or, with a certificate, HTTPS) server answering 201 to every request,
+    keep-alive (child process)."""
 
     async def serve() -> None:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(cert, key)
+        context = None
+        if cert:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(cert, key)
         listener = await asyncio.get_running_loop().create_server(SinkProtocol, "127.0.0.1", 0, ssl=context,
                                                                   backlog=1024)
         ready.put(listener.sockets[0].getsockname()[1])
@@ -155,12 +166,12 @@ def sink_main(cert: str, key: str, ready: Any) -> None:
     loop.run_until_complete(serve())
 
 
-def sink_alone(url: str, cafile: str, n: int, out: Any) -> None:
+def sink_alone(url: str, cafile: str | None, n: int, out: Any) -> None:
     """Plain POSTs of a 300-byte body with aiohttp, 32 at a time (child process)."""
     import aiohttp
 
     async def run() -> float:
-        connector = aiohttp.TCPConnector(limit=32, ssl=client_ssl(cafile))
+        connector = aiohttp.TCPConnector(limit=32, ssl=client_ssl(cafile) if cafile else False)
         body = os.urandom(300)
         async with aiohttp.ClientSession(connector=connector, trust_env=False) as session:
             semaphore = asyncio.Semaphore(32)
@@ -201,9 +212,10 @@ def sample_payload(push_id: int) -> bytes:
 
 # -- the naive loop -------------------------------------------------------------------------
 
-def naive(subscriptions: list[dict[str, Any]], key_file: str, cafile: str, n: int, out: Any) -> None:
+def naive(subscriptions: list[dict[str, Any]], key_file: str, cafile: str | None, n: int, out: Any) -> None:
     """``pywebpush.webpush()`` per push, as its README shows (child process)."""
-    os.environ["REQUESTS_CA_BUNDLE"] = cafile  # requests trusts the sink's certificate
+    if cafile:
+        os.environ["REQUESTS_CA_BUNDLE"] = cafile  # requests trusts the sink's certificate
     from pywebpush import webpush
 
     started, cpu = time.perf_counter(), time.process_time()
@@ -231,23 +243,16 @@ def encryption_alone(subscriptions: list[dict[str, Any]], key_file: str, n: int,
     out.put({"seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu, "rss": _max_rss_mib()})
 
 
-# -- Pushcart's full path -----------------------------------------------------------------------
-
-def bench_config(database_url: str, key_file: str, instance: str) -> dict[str, Any]:
-    # The shipped defaults otherwise: batches of 200, 32 in flight, pipelined.
-    return {"DATABASE_URL": database_url, "VAPID_PRIVATE_KEY_FILE": key_file, "VAPID_SUBJECT": SUBJECT,
-            "SECRET_KEY": "bench-secret", "PUBLIC_URL": "https://push.shop.example", "INSTANCE_PATH": instance,
-            "PUSHCART_INSECURE_ENDPOINTS": True, "RUN_SCHEDULER": False, "LOG_LEVEL": "WARNING"}
-
+# -- Pushcart through its commands ------------------------------------------------------------
 
 def prepare_database(database_url: str, subscriptions: list[dict[str, Any]], n: int) -> None:
-    """Tables, one shop, the subscriptions and ``n`` due ``shipped`` pushes (not timed)."""
+    """Fresh tables, one shop, the subscriptions and ``n`` due ``shipped`` pushes (not timed)."""
     import hashlib
 
     import sqlalchemy as sa
 
     from server.core.clock import utcnow
-    from server.core.models import Base, Push, Subscription, Visitor
+    from server.core.models import Base, Subscription, Visitor
     from server.merchant.shops import create_shop
 
     engine = sa.create_engine(database_url)
@@ -257,22 +262,36 @@ def prepare_database(database_url: str, subscriptions: list[dict[str, Any]], n: 
     with sa.orm.Session(engine) as session:
         shop = create_shop(session, "Bench Shop", ["https://shop.example"], now).shop
         session.flush()
-        sub_ids = []
         for i, sub in enumerate(subscriptions):
             visitor = Visitor(shop_id=shop.id, visitor_key=f"v{i}", first_seen_at=now, last_event_at=now)
             session.add(visitor)
             session.flush()
-            row = Subscription(shop_id=shop.id, visitor_id=visitor.id, endpoint=sub["endpoint"],
-                               endpoint_hash=hashlib.sha256(sub["endpoint"].encode()).hexdigest(),
-                               p256dh=sub["keys"]["p256dh"], auth=sub["keys"]["auth"], created_at=now,
-                               last_seen_at=now)
-            session.add(row)
-            session.flush()
-            sub_ids.append((visitor.id, row.id))
+            session.add(Subscription(shop_id=shop.id, visitor_id=visitor.id, endpoint=sub["endpoint"],
+                                     endpoint_hash=hashlib.sha256(sub["endpoint"].encode()).hexdigest(),
+                                     p256dh=sub["keys"]["p256dh"], auth=sub["keys"]["auth"], created_at=now,
+                                     last_seen_at=now))
+        session.commit()
+    engine.dispose()
+    if n:
+        insert_pushes(database_url, n)
+
+
+def insert_pushes(database_url: str, n: int, tag: str = "b") -> None:
+    """``n`` ``shipped`` pushes due a second ago, spread over the subscriptions."""
+    import sqlalchemy as sa
+
+    from server.core.clock import utcnow
+    from server.core.models import Push, Subscription
+
+    engine = sa.create_engine(database_url)
+    now = utcnow()
+    with sa.orm.Session(engine) as session:
+        subs = session.execute(sa.select(Subscription.id, Subscription.visitor_id, Subscription.shop_id)
+                               .order_by(Subscription.id)).all()
         for start in range(0, n, 5000):
             session.execute(sa.insert(Push), [
-                {"shop_id": shop.id, "visitor_id": sub_ids[i % len(sub_ids)][0],
-                 "subscription_id": sub_ids[i % len(sub_ids)][1], "kind": "shipped", "dedupe_key": f"b:{i}",
+                {"shop_id": subs[i % len(subs)].shop_id, "visitor_id": subs[i % len(subs)].visitor_id,
+                 "subscription_id": subs[i % len(subs)].id, "kind": "shipped", "dedupe_key": f"{tag}:{i}",
                  "title": TITLE, "body": BODY, "url": "https://shop.example/orders/1",
                  "icon": "https://shop.example/icon.png", "status": "pending",
                  "due_at": now - dt.timedelta(seconds=1), "attempts": 0, "step": 0, "ttl": 86400,
@@ -282,61 +301,136 @@ def prepare_database(database_url: str, subscriptions: list[dict[str, Any]], n: 
     engine.dispose()
 
 
-def worker_main(config: dict[str, Any], cafile: str, go: Any, out: Any) -> None:
-    """One worker process: build the app and dispatcher, wait for the start, drain the outbox."""
-    from server import create_app
-    from server.core.clock import get_clock
-    from server.core.db import get_db
-    from server.delivery.dispatcher import Dispatcher
-    from server.delivery.sender import WebPushSender, sender_options
-    from server.delivery.vapid import get_vapid
-
-    app = create_app(config)
-    sender = WebPushSender(get_vapid(app), SUBJECT, ssl_context=client_ssl(cafile), **sender_options(app.config))
-    dispatcher = Dispatcher(get_db(app), sender, app.config, get_clock(app))
-    go.wait()
-    started, cpu = time.perf_counter(), time.process_time()
-    total = 0
-    while True:
-        counts = dispatcher.run_pass()
-        done = counts.sent + counts.failed + counts.expired + counts.skipped
-        total += counts.sent
-        if done == 0:
-            break
-    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    sender.close()
-    get_db(app).dispose()
-    out.put({"seconds": seconds, "cpu": cpu, "sent": total, "rss": _max_rss_mib()})
-
-
-def full_path(ctx: Any, database_url: str, workers: int, subscriptions: list[dict[str, Any]], key_file: str,
-              cafile: str, n: int, instance: str) -> dict[str, Any]:
-    """Time ``workers`` processes draining ``n`` due pushes; checks every row ended ``sent``."""
+def push_statuses(database_url: str) -> dict[str, int]:
     import sqlalchemy as sa
 
-    prepare_database(database_url, subscriptions, n)
-    go, out = ctx.Event(), ctx.Queue()
-    config = bench_config(database_url, key_file, instance)
-    processes = [ctx.Process(target=worker_main, args=(config, cafile, go, out)) for _ in range(workers)]
-    for process in processes:
-        process.start()
-    time.sleep(2.0)  # let every worker import and connect before the clock starts
-    started = time.perf_counter()
-    go.set()
-    results = [out.get(timeout=600) for _ in processes]
-    seconds = time.perf_counter() - started
-    for process in processes:
-        process.join()
     engine = sa.create_engine(database_url)
     with engine.connect() as conn:
         statuses = dict(conn.execute(sa.text("select status, count(*) from pushes group by status")).all())
     engine.dispose()
+    return statuses
+
+
+def command_env(database_url: str, key_file: str, cafile: str | None) -> dict[str, str]:
+    """The environment a user would give the commands (the shipped defaults otherwise:
+    batches of 200, 32 in flight, pipelined)."""
+    env = {**os.environ, "DATABASE_URL": database_url, "VAPID_PRIVATE_KEY_FILE": key_file,
+           "VAPID_SUBJECT": SUBJECT, "PUSHCART_SECRET_KEY": "bench-secret",
+           "PUBLIC_URL": "https://push.shop.example", "PUSHCART_INSECURE_ENDPOINTS": "1",
+           "RUN_SCHEDULER": "0", "LOG_LEVEL": "WARNING"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed service has its bytecode cached
+    if cafile:
+        env["SSL_CERT_FILE"] = cafile  # the default SSL context trusts the sink's certificate
+    return env
+
+
+def flask_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "flask", "--app", "wsgi", *args]
+
+
+def run_dispatch_once(root: Path, database_url: str, key_file: str, cafile: str | None, expect: int
+                      ) -> dict[str, Any]:
+    """Time ``flask --app wsgi dispatch --once`` as a whole; its CPU and peak RSS from wait4."""
+    started = time.perf_counter()
+    process = subprocess.Popen(flask_command("dispatch", "--once"), cwd=root,
+                               env=command_env(database_url, key_file, cafile),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    out, err = process.stdout.read().decode(), process.stderr.read().decode()  # type: ignore[union-attr]
+    if process.returncode != 0:
+        raise RuntimeError(f"dispatch --once exited {process.returncode}: {err[-2000:]}")
+    counts = json.loads(out.strip().splitlines()[-1])
+    if counts["sent"] != expect:
+        raise RuntimeError(f"dispatch --once sent {counts}, expected {expect}: {err[-2000:]}")
+    return {"seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime, "rss": usage.ru_maxrss / 1024}
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (Linux /proc)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                todo += [int(c) for c in Path(f"/proc/{current}/task/{task}/children").read_text().split()]
+        except OSError:
+            pass
+    return found
+
+
+def tree_cpu(pid: int) -> float:
+    return sum(process_cpu(p) or 0.0 for p in process_tree(pid))
+
+
+def tree_rss_mib(pid: int) -> float:
+    """The largest peak RSS (VmHWM) in the tree."""
+    peak = 0.0
+    for p in process_tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]) / 1024)
+        except OSError:
+            pass
+    return peak
+
+
+def run_worker(root: Path, database_url: str, key_file: str, cafile: str | None, n: int, processes: int,
+               interval: float, tag: str) -> dict[str, Any]:
+    """``flask --app wsgi worker --processes P`` idling on an empty outbox; ``n`` due rows are
+    inserted and timed from their commit until every one is ``sent``; then SIGTERM, exit 0."""
+    import sqlalchemy as sa
+
+    log = open(Path(tempfile.gettempdir()) / f"pushcart-bench-worker-{os.getpid()}.log", "w+b")
+    options = ("--interval", str(interval)) + (("--processes", str(processes)) if processes != 1 else ())
+    process = subprocess.Popen(flask_command("worker", *options),
+                               cwd=root, env=command_env(database_url, key_file, cafile),
+                               stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        deadline = time.monotonic() + 60
+        while log_text(log).count("worker started") < processes:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker did not start: {log_text(log)[-2000:]}")
+            time.sleep(0.05)
+        time.sleep(1.0)  # idle ticks on an empty outbox
+        engine = sa.create_engine(database_url)
+        cpu_before = tree_cpu(process.pid)
+        insert_pushes(database_url, n, tag)
+        started = time.perf_counter()
+        count = sa.text("select count(*) from pushes where status = 'sent'")
+        with engine.connect() as conn:
+            while conn.execute(count).scalar_one() < n:
+                conn.rollback()
+                if process.poll() is not None or time.perf_counter() - started > 600:
+                    raise RuntimeError(f"worker stopped or stalled: {log_text(log)[-2000:]}")
+                time.sleep(0.02)
+        seconds = time.perf_counter() - started
+        cpu = tree_cpu(process.pid) - cpu_before
+        rss = tree_rss_mib(process.pid)
+        engine.dispose()
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=60)
+        if code != 0:
+            raise RuntimeError(f"worker exited {code} after SIGTERM: {log_text(log)[-2000:]}")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        log.close()
+        os.unlink(log.name)
+    statuses = push_statuses(database_url)
     if statuses != {"sent": n}:
-        raise RuntimeError(f"full path left {statuses}")
-    return {"seconds": seconds, "cpu": sum(r["cpu"] for r in results), "rss": max(r["rss"] for r in results),
-            "sent": sum(r["sent"] for r in results)}
+        raise RuntimeError(f"worker left {statuses}")
+    return {"seconds": seconds, "cpu": cpu, "rss": rss}
 
 
+def log_text(log: Any) -> str:
+    log.flush()
+    log.seek(0)
+    return log.read().decode(errors="replace")
 # -- running it -------------------------------------------------------------------------------
 
 def process_cpu(pid: int) -> float | None:
@@ -370,8 +464,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=5000, help="pushes per way of sending (default 5000)")
     parser.add_argument("--pg", default=os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL"),
-                        help="a PostgreSQL URL for the one- and two-worker runs")
-    parser.add_argument("--memory-check", action="store_true", help="also run the full path at N and 10×N")
+                        help="a PostgreSQL URL for the worker runs on PostgreSQL")
+    parser.add_argument("--https", action="store_true", help="a TLS sink (default: plain HTTP)")
+    parser.add_argument("--processes", type=int, default=2,
+                        help="the larger `worker --processes` count measured (default 2; 1 is always run)")
+    parser.add_argument("--interval", type=float, default=0.2,
+                        help="`worker --interval`: the idle tick, i.e. how soon inserted rows are seen (0.2)")
+    parser.add_argument("--compare", type=Path, default=None, metavar="DIR",
+                        help="another checkout whose commands run too, alternating with this one's")
+    parser.add_argument("--repeat", type=int, default=1, help="run each Pushcart row this many times")
+    parser.add_argument("--memory-check", action="store_true", help="also run dispatch --once at N and 10×N")
     parser.add_argument("--skip-naive", action="store_true", help="skip the (slow) naive loop")
     args = parser.parse_args()
     n = args.n
@@ -380,8 +482,11 @@ def main() -> int:
     rows: list[tuple[str, dict[str, Any]]] = []
     schema = None
     sink = None
+    trees = [("", ROOT)] + ([(" [compare]", args.compare.resolve())] if args.compare else [])
     try:
-        cert, key = make_certificate(work)
+        cert = key = None
+        if args.https:
+            cert, key = make_certificate(work)
         from server.delivery.vapid import init_keys
 
         key_file = str(work / "vapid.pem")
@@ -389,21 +494,37 @@ def main() -> int:
         ready = ctx.Queue()
         sink = ctx.Process(target=sink_main, args=(cert, key, ready), daemon=True)
         sink.start()
-        url = f"https://127.0.0.1:{ready.get(timeout=30)}"
+        url = f"{'https' if cert else 'http'}://127.0.0.1:{ready.get(timeout=30)}"
         subscriptions = make_subscriptions(url)
-        print(f"sending {n} pushes to a local HTTPS sink on {os.cpu_count()} cores\n", flush=True)
+        print(f"sending {n} pushes to a local {'HTTPS' if cert else 'plain-HTTP'} sink on {os.cpu_count()} cores;"
+              f" worker --interval {args.interval}\n", flush=True)
 
-        rows.append(("sink alone (aiohttp client, 32 concurrent, no crypto)",
-                     with_sink_cpu(sink.pid, lambda: run_child(ctx, sink_alone, url, cert, n))))
+        def measure(label: str, run: Any) -> None:
+            try:
+                rows.append((label, with_sink_cpu(sink.pid, run)))  # type: ignore[union-attr]
+            except RuntimeError as exc:
+                if "[compare]" not in label:
+                    raise
+                print(f"  {label}: failed ({str(exc)[:200]})", flush=True)  # e.g. an option it lacks
+                return
+            print(f"  {label}: {n / rows[-1][1]['seconds']:,.0f} pushes/s", flush=True)
+
+        measure("sink alone (aiohttp client, 32 in flight, no crypto)",
+                lambda: run_child(ctx, sink_alone, url, cert, n))
         if not args.skip_naive:
-            rows.append(("pywebpush.webpush() loop (naive baseline)",
-                         with_sink_cpu(sink.pid, lambda: run_child(ctx, naive, subscriptions, key_file, cert, n))))
-        rows.append(("node web-push 3.6.7, 32 concurrent",
-                     with_sink_cpu(sink.pid, lambda: node_send(work, subscriptions, key_file, cert, n))))
+            measure("pywebpush.webpush() loop (naive baseline)",
+                    lambda: run_child(ctx, naive, subscriptions, key_file, cert, n))
+        measure("node web-push 3.6.7, 32 in flight",
+                lambda: node_send(work, subscriptions, key_file, cert, n))
+
         sqlite_url = f"sqlite:///{work / 'bench.db'}"
-        rows.append(("Pushcart full path, 1 worker, SQLite",
-                     with_sink_cpu(sink.pid, lambda: full_path(ctx, sqlite_url, 1, subscriptions, key_file, cert, n,
-                                                               str(work / "instance")))))
+        empty_url = f"sqlite:///{work / 'empty.db'}"
+        prepare_database(empty_url, subscriptions, 0)
+        for suffix, root in trees:  # one unmeasured run writes the bytecode caches
+            run_dispatch_once(root, empty_url, key_file, cert, 0)
+        targets: list[tuple[str, str, int]] = [("SQLite", sqlite_url, 1)]
+        if args.processes > 1:
+            targets.append(("SQLite", sqlite_url, args.processes))
         if args.pg:
             import sqlalchemy as sa
 
@@ -414,15 +535,27 @@ def main() -> int:
             admin.dispose()
             sep = "&" if "?" in args.pg else "?"
             pg_url = f"{args.pg}{sep}options=-csearch_path%3D{schema}"
-            for workers in (1, 2):
-                rows.append((f"Pushcart full path, {workers} worker{'s' if workers > 1 else ''}, PostgreSQL",
-                             with_sink_cpu(sink.pid, lambda: full_path(ctx, pg_url, workers, subscriptions, key_file,
-                                                                       cert, n, str(work / "instance")))))
-        rows.append(("encryption alone (http_ece as pywebpush calls it, 1 core)",
-                     with_sink_cpu(sink.pid, lambda: run_child(ctx, encryption_alone, subscriptions, key_file, n))))
+            targets += [("PostgreSQL", pg_url, 1), ("PostgreSQL", pg_url, args.processes)]
+        for _ in range(args.repeat):
+            for suffix, root in trees:
+                measure(f"dispatch --once, start-up only (nothing due), SQLite{suffix}",
+                        lambda: run_dispatch_once(root, empty_url, key_file, cert, 0))
+
+                def once() -> dict[str, Any]:
+                    prepare_database(sqlite_url, subscriptions, n)
+                    return run_dispatch_once(root, sqlite_url, key_file, cert, n)
+                measure(f"dispatch --once, SQLite (whole command){suffix}", once)
+            for name, db_url, processes in targets:
+                for suffix, root in trees:
+                    def worker() -> dict[str, Any]:
+                        prepare_database(db_url, subscriptions, 0)
+                        return run_worker(root, db_url, key_file, cert, n, processes, args.interval, "w")
+                    measure(f"worker --processes {processes}, {name}{suffix}", worker)
+        measure("encryption alone (http_ece as pywebpush calls it, 1 core)",
+                lambda: run_child(ctx, encryption_alone, subscriptions, key_file, n))
         report(rows, n)
         if args.memory_check:
-            memory_check(ctx, subscriptions, key_file, cert, n, work)
+            memory_check(subscriptions, key_file, cert, n, work)
     finally:
         if sink is not None:
             sink.terminate()
@@ -437,7 +570,8 @@ def main() -> int:
     return 0
 
 
-def node_send(work: Path, subscriptions: list[dict[str, Any]], key_file: str, cafile: str, n: int) -> dict[str, Any]:
+def node_send(work: Path, subscriptions: list[dict[str, Any]], key_file: str, cafile: str | None,
+              n: int) -> dict[str, Any]:
     """Run bench/node_send.js with the same subscriptions, payloads and VAPID key."""
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -451,44 +585,53 @@ def node_send(work: Path, subscriptions: list[dict[str, Any]], key_file: str, ca
                                "payload": sample_payload(1).decode(),
                                "vapid": {"subject": SUBJECT, "publicKey": b64url(public),
                                          "privateKey": b64url(private)}}))
-    env = {**os.environ, "NODE_EXTRA_CA_CERTS": cafile, "NODE_PATH": str(ROOT / "node_modules")}
+    env = {**os.environ, "NODE_PATH": str(ROOT / "node_modules")}
+    if cafile:
+        env["NODE_EXTRA_CA_CERTS"] = cafile
     done = subprocess.run(["node", str(ROOT / "bench" / "node_send.js"), str(job)], cwd=ROOT, env=env,
                           capture_output=True, text=True, check=True)
     result = json.loads(done.stdout)
     if result["failed"]:
-        raise RuntimeError(f"node web-push: {result['failed']} sends failed")
+        raise RuntimeError(f"node web-push: {result['failed']} sends failed: {done.stderr[-1000:]}")
     return {"seconds": result["seconds"], "cpu": result["cpu_seconds"], "rss": result["max_rss_kb"] / 1024}
 
 
 def report(rows: list[tuple[str, dict[str, Any]]], n: int) -> None:
-    rates = {label: n / r["seconds"] for label, r in rows}
-    naive_rate = next((rate for label, rate in rates.items() if label.startswith("pywebpush")), None)
-    node_rate = next((rate for label, rate in rates.items() if label.startswith("node")), None)
-    print(f"{'way of sending':<62} {'pushes/s':>9} {'× naive':>8} {'× node':>7} {'peak RSS':>10}"
-          f" {'CPU ms/push':>12} {'sink CPU':>9}")
-    for label, r in rows:
-        rate = rates[label]
-        vs_naive = f"{rate / naive_rate:.1f}" if naive_rate else "-"
+    """One table: pushes/s, × naive, × node, peak RSS, CPU ms/push, the sink's CPU ms/push."""
+    rates = [(label, n / r["seconds"], r) for label, r in rows]
+    naive_rate = next((rate for label, rate, _ in rates if label.startswith("pywebpush")), None)
+    node_rate = next((rate for label, rate, _ in rates if label.startswith("node")), None)
+    width = max(len(label) for label, _, _ in rates)
+    print(f"\n| {'way of sending':<{width}} | pushes/s | × naive | × node | seconds | peak RSS | CPU ms/push"
+          f" | sink CPU ms/push |")
+    print(f"| {'-' * width} | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for label, rate, r in rates:
+        vs_naive = f"{rate / naive_rate:.2f}" if naive_rate else "-"
         vs_node = f"{rate / node_rate:.2f}" if node_rate else "-"
-        sink_cpu = f"{1000 * r['sink_cpu'] / n:.2f}" if r.get("sink_cpu") is not None else "-"
-        print(f"{label:<62} {rate:>9,.0f} {vs_naive:>8} {vs_node:>7} {r['rss']:>7.0f} MiB"
-              f" {1000 * r['cpu'] / n:>12.2f} {sink_cpu:>9}")
-    print("(CPU ms/push: the sender's own processes, not the sink nor the PostgreSQL server;"
-          " sink CPU: the sink's, in ms per push, meanwhile.)")
-    one = next((rates[l] for l in rates if "1 worker, PostgreSQL" in l), None)
-    two = next((rates[l] for l in rates if "2 workers" in l), None)
-    if one and two:
-        print(f"\ntwo workers ÷ one worker (PostgreSQL): {two / one:.2f}")
+        sink_cpu = f"{1000 * r['sink_cpu'] / n:.3f}" if r.get("sink_cpu") is not None else "-"
+        print(f"| {label:<{width}} | {rate:,.0f} | {vs_naive} | {vs_node} | {r['seconds']:.2f} |"
+              f" {r['rss']:.0f} MiB | {1000 * r['cpu'] / n:.3f} | {sink_cpu} |")
+    print("\n(pushes/s = N ÷ seconds; for `start-up only` N ÷ the empty command's seconds, i.e. not a rate:"
+          " read its seconds. CPU ms/push: the sender's own processes, not the sink nor the PostgreSQL server.)")
+    by_label = {label: rate for label, rate, _ in rates}
+    for suffix in ("", " [compare]"):
+        one = by_label.get(f"worker --processes 1, PostgreSQL{suffix}")
+        more = [(label, rate) for label, rate in by_label.items()
+                if label.startswith("worker --processes") and label.endswith(f"PostgreSQL{suffix}")
+                and not label.startswith("worker --processes 1,")]
+        if one and more:
+            print(f"{more[0][0].split(',')[0]} ÷ --processes 1 (PostgreSQL{suffix}): {more[0][1] / one:.2f}")
     sys.stdout.flush()
 
 
-def memory_check(ctx: Any, subscriptions: list[dict[str, Any]], key_file: str, cafile: str, n: int,
+def memory_check(subscriptions: list[dict[str, Any]], key_file: str, cafile: str | None, n: int,
                  work: Path) -> None:
-    print("\nmemory, full path, 1 worker, SQLite:")
+    print("\nmemory, dispatch --once, SQLite:")
     peaks = []
     for size in (n, 10 * n):
         url = f"sqlite:///{work / f'memory_{size}.db'}"
-        result = full_path(ctx, url, 1, subscriptions, key_file, cafile, size, str(work / "instance"))
+        prepare_database(url, subscriptions, size)
+        result = run_dispatch_once(ROOT, url, key_file, cafile, size)
         peaks.append(result["rss"])
         print(f"  {size:>7,} pushes: {size / result['seconds']:>7,.0f} pushes/s, peak RSS {result['rss']:.0f} MiB",
               flush=True)

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-import requests
 from flask import Blueprint, Response, abort, current_app, render_template, request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -172,6 +171,8 @@ def pay() -> Response | tuple[dict[str, Any], int]:
     body = json.dumps(order, separators=(",", ":")).encode("utf-8")
     timestamp = int(get_clock().now().timestamp())
     url = f"{current_app.config['PUBLIC_URL']}/v1/webhooks/{shop['public_key']}/orders"
+    import requests  # here, not at import: it would cost every command's start-up about 50 ms
+
     with requests.Session() as http:
         http.trust_env = False  # the shop talks to its Pushcart directly, not through a proxy from the environment
         try:

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import signal
+import sys
 import threading
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -48,6 +51,24 @@ def parse_at(value: str) -> datetime:
     return when.astimezone(timezone.utc)
 
 
+def default_processes(dialect: str) -> int:
+    """``worker --processes`` when not given: one per core this process may run on.
+
+    On SQLite too, because claiming is safe there: a claim is one ``UPDATE .. RETURNING``, the
+    first statement of its transaction, so it takes the database's write lock before it reads
+    (no stale snapshot, no row claimed twice), and every outcome is written with
+    ``status = 'sending' AND attempts = <the claim's>``. Three processes on one SQLite file
+    deliver every push exactly once (tests/integration/test_workers.py). Only the first
+    process runs the sweeps (they read, then write). What a second process gains depends on
+    free cores: docs/performance-delivery.md has the figures.
+    """
+    del dialect  # the same rule on both databases (see above)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 @click.command("worker")
 @with_appcontext
 @click.option("--interval", type=click.FloatRange(min=0.05), default=None,
@@ -55,20 +76,40 @@ def parse_at(value: str) -> datetime:
 @click.option("--batch-size", type=click.IntRange(min=1, max=5000), default=None,
               help="Rows claimed per batch (default DISPATCH_BATCH_SIZE or 200).")
 @click.option("--lease", type=click.FloatRange(min=0.5), default=None,
-              help="Seconds a claim holds its rows before another worker may take them (default 60).")
+              help="Seconds a claim holds its rows before another worker may take them "
+                   "(default DISPATCH_LEASE_SECONDS or 300).")
 @click.option("--concurrency", type=click.IntRange(min=1, max=1024), default=None,
-              help="Pushes in flight at once (default PUSH_CONCURRENCY or 32).")
+              help="Pushes in flight at once, per process (default PUSH_CONCURRENCY or 32).")
+@click.option("--processes", type=click.IntRange(min=1, max=256), default=None,
+              help="Worker processes sharing the outbox (default: the number of cores).")
 def worker_command(interval: float | None, batch_size: int | None, lease: float | None,
-                   concurrency: int | None) -> None:
-    """Run the dispatcher on APScheduler until SIGTERM or SIGINT (in-flight sends finish first)."""
-    from server.delivery.scheduler import start_scheduler, stop_scheduler
+                   concurrency: int | None, processes: int | None) -> None:
+    """Run the dispatcher on APScheduler until SIGTERM or SIGINT (in-flight sends finish first).
 
+    With several processes this one forks them (after the app is built: no thread nor
+    connection exists yet), passes SIGTERM/SIGINT on, waits for each to finish and record its
+    batch in flight, and exits 0 when all did. A child that dies (SIGKILL) is started again; the
+    rows it held come back when their lease runs out. Only the first child runs the sweeps.
+    """
     app: Any = current_app._get_current_object()  # type: ignore[attr-defined]
     require_sending_setup(app)
     for key, value in (("DISPATCH_INTERVAL_SECONDS", interval), ("DISPATCH_BATCH_SIZE", batch_size),
                        ("DISPATCH_LEASE_SECONDS", lease), ("PUSH_CONCURRENCY", concurrency)):
         if value is not None:
             app.config[key] = value
+    from server.core.db import get_db
+
+    count = processes or default_processes(get_db(app).dialect)
+    if count == 1:
+        _run_worker(app)
+        return
+    sys.exit(_supervise(app, count))
+
+
+def _run_worker(app: Any) -> None:
+    """One worker: tick the dispatcher until SIGTERM or SIGINT, then finish the batch in flight."""
+    from server.delivery.scheduler import start_scheduler, stop_scheduler
+
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: Any) -> None:
@@ -85,6 +126,93 @@ def worker_command(interval: float | None, batch_size: int | None, lease: float 
     click.echo("worker stopped", err=True)
 
 
+def _stop_with_parent(parent: int) -> None:
+    """Linux: SIGTERM this process when its parent dies (a SIGKILLed supervisor leaves no
+    orphans sending on their own); the child then finishes its batch like any stop."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _child(app: Any, index: int, parent: int) -> None:
+    """In a forked child: its own connections, sweeps in the first child only; never returns."""
+    from server.core.db import get_db
+
+    code = 1
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        _stop_with_parent(parent)
+        get_db(app).engine.dispose(close=False)  # the parent's pool (empty) is not ours to use
+        if index > 0:
+            app.config["DISPATCH_SWEEPS"] = False  # one process plans; all of them send
+        _run_worker(app)
+        code = 0
+    except BaseException:  # noqa: BLE001 - the child must exit here, never return into the parent's CLI
+        log.exception("worker process %d failed", index)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _supervise(app: Any, count: int) -> int:
+    """Fork ``count`` workers, restart any that dies, stop them all on SIGTERM/SIGINT."""
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    children: dict[int, int] = {}  # pid -> index
+    parent = os.getpid()
+
+    def spawn(index: int) -> None:
+        pid = os.fork()
+        if pid == 0:
+            _child(app, index, parent)
+        children[pid] = index
+
+    for index in range(count):
+        spawn(index)
+    click.echo(f"worker: {count} processes", err=True)
+    failed = False
+    while not stopping.is_set():
+        pid, status = os.waitpid(-1, os.WNOHANG)
+        if pid == 0:
+            stopping.wait(0.2)
+            continue
+        index = children.pop(pid, None)
+        if index is None:
+            continue
+        log.error("worker process %d (pid %d) ended (%s); starting another", index, pid,
+                  _describe(status))
+        time.sleep(0.5)
+        if not stopping.is_set():
+            spawn(index)
+    for pid in children:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    for pid in list(children):
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            log.error("worker process %d (pid %d) ended (%s) while stopping", children[pid], pid,
+                      _describe(status))
+            failed = True
+    click.echo("worker stopped", err=True)
+    return 1 if failed else 0
+
+
+def _describe(status: int) -> str:
+    code = os.waitstatus_to_exitcode(status)
+    return f"signal {-code}" if code < 0 else f"exit {code}"
+
+
 @click.command("dispatch")
 @with_appcontext
 @click.option("--once", is_flag=True, help="Run one pass and exit (required; `worker` runs continuously).")
@@ -99,10 +227,11 @@ def dispatch_command(once: bool, at: str | None) -> None:
     app: Any = current_app._get_current_object()  # type: ignore[attr-defined]
     require_sending_setup(app)
     clock = FrozenClock(parse_at(at)) if at else get_clock(app)
-    from server.delivery.scheduler import EXTENSION, stop_scheduler
+    if app.config.get("RUN_SCHEDULER"):  # set for a command: one pass means one pass
+        from server.delivery.scheduler import EXTENSION, stop_scheduler
 
-    if EXTENSION in app.extensions:  # RUN_SCHEDULER set for a command: one pass means one pass
-        stop_scheduler(app)
+        if EXTENSION in app.extensions:
+            stop_scheduler(app)
     dispatcher = make_dispatcher(app, clock)
     try:
         counts = dispatcher.run_pass()

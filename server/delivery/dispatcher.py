@@ -142,6 +142,7 @@ class Dispatcher:
                         "could let another worker claim rows still in flight", self.settings.lease_seconds, worst)
         self._rng = rng or random.Random()
         self._stop = threading.Event()
+        self._sweeps = bool(config.get("DISPATCH_SWEEPS", True))  # off in all but one `worker` process
         self._public_url = str(config["PUBLIC_URL"]).rstrip("/")
         self._secret = str(config["SECRET_KEY"])
 
@@ -164,9 +165,10 @@ class Dispatcher:
         in flight before returning.
         """
         counts = PassCounts()
-        with self.database.sessionmaker() as session:
-            counts.planned = int(hooks.run_sweeps(session, self.clock.now(), self.config) or 0)
-            session.commit()
+        if self._sweeps:
+            with self.database.sessionmaker() as session:
+                counts.planned = int(hooks.run_sweeps(session, self.clock.now(), self.config) or 0)
+                session.commit()
         in_flight: tuple[_Batch, Future[list[SendResult]]] | None = None
         try:
             while not self._stop.is_set():

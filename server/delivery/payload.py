@@ -37,8 +37,12 @@ def truncate_utf8(text: str, limit: int) -> str:
     return raw[:room].decode("utf-8", errors="ignore").rstrip() + ELLIPSIS
 
 
+# One encoder, made once: ``json.dumps`` with options builds a new ``JSONEncoder`` per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _encode(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _ENCODER.encode(payload).encode("utf-8")
 
 
 def build_payload(*, push_id: int, kind: str, title: str, body: str, url: str,

@@ -25,7 +25,7 @@ from sqlalchemy import orm
 
 from server.core.db import in_ids
 from server.outbox.claim import subscription_facts
-from server.core.models import (TRANSACTIONAL_KINDS, PresetSetting, Push, PushStatus, Shop, SubscriptionStatus)
+from server.core.models import TRANSACTIONAL_KINDS, PresetSetting, Push, PushStatus, Shop, SubscriptionStatus
 
 log = logging.getLogger(__name__)
 

@@ -5,6 +5,7 @@ sender at ``app.extensions[SENDER]`` before the dispatcher is first asked for.
 """
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -14,6 +15,8 @@ from server.core.db import get_db
 from server.delivery.vapid import get_vapid
 from server.delivery.dispatcher import Clock, Dispatcher
 from server.delivery.sender import WebPushSender, sender_options
+
+log = logging.getLogger(__name__)
 
 SENDER = "pushcart.sender"
 DISPATCHER = "pushcart.dispatcher"
@@ -60,7 +63,25 @@ def close_delivery(app: Flask) -> None:
 
 
 def _send_latency(app: Flask) -> Any:
-    """Record each push service exchange in ``pushcart_send_latency_seconds{outcome}``."""
+    """Record each push service exchange in ``pushcart_send_latency_seconds{outcome}``.
+
+    Called once per push on the sender's loop thread: the histogram child of each outcome is
+    looked up once and kept, so a push costs one ``observe`` and no label handling."""
     from server.core import metrics
 
-    return lambda outcome, seconds: metrics.observe("send_latency", seconds, {"outcome": outcome}, app=app)
+    children: dict[str, Any] = {}
+
+    def observe(outcome: str, seconds: float) -> None:
+        child = children.get(outcome)
+        if child is None:
+            found = metrics.get_metrics(app)
+            if found is None:
+                return
+            try:
+                child = children[outcome] = found.child("histogram", "send_latency", {"outcome": outcome})
+            except ValueError as exc:
+                log.warning("metric send_latency dropped: %s", exc)
+                return
+        child.observe(seconds)
+
+    return observe

@@ -239,7 +239,9 @@ class WebPushSender:
         self._concurrency = max(1, concurrency)
         self._timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout,
                                               sock_connect=connect_timeout, sock_read=read_timeout)
-        self._ssl = ssl_context if ssl_context is not None else ssl.create_default_context()
+        # True: aiohttp's verifying default context (``ssl.create_default_context()``), which it
+        # builds once at import; a second one here cost each start-up another load of the CA store.
+        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
         self._allow_loopback = allow_loopback
         self._time = time_source
         self._held: dict[str, float] = {}  # origin -> wall time before which we do not send

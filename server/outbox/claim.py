@@ -7,7 +7,7 @@ A claim moves due rows (``pending`` with ``due_at <= now`` and no retry time ahe
 other or claiming the same row; on SQLite the single UPDATE holds the database's write lock.
 
 Outcomes are written with one statement per batch (PostgreSQL: an UPDATE from arrays;
-SQLite: one executemany), guarded by ``status = 'sending' AND attempts = <our claim's
+SQLite: one UPDATE per group of equal `sent` outcomes, one executemany for the rest), guarded by ``status = 'sending' AND attempts = <our claim's
 attempts>``: a worker whose lease ran out and whose rows were claimed again by another
 cannot overwrite the newer claim's outcome.
 """
@@ -114,6 +114,19 @@ _RECORD = (
 )
 
 
+# SQLite, the rows that were sent (nearly all of a batch): one statement per group of equal
+# outcomes, ``id IN (..)``. A sent row keeps the ``due_at`` it was claimed with (the
+# dispatcher writes it back unchanged), so the statement does not touch it.
+_RECORD_SENT = (
+    _table.update()
+    .where(_table.c.id.in_(sa.bindparam("ids", expanding=True)), _table.c.status == SENDING,
+           _table.c.attempts == sa.bindparam("claimed"))
+    .values(status=PushStatus.SENT.value, attempts=sa.bindparam("attempts"),
+            http_status=sa.bindparam("http_status", type_=sa.Integer), error=None,
+            sent_at=sa.bindparam("sent_at", type_=UTCDateTime), lease_until=None)
+)
+
+
 # PostgreSQL: the whole batch in one statement, its columns sent as arrays (one round trip,
 # one plan, instead of an UPDATE per row).
 _RECORD_PG = sa.text(f"""
@@ -134,8 +147,9 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 def record_outcomes(session: orm.Session, outcomes: Sequence[Outcome]) -> None:
-    """Write every outcome of a batch in one statement (PostgreSQL) or one executemany; the
-    caller commits."""
+    """Write every outcome of a batch in one statement (PostgreSQL), or (SQLite) one
+    ``UPDATE .. WHERE id IN (..)`` per group of equal ``sent`` outcomes and one executemany
+    for the rest; the caller commits."""
     if not outcomes:
         return
     if session.get_bind().dialect.name == "postgresql":
@@ -146,12 +160,23 @@ def record_outcomes(session: orm.Session, outcomes: Sequence[Outcome]) -> None:
             "errors": [o.error for o in outcomes], "sent_ats": [_aware(o.sent_at) for o in outcomes],
             "retry_ats": [_aware(o.retry_at) for o in outcomes]})
         return
-    session.execute(_RECORD, [
-        {"b_id": o.push_id, "b_claimed": o.claimed_attempts, "b_status": o.status, "b_attempts": o.attempts,
-         "b_due_at": o.due_at, "b_http_status": o.http_status, "b_error": o.error, "b_sent_at": o.sent_at,
-         "b_retry_at": o.retry_at}
-        for o in outcomes
-    ])
+    sent: dict[tuple[int, int, int | None, datetime | None], list[int]] = {}
+    rest = []
+    for o in outcomes:
+        if o.status == PushStatus.SENT.value and o.error is None and o.retry_at is None:
+            sent.setdefault((o.claimed_attempts, o.attempts, o.http_status, o.sent_at), []).append(o.push_id)
+        else:
+            rest.append(o)
+    for (claimed, attempts, http_status, sent_at), ids in sent.items():
+        session.execute(_RECORD_SENT, {"ids": ids, "claimed": claimed, "attempts": attempts,
+                                       "http_status": http_status, "sent_at": _aware(sent_at)})
+    if rest:
+        session.execute(_RECORD, [
+            {"b_id": o.push_id, "b_claimed": o.claimed_attempts, "b_status": o.status, "b_attempts": o.attempts,
+             "b_due_at": o.due_at, "b_http_status": o.http_status, "b_error": o.error, "b_sent_at": o.sent_at,
+             "b_retry_at": o.retry_at}
+            for o in rest
+        ])
 
 
 def expire_subscriptions(session: orm.Session, subscription_ids: Iterable[int], now: datetime) -> int:

@@ -1,10 +1,12 @@
-"""``worker`` processes for real: SIGTERM, SIGKILL mid-batch, and two workers sharing PostgreSQL.
+"""``worker`` processes for real: SIGTERM, SIGKILL mid-batch, two workers sharing PostgreSQL, and
+``worker --processes N`` (one command, N processes sharing the outbox) on both databases.
 
 The workers are separate ``flask --app wsgi worker`` processes on the system clock, so the rows
 here are due at the real time. The fake push service counts arrivals by ``push_id``.
 """
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -104,7 +106,8 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_doubles_at_most_its_batch(a
     batch = 50
     ids = plan_real_time(session, fake, 400)
     fake.default = Reply(delay=0.02)
-    options = ("--interval", "0.2", "--batch-size", str(batch), "--lease", "3", "--concurrency", "8")
+    options = ("--interval", "0.2", "--batch-size", str(batch), "--lease", "3", "--concurrency", "8",
+               "--processes", "1")  # one process: the one killed holds the claim (children: below)
     first = start_worker(app, tmp_path, "first", *options)
     second = None
     try:
@@ -138,3 +141,106 @@ def test_two_workers_on_postgresql_send_each_push_once(app, session, fake, tmp_p
     arrived = fake.push_id_counts()
     assert len(fake.requests) == len(ids)
     assert set(arrived) == set(ids) and set(arrived.values()) == {1}
+
+
+def children_of(pid: int) -> list[int]:
+    """The child processes of ``pid`` (Linux /proc)."""
+    found = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        found += [int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_worker_processes_share_the_outbox_each_push_once(app, session, fake, tmp_path):
+    """Three processes of one ``worker`` command, on SQLite and PostgreSQL alike."""
+    ids = plan_real_time(session, fake, 1500, subscriptions=30)
+    fake.default = Reply(delay=0.005)  # slow enough that every process gets batches
+    worker = start_worker(app, tmp_path, "w", "--processes", "3", "--interval", "0.2", "--batch-size", "50",
+                          "--concurrency", "8")
+    try:
+        wait_until(lambda: len(children_of(worker.pid)) == 3, 30, "three worker processes")
+        children = children_of(worker.pid)
+        wait_until(lambda: statuses(session) == {"sent": len(ids)}, 90, "every push to be sent")
+        assert children_of(worker.pid) == children  # none died and was replaced
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+    finally:
+        stop(worker)
+    assert not any(alive(pid) for pid in children)
+    arrived = fake.push_id_counts()
+    assert len(fake.requests) == len(ids)
+    assert set(arrived) == set(ids) and set(arrived.values()) == {1}
+    log = (tmp_path / "w.log").read_text()
+    assert log.count("worker started") == 3 and "Traceback" not in log, log[-3000:]
+
+
+def test_sigterm_to_the_parent_stops_every_process_with_its_batch_recorded(app, session, fake, tmp_path):
+    ids = plan_real_time(session, fake, 200)
+    fake.default = Reply(delay=0.3)  # every send takes a while: SIGTERM lands mid-batch in both
+    worker = start_worker(app, tmp_path, "w", "--processes", "2", "--interval", "0.2", "--batch-size", "20",
+                          "--concurrency", "20")
+    try:
+        wait_until(lambda: len(children_of(worker.pid)) == 2, 30, "two worker processes")
+        children = children_of(worker.pid)
+        wait_until(lambda: len(fake.requests) >= 30, 30, "both processes sending")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+    finally:
+        stop(worker)
+    assert not any(alive(pid) for pid in children)
+    counts = statuses(session)
+    assert "sending" not in counts, counts  # each process recorded its batch in flight
+    assert counts.get("sent", 0) == len(fake.push_id_counts()) == len(fake.requests) >= 30
+    assert counts.get("sent", 0) + counts.get("pending", 0) == len(ids)
+    assert (tmp_path / "w.log").read_text().count("worker stopped") == 3  # two children, then the parent
+
+
+def test_a_killed_worker_process_is_replaced_and_loses_nothing(app, session, fake, tmp_path):
+    batch = 50
+    ids = plan_real_time(session, fake, 600)
+    fake.default = Reply(delay=0.02)
+    worker = start_worker(app, tmp_path, "w", "--processes", "2", "--interval", "0.2", "--batch-size", str(batch),
+                          "--lease", "3", "--concurrency", "8")
+    try:
+        wait_until(lambda: len(children_of(worker.pid)) == 2, 30, "two worker processes")
+        victim = children_of(worker.pid)[0]
+        wait_until(lambda: len(fake.requests) >= batch, 30, "a batch in flight")
+        os.kill(victim, signal.SIGKILL)
+        wait_until(lambda: len(children_of(worker.pid)) == 2 and victim not in children_of(worker.pid), 30,
+                   "a new process in its place")
+        wait_until(lambda: statuses(session) == {"sent": len(ids)}, 90, "every push to be sent")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+    finally:
+        stop(worker)
+    arrived = fake.push_id_counts()
+    assert set(arrived) == set(ids)  # what the killed process held came back after its lease
+    assert sum(n - 1 for n in arrived.values()) <= batch
+    assert "ended (signal 9); starting another" in (tmp_path / "w.log").read_text()
+
+
+def test_processes_stop_when_their_parent_is_killed(app, session, fake, tmp_path):
+    ids = plan_real_time(session, fake, 200)
+    fake.default = Reply(delay=0.2)
+    worker = start_worker(app, tmp_path, "w", "--processes", "2", "--interval", "0.2", "--batch-size", "20",
+                          "--concurrency", "20")
+    try:
+        wait_until(lambda: len(children_of(worker.pid)) == 2, 30, "two worker processes")
+        children = children_of(worker.pid)
+        wait_until(lambda: len(fake.requests) >= 10, 30, "the first sends")
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+        wait_until(lambda: not any(alive(pid) for pid in children), 30, "the orphans to stop")
+    finally:
+        stop(worker)
+    counts = statuses(session)
+    assert "sending" not in counts, counts  # told to stop (SIGTERM), each recorded its batch
+    assert counts.get("sent", 0) == len(fake.push_id_counts()) < len(ids)
