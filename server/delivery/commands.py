@@ -106,10 +106,8 @@ def worker_command(interval: float | None, batch_size: int | None, lease: float 
     sys.exit(_supervise(app, count))
 
 
-def _run_worker(app: Any) -> None:
-    """One worker: tick the dispatcher until SIGTERM or SIGINT, then finish the batch in flight."""
-    from server.delivery.scheduler import start_scheduler, stop_scheduler
-
+def _stop_on_signals() -> threading.Event:
+    """An event SIGTERM and SIGINT set (the batch in flight is finished, then the worker stops)."""
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: Any) -> None:
@@ -118,6 +116,14 @@ def _run_worker(app: Any) -> None:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
+    return stop
+
+
+def _run_worker(app: Any, stop: threading.Event | None = None) -> None:
+    """One worker: tick the dispatcher until SIGTERM or SIGINT, then finish the batch in flight."""
+    from server.delivery.scheduler import start_scheduler, stop_scheduler
+
+    stop = stop or _stop_on_signals()
     start_scheduler(app)
     click.echo("worker started", err=True)
     while not stop.wait(0.5):
@@ -140,19 +146,21 @@ def _stop_with_parent(parent: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _child(app: Any, index: int, parent: int) -> None:
+def _child(app: Any, index: int, parent: int, mask: set[signal.Signals]) -> None:
     """In a forked child: its own connections, sweeps in the first child only; never returns."""
     from server.core.db import get_db
 
     code = 1
     try:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        # The child's own handlers first: a SIGTERM from the parent at any moment from here on
+        # (even before the scheduler runs) stops it cleanly, never by the default action.
+        stop = _stop_on_signals()
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a SIGTERM sent meanwhile arrives now
         _stop_with_parent(parent)
         get_db(app).engine.dispose(close=False)  # the parent's pool (empty) is not ours to use
         if index > 0:
             app.config["DISPATCH_SWEEPS"] = False  # one process plans; all of them send
-        _run_worker(app)
+        _run_worker(app, stop)
         code = 0
     except BaseException:  # noqa: BLE001 - the child must exit here, never return into the parent's CLI
         log.exception("worker process %d failed", index)
@@ -171,9 +179,12 @@ def _supervise(app: Any, count: int) -> int:
     parent = os.getpid()
 
     def spawn(index: int) -> None:
+        # Signals wait (blocked) across the fork until the child has its own handlers.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
         pid = os.fork()
         if pid == 0:
-            _child(app, index, parent)
+            _child(app, index, parent, blocked)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         children[pid] = index
 
     for index in range(count):
