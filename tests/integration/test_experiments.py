@@ -334,8 +334,29 @@ def test_lift_report_matches_a_hand_counted_scenario(client, session, clock, sho
     100² · 6 · 4 / 90 = 2666.67), se = sqrt(266.67 + 266.67) = 23.094, df = 18, t(0.975, 18) =
     2.1009: 20 ± 48.519 → incremental revenue 200 (95 % CI −285.19 to 685.19).
     """
+    seed_lift_scenario(session, shop.shop.id)
+    session.commit()
+
+    report = client.get("/v1/admin/lift?kind=checkout_recovery&from=2026-03-01&to=2026-03-03",
+                        headers=auth(shop)).json
+
+    assert report["treated"] == {"exposed": 10, "converted": 6, "orders": 7, "revenue": "600.00",
+                                 "conversion_rate": 0.6, "revenue_per_exposed": "60.00"}
+    assert report["holdout"] == {"exposed": 10, "converted": 4, "orders": 4, "revenue": "400.00",
+                                 "conversion_rate": 0.4, "revenue_per_exposed": "40.00"}
+    assert report["incremental_orders"] == {"estimate": 2.0, "low": pytest.approx(-2.29, abs=0.01),
+                                            "high": pytest.approx(6.29, abs=0.01)}
+    assert report["incremental_revenue"] == {"estimate": 200.0, "low": pytest.approx(-285.19, abs=0.01),
+                                             "high": pytest.approx(685.19, abs=0.01)}
+    assert report["summary"] == ("Checkout recovery brought about 2 extra orders (95% CI -2 to 6) and $200.00 "
+                                 "extra revenue (95% CI -$285.19 to $685.19). The interval includes zero: "
+                                 "not yet distinguishable from no effect.")
+    assert "Welch" in report["method"]["revenue_interval"]
+
+
+def seed_lift_scenario(session, sid: int) -> None:
+    """The scenario of ``test_lift_report_matches_a_hand_counted_scenario`` (its docstring counts it)."""
     day = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
-    sid = shop.shop.id
     n = 0
 
     def exposed(status: str, error: str | None = None, at: datetime = day, **extra):
@@ -370,23 +391,6 @@ def test_lift_report_matches_a_hand_counted_scenario(client, session, clock, sho
     order(test_visitor, "500.00", day + timedelta(hours=1))
     outside = exposed("sent", at=day + timedelta(days=5), sent_at=day + timedelta(days=5))
     order(outside, "500.00", day + timedelta(days=5, hours=1))
-    session.commit()
-
-    report = client.get("/v1/admin/lift?kind=checkout_recovery&from=2026-03-01&to=2026-03-03",
-                        headers=auth(shop)).json
-
-    assert report["treated"] == {"exposed": 10, "converted": 6, "orders": 7, "revenue": "600.00",
-                                 "conversion_rate": 0.6, "revenue_per_exposed": "60.00"}
-    assert report["holdout"] == {"exposed": 10, "converted": 4, "orders": 4, "revenue": "400.00",
-                                 "conversion_rate": 0.4, "revenue_per_exposed": "40.00"}
-    assert report["incremental_orders"] == {"estimate": 2.0, "low": pytest.approx(-2.29, abs=0.01),
-                                            "high": pytest.approx(6.29, abs=0.01)}
-    assert report["incremental_revenue"] == {"estimate": 200.0, "low": pytest.approx(-285.19, abs=0.01),
-                                             "high": pytest.approx(685.19, abs=0.01)}
-    assert report["summary"] == ("Checkout recovery brought about 2 extra orders (95% CI -2 to 6) and $200.00 "
-                                 "extra revenue (95% CI -$285.19 to $685.19). The interval includes zero: "
-                                 "not yet distinguishable from no effect.")
-    assert "Welch" in report["method"]["revenue_interval"]
 
 
 def test_lift_report_without_a_holdout_says_so(client, shop):
