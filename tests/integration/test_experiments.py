@@ -397,3 +397,15 @@ def test_lift_report_without_a_holdout_says_so(client, shop):
     report = client.get("/v1/admin/lift?kind=welcome", headers=auth(shop)).json
     assert report["incremental_orders"] is None
     assert "nothing to compare" in report["summary"]
+
+
+def test_dashboard_forms_need_the_csrf_token_and_a_log_in(app, client, shop):
+    assert client.get("/admin/experiments").headers["Location"].endswith("/admin/login")
+    assert client.get("/admin/lift").headers["Location"].endswith("/admin/login")
+    app.config["WTF_CSRF_ENABLED"] = True
+    with client.session_transaction() as s:
+        s["shop_id"], s["token_check"] = shop.shop.id, shop.shop.admin_token_hash[:16]
+    assert client.get("/admin/experiments").status_code == 200
+    assert client.get("/admin/lift?kind=welcome").status_code == 200
+    for path in ("/admin/experiments", "/admin/lift/holdouts", "/admin/experiments/1"):
+        assert client.post(path, data={"holdout_welcome": "10"}).status_code == 400, path
