@@ -40,6 +40,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(collect.bp)
     app.register_blueprint(admin_api.bp)
 
+    from server.merchant import experiments_api
+
+    app.register_blueprint(experiments_api.bp)  # A/B tests, holdouts, lift
+
     from server.clicks import api as clicks
 
     app.register_blueprint(clicks.bp)
@@ -52,7 +56,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(integrations.bp)  # Shopify and WooCommerce
 
-    from server.merchant import dashboard
+    from server.merchant import dashboard, experiments_dashboard  # noqa: F401  (its pages join dashboard.bp)
 
     app.register_blueprint(dashboard.bp)  # the merchant's pages at /admin/
 

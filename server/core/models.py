@@ -325,6 +325,11 @@ class Push(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     clicked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # first click
+    # An A/B test's row: the experiment (``experiments.id``; no foreign key: experiments are
+    # never deleted, and the outbox should not pay for one more constraint check per insert)
+    # and the variant key (``A``..``D``) whose texts it carries, so results group by variant.
+    experiment_id: Mapped[int | None] = mapped_column(sa.Integer, index=True)
+    variant: Mapped[str | None] = mapped_column(sa.String(8))
 
 
 class Click(Base):
@@ -350,11 +355,56 @@ class JournalMark(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class Experiment(Base):
+    """An A/B test of a preset kind's texts on a slice of its audience (``server.planning.experiments``).
+
+    ``variants`` is a list of 2 to 4 ``{"key", "title", "body", "url", "image"}`` templates (an
+    empty field uses the kind's own); ``status`` is ``running``, ``stopped`` or ``applied`` (the
+    winner's texts were copied into the kind's settings).
+    """
+
+    __tablename__ = "experiments"
+    __table_args__ = (sa.Index("ix_experiments_shop_kind_status", "shop_id", "kind", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    status: Mapped[str] = mapped_column(sa.String(16), default="running")
+    slice_percent: Mapped[int] = mapped_column(default=20)  # of the kind's treated audience
+    goal: Mapped[str] = mapped_column(sa.String(16), default="clicks")  # clicks | revenue
+    confidence: Mapped[float] = mapped_column(sa.Float, default=0.95)
+    min_sends: Mapped[int] = mapped_column(default=200)  # per variant, before a winner is named
+    auto_apply: Mapped[bool] = mapped_column(default=False)
+    variants: Mapped[list[dict[str, str]]] = mapped_column(JSONType, default=list)
+    winner: Mapped[str | None] = mapped_column(sa.String(8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    evaluated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the auto-apply check
+    applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Holdout(Base):
+    """A preset kind's holdout: ``percent`` of subscriptions (a hash of shop, kind and
+    subscription) get no push of the kind, so its lift can be measured against them."""
+
+    __tablename__ = "holdouts"
+    __table_args__ = (sa.UniqueConstraint("shop_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    percent: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 __all__ = [
     "Base",
     "Checkout",
     "Click",
     "Event",
+    "Experiment",
+    "Holdout",
     "JournalMark",
     "KINDS",
     "Order",

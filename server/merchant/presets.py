@@ -89,6 +89,9 @@ def _check_template(field: str, source: str) -> str:
     return source
 
 
+check_template = _check_template  # for the texts of A/B variants (``merchant.experiments``)
+
+
 def _check_steps(kind: str, steps: list[StepTexts], delays: int) -> list[dict[str, str]]:
     if kind not in STEP_KINDS:
         raise Invalid(f"steps: only {', '.join(STEP_KINDS)} has steps", code="invalid_field")

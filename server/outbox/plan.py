@@ -49,6 +49,12 @@ class PlannedPush:
     ttl: int = 86400
     urgency: str = "normal"
     context: dict[str, Any] = field(default_factory=dict)
+    # A holdout row is stored ``skipped`` (reason ``holdout``): never claimed, never sent.
+    status: str = PushStatus.PENDING.value
+    error: str | None = None
+    # An A/B test's row: the experiment and the variant whose texts it carries.
+    experiment_id: int | None = None
+    variant: str | None = None
 
 
 def _insert(session: orm.Session) -> Any:
@@ -61,7 +67,8 @@ def _insert(session: orm.Session) -> Any:
 
 
 def plan(session: orm.Session, planned: PlannedPush, now: datetime) -> bool:
-    """Store ``planned`` as a pending row unless its dedupe key exists; return True if stored."""
+    """Store ``planned`` (a pending row, or a held-out ``skipped`` one) unless its dedupe key
+    exists; return True if stored."""
     values = {
         "shop_id": planned.shop_id,
         "kind": planned.kind,
@@ -70,7 +77,10 @@ def plan(session: orm.Session, planned: PlannedPush, now: datetime) -> bool:
         "step": planned.step,
         "visitor_id": planned.visitor_id,
         "subscription_id": planned.subscription_id,
-        "status": PushStatus.PENDING.value,
+        "status": planned.status,
+        "error": planned.error,
+        "experiment_id": planned.experiment_id,
+        "variant": planned.variant,
         "due_at": planned.due_at,
         "attempts": 0,
         "title": planned.rendered.title,
@@ -91,8 +101,9 @@ def plan(session: orm.Session, planned: PlannedPush, now: datetime) -> bool:
     # RETURNING, not rowcount: drivers report rowcount -1 for some ORM inserts.
     stored = session.execute(stmt).first() is not None
     if stored:
-        log.info("planned %s push %s for subscription %s due %s", planned.kind, planned.dedupe_key,
-                 planned.subscription_id, planned.due_at.isoformat())
+        log.info("planned %s push %s for subscription %s due %s%s", planned.kind, planned.dedupe_key,
+                 planned.subscription_id, planned.due_at.isoformat(),
+                 f" ({planned.status}: {planned.error})" if planned.status != PushStatus.PENDING.value else "")
     return stored
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-from server.core.models import PresetSetting, Shop, Subscription, SubscriptionStatus, Visitor
+from server.core.models import PresetSetting, PushStatus, Shop, Subscription, SubscriptionStatus, Visitor
 from server.outbox import plan as outbox
-from server.planning import templates
+from server.planning import experiments, templates
 from server.planning.defaults import DEFAULTS
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,48 @@ def _render_one(setting: PresetSetting, field: str, source: str, context: dict[s
         return ""
 
 
+@dataclass(frozen=True)
+class RenderedFrom(outbox.Rendered):
+    """A rendering that remembers its inputs, so ``plan_rows`` can render an A/B variant of it."""
+
+    source: tuple[Any, dict[str, Any], str, dict[str, str] | None] | None = field(
+        default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class _Overlay:
+    """A setting's templates with a variant's non-empty fields put over them."""
+
+    shop_id: int
+    kind: str
+    title: str
+    body: str
+    url: str
+    icon: str
+    image: str
+
+
+def render_variant(rendered: outbox.Rendered, variant: dict[str, str]) -> outbox.Rendered:
+    """``rendered`` again with a variant's templates (title, body, url, image; empty = the kind's).
+
+    A variant's title or body also replaces a series step's own, so every step carries the
+    texts under test. A rendering that does not know its inputs is returned as it is.
+    """
+    source = getattr(rendered, "source", None)
+    if source is None:
+        return rendered
+    setting, context, fallback_url, texts = source
+    overlay = _Overlay(
+        shop_id=setting.shop_id, kind=setting.kind,
+        **{name: variant.get(name) or getattr(setting, name) or "" for name in ("title", "body", "url", "image")},
+        icon=setting.icon or "")
+    own = dict(texts or {})
+    for name in ("title", "body"):
+        if variant.get(name):
+            own.pop(name, None)
+    return render(overlay, context, fallback_url, texts=own)  # type: ignore[arg-type]
+
+
 def render(setting: PresetSetting, context: dict[str, Any], fallback_url: str,
            texts: dict[str, str] | None = None) -> outbox.Rendered:
     """Render a setting's templates; links that are not http(s) fall back (url) or are dropped.
@@ -144,12 +186,13 @@ def render(setting: PresetSetting, context: dict[str, Any], fallback_url: str,
         or one("default title", kind_defaults.get("title", ""))
     body = (one("step body", texts["body"]) if texts.get("body") else "") or one("body", setting.body)
     url = safe_url(one("url", setting.url)) or fallback_url
-    return outbox.Rendered(
+    return RenderedFrom(
         title=_clip(title or context.get("shop_name", ""), MAX_TITLE),
         body=_clip(body, MAX_BODY),
         url=url,
         icon=safe_url(one("icon", setting.icon)),
         image=safe_url(one("image", setting.image)),
+        source=(setting, context, fallback_url, texts or None),
     )
 
 
@@ -173,15 +216,31 @@ def short_hash(value: str, length: int = 12) -> str:
 def plan_rows(session: orm.Session, *, shop: Shop, kind: str, subscriptions: Iterable[Subscription],
               key: str, group_key: str, due_at: datetime, rendered: outbox.Rendered, now: datetime,
               step: int = 0, topic: str | None = None, context: dict[str, Any] | None = None) -> int:
-    """Plan one row per subscription, keyed ``{key}:{subscription id}``; return how many were new."""
+    """Plan one row per subscription, keyed ``{key}:{subscription id}``; return how many were new.
+
+    The kind's audience split (``experiments``) is applied here, per subscription: one in the
+    kind's holdout gets a ``skipped`` row (reason ``holdout``) instead of a pending one, one in
+    a running experiment's slice gets its variant's texts. Test pushes are never split.
+    """
     ttl, urgency = DELIVERY[kind]
+    split = None if (context or {}).get("test") else experiments.audience(session, shop.id, kind, now)
+    variants: dict[str, outbox.Rendered] = {}
     stored = 0
     for subscription in subscriptions:
+        status, error, experiment_id, variant_key, texts = PushStatus.PENDING.value, None, None, None, rendered
+        if split is not None and split.held_out(subscription.id):
+            status, error = PushStatus.SKIPPED.value, experiments.HOLDOUT_REASON
+        elif split is not None and (variant := split.variant_for(subscription.id)) is not None:
+            experiment_id, variant_key = split.experiment.id, variant["key"]  # type: ignore[union-attr]
+            if variant_key not in variants:
+                variants[variant_key] = render_variant(rendered, variant)
+            texts = variants[variant_key]
         stored += outbox.plan(session, outbox.PlannedPush(
             shop_id=shop.id, kind=kind, subscription_id=subscription.id,
             visitor_id=subscription.visitor_id, dedupe_key=f"{key}:{subscription.id}",
-            group_key=group_key, due_at=due_at, rendered=rendered, step=step, topic=topic,
-            ttl=ttl, urgency=urgency, context=context or {},
+            group_key=group_key, due_at=due_at, rendered=texts, step=step, topic=topic,
+            ttl=ttl, urgency=urgency, context=context or {}, status=status, error=error,
+            experiment_id=experiment_id, variant=variant_key,
         ), now)
     return stored
 

@@ -17,7 +17,7 @@ from sqlalchemy import orm
 from server.core.models import Checkout, Order, Shipment, Shop, Subscription, Visitor
 from server.outbox import plan as outbox
 from server.planning.expiry import expire_stale_subscriptions, idle_expiry
-from server.planning import browse_abandonment, checkout_recovery, common, repurchase, shipped, welcome
+from server.planning import browse_abandonment, checkout_recovery, common, experiments, repurchase, shipped, welcome
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,9 @@ def run_sweeps(session: orm.Session, now: datetime, config: Any = None) -> int:
     """Plan what has no event of its own (30 minutes of silence counts as leaving); return rows planned.
 
     Subscriptions idle for ``SUBSCRIPTION_IDLE_DAYS`` (not seen, delivered to nor clicked) are
-    expired first (privacy; not counted as planned).
+    expired first (privacy; not counted as planned). Running A/B tests set to apply their
+    winner automatically are checked (each at most every 10 minutes) before anything is planned.
     """
     expire_stale_subscriptions(session, now, idle_expiry(config or {}))
+    experiments.auto_apply(session, now)
     return browse_abandonment.sweep(session, now)
