@@ -56,7 +56,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(integrations.bp)  # Shopify and WooCommerce
 
-    from server.merchant import dashboard, experiments_dashboard  # noqa: F401  (its pages join dashboard.bp)
+    from server.merchant import dashboard, experiments_dashboard
 
     app.register_blueprint(dashboard.bp)  # the merchant's pages at /admin/
 

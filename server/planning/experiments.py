@@ -230,7 +230,7 @@ def apply_variant(session: orm.Session, experiment: Experiment, key: str, now: d
     and body also clear the steps' own title and body, as they replaced them during the test.
     Rows already planned keep their texts (as for any settings change).
     """
-    from server.planning.common import get_setting  # common plans through this module
+    from server.planning.common import get_setting
 
     variant = next((v for v in experiment.variants if v["key"] == key), None)
     if variant is None:

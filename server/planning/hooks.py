@@ -17,7 +17,7 @@ from sqlalchemy import orm
 from server.core.models import Checkout, Order, Shipment, Shop, Subscription, Visitor
 from server.outbox import plan as outbox
 from server.planning.expiry import expire_stale_subscriptions, idle_expiry
-from server.planning import browse_abandonment, checkout_recovery, common, experiments, repurchase, shipped, welcome
+from server.planning import (browse_abandonment, checkout_recovery, common, experiments, repurchase, shipped, welcome)
 
 log = logging.getLogger(__name__)
 
