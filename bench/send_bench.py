@@ -97,6 +97,14 @@ def client_ssl(cafile: str) -> ssl.SSLContext:
 
 
 def _max_rss_mib() -> float:
+    """This process's peak RSS. ``VmHWM`` (Linux), because ``ru_maxrss`` survives exec: a
+    spawned child would report the bench's own peak at the time it was forked."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
