@@ -97,6 +97,14 @@ def client_ssl(cafile: str) -> ssl.SSLContext:
 
 
 def _max_rss_mib() -> float:
+    """This process's peak RSS. ``VmHWM`` (Linux), because ``ru_maxrss`` survives exec: a
+    spawned child would report the bench's own peak at the time it was forked."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -472,7 +480,8 @@ def main() -> int:
                         help="`worker --interval`: the idle tick, i.e. how soon inserted rows are seen (0.2)")
     parser.add_argument("--compare", type=Path, default=None, metavar="DIR",
                         help="another checkout whose commands run too, alternating with this one's")
-    parser.add_argument("--repeat", type=int, default=1, help="run each Pushcart row this many times")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds of every row (baselines included); the table shows each row's median")
     parser.add_argument("--memory-check", action="store_true", help="also run dispatch --once at N and 10×N")
     parser.add_argument("--skip-naive", action="store_true", help="skip the (slow) naive loop")
     args = parser.parse_args()
@@ -509,14 +518,6 @@ def main() -> int:
                 return
             print(f"  {label}: {n / rows[-1][1]['seconds']:,.0f} pushes/s", flush=True)
 
-        measure("sink alone (aiohttp client, 32 in flight, no crypto)",
-                lambda: run_child(ctx, sink_alone, url, cert, n))
-        if not args.skip_naive:
-            measure("pywebpush.webpush() loop (naive baseline)",
-                    lambda: run_child(ctx, naive, subscriptions, key_file, cert, n))
-        measure("node web-push 3.6.7, 32 in flight",
-                lambda: node_send(work, subscriptions, key_file, cert, n))
-
         sqlite_url = f"sqlite:///{work / 'bench.db'}"
         empty_url = f"sqlite:///{work / 'empty.db'}"
         prepare_database(empty_url, subscriptions, 0)
@@ -535,8 +536,19 @@ def main() -> int:
             admin.dispose()
             sep = "&" if "?" in args.pg else "?"
             pg_url = f"{args.pg}{sep}options=-csearch_path%3D{schema}"
-            targets += [("PostgreSQL", pg_url, 1), ("PostgreSQL", pg_url, args.processes)]
-        for _ in range(args.repeat):
+            targets += [("PostgreSQL", pg_url, 1)] + ([("PostgreSQL", pg_url, args.processes)]
+                                                      if args.processes > 1 else [])
+        for round_ in range(args.repeat):
+            if args.repeat > 1:
+                print(f"round {round_ + 1} of {args.repeat}", flush=True)
+            measure("sink alone (aiohttp client, 32 in flight, no crypto)",
+                    lambda: run_child(ctx, sink_alone, url, cert, n))
+            if not args.skip_naive:
+                measure("pywebpush.webpush() loop (naive baseline)",
+                        lambda: run_child(ctx, naive, subscriptions, key_file, cert, n))
+            measure("node web-push 3.6.7, 32 in flight",
+                    lambda: node_send(work, subscriptions, key_file, cert, n))
+
             for suffix, root in trees:
                 measure(f"dispatch --once, start-up only (nothing due), SQLite{suffix}",
                         lambda: run_dispatch_once(root, empty_url, key_file, cert, 0))
@@ -551,8 +563,8 @@ def main() -> int:
                         prepare_database(db_url, subscriptions, 0)
                         return run_worker(root, db_url, key_file, cert, n, processes, args.interval, "w")
                     measure(f"worker --processes {processes}, {name}{suffix}", worker)
-        measure("encryption alone (http_ece as pywebpush calls it, 1 core)",
-                lambda: run_child(ctx, encryption_alone, subscriptions, key_file, n))
+            measure("encryption alone (http_ece as pywebpush calls it, 1 core)",
+                    lambda: run_child(ctx, encryption_alone, subscriptions, key_file, n))
         report(rows, n)
         if args.memory_check:
             memory_check(subscriptions, key_file, cert, n, work)
@@ -596,8 +608,30 @@ def node_send(work: Path, subscriptions: list[dict[str, Any]], key_file: str, ca
     return {"seconds": result["seconds"], "cpu": result["cpu_seconds"], "rss": result["max_rss_kb"] / 1024}
 
 
+def medians(rows: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """One row per label, each figure the median over the rounds (first-seen order)."""
+    import statistics
+
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for label, r in rows:
+        grouped.setdefault(label, []).append(r)
+    out = []
+    for label, runs in grouped.items():
+        merged: dict[str, Any] = {"rounds": len(runs)}
+        for key in runs[0]:
+            values = [r[key] for r in runs if r.get(key) is not None]
+            merged[key] = statistics.median(values) if values else None
+        out.append((label, merged))
+    return out
+
+
 def report(rows: list[tuple[str, dict[str, Any]]], n: int) -> None:
-    """One table: pushes/s, × naive, × node, peak RSS, CPU ms/push, the sink's CPU ms/push."""
+    """One table: pushes/s, × naive, × node, peak RSS, CPU ms/push, the sink's CPU ms/push
+    (medians over the rounds when there are several), then the several-÷-one ratio per round."""
+    import statistics
+
+    per_round = rows
+    rows = medians(rows)
     rates = [(label, n / r["seconds"], r) for label, r in rows]
     naive_rate = next((rate for label, rate, _ in rates if label.startswith("pywebpush")), None)
     node_rate = next((rate for label, rate, _ in rates if label.startswith("node")), None)
@@ -611,16 +645,21 @@ def report(rows: list[tuple[str, dict[str, Any]]], n: int) -> None:
         sink_cpu = f"{1000 * r['sink_cpu'] / n:.3f}" if r.get("sink_cpu") is not None else "-"
         print(f"| {label:<{width}} | {rate:,.0f} | {vs_naive} | {vs_node} | {r['seconds']:.2f} |"
               f" {r['rss']:.0f} MiB | {1000 * r['cpu'] / n:.3f} | {sink_cpu} |")
+    if rows and rows[0][1]["rounds"] > 1:
+        print(f"\n(each figure: the median of {rows[0][1]['rounds']} rounds; the ratios are of those medians)")
     print("\n(pushes/s = N ÷ seconds; for `start-up only` N ÷ the empty command's seconds, i.e. not a rate:"
           " read its seconds. CPU ms/push: the sender's own processes, not the sink nor the PostgreSQL server.)")
-    by_label = {label: rate for label, rate, _ in rates}
     for suffix in ("", " [compare]"):
-        one = by_label.get(f"worker --processes 1, PostgreSQL{suffix}")
-        more = [(label, rate) for label, rate in by_label.items()
+        ones = [n / r["seconds"] for label, r in per_round if label == f"worker --processes 1, PostgreSQL{suffix}"]
+        more = [(label, n / r["seconds"]) for label, r in per_round
                 if label.startswith("worker --processes") and label.endswith(f"PostgreSQL{suffix}")
                 and not label.startswith("worker --processes 1,")]
-        if one and more:
-            print(f"{more[0][0].split(',')[0]} ÷ --processes 1 (PostgreSQL{suffix}): {more[0][1] / one:.2f}")
+        if ones and more and len(more) == len(ones):
+            ratios = [m / o for (_, m), o in zip(more, ones)]
+            print(f"{more[0][0].split(',')[0]} ÷ --processes 1 (PostgreSQL{suffix}), per round: "
+                  + ", ".join(f"{x:.2f}" for x in ratios)
+                  + (f"; of the medians: {statistics.median(m for _, m in more) / statistics.median(ones):.2f}"
+                     if len(ones) > 1 else ""))
     sys.stdout.flush()
 
 
