@@ -199,7 +199,7 @@ def main() -> int:
     extra = ["-k", args.worker_class] + (["--threads", str(args.server_threads)] if args.worker_class == "gthread" else [])
 
     tmp = Path(tempfile.mkdtemp(prefix="pushcart-bench-"))
-    from server.delivery.vapid import init_keys
+    from server.delivery.push.vapid import init_keys
 
     vapid_file = str(tmp / "vapid.pem")
     init_keys(vapid_file)

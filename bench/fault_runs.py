@@ -99,9 +99,12 @@ class RecordingSender:
         self.real = real
         self.batches: list[int] = []
 
-    def send_many(self, messages):
+    def prepare(self, messages):
         self.batches.append(len(messages))
-        return self.real.send_many(messages)
+        return self.real.prepare(messages)
+
+    def start(self, prepared):
+        return self.real.start(prepared)
 
     def close(self) -> None:
         self.real.close()
@@ -112,8 +115,8 @@ def clock_jump(args: argparse.Namespace, url: str, vapid_file: str) -> dict:
     from server.core.clock import FrozenClock
     from server.core.db import get_db
     from server.delivery.runtime import SENDER, close_delivery, get_dispatcher
-    from server.delivery.sender import WebPushSender, sender_options
-    from server.delivery.vapid import get_vapid
+    from server.delivery.push.transport import WebPushSender, sender_options
+    from server.delivery.push.vapid import get_vapid
 
     t0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
     clock = FrozenClock(t0)
@@ -323,7 +326,7 @@ def main() -> int:
     parser.add_argument("--no-restart", action="store_true", help="pg-restart: the same run without the restart")
     args = parser.parse_args()
 
-    from server.delivery.vapid import init_keys
+    from server.delivery.push.vapid import init_keys
 
     tmp = Path(tempfile.mkdtemp(prefix="pushcart-fault-"))
     vapid_file = str(tmp / "vapid.pem")

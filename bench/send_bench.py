@@ -238,8 +238,11 @@ def naive(subscriptions: list[dict[str, Any]], key_file: str, cafile: str | None
 def encryption_alone(subscriptions: list[dict[str, Any]], key_file: str, n: int, out: Any) -> None:
     """The sender's ``encrypt`` (http_ece, as pywebpush's encoder calls it, a fresh ECDH key
     per message) plus the cached VAPID header, no I/O (child process)."""
-    from server.delivery.sender import Message, VapidCache, encrypt, origin_of
-    from server.delivery.vapid import load_keys
+    from server.delivery.push import Message
+    from server.delivery.push.crypto import encrypt
+    from server.delivery.push.transport import origin_of
+    from server.delivery.push.vapid import VapidCache
+    from server.delivery.push.vapid import load_keys
 
     cache = VapidCache(load_keys(key_file), SUBJECT)
     messages = [Message(i, s["endpoint"], s["keys"]["p256dh"], s["keys"]["auth"], sample_payload(i), 3600)
@@ -496,7 +499,7 @@ def main() -> int:
         cert = key = None
         if args.https:
             cert, key = make_certificate(work)
-        from server.delivery.vapid import init_keys
+        from server.delivery.push.vapid import init_keys
 
         key_file = str(work / "vapid.pem")
         init_keys(key_file)
@@ -587,7 +590,7 @@ def node_send(work: Path, subscriptions: list[dict[str, Any]], key_file: str, ca
     """Run bench/node_send.js with the same subscriptions, payloads and VAPID key."""
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-    from server.delivery.vapid import b64url, load_keys
+    from server.delivery.push.vapid import b64url, load_keys
 
     vapid = load_keys(key_file)
     private = vapid.private_key.private_numbers().private_value.to_bytes(32, "big")

@@ -56,7 +56,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(integrations.bp)  # Shopify and WooCommerce
 
-    from server.merchant import dashboard, experiments_dashboard
+    from server.merchant import dashboard, experiments_dashboard  # noqa: F401 (its pages join the dashboard)
 
     app.register_blueprint(dashboard.bp)  # the merchant's pages at /admin/
 
@@ -71,7 +71,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     register_cli(app)
     if app.config["RUN_SCHEDULER"]:
-        from server.delivery.vapid import subject_problem
+        from server.delivery.push.vapid import subject_problem
 
         problem = subject_problem(app.config.get("VAPID_SUBJECT"))
         if problem:

@@ -15,7 +15,7 @@ from server.core.db import session_scope
 from server.core.errors import ApiError
 from server.core.shops import shop_by_public_key
 from server.merchant.shops import create_shop, reissue_admin_token
-from server.delivery.vapid import check_subject, init_keys, load_keys, public_key_b64
+from server.delivery.push.vapid import check_subject, init_keys, load_keys, public_key_b64
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig

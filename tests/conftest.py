@@ -25,7 +25,7 @@ from server.core.clock import FrozenClock
 from server.core.db import get_db
 from server.collect.journal import EXTENSION as JOURNAL
 from server.core.models import Base
-from server.delivery.vapid import init_keys
+from server.delivery.push.vapid import init_keys
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])

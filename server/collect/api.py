@@ -25,7 +25,7 @@ from server.core.shops import DEFAULT_PROMPT, ShopRef, normalize_origin, shop_ca
 from server.collect.subscriptions import SubscribeIn, UnsubscribeIn, unsubscribe, upsert_subscription
 from server.collect.events import MAX_EVENTS_PER_BATCH, EventBatch
 from server.core.validation import parse, read_json
-from server.delivery.vapid import get_vapid, public_key_b64
+from server.delivery.push.vapid import get_vapid, public_key_b64
 
 bp = Blueprint("collect", __name__, url_prefix="/v1/shops")
 

@@ -17,7 +17,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from server.core.clock import FrozenClock
-from server.delivery.vapid import load_keys, subject_problem
+from server.delivery.push.vapid import load_keys, subject_problem
 from server.delivery.runtime import close_delivery, make_dispatcher
 
 log = logging.getLogger(__name__)

@@ -39,23 +39,13 @@ from server.core.tokens import make_click_token
 from server.delivery.endpoints import check_endpoint
 from server.outbox.claim import (Claimed, Outcome, claim_due, expire_subscriptions, load_subscriptions, record_outcomes)
 from server.delivery.payload import PayloadTooLarge, build_payload
-from server.delivery.sender import GONE, HELD, RETRY, SENT, Message, SendResult
+from server.delivery.push import Message, Sender
+from server.delivery.push.outcomes import GONE, HELD, RETRY, SENT, SendResult
 
 log = logging.getLogger(__name__)
 
 URGENCIES = frozenset({"very-low", "low", "normal", "high"})
 _TOPIC = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
-
-
-class Sender(Protocol):
-    """What the dispatcher needs from a sender (the real one, or a fake in unit tests).
-
-    A sender may also offer ``submit(messages)`` (a future instead of waiting), or
-    ``prepare(messages)`` and ``start(prepared)`` (encrypt now, send later), as
-    ``WebPushSender`` does; the dispatcher uses them when present.
-    """
-
-    def send_many(self, messages: list[Message]) -> list[SendResult]: ...
 
 
 class Clock(Protocol):
@@ -122,7 +112,7 @@ class _Batch:
     outcomes: list[Outcome] = field(default_factory=list)
     to_send: list[tuple[Claimed, Message]] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
-    prepared: Any = None  # what the sender's ``prepare`` made of ``messages``, when it has one
+    prepared: Any = None  # what the sender's ``prepare`` made of ``messages``
 
 
 class Dispatcher:
@@ -187,14 +177,7 @@ class Dispatcher:
         return counts
 
     def _start(self, batch: _Batch) -> Future[list[SendResult]]:
-        if batch.prepared is not None:
-            return self.sender.start(batch.prepared)  # type: ignore[attr-defined]
-        submit = getattr(self.sender, "submit", None)
-        if submit is not None:
-            return submit(batch.messages)
-        done: Future[list[SendResult]] = Future()
-        done.set_result(self.sender.send_many(batch.messages))
-        return done
+        return self.sender.start(batch.prepared)
 
     def _prepare(self) -> _Batch | None:
         """Claim a batch and decide each row up to the network; None when nothing is due."""
@@ -228,9 +211,7 @@ class Dispatcher:
                     batch.outcomes.append(outcome)
             session.commit()  # end the policy's (read-only) transaction before the network
         batch.messages = [message for _, message in batch.to_send]
-        prepare = getattr(self.sender, "prepare", None)
-        if prepare is not None and batch.messages:
-            batch.prepared = prepare(batch.messages)  # the encryption, while the previous batch sends
+        batch.prepared = self.sender.prepare(batch.messages)  # the encryption, while the previous batch sends
         return batch
 
     def _finish(self, batch: _Batch, future: Future[list[SendResult]], counts: PassCounts) -> None:

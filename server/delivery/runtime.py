@@ -12,9 +12,9 @@ from typing import Any
 from flask import Flask
 
 from server.core.db import get_db
-from server.delivery.vapid import get_vapid
+from server.delivery.push.vapid import get_vapid
 from server.delivery.dispatcher import Clock, Dispatcher
-from server.delivery.sender import WebPushSender, sender_options
+from server.delivery.push.transport import WebPushSender, sender_options
 
 log = logging.getLogger(__name__)
 

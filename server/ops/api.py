@@ -30,7 +30,7 @@ from server.core.errors import Unauthorized
 from server.collect.journal import event_journal
 from server.core.metrics import get_metrics
 from server.ops.health import database_reachable, outbox_backlog, push_counts, subscription_counts
-from server.delivery.vapid import subject_problem
+from server.delivery.push.vapid import subject_problem
 
 bp = Blueprint("ops", __name__)
 

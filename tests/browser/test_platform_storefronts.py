@@ -75,7 +75,7 @@ def subscribe_from_page(driver, base, public_key, web_push_testing, vapid_public
 
 def test_shopify_theme_cart_checkout_webhook_push_and_paid_order(app, session, clock, live, browser,
                                                                  web_push_testing):
-    from server.delivery.vapid import get_vapid, public_key_b64
+    from server.delivery.push.vapid import get_vapid, public_key_b64
 
     server, pages = live
     new = platform_shop(app, session, clock, server, "shopify", DOMAIN)
@@ -125,7 +125,7 @@ def test_shopify_theme_cart_checkout_webhook_push_and_paid_order(app, session, c
 
 def test_woocommerce_page_plugin_cookie_order_webhooks_push_and_payment(app, session, clock, live, browser,
                                                                          web_push_testing):
-    from server.delivery.vapid import get_vapid, public_key_b64
+    from server.delivery.push.vapid import get_vapid, public_key_b64
 
     server, pages = live
     new = platform_shop(app, session, clock, server, "woocommerce", SITE)

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from server.delivery.payload import build_payload
 from server.core.models import Event, Push, Subscription, Visitor
 from server.core.tokens import make_click_token
-from server.delivery.vapid import get_vapid, public_key_b64
+from server.delivery.push.vapid import get_vapid, public_key_b64
 from tests.browser.chromium import DevTools, LiveServer, wait_for
 from tests.factories import make_shop
 

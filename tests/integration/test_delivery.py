@@ -370,19 +370,11 @@ def test_sweeps_run_first_and_count_as_planned(session, clock, fake, dispatcher,
 
 
 def test_a_fake_sender_can_stand_in(app, session, clock, fake, shop):
-    from server.delivery.sender import SendResult
-
-    class Recorder:
-        def __init__(self):
-            self.batches = []
-
-        def send_many(self, messages):
-            self.batches.append(messages)
-            return [SendResult("sent", 201) for _ in messages]
+    from tests.fakesender import FakeSender
 
     sub = subscribe(session, shop, clock, fake)
     plan(session, sub, clock, n=3)
-    recorder = Recorder()
+    recorder = FakeSender()
     app.extensions[SENDER] = recorder
     try:
         assert get_dispatcher(app).run_pass().sent == 3
@@ -392,3 +384,25 @@ def test_a_fake_sender_can_stand_in(app, session, clock, fake, shop):
     (batch,) = recorder.batches
     assert [m.push_id for m in batch] == sorted(session.scalars(sa.select(Push.id)).all())
     assert all(json.loads(m.payload)["push_id"] == m.push_id for m in batch)
+
+
+def test_the_dispatcher_records_what_the_sender_answers(app, session, clock, fake, shop):
+    # Each outcome of the protocol, through the one fake: sent, gone (the subscription expires),
+    # retry (back to pending), failed.
+    from server.delivery.push.outcomes import SendResult
+    from tests.fakesender import FakeSender
+
+    subs = [subscribe(session, shop, clock, fake, name=f"s{i}") for i in range(4)]
+    pushes = [make_push(session, sub, clock.now(), kind="shipped") for sub in subs]
+    session.commit()
+    answers = dict(zip((p.id for p in pushes), [SendResult("sent", 201), SendResult("gone", 410, "gone"),
+                                                 SendResult("retry", 503, "busy"), SendResult("failed", 400, "bad")]))
+    app.extensions[SENDER] = FakeSender(lambda message: answers[message.push_id])
+    try:
+        counts = get_dispatcher(app).run_pass()
+    finally:
+        app.extensions.pop(SENDER)
+    assert (counts.sent, counts.expired, counts.failed) == (1, 1, 1)
+    session.expire_all()
+    assert [session.get(Push, p.id).status for p in pushes] == ["sent", "expired", "pending", "failed"]
+    assert session.get(Subscription, subs[1].id).status == "expired"

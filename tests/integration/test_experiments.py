@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from server.core.models import Experiment, Order, Push, PushStatus
-from server.delivery.vapid import get_vapid, public_key_b64
+from server.delivery.push.vapid import get_vapid, public_key_b64
 from server.planning import checkout_recovery, experiments, hooks
 from tests.factories import make_push, make_shop, make_subscription, make_visitor
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from server.core.models import Push, PushStatus
 from server.core.tokens import read_click_token
-from server.delivery.vapid import get_vapid, public_key_b64
+from server.delivery.push.vapid import get_vapid, public_key_b64
 from tests.factories import make_shop
 from tests.integration.test_platform_webhooks import (CART_TOKEN, DOMAIN, ORIGIN, SECRET, SITE, fixture, shopify,
                                                       woo)

@@ -18,7 +18,7 @@ import pytest
 
 from server.webhooks.native import sign
 from server.core.tokens import read_click_token
-from server.delivery.vapid import get_vapid, public_key_b64
+from server.delivery.push.vapid import get_vapid, public_key_b64
 from tests.factories import cli_env, make_shop
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from server.delivery.runtime import close_delivery, get_dispatcher
 from server.core.models import Push, Subscription
 from server.core.tokens import read_click_token
-from server.delivery.vapid import get_vapid, public_key_b64
+from server.delivery.push.vapid import get_vapid, public_key_b64
 from tests.factories import make_push, make_shop, make_subscription, make_visitor
 
 

@@ -14,7 +14,9 @@ from py_vapid import Vapid02
 from server.delivery.commands import parse_at
 from server.delivery.dispatcher import safe_topic
 from server.delivery.payload import MAX_PLAINTEXT_BYTES, build_payload, truncate_utf8
-from server.delivery.sender import (FAILED, GONE, RETRY, SENT, VapidCache, classify, origin_of, parse_retry_after)
+from server.delivery.push.outcomes import FAILED, GONE, RETRY, SENT, classify, parse_retry_after
+from server.delivery.push.transport import origin_of
+from server.delivery.push.vapid import VapidCache
 
 
 def claims_of(header: str) -> dict:
@@ -126,7 +128,8 @@ def test_encrypt_makes_what_pywebpush_makes_and_a_fresh_key_and_salt_each_time()
     import http_ece
     from pywebpush import WebPusher
 
-    from server.delivery.sender import Message, encrypt
+    from server.delivery.push import Message
+    from server.delivery.push.crypto import encrypt
 
     private, auth, p256dh, auth_b64 = _receiver()
     payload = json.dumps({"push_id": 7, "title": "Still there?"}).encode()

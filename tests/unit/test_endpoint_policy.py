@@ -13,7 +13,7 @@ from aiohttp.abc import AbstractResolver
 
 from server.core.config import DEFAULT_PUSH_ENDPOINT_ALLOW
 from server.delivery.endpoints import check_endpoint, host_allowed, public_address
-from server.delivery.sender import PublicOnlyResolver
+from server.delivery.push.transport import PublicOnlyResolver
 from server.core.errors import Invalid
 
 CONFIG = {"PUSH_ENDPOINT_ALLOW": DEFAULT_PUSH_ENDPOINT_ALLOW, "PUSHCART_INSECURE_ENDPOINTS": False}

@@ -1,15 +1,15 @@
-"""The sender: RFC 8291 encryption (http_ece, as pywebpush calls it), RFC 8292 VAPID (py-vapid), pooled HTTP (aiohttp).
+"""``WebPushSender``: pushes on the network, pooled HTTP (aiohttp) on an event loop of its own thread.
 
-Why this shape (measured, see DESIGN.md and ``bench/``): the VAPID JWT is signed once per
-push-service origin and reused until close to expiry; one aiohttp session keeps pooled
-keep-alive connections per origin and sends up to ``concurrency`` pushes at once on an event
-loop in its own thread. The dispatcher hands over a batch with ``submit`` (or ``send_many``)
-and gets one ``SendResult`` per message back, in order.
+Why this shape (measured, see ``bench/`` and docs/performance-delivery.md): the VAPID JWT is
+signed once per push-service origin and reused until close to expiry (``vapid.VapidCache``);
+one aiohttp session keeps pooled keep-alive connections per origin and sends up to
+``concurrency`` pushes at once on an event loop in its own thread.
 
 ``prepare`` encrypts a batch in the calling thread (the dispatcher's), so the encryption of
 batch N+1 overlaps the network exchanges of batch N on the loop thread (the ECDH itself runs
 outside the GIL); ``start`` hands it to a fixed set of ``concurrency`` lanes on the loop
-thread, which pull messages from one queue.
+thread, which pull messages from one queue, and returns a future of one ``SendResult`` per
+message, in order (the ``Sender`` protocol).
 
 Safety: redirects are never followed, proxies from the environment are ignored, connect and
 read have timeouts, and the resolver refuses non-public addresses at connect time (so a DNS
@@ -18,168 +18,36 @@ answer that changed after the endpoint check cannot point us inside the network)
 from __future__ import annotations
 
 import asyncio
-import base64
 import concurrent.futures
-import email.utils
-import functools
 import logging
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-import http_ece
 from aiohttp import hdrs
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
-from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 
 from server.delivery.endpoints import LOOPBACK_HOSTS, public_address
 
+from server.delivery.push import Message
+from server.delivery.push.crypto import encrypt
+from server.delivery.push.outcomes import FAILED, HELD, RETRY, SendResult, classify
+from server.delivery.push.vapid import VapidCache
+
 log = logging.getLogger(__name__)
-
-SENT, GONE, RETRY, FAILED, HELD = "sent", "gone", "retry", "failed", "held"
-VAPID_LIFETIME = 12 * 3600  # RFC 8292 allows 24 h; half leaves room for clock skew
-VAPID_RENEW_BEFORE = 3600  # re-sign an hour before expiry, so no request carries a stale JWT
-MAX_ERROR_CHARS = 300
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One push to send: where, to whom (keys), what (plaintext payload) and how (headers)."""
-
-    push_id: int
-    endpoint: str
-    p256dh: str
-    auth: str
-    payload: bytes
-    ttl: int
-    urgency: str = "normal"
-    topic: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SendResult:
-    """What the push service said. ``outcome`` is sent, gone, retry, failed or held.
-
-    ``held`` means not sent at all: the origin asked us to wait (429) earlier in this batch.
-    ``retry_after`` is in seconds when the push service gave one.
-    """
-
-    outcome: str
-    http_status: int | None = None
-    error: str | None = None
-    retry_after: float | None = None
 
 
 def origin_of(url: str) -> str:
     """``scheme://host[:port]`` of ``url``: the VAPID ``aud`` and the connection pool key."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
-
-
-def parse_retry_after(value: str | None, wall_now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None or when.tzinfo is None:
-        return None
-    return max(0.0, when.timestamp() - wall_now)
-
-
-def classify(status: int, retry_after: str | None, body: bytes, wall_now: float) -> SendResult:
-    """Turn a push service's answer into a ``SendResult`` (DESIGN.md: responses are facts).
-
-    The body is decoded only for the answers whose error quotes it (not on the 2xx hot path).
-    """
-    if 200 <= status < 300:
-        return SendResult(SENT, status)
-    snippet = " ".join(body[:1024].decode("utf-8", "replace").split())[:200]
-    if status in (404, 410):
-        return SendResult(GONE, status, "subscription gone")
-    if status == 413:
-        return SendResult(FAILED, status, "payload too large")
-    if status == 429:
-        return SendResult(RETRY, status, "rate limited", parse_retry_after(retry_after, wall_now))
-    if status >= 500:
-        return SendResult(RETRY, status, f"push service error {status}")
-    if 300 <= status < 400:
-        return SendResult(FAILED, status, f"redirect {status} not followed")
-    if status in (400, 401, 403):
-        # Our fault (VAPID key or signature, encryption, headers): the subscription stays.
-        return SendResult(FAILED, status, f"rejected ({status}), check VAPID and encryption: {snippet}"[:MAX_ERROR_CHARS])
-    return SendResult(FAILED, status, f"unexpected status {status}: {snippet}"[:MAX_ERROR_CHARS])
-
-
-class VapidCache:
-    """VAPID ``Authorization`` headers, one per push-service origin, reused until near expiry.
-
-    Each origin gets a fresh claims dict (py-vapid and pywebpush mutate the dict they are
-    given); ``exp`` is wall-clock time because the push service checks it against its clock.
-    """
-
-    def __init__(self, vapid: Vapid02, subject: str, *, lifetime: int = VAPID_LIFETIME,
-                 renew_before: int = VAPID_RENEW_BEFORE, time_source: Callable[[], float] = time.time) -> None:
-        if not subject:
-            raise ValueError("VAPID_SUBJECT is required to send pushes")
-        self._vapid = vapid
-        self._subject = subject
-        self._lifetime = lifetime
-        self._renew_before = renew_before
-        self._time = time_source
-        self._headers: dict[str, tuple[str, float]] = {}
-        self._lock = threading.Lock()
-        self.signed = 0  # how many JWTs were signed (the tests check it stays small)
-
-    def header(self, origin: str) -> str:
-        """The ``Authorization: vapid t=...,k=...`` value for ``origin``."""
-        now = self._time()
-        with self._lock:
-            cached = self._headers.get(origin)
-            if cached is not None and cached[1] - self._renew_before > now:
-                return cached[0]
-            exp = int(now) + self._lifetime
-            claims = {"aud": origin, "sub": self._subject, "exp": exp}
-            value = self._vapid.sign(claims)["Authorization"]
-            self._headers[origin] = (value, exp)
-            self.signed += 1
-            return value
-
-
-def _b64url_decode(value: str) -> bytes:
-    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-
-
-@functools.lru_cache(maxsize=4096)
-def receiver_keys(p256dh: str, auth: str) -> tuple[ec.EllipticCurvePublicKey, bytes]:
-    """A subscription's static keys, decoded and the point checked once (it is on P-256)."""
-    return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), _b64url_decode(p256dh)), _b64url_decode(auth)
-
-
-def encrypt(message: Message) -> bytes:
-    """The aes128gcm body of ``message`` (RFC 8291), with a fresh ephemeral ECDH key per message.
-
-    The same ``http_ece.encrypt`` call pywebpush's ``WebPusher.encode(data, "aes128gcm")``
-    makes (random salt, 4096-byte record, the ephemeral public key as key id), minus that
-    class's per-message copy and parse of the subscription's keys: ``receiver_keys`` decodes
-    them once per subscription. Only the receiver's static key is reused, never ours.
-    """
-    receiver, auth_secret = receiver_keys(message.p256dh, message.auth)
-    return http_ece.encrypt(message.payload, private_key=ec.generate_private_key(ec.SECP256R1()),
-                            dh=receiver, auth_secret=auth_secret, version="aes128gcm")
 
 
 class PublicOnlyResolver(AbstractResolver):
@@ -254,15 +122,6 @@ class WebPushSender:
         self._thread = threading.Thread(target=self._loop.run_forever, name="pushcart-sender", daemon=True)
         self._thread.start()
         self._closed = False
-
-    def send_many(self, messages: Sequence[Message]) -> list[SendResult]:
-        """Send ``messages`` (at most ``concurrency`` at a time); one result per message, in order."""
-        return self.submit(messages).result()
-
-    def submit(self, messages: Sequence[Message]) -> concurrent.futures.Future[list[SendResult]]:
-        """Encrypt ``messages`` here, then send them on the loop thread; the future gives
-        ``send_many``'s result."""
-        return self.start(self.prepare(messages))
 
     def prepare(self, messages: Sequence[Message]) -> PreparedBatch:
         """Encrypt ``messages`` in the calling thread; ``start`` sends them.

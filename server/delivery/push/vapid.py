@@ -1,9 +1,13 @@
-"""The service's VAPID key pair (P-256), kept in a PEM file under ``instance/``."""
+"""VAPID (RFC 8292): the service's key pair (P-256, a PEM file under ``instance/``), the ``sub``
+contact, and the signed ``Authorization`` headers, one per push-service origin (py-vapid)."""
 from __future__ import annotations
 
 import base64
 import logging
 import os
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -78,3 +82,44 @@ def check_subject(subject: str | None) -> str | None:
     if "localhost" in subject or subject.endswith(".local"):
         return "VAPID_SUBJECT points at localhost: Apple's push service rejects it"
     return None
+
+
+VAPID_LIFETIME = 12 * 3600  # RFC 8292 allows 24 h; half leaves room for clock skew
+
+
+VAPID_RENEW_BEFORE = 3600  # re-sign an hour before expiry, so no request carries a stale JWT
+
+
+class VapidCache:
+    """VAPID ``Authorization`` headers, one per push-service origin, reused until near expiry.
+
+    Each origin gets a fresh claims dict (py-vapid and pywebpush mutate the dict they are
+    given); ``exp`` is wall-clock time because the push service checks it against its clock.
+    """
+
+    def __init__(self, vapid: Vapid02, subject: str, *, lifetime: int = VAPID_LIFETIME,
+                 renew_before: int = VAPID_RENEW_BEFORE, time_source: Callable[[], float] = time.time) -> None:
+        if not subject:
+            raise ValueError("VAPID_SUBJECT is required to send pushes")
+        self._vapid = vapid
+        self._subject = subject
+        self._lifetime = lifetime
+        self._renew_before = renew_before
+        self._time = time_source
+        self._headers: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+        self.signed = 0  # how many JWTs were signed (the tests check it stays small)
+
+    def header(self, origin: str) -> str:
+        """The ``Authorization: vapid t=...,k=...`` value for ``origin``."""
+        now = self._time()
+        with self._lock:
+            cached = self._headers.get(origin)
+            if cached is not None and cached[1] - self._renew_before > now:
+                return cached[0]
+            exp = int(now) + self._lifetime
+            claims = {"aud": origin, "sub": self._subject, "exp": exp}
+            value = self._vapid.sign(claims)["Authorization"]
+            self._headers[origin] = (value, exp)
+            self.signed += 1
+            return value
