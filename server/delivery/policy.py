@@ -86,7 +86,10 @@ def gate_many(session: orm.Session, pushes: Sequence[Any], now: datetime,
     in_flight = _marketing_in_flight(session, marketing_subs, batch_ids)
     browse_sent = _browse_sent(session, {p.subscription_id for p in pushes if p.kind == BROWSE_KIND}, now)
     previous_steps = _previous_steps(session, [p for p in pushes if p.subscription_id in marketing_subs])
-    unengaged = _unengaged(session, [p for p in pushes if p.subscription_id in marketing_subs])
+    # Held for the whole batch: the session's identity map keeps only referenced rows, and
+    # ``_decide`` asks for each row's shop.
+    shops = {shop_id: session.get(Shop, shop_id) for shop_id in {p.shop_id for p in pushes}}
+    unengaged = _unengaged(shops, session, [p for p in pushes if p.subscription_id in marketing_subs])
     decided_sends: dict[int, int] = {}
     decisions = []
     for push in pushes:
@@ -134,12 +137,12 @@ def _decide(session: orm.Session, push: Any, now: datetime, subscriptions: Mappi
     return SEND
 
 
-def _unengaged(session: orm.Session, pushes: Sequence[Any]) -> set[int]:
+def _unengaged(shops: Mapping[int, Shop | None], session: orm.Session, pushes: Sequence[Any]) -> set[int]:
     """Subscriptions of these marketing rows that ignored their shop's ``pause_unengaged_after``
     last pushes (one query for the batch, none when no shop of the batch sets it)."""
     thresholds = {}
     for push in pushes:
-        shop = session.get(Shop, push.shop_id)  # from the identity map after the first
+        shop = shops.get(push.shop_id)
         if shop is not None and shop.pause_unengaged_after:
             thresholds[push.subscription_id] = shop.pause_unengaged_after
     return unengaged_subscriptions(session, thresholds) if thresholds else set()
