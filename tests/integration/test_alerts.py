@@ -369,3 +369,30 @@ def test_the_alert_kinds_are_in_the_events_api_and_the_push_records_filter(clien
     session.commit()
     records = client.get("/v1/admin/pushes?kind=price_drop", headers=headers).json
     assert [r["kind"] for r in records["items"]] == ["price_drop"]
+
+
+def test_forgetting_a_visitor_deletes_their_interests(client, session, clock, shop_keys):
+    subscribed(session, shop_keys, clock)
+    subscribed(session, shop_keys, clock, key="v-alerts-other")
+    assert interest(client, shop_keys).status_code == 201
+    assert interest(client, shop_keys, visitor_id="v-alerts-other").status_code == 201
+    response = client.delete(f"/v1/admin/visitors/{VISITOR}",
+                             headers={"Authorization": f"Bearer {shop_keys.admin_token}"})
+    assert response.status_code == 200, response.json
+    session.expire_all()
+    left = session.scalars(sa.select(Interest)).all()
+    assert {i.visitor_id for i in left} == {session.scalars(
+        sa.select(Visitor.id).where(Visitor.visitor_key == "v-alerts-other")).one()}
+    assert len(left) == 2
+
+
+def test_a_visitor_may_follow_a_bounded_number_of_products(client, session, shop_keys, monkeypatch):
+    from server.collect import interests as service
+
+    monkeypatch.setattr(service, "MAX_INTERESTS_PER_VISITOR", 3)
+    assert interest(client, shop_keys, product_id="a").status_code == 201  # two kinds: 2 rows
+    assert interest(client, shop_keys, product_id="b", kinds=["price_drop"]).status_code == 201
+    refused = interest(client, shop_keys, product_id="c", kinds=["price_drop"])
+    assert refused.status_code == 422 and refused.json["error"]["code"] == "too_many_interests"
+    assert interest(client, shop_keys, product_id="a").status_code == 200  # known ones still answer
+    assert count_interests(session) == 3
