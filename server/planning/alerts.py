@@ -21,6 +21,7 @@ webhooks call ``on_product_updated`` with a variant's state before and after. Th
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -80,8 +81,10 @@ def on_product_updated(session: orm.Session, shop: Shop, before: Any, after: Any
 
 
 def _plan(session: orm.Session, shop: Shop, kind: str, after: Any, now: datetime, *,
-          reference: Any, only: Any = None) -> int:
-    """Plan ``kind`` for every interest in ``after`` that passes ``only``; return rows planned."""
+          reference: Callable[[Interest], Decimal | None],
+          only: Callable[[Interest], bool] | None = None) -> int:
+    """Plan ``kind`` for every interest in ``after`` that passes ``only``; return rows planned.
+    ``reference`` gives an interest's ``old_price`` (None for back in stock)."""
     setting = common.get_setting(session, shop, kind)
     if not setting.enabled:
         return 0
