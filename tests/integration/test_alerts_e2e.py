@@ -3,9 +3,6 @@
 what it gets); on SQLite and PostgreSQL."""
 from __future__ import annotations
 
-import json
-from datetime import timedelta
-
 import pytest
 
 from server.core.tokens import read_click_token
