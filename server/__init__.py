@@ -35,9 +35,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     hardening.init_app(app)  # logs, metrics, headers, rate limits, /healthz, /metrics, privacy
 
     from server.collect import api as collect
+    from server.collect import interests_api
     from server.merchant import api as admin_api
 
     app.register_blueprint(collect.bp)
+    app.register_blueprint(interests_api.bp)  # the widget's "notify me"
     app.register_blueprint(admin_api.bp)
 
     from server.merchant import experiments_api
@@ -56,7 +58,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(integrations.bp)  # Shopify and WooCommerce
 
-    from server.merchant import dashboard, experiments_dashboard  # noqa: F401 (its pages join the dashboard)
+    from server.merchant import dashboard, experiments_dashboard
 
     app.register_blueprint(dashboard.bp)  # the merchant's pages at /admin/
 

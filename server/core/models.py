@@ -21,16 +21,20 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 class PushKind(str, enum.Enum):
-    """The five preset pushes."""
+    """The five preset pushes, then the alerts a visitor asks for (``server.planning.alerts``)."""
 
     WELCOME = "welcome"
     BROWSE_ABANDONMENT = "browse_abandonment"
     CHECKOUT_RECOVERY = "checkout_recovery"
     REPURCHASE = "repurchase"
     SHIPPED = "shipped"
+    BACK_IN_STOCK = "back_in_stock"
+    PRICE_DROP = "price_drop"
 
 
 KINDS: tuple[str, ...] = tuple(k.value for k in PushKind)
+# The kinds a visitor registers an interest in ("notify me"); marketing pushes like the presets.
+ALERT_KINDS: tuple[str, ...] = (PushKind.BACK_IN_STOCK.value, PushKind.PRICE_DROP.value)
 # Transactional pushes are exempt from the marketing frequency cap and quiet hours.
 TRANSACTIONAL_KINDS: frozenset[str] = frozenset({PushKind.SHIPPED.value})
 
@@ -83,6 +87,13 @@ class Shop(Base):
     platform: Mapped[str] = mapped_column(sa.String(16), default="custom", server_default="custom")
     platform_domain: Mapped[str | None] = mapped_column(sa.String(255))
     platform_secret: Mapped[str | None] = mapped_column(sa.String(255))
+    # Alerts (``server.planning.alerts``): the smallest price drop worth a push, in percent of the
+    # price the visitor saw, and the window within which one product alerts a subscription once.
+    alert_min_drop_percent: Mapped[int] = mapped_column(default=10, server_default="10")
+    alert_window_days: Mapped[int] = mapped_column(default=7, server_default="7")
+    # Engagement guardrail: skip marketing pushes to a subscription whose last N pushes were all
+    # ignored (0 = off). Browsers revoke permission from sites that send much with few clicks.
+    pause_unengaged_after: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class PresetSetting(Base):
@@ -398,13 +409,41 @@ class Holdout(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class Interest(Base):
+    """A visitor's "notify me" on a product (or one variant) for one alert kind.
+
+    ``variant_ref`` is ``""`` for the product as a whole (any of its variants). ``seen_price`` is
+    the product's price when the interest was registered (or last alerted about), the reference
+    a price drop is measured from.
+    """
+
+    __tablename__ = "interests"
+    __table_args__ = (
+        sa.UniqueConstraint("shop_id", "visitor_id", "product_ref", "variant_ref", "kind"),
+        # The planner's lookup: a product's interests when the product changes.
+        sa.Index("ix_interests_shop_product", "shop_id", "product_ref"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"))
+    visitor_id: Mapped[int] = mapped_column(sa.ForeignKey("visitors.id", ondelete="CASCADE"), index=True)
+    product_ref: Mapped[str] = mapped_column(sa.String(128))
+    variant_ref: Mapped[str] = mapped_column(sa.String(128), default="", server_default="")
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    seen_price: Mapped[Decimal | None] = mapped_column(Money)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 __all__ = [
+    "ALERT_KINDS",
     "Base",
     "Checkout",
     "Click",
     "Event",
     "Experiment",
     "Holdout",
+    "Interest",
     "JournalMark",
     "KINDS",
     "Order",

@@ -7,7 +7,8 @@
   to ``pending`` with ``due_at = until``.
 
 The checks, in order: the subscription must be active and the kind enabled; transactional
-pushes (``shipped``) go out at once; a marketing push waits for the end of the shop's quiet
+pushes (``shipped``) go out at once; a marketing push to a subscription that ignored its last
+``shop.pause_unengaged_after`` pushes is skipped (``unengaged``, when the shop sets it); a marketing push waits for the end of the shop's quiet
 hours (in the visitor's time zone) and keeps a series' spacing; only then is the frequency cap
 counted, so a deferred push is judged when it really goes out.
 """
@@ -24,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from server.core.db import in_ids
+from server.delivery.engagement import unengaged_subscriptions
 from server.outbox.claim import subscription_facts
 from server.core.models import TRANSACTIONAL_KINDS, PresetSetting, Push, PushStatus, Shop, SubscriptionStatus
 
@@ -84,11 +86,15 @@ def gate_many(session: orm.Session, pushes: Sequence[Any], now: datetime,
     in_flight = _marketing_in_flight(session, marketing_subs, batch_ids)
     browse_sent = _browse_sent(session, {p.subscription_id for p in pushes if p.kind == BROWSE_KIND}, now)
     previous_steps = _previous_steps(session, [p for p in pushes if p.subscription_id in marketing_subs])
+    # Held for the whole batch: the session's identity map keeps only referenced rows, and
+    # ``_decide`` asks for each row's shop.
+    shops = {shop_id: session.get(Shop, shop_id) for shop_id in {p.shop_id for p in pushes}}
+    unengaged = _unengaged(shops, session, [p for p in pushes if p.subscription_id in marketing_subs])
     decided_sends: dict[int, int] = {}
     decisions = []
     for push in pushes:
         decision = _decide(session, push, now, subscriptions, enabled, sent_counts, in_flight, browse_sent,
-                           previous_steps, decided_sends)
+                           previous_steps, decided_sends, unengaged)
         if (decision.action == "send" and push.kind not in TRANSACTIONAL_KINDS and push.subscription_id
                 and not is_test_push(push)):
             decided_sends[push.subscription_id] = decided_sends.get(push.subscription_id, 0) + 1
@@ -100,8 +106,8 @@ def gate_many(session: orm.Session, pushes: Sequence[Any], now: datetime,
 
 def _decide(session: orm.Session, push: Any, now: datetime, subscriptions: Mapping[int, Any],
             enabled: dict[tuple[int, str], bool], sent_counts: dict[int, int], in_flight: dict[int, list[int]],
-            browse_sent: set[int], previous_steps: dict[tuple[Any, ...], Any], decided_sends: dict[int, int]
-            ) -> Decision:
+            browse_sent: set[int], previous_steps: dict[tuple[Any, ...], Any], decided_sends: dict[int, int],
+            unengaged: set[int]) -> Decision:
     subscription = subscriptions.get(push.subscription_id) if push.subscription_id else None
     if subscription is None or subscription.status != _ACTIVE:
         return Decision("skip", reason="subscription_inactive")
@@ -114,6 +120,8 @@ def _decide(session: orm.Session, push: Any, now: datetime, subscriptions: Mappi
     shop = session.get(Shop, push.shop_id)
     if shop is None:
         return Decision("skip", reason="shop_gone")
+    if push.subscription_id in unengaged:
+        return Decision("skip", reason="unengaged")
     quiet_end = quiet_hours_end(shop, _time_zone(shop, subscription), now)
     if quiet_end is not None:
         return Decision("defer", reason="quiet_hours", until=quiet_end)
@@ -127,6 +135,17 @@ def _decide(session: orm.Session, push: Any, now: datetime, subscriptions: Mappi
     if sent_counts.get(sub_id, 0) + ahead + decided_sends.get(sub_id, 0) >= shop.frequency_cap_per_24h:
         return Decision("skip", reason="frequency_cap")
     return SEND
+
+
+def _unengaged(shops: Mapping[int, Shop | None], session: orm.Session, pushes: Sequence[Any]) -> set[int]:
+    """Subscriptions of these marketing rows that ignored their shop's ``pause_unengaged_after``
+    last pushes (one query for the batch, none when no shop of the batch sets it)."""
+    thresholds = {}
+    for push in pushes:
+        shop = shops.get(push.shop_id)
+        if shop is not None and shop.pause_unengaged_after:
+            thresholds[push.subscription_id] = shop.pause_unengaged_after
+    return unengaged_subscriptions(session, thresholds) if thresholds else set()
 
 
 def _enabled_kinds(session: orm.Session, pushes: Sequence[Push]) -> dict[tuple[int, str], bool]:

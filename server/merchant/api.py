@@ -13,6 +13,7 @@ from server.merchant.presets import list_presets, update_preset
 from server.merchant.records import list_pushes, list_visitors, read_page
 from server.core.shops import shop_by_admin_token, shop_cache
 from server.merchant.shops import SettingsUpdate, settings_as_json, update_settings, without_read_only
+from server.merchant.guardrails import guardrails
 from server.merchant.stats import compute_stats, parse_range
 from server.core.validation import parse, read_json
 
@@ -71,6 +72,7 @@ def get_stats() -> dict[str, Any]:
     rng = parse_range(request.args.get("from"), request.args.get("to"), get_clock().now())
     figures = compute_stats(get_session(), current_shop().id, rng)
     figures["currency"] = current_shop().currency
+    figures["guardrails"] = guardrails(get_session(), current_shop(), figures["by_kind"], get_clock().now())
     return figures
 
 

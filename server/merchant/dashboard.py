@@ -26,6 +26,7 @@ from server.merchant.presets import STEP_KINDS, list_presets, update_preset
 from server.merchant.records import list_pushes, list_visitors, read_page
 from server.core.shops import shop_by_admin_token, shop_cache
 from server.merchant.shops import SettingsUpdate, settings_as_json, update_settings
+from server.merchant.guardrails import guardrails
 from server.merchant.stats import compute_stats, parse_range
 from server.merchant.test_pushes import send_test_push
 from server.core.validation import parse
@@ -44,6 +45,8 @@ KIND_LABELS = {
     "checkout_recovery": "Checkout recovery",
     "repurchase": "Repurchase",
     "shipped": "Shipped",
+    "back_in_stock": "Back in stock",
+    "price_drop": "Price drop",
 }
 WEBHOOK_TOPICS = ("checkouts", "orders", "shipments", "products")
 PLATFORM_LABELS = {"custom": "Custom / other", "shopify": "Shopify", "woocommerce": "WooCommerce"}
@@ -159,6 +162,7 @@ def overview() -> str:
         rng, error = parse_range(None, None, get_clock().now()), exc.message
     stats = compute_stats(get_session(), g.shop.id, rng)
     stats["currency"] = g.shop.currency
+    stats["guardrails"] = guardrails(get_session(), g.shop, stats["by_kind"], get_clock().now())
     return _page("admin/overview.html", stats=stats, error=error, active="overview")
 
 
@@ -341,6 +345,9 @@ def settings() -> Any:
                             if form.get("quiet_start") or form.get("quiet_end") else None),
             "platform": form.get("platform") or "custom",
             "platform_domain": form.get("platform_domain", ""),
+            "alert_min_drop_percent": _int(form.get("alert_min_drop_percent")),
+            "alert_window_days": _int(form.get("alert_window_days")),
+            "pause_unengaged_after": _int(form.get("pause_unengaged_after")),
         }
         # Write-only: an empty field keeps the secret; the box clears it.
         if form.get("platform_secret", "").strip():

@@ -73,6 +73,9 @@ def create_shop(session: orm.Session, name: str, origins: list[str], now: dateti
         timezone="UTC",
         attribution_hours=72,
         currency="USD",
+        alert_min_drop_percent=10,
+        alert_window_days=7,
+        pause_unengaged_after=0,
         created_at=now,
     )
     session.add(shop)
@@ -106,6 +109,9 @@ def settings_as_json(shop: Shop) -> dict[str, Any]:
         "platform": shop.platform or "custom",
         "platform_domain": shop.platform_domain,
         "platform_secret_set": bool(shop.platform_secret),
+        "alert_min_drop_percent": shop.alert_min_drop_percent,
+        "alert_window_days": shop.alert_window_days,
+        "pause_unengaged_after": shop.pause_unengaged_after,
     }
 
 
@@ -144,7 +150,15 @@ class SettingsUpdate(BaseModel):
     # Write-only: "" clears it. GET shows only ``platform_secret_set``, accepted back and ignored.
     platform_secret: str | None = Field(default=None, max_length=255)
     platform_secret_set: bool | None = None
+    # Alerts: the smallest price drop that alerts (percent), one alert per product and kind per
+    # subscription within this many days; the engagement pause (0 = off, else MIN_PAUSE_AFTER+).
+    alert_min_drop_percent: int | None = Field(default=None, ge=1, le=90)
+    alert_window_days: int | None = Field(default=None, ge=1, le=90)
+    pause_unengaged_after: int | None = Field(default=None, ge=0, le=100)
 
+
+# Pausing after one or two ignored pushes would silence nearly every new subscriber.
+MIN_PAUSE_AFTER = 3
 
 SHOPIFY_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}\.myshopify\.com$")
 
@@ -225,4 +239,12 @@ def update_settings(shop: Shop, update: SettingsUpdate) -> Shop:
         shop.platform_domain = normalize_platform_domain(shop.platform, raw or "")
     if "platform_secret" in fields and update.platform_secret is not None:
         shop.platform_secret = update.platform_secret.strip() or None
+    if "alert_min_drop_percent" in fields and update.alert_min_drop_percent is not None:
+        shop.alert_min_drop_percent = update.alert_min_drop_percent
+    if "alert_window_days" in fields and update.alert_window_days is not None:
+        shop.alert_window_days = update.alert_window_days
+    if "pause_unengaged_after" in fields and update.pause_unengaged_after is not None:
+        if 0 < update.pause_unengaged_after < MIN_PAUSE_AFTER:
+            raise Invalid(f"pause_unengaged_after: 0 (off) or {MIN_PAUSE_AFTER} to 100 pushes", code="invalid_field")
+        shop.pause_unengaged_after = update.pause_unengaged_after
     return shop

@@ -17,10 +17,12 @@ def init_app(app: Flask) -> None:
     metrics.init_app(app)
     security.init_app(app)
     from server.clicks import api as clicks
-    from server.collect import api as collect
+    from server.collect import api as collect, interests_api
     from server.webhooks import api as webhooks, platforms_api
 
-    limits.init_app(app, collect=collect.bp, webhooks=(webhooks.bp, platforms_api.bp), clicks=clicks.bp)
+    limiter = limits.init_app(app, collect=collect.bp, webhooks=(webhooks.bp, platforms_api.bp), clicks=clicks.bp)
+    # The widget's "notify me" is a collect call: it shares the collect budgets (same scopes).
+    limits.apply_collect_limits(limiter, interests_api.bp)
 
     from server.merchant import privacy_api as privacy
     from server.ops import api as ops

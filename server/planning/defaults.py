@@ -1,4 +1,4 @@
-"""Default timing and English texts of the five preset pushes, seeded for every new shop."""
+"""Default timing and English texts of the five preset pushes and the two alerts, seeded for every new shop."""
 from __future__ import annotations
 
 from typing import Any
@@ -42,5 +42,21 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "title": "Your order {{ order_id }} has shipped",
         "body": "It is on its way{% if carrier %} with {{ carrier }}{% endif %}. Tap to track it.",
         "url": "{{ tracking_url }}",
+    },
+    # The alerts a visitor asks for with a "notify me" button (``server.planning.alerts``).
+    "back_in_stock": {
+        "delays": [0],
+        "title": "{{ product_title }} is back in stock",
+        "body": "The {{ product_title }} you asked about is available again{% if product_price %} "
+                "for {{ product_price }}{% endif %}. Get it before it sells out.",
+        "image": "{{ product_image }}",
+        "url": "{{ product_url }}",
+    },
+    "price_drop": {
+        "delays": [0],
+        "title": "Price drop: {{ product_title }}",
+        "body": "{{ product_title }} is now {{ product_price }}{% if old_price %} (was {{ old_price }}){% endif %}.",
+        "image": "{{ product_image }}",
+        "url": "{{ product_url }}",
     },
 }

@@ -17,7 +17,7 @@ from sqlalchemy import orm
 from server.core.models import Checkout, Order, Shipment, Shop, Subscription, Visitor
 from server.outbox import plan as outbox
 from server.planning.expiry import expire_stale_subscriptions, idle_expiry
-from server.planning import (browse_abandonment, checkout_recovery, common, experiments, repurchase, shipped, welcome)
+from server.planning import (alerts, browse_abandonment, checkout_recovery, common, experiments, repurchase, shipped, welcome)
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +111,9 @@ def on_shipment(session: orm.Session, shop: Shop, shipment: Shipment, order: Ord
 
 def on_product_updated(session: orm.Session, shop: Shop, before: Any, after: Any, now: datetime) -> None:
     """A product or variant was stored (``before`` is None for a new one; both are
-    ``webhooks.products.ProductData``). Nothing is planned yet: back-in-stock and price-drop
-    alerts will be planned here from the two states."""
+    ``webhooks.products.ProductData``): plan the back-in-stock and price-drop alerts the change
+    calls for (``alerts``)."""
+    alerts.on_product_updated(session, shop, before, after, now)
 
 
 def run_sweeps(session: orm.Session, now: datetime, config: Any = None) -> int:

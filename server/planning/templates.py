@@ -41,6 +41,7 @@ SAMPLE_CONTEXT: dict[str, Any] = {
     "first_name": "Alex",
     "product_title": "Linen Shirt",
     "product_price": "$49.00",
+    "old_price": "$59.00",
     "product_url": "https://shop.example/products/linen-shirt",
     "product_image": "https://shop.example/img/linen-shirt.jpg",
     "cart_total": "$98.00",

@@ -121,7 +121,8 @@ def test_shop_create_prints_contract_json(runner, session):
     assert shop.admin_token_hash == hash_token(data["admin_token"])
     assert data["admin_token"] not in json.dumps(shop.prompt)
     kinds = {p.kind for p in session.query(PresetSetting).filter_by(shop_id=shop.id)}
-    assert kinds == {"welcome", "browse_abandonment", "checkout_recovery", "repurchase", "shipped"}
+    assert kinds == {"welcome", "browse_abandonment", "checkout_recovery", "repurchase", "shipped",
+                     "back_in_stock", "price_drop"}
 
 
 @pytest.mark.parametrize("origin", ["ftp://x.example", "https://x.example/path", "not a url",

@@ -1,0 +1,71 @@
+"""Engagement guardrails on the Overview: how much the shop sends, and who stopped clicking.
+
+Browsers revoke (or quietly hide) the notification permission of sites that send much and get
+few clicks. The stats carry a ``guardrails`` block, with plain-words warnings when:
+
+- a kind's click rate over the stats range is under ``LOW_CTR`` (1 %) after at least
+  ``MIN_SENDS`` (200) sends;
+- more than half of the active subscriptions clicked none of their last N pushes (N is the
+  shop's ``pause_unengaged_after``, else ``engagement.DEFAULT_LAST_N`` = 10).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from server.core.models import Push, PushStatus, Shop
+from server.delivery.engagement import DEFAULT_LAST_N, unengaged_count
+
+LOW_CTR = 0.01
+MIN_SENDS = 200
+WINDOW_DAYS = 7
+
+
+def _label(kind: str) -> str:
+    return kind.replace("_", " ").capitalize()
+
+
+def guardrails(session: orm.Session, shop: Shop, by_kind: dict[str, dict[str, Any]], now: datetime) -> dict[str, Any]:
+    """The ``guardrails`` block of the stats: sends per subscriber over the last 7 days (by kind),
+    the unengaged share, and the warnings (``by_kind`` is the stats' own, over their range)."""
+    since = now - timedelta(days=WINDOW_DAYS)
+    sent = dict(session.execute(
+        sa.select(Push.kind, sa.func.count())
+        .where(Push.shop_id == shop.id, Push.status == PushStatus.SENT.value, Push.sent_at > since,
+               sa.or_(Push.group_key.is_(None), Push.group_key.not_like("test:%")))
+        .group_by(Push.kind)
+    ).all())
+    last_n = shop.pause_unengaged_after or DEFAULT_LAST_N
+    active, unengaged = unengaged_count(session, shop.id, last_n)
+    total = sum(sent.values())
+    warnings = []
+    for kind, row in by_kind.items():
+        if row["sent"] >= MIN_SENDS and row["ctr"] < LOW_CTR:
+            warnings.append({
+                "code": "low_ctr", "kind": kind,
+                "message": f"{_label(kind)}: only {row['ctr'] * 100:.1f} % of its {row['sent']} pushes were clicked. "
+                           "Browsers may stop showing your notifications when people ignore them: "
+                           "send this one less often, or make it more useful.",
+            })
+    if active and unengaged * 2 > active:
+        warnings.append({
+            "code": "unengaged",
+            "message": f"{unengaged} of your {active} subscribers clicked none of their last {last_n} pushes. "
+                       "Browsers may take notification permission away from sites people ignore: send less, "
+                       "or pause marketing pushes to unengaged subscribers in Settings.",
+        })
+    return {
+        "window_days": WINDOW_DAYS,
+        "pushes_sent": total,
+        "sent_per_subscriber": round(total / active, 2) if active else 0.0,
+        "sent_per_subscriber_by_kind": {kind: round(n / active, 2) if active else 0.0 for kind, n in sorted(sent.items())},
+        "active_subscriptions": active,
+        "last_n": last_n,
+        "unengaged_subscriptions": unengaged,
+        "unengaged_share": round(unengaged / active, 4) if active else 0.0,
+        "pause_unengaged_after": shop.pause_unengaged_after,
+        "warnings": warnings,
+    }
