@@ -40,6 +40,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(collect.bp)
     app.register_blueprint(admin_api.bp)
 
+    from server.merchant import campaigns_api
+
+    app.register_blueprint(campaigns_api.bp)  # /v1/admin/campaigns
+
     from server.clicks import api as clicks
 
     app.register_blueprint(clicks.bp)

@@ -60,9 +60,8 @@ def _insert(session: orm.Session) -> Any:
     raise RuntimeError(f"unsupported database dialect {dialect!r}")
 
 
-def plan(session: orm.Session, planned: PlannedPush, now: datetime) -> bool:
-    """Store ``planned`` as a pending row unless its dedupe key exists; return True if stored."""
-    values = {
+def _values(planned: PlannedPush, now: datetime) -> dict[str, Any]:
+    return {
         "shop_id": planned.shop_id,
         "kind": planned.kind,
         "dedupe_key": planned.dedupe_key,
@@ -84,6 +83,11 @@ def plan(session: orm.Session, planned: PlannedPush, now: datetime) -> bool:
         "context": planned.context or None,
         "created_at": now,
     }
+
+
+def plan(session: orm.Session, planned: PlannedPush, now: datetime) -> bool:
+    """Store ``planned`` as a pending row unless its dedupe key exists; return True if stored."""
+    values = _values(planned, now)
     # The unique (shop_id, dedupe_key) decides, in the database, so concurrent planners agree.
     stmt = (_insert(session).values(**values)
             .on_conflict_do_nothing(index_elements=["shop_id", "dedupe_key"])
@@ -94,6 +98,17 @@ def plan(session: orm.Session, planned: PlannedPush, now: datetime) -> bool:
         log.info("planned %s push %s for subscription %s due %s", planned.kind, planned.dedupe_key,
                  planned.subscription_id, planned.due_at.isoformat())
     return stored
+
+
+def plan_many(session: orm.Session, planned: list[PlannedPush], now: datetime) -> int:
+    """Store many rows in one ``INSERT`` (those whose dedupe key exists are left out); return how many
+    were stored. For bulk planners (campaigns); keep ``planned`` to a few hundred rows per call."""
+    if not planned:
+        return 0
+    stmt = (_insert(session).values([_values(p, now) for p in planned])
+            .on_conflict_do_nothing(index_elements=["shop_id", "dedupe_key"])
+            .returning(Push.id))
+    return len(session.execute(stmt).all())
 
 
 def _cancel(session: orm.Session, reason: str, *conditions: Any) -> int:

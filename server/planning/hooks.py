@@ -17,7 +17,7 @@ from sqlalchemy import orm
 from server.core.models import Checkout, Order, Shipment, Shop, Subscription, Visitor
 from server.outbox import plan as outbox
 from server.planning.expiry import expire_stale_subscriptions, idle_expiry
-from server.planning import browse_abandonment, checkout_recovery, common, repurchase, shipped, welcome
+from server.planning import browse_abandonment, campaigns, checkout_recovery, common, repurchase, shipped, welcome
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,8 @@ def run_sweeps(session: orm.Session, now: datetime, config: Any = None) -> int:
     """Plan what has no event of its own (30 minutes of silence counts as leaving); return rows planned.
 
     Subscriptions idle for ``SUBSCRIPTION_IDLE_DAYS`` (not seen, delivered to nor clicked) are
-    expired first (privacy; not counted as planned).
+    expired first (privacy; not counted as planned). Campaigns due for planning get their
+    next batch of rows (``campaigns.sweep``).
     """
     expire_stale_subscriptions(session, now, idle_expiry(config or {}))
-    return browse_abandonment.sweep(session, now)
+    return browse_abandonment.sweep(session, now) + campaigns.sweep(session, now, config)
