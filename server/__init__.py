@@ -60,6 +60,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(dashboard.bp)  # the merchant's pages at /admin/
 
+    from server.merchant import campaigns_dashboard
+
+    app.register_blueprint(campaigns_dashboard.bp)  # /admin/campaigns
+
     from server import demo
     from server.collect import assets
 
