@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlalchemy as sa
 from sqlalchemy import orm
 
+from server.core.errors import Invalid
 from server.core.models import (CAMPAIGN_KIND, OPEN_PUSH_STATUSES, Campaign, CampaignStatus, Push, Shop,
                                 Subscription)
 from server.outbox import plan as outbox
@@ -198,7 +199,19 @@ def sweep(session: orm.Session, now: datetime, config: Mapping[str, Any] | None 
         Campaign.status.in_((CampaignStatus.SCHEDULED.value, CampaignStatus.SENDING.value)),
         Campaign.plan_after <= now, Campaign.planned_at.is_(None)).order_by(Campaign.plan_after, Campaign.id)
     )).all()
-    planned = sum(plan_batch(session, campaign, now, limit) for campaign in due)
+    planned = 0
+    for campaign in due:
+        try:
+            with session.begin_nested():  # one campaign's failure leaves the others' batches alone
+                planned += plan_batch(session, campaign, now, limit)
+        except Invalid as exc:
+            # Its segment was valid when saved and is not now (a country no zone maps to any more):
+            # stop it plainly rather than fail every pass.
+            log.error("campaign %s stopped: its segment is no longer valid: %s", campaign.id, exc.message)
+            campaign.status, campaign.cancelled_at, campaign.updated_at = CampaignStatus.CANCELLED.value, now, now
+            outbox.cancel_group(session, campaign.shop_id, group_key(campaign.id), reason="campaign_invalid")
+        except Exception:
+            log.exception("campaign %s: planning a batch failed; retried on the next pass", campaign.id)
     finish_sent(session, now)
     return planned
 

@@ -312,3 +312,18 @@ def test_the_frequency_cap_and_quiet_hours_hold_campaign_pushes(session, clock):
     session.commit()
     decision = policy.gate(session, rows[free.id], clock.now())
     assert (decision.action, decision.until) == ("defer", clock.now().replace(hour=14))
+
+
+def test_a_campaign_whose_stored_segment_no_longer_parses_is_stopped_not_retried_forever(session, clock):
+    shop, _subs = _audience(session, clock, 2)
+    broken = _campaign(session, shop, clock.now())
+    fine = _campaign(session, shop, clock.now(), name="Fine")
+    for campaign in (broken, fine):
+        service.send_campaign(session, shop, campaign.id, service.SendIn(), clock.now())
+    broken.segment = [{"type": "country", "code": "QQ"}]  # as if the zone table lost that country
+    session.commit()
+    assert planner.sweep(session, clock.now()) == 2  # the other campaign is planned all the same
+    session.commit()
+    session.expire_all()
+    assert session.get(Campaign, broken.id).status == "cancelled"
+    assert len(_rows(session, fine.id)) == 2 and _rows(session, broken.id) == []
