@@ -54,10 +54,12 @@ def upgrade() -> None:
     )
     op.create_index('ix_campaigns_shop_id', 'campaigns', ['shop_id'], unique=False)
     op.create_index('ix_campaigns_status_plan_after', 'campaigns', ['status', 'plan_after'], unique=False)
+    op.create_index('ix_subscriptions_shop_id_id', 'subscriptions', ['shop_id', 'id'], unique=False)
 
 
 def downgrade() -> None:
     """Downgrade schema."""
+    op.drop_index('ix_subscriptions_shop_id_id', table_name='subscriptions')
     op.drop_index('ix_campaigns_status_plan_after', table_name='campaigns')
     op.drop_index('ix_campaigns_shop_id', table_name='campaigns')
     op.drop_table('campaigns')

@@ -185,6 +185,8 @@ def test_a_throttled_campaign_spreads_due_at_at_its_rate_across_batches(session,
             (row.due_at - start) // timedelta(minutes=1), 0) + 1
     assert per_minute == {0: 10, 1: 10, 2: 5}
     assert {r.kind for r in rows} == {"campaign"} and rows[0].title == "Hi"
+    assert rows[0].context == {"campaign_id": campaign.id} and rows[0].status == "pending"
+    assert (rows[0].ttl, rows[0].url, rows[0].created_at) == (86400, f"{ORIGIN}/", start)
     assert session.get(Campaign, campaign.id).targeted == 25
 
 
