@@ -329,3 +329,19 @@ def test_a_campaign_whose_stored_segment_no_longer_parses_is_stopped_not_retried
     session.expire_all()
     assert session.get(Campaign, broken.id).status == "cancelled"
     assert len(_rows(session, fine.id)) == 2 and _rows(session, broken.id) == []
+
+
+def test_the_audience_is_who_was_subscribed_when_planning_started(session, clock):
+    shop, subs = _audience(session, clock, 3)
+    campaign = _campaign(session, shop, clock.now())
+    service.send_campaign(session, shop, campaign.id, service.SendIn(), clock.now())
+    session.commit()
+    planner.sweep(session, clock.now(), {"CAMPAIGN_PLAN_BATCH": 2})
+    session.commit()
+    late = make_subscription(session, make_visitor(session, shop.id, clock.now()), clock.now())  # mid-plan
+    session.commit()
+    planner.sweep(session, clock.now(), {"CAMPAIGN_PLAN_BATCH": 2})
+    session.commit()
+    assert [r.subscription_id for r in _rows(session, campaign.id)] == [s.id for s in subs]
+    assert late.id not in {r.subscription_id for r in _rows(session, campaign.id)}
+    assert session.get(Campaign, campaign.id).planned_at is not None
