@@ -222,10 +222,12 @@ def finish_sent(session: orm.Session, now: datetime) -> int:
                  .where(Push.shop_id == Campaign.shop_id,
                         Push.group_key == sa.literal(KIND + ":") + sa.cast(Campaign.id, sa.String),
                         Push.status.in_(OPEN_PUSH_STATUSES)))
-    result = session.execute(
-        sa.update(Campaign)
-        .where(Campaign.status == CampaignStatus.SENDING.value, Campaign.planned_at.is_not(None),
-               ~open_rows.exists())
-        .values(status=CampaignStatus.SENT.value, updated_at=now)
-        .execution_options(synchronize_session=False))
-    return int(result.rowcount or 0)
+    # Rows another worker holds are skipped (it finishes them): no pass waits on another's lock.
+    done = list(session.scalars(_locked(session, sa.select(Campaign.id).where(
+        Campaign.status == CampaignStatus.SENDING.value, Campaign.planned_at.is_not(None), ~open_rows.exists()))))
+    if not done:
+        return 0
+    session.execute(sa.update(Campaign).where(Campaign.id.in_(done))
+                    .values(status=CampaignStatus.SENT.value, updated_at=now)
+                    .execution_options(synchronize_session="fetch"))
+    return len(done)

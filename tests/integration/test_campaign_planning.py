@@ -345,3 +345,27 @@ def test_the_audience_is_who_was_subscribed_when_planning_started(session, clock
     assert [r.subscription_id for r in _rows(session, campaign.id)] == [s.id for s in subs]
     assert late.id not in {r.subscription_id for r in _rows(session, campaign.id)}
     assert session.get(Campaign, campaign.id).planned_at is not None
+
+
+def test_two_workers_never_plan_the_same_batch(app, session, clock):
+    """PostgreSQL: the sweep locks a campaign it plans (SKIP LOCKED), so a second worker passes it by."""
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("SQLite runs one worker (its write lock serialises the sweeps)")
+    from server.core.db import get_db
+
+    shop, _subs = _audience(session, clock, 4)
+    campaign = _campaign(session, shop, clock.now(), rate_per_minute=60)
+    service.send_campaign(session, shop, campaign.id, service.SendIn(), clock.now())
+    session.commit()
+    other = get_db(app).sessionmaker()
+    try:
+        assert planner.sweep(session, clock.now(), {"CAMPAIGN_PLAN_BATCH": 2}) == 2  # holds the lock
+        assert planner.sweep(other, clock.now(), {"CAMPAIGN_PLAN_BATCH": 2}) == 0  # skips it
+        other.commit()
+        session.commit()
+        assert planner.sweep(other, clock.now(), {"CAMPAIGN_PLAN_BATCH": 2}) == 2  # the next batch
+        other.commit()
+    finally:
+        other.close()
+    rows = _rows(session, campaign.id)
+    assert [r.due_at for r in rows] == [clock.now() + timedelta(seconds=i) for i in range(4)]
