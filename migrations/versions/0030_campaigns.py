@@ -51,6 +51,7 @@ def upgrade() -> None:
         sa.Column('cancelled_at', sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], ondelete='CASCADE'),
         sa.PrimaryKeyConstraint('id'),
+        sqlite_autoincrement=True,  # ids never reused: a deleted campaign's pushes keep its keys
     )
     op.create_index('ix_campaigns_shop_id', 'campaigns', ['shop_id'], unique=False)
     op.create_index('ix_campaigns_status_plan_after', 'campaigns', ['status', 'plan_after'], unique=False)

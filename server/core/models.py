@@ -376,7 +376,11 @@ class Campaign(Base):
     """
 
     __tablename__ = "campaigns"
-    __table_args__ = (sa.Index("ix_campaigns_status_plan_after", "status", "plan_after"),)
+    # AUTOINCREMENT on SQLite: an id is never reused after a delete, since the outbox rows of a
+    # deleted campaign keep its ``campaign:{id}`` keys (a reused id would inherit its stats and
+    # collide with its dedupe keys). PostgreSQL's sequence never reuses one anyway.
+    __table_args__ = (sa.Index("ix_campaigns_status_plan_after", "status", "plan_after"),
+                      {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"), index=True)

@@ -198,3 +198,23 @@ def test_a_campaign_end_to_end_through_a_real_push_service(app, client, session,
     assert client.get(f"/v1/admin/campaigns/{cid}", headers=admin).json["status"] == "sent"
     session.expire_all()
     assert session.get(Campaign, cid).status == "sent"
+
+
+def test_a_deleted_campaigns_id_is_never_given_to_a_new_one(client, session, clock):
+    new = make_shop(session, clock.now(), origins=[ORIGIN])
+    make_subscription(session, make_visitor(session, new.shop.id, clock.now()), clock.now())
+    session.commit()
+    first = client.post("/v1/admin/campaigns", headers=auth(new), json={"name": "A", "title": "A"}).json["id"]
+    client.post(f"/v1/admin/campaigns/{first}/send", headers=auth(new), json={})
+    from server.planning import campaigns as planner
+    assert planner.sweep(session, clock.now()) == 1
+    session.execute(sa.update(Push).values(status="sent", sent_at=clock.now()))
+    planner.finish_sent(session, clock.now())
+    session.commit()
+    assert client.delete(f"/v1/admin/campaigns/{first}", headers=auth(new)).status_code == 204
+    second = client.post("/v1/admin/campaigns", headers=auth(new), json={"name": "B", "title": "B"}).json["id"]
+    assert second != first
+    client.post(f"/v1/admin/campaigns/{second}/send", headers=auth(new), json={})
+    assert planner.sweep(session, clock.now()) == 1  # its own row, not blocked by the old one's key
+    session.commit()
+    assert client.get(f"/v1/admin/campaigns/{second}/stats", headers=auth(new)).json["sent"] == 0
