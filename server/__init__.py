@@ -46,6 +46,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(experiments_api.bp)  # A/B tests, holdouts, lift
 
+    from server.merchant import campaigns_api
+
+    app.register_blueprint(campaigns_api.bp)  # /v1/admin/campaigns
+
     from server.clicks import api as clicks
 
     app.register_blueprint(clicks.bp)
@@ -61,6 +65,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from server.merchant import dashboard, experiments_dashboard
 
     app.register_blueprint(dashboard.bp)  # the merchant's pages at /admin/
+
+    from server.merchant import campaigns_dashboard
+
+    app.register_blueprint(campaigns_dashboard.bp)  # /admin/campaigns
 
     from server import demo
     from server.collect import assets

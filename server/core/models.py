@@ -35,6 +35,11 @@ class PushKind(str, enum.Enum):
 KINDS: tuple[str, ...] = tuple(k.value for k in PushKind)
 # The kinds a visitor registers an interest in ("notify me"); marketing pushes like the presets.
 ALERT_KINDS: tuple[str, ...] = (PushKind.BACK_IN_STOCK.value, PushKind.PRICE_DROP.value)
+# A merchant's one-off push to a segment (``server.planning.campaigns``): marketing, so the
+# frequency cap and quiet hours apply. Not a preset: it has no ``PresetSetting``.
+CAMPAIGN_KIND = "campaign"
+# Every kind a push row may have: what the stats break down by and the records filter on.
+ALL_KINDS: tuple[str, ...] = KINDS + (CAMPAIGN_KIND,)
 # Transactional pushes are exempt from the marketing frequency cap and quiet hours.
 TRANSACTIONAL_KINDS: frozenset[str] = frozenset({PushKind.SHIPPED.value})
 
@@ -435,9 +440,73 @@ class Interest(Base):
     notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class CampaignStatus(str, enum.Enum):
+    """Where a campaign is: edited, waiting for its time, being planned/sent, done, or stopped."""
+
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    SENT = "sent"
+    CANCELLED = "cancelled"
+
+
+class Campaign(Base):
+    """A merchant's push to a segment, sent now, at a UTC time, or at a local time per subscriber.
+
+    Its rows in the outbox carry ``group_key = campaign:{id}`` and ``dedupe_key =
+    campaign:{id}:{subscription}``. The dispatcher's sweep plans them in batches of
+    subscriptions in id order up to ``audience_max_id`` (the newest subscription when the
+    send was asked for), moving ``plan_cursor``; ``slots`` holds, per start time, how many rows
+    were spread from it, so the rate holds across batches.
+    """
+
+    __tablename__ = "campaigns"
+    # AUTOINCREMENT on SQLite: an id is never reused after a delete, since the outbox rows of a
+    # deleted campaign keep its ``campaign:{id}`` keys (a reused id would inherit its stats and
+    # collide with its dedupe keys). PostgreSQL's sequence never reuses one anyway.
+    __table_args__ = (sa.Index("ix_campaigns_status_plan_after", "status", "plan_after"),
+                      {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    status: Mapped[str] = mapped_column(sa.String(16), default=CampaignStatus.DRAFT.value)
+    title: Mapped[str] = mapped_column(sa.Text)
+    body: Mapped[str] = mapped_column(sa.Text, default="")
+    url: Mapped[str] = mapped_column(sa.Text, default="")
+    icon: Mapped[str] = mapped_column(sa.Text, default="")
+    image: Mapped[str] = mapped_column(sa.Text, default="")
+    segment: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)  # conditions, ANDed
+    send_mode: Mapped[str] = mapped_column(sa.String(8), default="now")  # now | at | local
+    send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # ``at``: when; ``local``: not before
+    local_time: Mapped[str | None] = mapped_column(sa.String(5))  # ``local``: HH:MM in each zone
+    rate_per_minute: Mapped[int | None] = mapped_column()  # None: as fast as the dispatcher goes
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Planning progress, set when the send is asked for.
+    requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    plan_after: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the sweep starts planning then
+    audience_max_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    plan_cursor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    slots: Mapped[dict[str, int] | None] = mapped_column(JSONType)
+    targeted: Mapped[int | None] = mapped_column()  # the audience counted when the send was asked for
+    planned: Mapped[int] = mapped_column(default=0)
+    planned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # every row planned
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# A campaign's planner reads a shop's subscriptions in id order, a page after the last one it
+# planned: this index makes each page a range scan instead of a sort of the whole shop.
+sa.Index("ix_subscriptions_shop_id_id", Subscription.shop_id, Subscription.id)
+
+
 __all__ = [
     "ALERT_KINDS",
+    "ALL_KINDS",
     "Base",
+    "CAMPAIGN_KIND",
+    "Campaign",
+    "CampaignStatus",
     "Checkout",
     "Click",
     "Event",

@@ -18,7 +18,7 @@ from server.core.embed import worker_source
 from server.core.clock import get_clock
 from server.core.db import get_session
 from server.core.errors import ApiError
-from server.core.models import KINDS, Shop
+from server.core.models import ALL_KINDS, KINDS, Shop
 from server.planning import templates
 from server.merchant import install_check
 from server.clicks.service import is_http_url
@@ -47,6 +47,7 @@ KIND_LABELS = {
     "shipped": "Shipped",
     "back_in_stock": "Back in stock",
     "price_drop": "Price drop",
+    "campaign": "Campaign",
 }
 WEBHOOK_TOPICS = ("checkouts", "orders", "shipments", "products")
 PLATFORM_LABELS = {"custom": "Custom / other", "shopify": "Shopify", "woocommerce": "WooCommerce"}
@@ -264,7 +265,7 @@ def pushes() -> str:
     except ApiError as exc:
         page, error, kind, status = list_pushes(get_session(), g.shop.id), exc.message, None, None
     return _page("admin/pushes.html", page=page.as_json(), kind=kind, status=status, error=error,
-                 kinds=KINDS, active="pushes")
+                 kinds=ALL_KINDS, active="pushes")
 
 
 @bp.get("/visitors")

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from server.core.errors import Invalid
-from server.core.models import (KINDS, Checkout, Click, Event, Order, Push, PushStatus, Subscription, SubscriptionStatus, Visitor)
+from server.core.models import (ALL_KINDS, Checkout, Click, Event, Order, Push, PushStatus, Subscription, SubscriptionStatus, Visitor)
 from server.clicks.service import is_http_url
 from server.merchant.stats import money
 
@@ -56,8 +56,8 @@ def _link(value: str | None) -> str | None:
 def list_pushes(session: orm.Session, shop_id: int, *, kind: str | None = None, status: str | None = None,
                 visitor_key: str | None = None, page: int = 1, per_page: int = PER_PAGE) -> Page:
     """The shop's push records, newest first; raises Invalid for an unknown kind or status."""
-    if kind and kind not in KINDS:
-        raise Invalid(f"kind must be one of {', '.join(KINDS)}", code="invalid_field")
+    if kind and kind not in ALL_KINDS:
+        raise Invalid(f"kind must be one of {', '.join(ALL_KINDS)}", code="invalid_field")
     if status and status not in PUSH_STATUSES:
         raise Invalid(f"status must be one of {', '.join(PUSH_STATUSES)}", code="invalid_field")
     conditions = [Push.shop_id == shop_id]

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from server.core.errors import Invalid
-from server.core.models import (KINDS, Checkout, Click, Event, Order, Push, PushStatus, Subscription, SubscriptionStatus, Visitor)
+from server.core.models import (ALL_KINDS, Checkout, Click, Event, Order, Push, PushStatus, Subscription, SubscriptionStatus, Visitor)
 
 MAX_DAYS = 366
 FAILED_STATUSES = (PushStatus.FAILED.value, PushStatus.EXPIRED.value)
@@ -128,7 +128,7 @@ def compute_stats(session: orm.Session, shop_id: int, rng: DateRange) -> dict[st
     pushes_sent = sum(sent_by_kind.values())
     unique_clicks = sum(clicked_by_kind.values())
     by_kind = {}
-    for kind in KINDS:
+    for kind in ALL_KINDS:
         sent = sent_by_kind.get(kind, 0)
         n_orders, gmv = orders_by_kind.get(kind, (0, None))
         by_kind[kind] = {"sent": sent, "clicks": clicks_by_kind.get(kind, 0),

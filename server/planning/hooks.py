@@ -17,7 +17,7 @@ from sqlalchemy import orm
 from server.core.models import Checkout, Order, Shipment, Shop, Subscription, Visitor
 from server.outbox import plan as outbox
 from server.planning.expiry import expire_stale_subscriptions, idle_expiry
-from server.planning import (alerts, browse_abandonment, checkout_recovery, common, experiments, repurchase, shipped, welcome)
+from server.planning import (alerts, browse_abandonment, campaigns, checkout_recovery, common, experiments, repurchase, shipped, welcome)
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +121,9 @@ def run_sweeps(session: orm.Session, now: datetime, config: Any = None) -> int:
 
     Subscriptions idle for ``SUBSCRIPTION_IDLE_DAYS`` (not seen, delivered to nor clicked) are
     expired first (privacy; not counted as planned). Running A/B tests set to apply their
-    winner automatically are checked (each at most every 10 minutes) before anything is planned.
+    winner automatically are checked (each at most every 10 minutes) before anything is planned;
+    campaigns due for planning get their next batch of rows (``campaigns.sweep``).
     """
     expire_stale_subscriptions(session, now, idle_expiry(config or {}))
     experiments.auto_apply(session, now)
-    return browse_abandonment.sweep(session, now)
+    return browse_abandonment.sweep(session, now) + campaigns.sweep(session, now, config)

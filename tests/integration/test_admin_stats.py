@@ -35,6 +35,7 @@ EXPECTED_A = {
         "shipped": {"sent": 1, "clicks": 1, "unique_clicks": 1, "ctr": 1.0, "orders": 1, "gmv": "30.00"},
         "back_in_stock": {"sent": 0, "clicks": 0, "unique_clicks": 0, "ctr": 0.0, "orders": 0, "gmv": "0.00"},
         "price_drop": {"sent": 0, "clicks": 0, "unique_clicks": 0, "ctr": 0.0, "orders": 0, "gmv": "0.00"},
+        "campaign": {"sent": 0, "clicks": 0, "unique_clicks": 0, "ctr": 0.0, "orders": 0, "gmv": "0.00"},
     },
     # Each step counts the visitors who reached it or a later one (nested, nobody dropped).
     # Seen: v1, v2, v3, v5, v6 and v4 (paid in the range). Subscribed by the end: v1, v2, v4, v6;

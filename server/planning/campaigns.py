@@ -1,0 +1,232 @@
+"""Campaign planning: a campaign's outbox rows, planned in batches by the dispatcher's sweep.
+
+A campaign asked to send gets ``plan_after`` (when planning may start: at once, or its UTC
+send time). Each dispatcher pass (``sweep``) plans the next batch of its audience (segment
+rows in subscription-id order after ``plan_cursor``, up to ``audience_max_id``), one row per
+subscription with ``dedupe_key = campaign:{id}:{subscription}`` and ``group_key =
+campaign:{id}``: a batch planned twice (two workers, a retried pass) is stored once, and a
+50,000-subscriber campaign is many small transactions, never one in a web request.
+
+When each row is due:
+
+- ``now`` / ``at``: from the start time (the request, or ``send_at``);
+- ``local``: at ``local_time`` (``HH:MM``) in the subscriber's zone (subscription's, visitor's,
+  else the shop's), the first such moment at or after the start;
+- with ``rate_per_minute`` set, rows sharing a start time are spaced ``60 / rate`` seconds apart
+  (``slots`` remembers the next free time per start time across batches), so the dispatcher's
+  claims of due rows follow the rate. A batch planned after its start time is spread from
+  the moment it is planned, never into the past.
+
+The send-time policy then treats ``campaign`` like any marketing push: the frequency cap and
+quiet hours apply (a push held by quiet hours goes at their end).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, timezone, tzinfo
+from typing import Any, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from server.core.errors import Invalid
+from server.core.models import (CAMPAIGN_KIND, OPEN_PUSH_STATUSES, Campaign, CampaignStatus, Push, Shop, Subscription)
+from server.outbox import plan as outbox
+from server.planning import common, segments, templates
+
+log = logging.getLogger(__name__)
+
+KIND = CAMPAIGN_KIND
+TTL = 86400
+PLAN_BATCH = 1000  # rows per campaign per dispatcher pass (``CAMPAIGN_PLAN_BATCH``)
+INSERT_CHUNK = 400  # rows per INSERT statement (SQLite's bound-parameter limit)
+FIELDS = ("title", "body", "url", "icon", "image")
+
+
+def group_key(campaign_id: int) -> str:
+    """The plan name every row of a campaign carries (what its stats and cancel select by)."""
+    return f"{KIND}:{campaign_id}"
+
+
+def dedupe_key(campaign_id: int, subscription_id: int) -> str:
+    """One row per campaign and subscription, however often the plan is made."""
+    return f"{KIND}:{campaign_id}:{subscription_id}"
+
+
+def context(shop: Shop, first_name: str | None) -> dict[str, Any]:
+    """The variables a campaign template may use: ``shop_name``, ``shop_url``, ``first_name``, ``currency``."""
+    return {"shop_name": shop.name, "shop_url": common.shop_url(shop), "first_name": first_name or "",
+            "currency": shop.currency}
+
+
+def _render_field(campaign: Any, field: str, variables: dict[str, Any]) -> str:
+    try:
+        return templates.render(getattr(campaign, field) or "", variables)
+    except templates.RENDER_ERRORS as exc:
+        # Checked when saved; one failing on odd live data falls back below (texts not logged).
+        log.warning("campaign %s template %s failed at plan time: %s", getattr(campaign, "id", None), field,
+                    type(exc).__name__)
+        return ""
+
+
+def render(campaign: Any, shop: Shop, first_name: str | None) -> outbox.Rendered:
+    """The campaign's notification for one subscriber; links that are not http(s) fall back
+    (``url`` to the shop's home page) or are dropped (``icon``, ``image``)."""
+    variables = context(shop, first_name)
+    title = _render_field(campaign, "title", variables) or shop.name
+    return outbox.Rendered(
+        title=common._clip(title, common.MAX_TITLE),
+        body=common._clip(_render_field(campaign, "body", variables), common.MAX_BODY),
+        url=common.safe_url(_render_field(campaign, "url", variables)) or common.shop_url(shop),
+        icon=common.safe_url(_render_field(campaign, "icon", variables)),
+        image=common.safe_url(_render_field(campaign, "image", variables)),
+    )
+
+
+def parse_hhmm(value: str) -> time:
+    """``"09:30"`` as a time (the caller validated the shape)."""
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
+
+
+def zone_of(name: str | None) -> tzinfo:
+    """A zone by name; UTC for a missing or unknown one."""
+    try:
+        return ZoneInfo(name) if name else timezone.utc
+    except (ZoneInfoNotFoundError, ValueError):
+        return timezone.utc
+
+
+def next_local(at: time, zone: tzinfo, not_before: datetime) -> datetime:
+    """The first moment at or after ``not_before`` when clocks in ``zone`` show ``at`` (UTC)."""
+    day = not_before.astimezone(zone).date()
+    for offset in range(3):  # today, tomorrow; a third day only around a DST jump
+        candidate = datetime.combine(day + timedelta(days=offset), at, tzinfo=zone).astimezone(timezone.utc)
+        if candidate >= not_before:
+            return candidate
+    return not_before
+
+
+@dataclass
+class Spreader:
+    """Hands out due times at most ``rate`` per minute per start time, across batches."""
+
+    rate: int | None
+    slots: dict[str, str]
+
+    def due(self, start: datetime, now: datetime) -> datetime:
+        """The next due time for a row whose campaign (or zone) starts at ``start``."""
+        if not self.rate:
+            return start
+        key = start.isoformat()
+        free = datetime.fromisoformat(self.slots[key]) if key in self.slots else start
+        due = max(free, now)
+        self.slots[key] = (due + timedelta(seconds=60 / self.rate)).isoformat()
+        return due
+
+
+def start_time(campaign: Campaign, zone_name: str | None) -> datetime:
+    """When rows of ``campaign`` for a subscriber in ``zone_name`` start being due."""
+    assert campaign.plan_after is not None
+    if campaign.send_mode == "local" and campaign.local_time:
+        return next_local(parse_hhmm(campaign.local_time), zone_of(zone_name), campaign.plan_after)
+    return campaign.plan_after
+
+
+def _batch_size(config: Mapping[str, Any] | None) -> int:
+    return max(1, int((config or {}).get("CAMPAIGN_PLAN_BATCH", PLAN_BATCH)))
+
+
+def plan_batch(session: orm.Session, campaign: Campaign, now: datetime, limit: int = PLAN_BATCH) -> int:
+    """Plan the next ``limit`` rows of ``campaign`` (locked by the caller); return how many were new."""
+    shop = session.get(Shop, campaign.shop_id)
+    assert shop is not None and campaign.plan_after is not None
+    conditions = segments.parse_segment(campaign.segment or [])
+    ref = campaign.plan_after
+    if campaign.audience_max_id is None:
+        # The audience is who is subscribed when planning starts (a later subscriber is not added).
+        campaign.audience_max_id = int(session.scalar(
+            sa.select(sa.func.coalesce(sa.func.max(Subscription.id), 0)).where(Subscription.shop_id == shop.id)))
+        campaign.targeted = segments.count(session, shop, conditions, ref, campaign.audience_max_id)
+    rows = segments.page(session, shop, conditions, ref, after_id=campaign.plan_cursor,
+                         max_id=campaign.audience_max_id, limit=limit)
+    spreader = Spreader(campaign.rate_per_minute, dict(campaign.slots or {}))
+    rendered_for: dict[str, outbox.Rendered] = {}  # texts depend on the first name only
+    starts: dict[str | None, datetime] = {}
+    planned = []
+    for row in rows:
+        rendered = rendered_for.get(row.first_name or "")
+        if rendered is None:
+            rendered = rendered_for[row.first_name or ""] = render(campaign, shop, row.first_name)
+        start = starts.get(row.zone)
+        if start is None:
+            start = starts[row.zone] = start_time(campaign, row.zone)
+        planned.append(outbox.PlannedPush(
+            shop_id=shop.id, kind=KIND, subscription_id=row.id, visitor_id=row.visitor_id,
+            dedupe_key=dedupe_key(campaign.id, row.id), group_key=group_key(campaign.id),
+            due_at=spreader.due(start, now), rendered=rendered, ttl=TTL, urgency="normal",
+            context={"campaign_id": campaign.id}))
+    stored = sum(outbox.plan_many(session, planned[i:i + INSERT_CHUNK], now)
+                 for i in range(0, len(planned), INSERT_CHUNK))
+    campaign.slots = spreader.slots
+    campaign.planned = (campaign.planned or 0) + stored
+    if rows:
+        campaign.plan_cursor = rows[-1].id
+    if len(rows) < limit:
+        campaign.planned_at = now
+    if campaign.status == CampaignStatus.SCHEDULED.value:
+        campaign.status = CampaignStatus.SENDING.value
+    campaign.updated_at = now
+    log.info("campaign %s: planned %d row(s) up to subscription %s%s", campaign.id, stored, campaign.plan_cursor,
+             " (done)" if campaign.planned_at else "")
+    return stored
+
+
+def _locked(session: orm.Session, query: sa.Select[Any]) -> sa.Select[Any]:
+    if session.get_bind().dialect.name == "postgresql":
+        # Two workers never plan the same batch (the slots would be counted twice).
+        return query.with_for_update(skip_locked=True)
+    return query
+
+
+def sweep(session: orm.Session, now: datetime, config: Mapping[str, Any] | None = None) -> int:
+    """Plan one batch of every campaign due for planning, and mark finished ones sent; return rows planned."""
+    limit = _batch_size(config)
+    due = session.scalars(_locked(session, sa.select(Campaign).where(
+        Campaign.status.in_((CampaignStatus.SCHEDULED.value, CampaignStatus.SENDING.value)),
+        Campaign.plan_after <= now, Campaign.planned_at.is_(None)).order_by(Campaign.plan_after, Campaign.id)
+    )).all()
+    planned = 0
+    for campaign in due:
+        try:
+            with session.begin_nested():  # one campaign's failure leaves the others' batches alone
+                planned += plan_batch(session, campaign, now, limit)
+        except Invalid as exc:
+            # Its segment was valid when saved and is not now (a country no zone maps to any more):
+            # stop it plainly rather than fail every pass.
+            log.error("campaign %s stopped: its segment is no longer valid: %s", campaign.id, exc.message)
+            campaign.status, campaign.cancelled_at, campaign.updated_at = CampaignStatus.CANCELLED.value, now, now
+            outbox.cancel_group(session, campaign.shop_id, group_key(campaign.id), reason="campaign_invalid")
+        except Exception:
+            log.exception("campaign %s: planning a batch failed; retried on the next pass", campaign.id)
+    finish_sent(session, now)
+    return planned
+
+
+def finish_sent(session: orm.Session, now: datetime) -> int:
+    """Campaigns wholly planned with no open row left become ``sent``; return how many."""
+    open_rows = (sa.select(sa.literal(1)).select_from(Push)
+                 .where(Push.shop_id == Campaign.shop_id,
+                        Push.group_key == sa.literal(KIND + ":") + sa.cast(Campaign.id, sa.String),
+                        Push.status.in_(OPEN_PUSH_STATUSES)))
+    # Rows another worker holds are skipped (it finishes them): no pass waits on another's lock.
+    done = list(session.scalars(_locked(session, sa.select(Campaign.id).where(
+        Campaign.status == CampaignStatus.SENDING.value, Campaign.planned_at.is_not(None), ~open_rows.exists()))))
+    if not done:
+        return 0
+    session.execute(sa.update(Campaign).where(Campaign.id.in_(done))
+                    .values(status=CampaignStatus.SENT.value, updated_at=now)
+                    .execution_options(synchronize_session="fetch"))
+    return len(done)
