@@ -15,7 +15,7 @@ from sqlalchemy import orm
 
 from server.core.models import PresetSetting, Shop, Subscription, SubscriptionStatus, Visitor
 from server.outbox import plan as outbox
-from server.planning import templates
+from server.planning import content, coupons, templates
 from server.planning.defaults import DEFAULTS
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,7 @@ def base_context(shop: Shop, visitor: Visitor | None) -> dict[str, Any]:
         "shop_url": shop_url(shop),
         "first_name": (visitor.first_name if visitor else None) or "",
         "currency": shop.currency,
+        "coupon": "",  # set per push by ``plan_rows`` when a template uses it
     }
 
 
@@ -128,29 +129,90 @@ def _render_one(setting: PresetSetting, field: str, source: str, context: dict[s
         return ""
 
 
+@dataclass(frozen=True)
+class Source:
+    """What ``render`` was given: kept on the result so ``plan_rows`` can render it per subscription."""
+
+    setting: PresetSetting
+    context: dict[str, Any]
+    fallback_url: str
+    texts: dict[str, str] | None
+
+
 def render(setting: PresetSetting, context: dict[str, Any], fallback_url: str,
-           texts: dict[str, str] | None = None) -> outbox.Rendered:
+           texts: dict[str, str] | None = None, *, locale: str | None = None) -> outbox.Rendered:
     """Render a setting's templates; links that are not http(s) fall back (url) or are dropped.
 
     ``texts`` (a series step's own ``title``/``body``) replace the setting's where not empty.
+    ``locale`` (the subscriber's) picks the setting's per-locale texts when one matches: they
+    win over the step texts (those are in the default language), an empty one falls back to
+    the setting's. Action buttons whose title is empty or whose link is not http(s) are dropped.
     """
     kind_defaults = DEFAULTS.get(setting.kind, {})
-    texts = texts or {}
+    local = content.localized(setting.locales, locale)
+    step_texts = texts
+    texts = local or texts or {}
 
     def one(field: str, source: str) -> str:
         return _render_one(setting, field, source, context)
 
-    title = (one("step title", texts["title"]) if texts.get("title") else "") or one("title", setting.title) \
-        or one("default title", kind_defaults.get("title", ""))
-    body = (one("step body", texts["body"]) if texts.get("body") else "") or one("body", setting.body)
-    url = safe_url(one("url", setting.url)) or fallback_url
+    title = (one("locale title" if local else "step title", texts["title"]) if texts.get("title") else "") \
+        or one("title", setting.title) or one("default title", kind_defaults.get("title", ""))
+    body = (one("locale body" if local else "step body", texts["body"]) if texts.get("body") else "") \
+        or one("body", setting.body)
+    url = (safe_url(one("locale url", local["url"])) if local.get("url") else None) \
+        or safe_url(one("url", setting.url)) or fallback_url
+    actions = []
+    for index, action in enumerate((setting.actions or [])[:content.MAX_ACTIONS], start=1):
+        action_title = one(f"actions.{index}.title", action.get("title", ""))
+        action_url = safe_url(one(f"actions.{index}.url", action.get("url", "")))
+        if action_title and action_url:
+            actions.append({"title": _clip(action_title, content.MAX_ACTION_TITLE), "url": action_url})
     return outbox.Rendered(
         title=_clip(title or context.get("shop_name", ""), MAX_TITLE),
         body=_clip(body, MAX_BODY),
         url=url,
         icon=safe_url(one("icon", setting.icon)),
         image=safe_url(one("image", setting.image)),
+        actions=tuple(actions),
+        source=Source(setting, context, fallback_url, step_texts),
     )
+
+
+def _subscriber_locale(session: orm.Session, subscription: Subscription) -> str | None:
+    if subscription.locale:
+        return subscription.locale
+    visitor = session.get(Visitor, subscription.visitor_id) if subscription.visitor_id else None
+    return visitor.locale if visitor is not None else None
+
+
+def personalize(session: orm.Session, shop: Shop, kind: str, rendered: outbox.Rendered,
+                subscription: Subscription, now: datetime, *, coupon_source: Any = None,
+                test: bool = False) -> tuple[outbox.Rendered, coupons.Coupon]:
+    """``rendered`` for one subscription: in its locale, with its own coupon when a template uses one.
+
+    Returns the texts and the coupon taken (a list code is assigned to the subscription here;
+    the caller attaches it to the stored push or gives it back, see ``coupons.attach``). A test
+    push never takes a list code: it shows ``TEST-COUPON``.
+    """
+    source = rendered.source
+    if not isinstance(source, Source):
+        return rendered, coupons.NO_COUPON
+    setting = source.setting
+    wants_coupon = content.uses_coupon(setting)
+    if not setting.locales and not wants_coupon:
+        return rendered, coupons.NO_COUPON
+    coupon = coupons.NO_COUPON
+    if wants_coupon:
+        if coupon_source is None:
+            coupon_source = coupons.get_source(session, shop.id, kind)
+        if test and coupon_source is not None and coupon_source.mode == "list":
+            coupon = coupons.Coupon("TEST-COUPON")
+        else:
+            coupon = coupons.coupon_for(session, shop.id, kind, subscription.id, now, source=coupon_source)
+    context = {**source.context, "coupon": coupon.code}
+    locale = _subscriber_locale(session, subscription) if setting.locales else None
+    return render(setting, context, source.fallback_url, source.texts, locale=locale), coupon
 
 
 def active_subscriptions(session: orm.Session, visitor_id: int | None) -> list[Subscription]:
@@ -176,13 +238,23 @@ def plan_rows(session: orm.Session, *, shop: Shop, kind: str, subscriptions: Ite
     """Plan one row per subscription, keyed ``{key}:{subscription id}``; return how many were new."""
     ttl, urgency = DELIVERY[kind]
     stored = 0
+    source = rendered.source
+    coupon_source = (coupons.get_source(session, shop.id, kind)
+                     if isinstance(source, Source) and content.uses_coupon(source.setting) else None)
     for subscription in subscriptions:
-        stored += outbox.plan(session, outbox.PlannedPush(
+        dedupe_key = f"{key}:{subscription.id}"
+        if coupon_source is not None and coupon_source.mode == "list" and outbox.exists(session, shop.id, dedupe_key):
+            continue  # planned before: taking a code for it would only give it back
+        personal, coupon = personalize(session, shop, kind, rendered, subscription, now,
+                                       coupon_source=coupon_source, test=bool((context or {}).get("test")))
+        push_id = outbox.plan_id(session, outbox.PlannedPush(
             shop_id=shop.id, kind=kind, subscription_id=subscription.id,
-            visitor_id=subscription.visitor_id, dedupe_key=f"{key}:{subscription.id}",
-            group_key=group_key, due_at=due_at, rendered=rendered, step=step, topic=topic,
+            visitor_id=subscription.visitor_id, dedupe_key=dedupe_key,
+            group_key=group_key, due_at=due_at, rendered=personal, step=step, topic=topic,
             ttl=ttl, urgency=urgency, context=context or {},
         ), now)
+        coupons.attach(session, coupon, push_id)
+        stored += push_id is not None
     return stored
 
 
