@@ -40,6 +40,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(collect.bp)
     app.register_blueprint(admin_api.bp)
 
+    from server.merchant import content_api
+
+    app.register_blueprint(content_api.bp)  # coupons
+
     from server.clicks import api as clicks
 
     app.register_blueprint(clicks.bp)
