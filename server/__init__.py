@@ -56,7 +56,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(integrations.bp)  # Shopify and WooCommerce
 
-    from server.merchant import dashboard
+    from server.merchant import dashboard, dashboard_content  # noqa: F401 (the Coupons page's routes)
 
     app.register_blueprint(dashboard.bp)  # the merchant's pages at /admin/
 

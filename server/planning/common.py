@@ -149,7 +149,7 @@ def render(setting: PresetSetting, context: dict[str, Any], fallback_url: str,
     the setting's. Action buttons whose title is empty or whose link is not http(s) are dropped.
     """
     kind_defaults = DEFAULTS.get(setting.kind, {})
-    local = content.localized(setting.locales, locale)
+    local = content.localized(getattr(setting, "locales", None), locale)
     step_texts = texts
     texts = local or texts or {}
 
@@ -163,7 +163,7 @@ def render(setting: PresetSetting, context: dict[str, Any], fallback_url: str,
     url = (safe_url(one("locale url", local["url"])) if local.get("url") else None) \
         or safe_url(one("url", setting.url)) or fallback_url
     actions = []
-    for index, action in enumerate((setting.actions or [])[:content.MAX_ACTIONS], start=1):
+    for index, action in enumerate((getattr(setting, "actions", None) or [])[:content.MAX_ACTIONS], start=1):
         action_title = one(f"actions.{index}.title", action.get("title", ""))
         action_url = safe_url(one(f"actions.{index}.url", action.get("url", "")))
         if action_title and action_url:
@@ -200,7 +200,8 @@ def personalize(session: orm.Session, shop: Shop, kind: str, rendered: outbox.Re
         return rendered, coupons.NO_COUPON
     setting = source.setting
     wants_coupon = content.uses_coupon(setting)
-    if not setting.locales and not wants_coupon:
+    locales = getattr(setting, "locales", None)
+    if not locales and not wants_coupon:
         return rendered, coupons.NO_COUPON
     coupon = coupons.NO_COUPON
     if wants_coupon:
@@ -211,7 +212,7 @@ def personalize(session: orm.Session, shop: Shop, kind: str, rendered: outbox.Re
         else:
             coupon = coupons.coupon_for(session, shop.id, kind, subscription.id, now, source=coupon_source)
     context = {**source.context, "coupon": coupon.code}
-    locale = _subscriber_locale(session, subscription) if setting.locales else None
+    locale = _subscriber_locale(session, subscription) if locales else None
     return render(setting, context, source.fallback_url, source.texts, locale=locale), coupon
 
 

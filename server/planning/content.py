@@ -74,12 +74,13 @@ def uses_variable(name: str, sources: Iterable[str]) -> bool:
 
 def setting_sources(setting: Any) -> list[str]:
     """Every template of a preset setting: texts, links, step texts, locale texts, action buttons."""
-    sources = [setting.title, setting.body, setting.url, setting.icon, setting.image]
-    for step in setting.steps or []:
+    # getattr: other planners may pass setting objects of their own without every field.
+    sources = [getattr(setting, name, "") for name in ("title", "body", "url", "icon", "image")]
+    for step in getattr(setting, "steps", None) or []:
         sources += [step.get("title", ""), step.get("body", "")]
-    for texts in (setting.locales or {}).values():
+    for texts in (getattr(setting, "locales", None) or {}).values():
         sources += list(texts.values())
-    for action in setting.actions or []:
+    for action in getattr(setting, "actions", None) or []:
         sources += [action.get("title", ""), action.get("url", "")]
     return [s for s in sources if isinstance(s, str)]
 
