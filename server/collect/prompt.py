@@ -13,14 +13,15 @@ from typing import Any
 
 from server.planning.content import pick_locale
 
-# Built-in button labels for the languages most shops sell in.
+# Built-in button labels for the languages most shops sell in, short enough for the widget's
+# two buttons side by side.
 BUTTONS: dict[str, dict[str, str]] = {
     "en": {"yes": "Yes, notify me", "no": "Not now"},
-    "de": {"yes": "Ja, benachrichtigen", "no": "Jetzt nicht"},
-    "fr": {"yes": "Oui, me prévenir", "no": "Pas maintenant"},
-    "es": {"yes": "Sí, avisadme", "no": "Ahora no"},
+    "de": {"yes": "Ja, gerne", "no": "Jetzt nicht"},
+    "fr": {"yes": "Oui, volontiers", "no": "Plus tard"},
+    "es": {"yes": "Sí, avísame", "no": "Ahora no"},
     "it": {"yes": "Sì, avvisami", "no": "Non ora"},
-    "nl": {"yes": "Ja, houd me op de hoogte", "no": "Niet nu"},
+    "nl": {"yes": "Ja, graag", "no": "Niet nu"},
 }
 
 

@@ -277,11 +277,11 @@ def test_the_config_serves_the_prompt_in_the_visitors_language(client, new):
 
     german = prompt("de-DE")
     assert (german["text"], german["yes"], german["no"]) == (
-        "Benachrichtigung, wenn der Warenkorb wartet?", "Ja, benachrichtigen", "Jetzt nicht")
+        "Benachrichtigung, wenn der Warenkorb wartet?", "Ja, gerne", "Jetzt nicht")
     canadian = prompt("fr-CA")
     assert (canadian["yes"], canadian["no"], canadian["text"]) == ("Oui!", "Non", settings["prompt"]["text"])
     assert (prompt("fr-FR")["yes"], prompt("it")["no"], prompt("nl-BE")["yes"]) == (
-        "Oui, me prévenir", "Non ora", "Ja, houd me op de hoogte")
+        "Oui, volontiers", "Non ora", "Ja, graag")
     for plain in (prompt(), prompt("ja-JP")):
         assert "yes" not in plain and "locales" not in plain and plain["text"] == settings["prompt"]["text"]
 

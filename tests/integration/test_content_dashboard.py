@@ -94,4 +94,4 @@ def test_the_settings_page_saves_the_prompt_in_other_languages(client, shop, ses
     page = client.get("/admin/settings").get_data(as_text=True)
     assert "<script>alert(1)</script>" not in page and 'value="Nein danke"' in page
     prompt = client.get(f"/v1/shops/{shop.shop.public_key}/config?locale=de-DE").get_json()["prompt"]
-    assert (prompt["text"], prompt["yes"], prompt["no"]) == ("Hinweis? " + XSS, "Ja, benachrichtigen", "Nein danke")
+    assert (prompt["text"], prompt["yes"], prompt["no"]) == ("Hinweis? " + XSS, "Ja, gerne", "Nein danke")
