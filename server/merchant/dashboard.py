@@ -24,6 +24,7 @@ from server.merchant import install_check
 from server.clicks.service import is_http_url
 from server.merchant.content_forms import (actions_from_form, locale_rows, locales_from_form,
                                            prompt_locales_from_form)
+from server.merchant.coupons import coupon_as_json
 from server.merchant.presets import STEP_KINDS, list_presets, update_preset
 from server.merchant.records import list_pushes, list_visitors, read_page
 from server.core.shops import shop_by_admin_token, shop_cache
@@ -171,6 +172,7 @@ def events() -> str:
     for preset in presets:
         preset["delays_text"] = ", ".join(format_delay(d) for d in preset["delays"])
         preset["locale_rows"] = locale_rows(preset["locales"])
+        preset["coupon"] = coupon_as_json(get_session(), g.shop, preset["kind"])
     return _page("admin/events.html", presets=presets, my_visitor=session.get(SESSION_VISITOR, ""),
                  active="events")
 

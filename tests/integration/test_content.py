@@ -97,6 +97,20 @@ def test_list_codes_go_to_one_push_each_then_the_text_without_a_coupon(client, s
         "kind": "welcome", "mode": "list", "code": None, "remaining": 1, "assigned": 3}
 
 
+def test_a_test_push_shows_a_sample_code_and_takes_none_from_the_list(client, session, clock, new):
+    from server.merchant.test_pushes import send_test_push
+    client.post("/v1/admin/coupons/welcome/codes", data="REAL-1", headers={**auth(new), "Content-Type": "text/plain"})
+    client.put("/v1/admin/coupons/welcome", json={"mode": "list"}, headers=auth(new))
+    set_welcome(client, new, title="Code {{ coupon }}")
+    sub = subscribers(session, new, clock, 1)[0]
+    visitor = session.get(Visitor, sub.visitor_id)
+
+    assert send_test_push(session, session.get(Shop, new.shop.id), "welcome", visitor.visitor_key, clock.now()) == 1
+    session.commit()
+    assert list(welcome_titles(session).values()) == ["Code TEST-COUPON"]
+    assert client.get("/v1/admin/coupons/welcome", headers=auth(new)).get_json()["remaining"] == 1
+
+
 def test_a_push_not_stored_gives_its_code_back(session, clock, new):
     session.add(CouponCode(shop_id=new.shop.id, kind="welcome", code="ONLY", created_at=clock.now()))
     session.commit()

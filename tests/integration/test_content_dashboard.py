@@ -42,6 +42,8 @@ def test_the_coupons_page_sets_a_mode_and_uploads_codes(client, shop):
         "codes_file": (io.BytesIO(b"R-3\r\nR-4\n"), "codes.txt")}, follow_redirects=True).get_data(as_text=True)
     assert "4 code(s) added, 0 already there; 4 left." in added
     assert 'data-remaining="4"' in added
+    events = client.get("/admin/events").get_data(as_text=True)
+    assert "single-use codes, <strong>4</strong> left" in events
     bad = client.post("/admin/coupons/repurchase/codes", data={"csrf_token": csrf, "codes": "ok\n<b>bad</b>"},
                       follow_redirects=True).get_data(as_text=True)
     assert "codes not added: codes: line 2 is not a code" in bad and "<b>bad</b>" not in bad
