@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-from server.core.models import PresetSetting, Shop, Subscription, SubscriptionStatus, Visitor
+from server.core.models import CouponSource, PresetSetting, Shop, Subscription, SubscriptionStatus, Visitor
 from server.outbox import plan as outbox
 from server.planning import content, coupons, templates
 from server.planning.defaults import DEFAULTS
@@ -186,8 +186,11 @@ def _subscriber_locale(session: orm.Session, subscription: Subscription) -> str 
     return visitor.locale if visitor is not None else None
 
 
+_UNREAD = object()  # ``personalize``'s coupon source not read yet (None means: the shop has none)
+
+
 def personalize(session: orm.Session, shop: Shop, kind: str, rendered: outbox.Rendered,
-                subscription: Subscription, now: datetime, *, coupon_source: Any = None,
+                subscription: Subscription, now: datetime, *, coupon_source: Any = _UNREAD,
                 test: bool = False) -> tuple[outbox.Rendered, coupons.Coupon]:
     """``rendered`` for one subscription: in its locale, with its own coupon when a template uses one.
 
@@ -205,9 +208,11 @@ def personalize(session: orm.Session, shop: Shop, kind: str, rendered: outbox.Re
         return rendered, coupons.NO_COUPON
     coupon = coupons.NO_COUPON
     if wants_coupon:
-        if coupon_source is None:
+        if coupon_source is _UNREAD:
             coupon_source = coupons.get_source(session, shop.id, kind)
-        if test and coupon_source is not None and coupon_source.mode == "list":
+        if coupon_source is None:
+            pass  # the shop set no coupon for this kind: it renders empty
+        elif test and coupon_source.mode == "list":
             coupon = coupons.Coupon("TEST-COUPON")
         else:
             coupon = coupons.coupon_for(session, shop.id, kind, subscription.id, now, source=coupon_source)
@@ -240,11 +245,13 @@ def plan_rows(session: orm.Session, *, shop: Shop, kind: str, subscriptions: Ite
     ttl, urgency = DELIVERY[kind]
     stored = 0
     source = rendered.source
+    # Read once per plan, not per row.
     coupon_source = (coupons.get_source(session, shop.id, kind)
-                     if isinstance(source, Source) and content.uses_coupon(source.setting) else None)
+                     if isinstance(source, Source) and content.uses_coupon(source.setting) else _UNREAD)
     for subscription in subscriptions:
         dedupe_key = f"{key}:{subscription.id}"
-        if coupon_source is not None and coupon_source.mode == "list" and outbox.exists(session, shop.id, dedupe_key):
+        if isinstance(coupon_source, CouponSource) and coupon_source.mode == "list" \
+                and outbox.exists(session, shop.id, dedupe_key):
             continue  # planned before: taking a code for it would only give it back
         personal, coupon = personalize(session, shop, kind, rendered, subscription, now,
                                        coupon_source=coupon_source, test=bool((context or {}).get("test")))
