@@ -68,6 +68,13 @@ def test_a_fixed_coupon_is_in_every_push_of_the_kind(client, session, clock, new
     assert set(welcome_titles(session).values()) == {"Hi! Use WELCOME10"}
 
 
+def test_without_a_coupon_source_the_coupon_renders_empty(client, session, clock, new):
+    set_welcome(client, new, title="Hello{% if coupon %}, use {{ coupon }}{% endif %}")
+    subs = subscribers(session, new, clock, 1)
+    assert plan_welcome(session, new, subs, clock) == 1
+    assert list(welcome_titles(session).values()) == ["Hello"]
+
+
 def test_list_codes_go_to_one_push_each_then_the_text_without_a_coupon(client, session, clock, new, caplog):
     upload = client.post("/v1/admin/coupons/welcome/codes", data="AAA-1\n\nBBB_2\nAAA-1\n",
                          headers={**auth(new), "Content-Type": "text/plain"})
