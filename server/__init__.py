@@ -50,6 +50,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(campaigns_api.bp)  # /v1/admin/campaigns
 
+    from server.merchant import content_api
+
+    app.register_blueprint(content_api.bp)  # coupons
+
     from server.clicks import api as clicks
 
     app.register_blueprint(clicks.bp)
@@ -62,7 +66,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(integrations.bp)  # Shopify and WooCommerce
 
-    from server.merchant import dashboard, experiments_dashboard
+    from server.merchant import dashboard
+    from server.merchant import dashboard_content, experiments_dashboard  # noqa: F401 (their pages join the dashboard)
 
     app.register_blueprint(dashboard.bp)  # the merchant's pages at /admin/
 

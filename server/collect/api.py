@@ -24,6 +24,7 @@ from server.core.models import Shop
 from server.core.shops import DEFAULT_PROMPT, ShopRef, normalize_origin, shop_cache
 from server.collect.subscriptions import SubscribeIn, UnsubscribeIn, unsubscribe, upsert_subscription
 from server.collect.events import MAX_EVENTS_PER_BATCH, EventBatch
+from server.collect.prompt import localized_prompt
 from server.core.validation import parse, read_json
 from server.delivery.push.vapid import get_vapid, public_key_b64
 
@@ -120,12 +121,12 @@ def _shop() -> Shop:
 
 @bp.route("/<public_key>/config", methods=["GET", "OPTIONS"])
 def config(public_key: str) -> dict[str, Any]:
-    """What the widget needs to ask and subscribe: the VAPID key, the prompt, the worker path,
-    and the shop's platform (on ``shopify`` the widget reads /cart.js and sends ``cart_update``)."""
+    """What the widget needs to ask and subscribe: the VAPID key, the prompt (in the visitor's
+    ``?locale=`` when the shop or the built-in labels have it), the worker path, and the shop's platform (on ``shopify`` the widget reads /cart.js and sends ``cart_update``)."""
     shop = g.collect_shop
     return {
         "vapid_public_key": public_key_b64(get_vapid(current_app)),
-        "prompt": {**DEFAULT_PROMPT, **(shop.prompt or {})},
+        "prompt": localized_prompt({**DEFAULT_PROMPT, **(shop.prompt or {})}, request.args.get("locale", "")[:35]),
         "sw_path": shop.sw_path,
         "platform": shop.platform,
     }

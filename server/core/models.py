@@ -117,6 +117,10 @@ class PresetSetting(Base):
     icon: Mapped[str] = mapped_column(sa.Text, default="")
     image: Mapped[str] = mapped_column(sa.Text, default="")
     url: Mapped[str] = mapped_column(sa.Text, default="")
+    # Up to two action buttons, each {"title", "url"} (templates); None or [] for none.
+    actions: Mapped[list[dict[str, str]] | None] = mapped_column(JSONType, nullable=True, default=None)
+    # Per-locale texts {"de": {"title", "body", "url"}}: the subscriber's locale picks one.
+    locales: Mapped[dict[str, dict[str, str]] | None] = mapped_column(JSONType, nullable=True, default=None)
     # checkout_recovery only: per-step {"title", "body"} overrides, one per delay at most;
     # an empty text (or a missing step) uses the kind's title/body.
     steps: Mapped[list[dict[str, str]] | None] = mapped_column(JSONType, nullable=True, default=None)
@@ -346,6 +350,8 @@ class Push(Base):
     # and the variant key (``A``..``D``) whose texts it carries, so results group by variant.
     experiment_id: Mapped[int | None] = mapped_column(sa.Integer, index=True)
     variant: Mapped[str | None] = mapped_column(sa.String(8))
+    # The rendered action buttons [{"title", "url"}] (the url is the target behind ``/c/{token}?a=n``).
+    actions: Mapped[list[dict[str, str]] | None] = mapped_column(JSONType, nullable=True, default=None)
 
 
 class Click(Base):
@@ -358,6 +364,8 @@ class Click(Base):
     visitor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("visitors.id", ondelete="SET NULL"))
     kind: Mapped[str] = mapped_column(sa.String(32))
     clicked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Which action button was clicked (1 or 2); None for the notification itself.
+    action: Mapped[int | None] = mapped_column(sa.SmallInteger, nullable=True)
 
 
 class JournalMark(Base):
@@ -500,6 +508,42 @@ class Campaign(Base):
 sa.Index("ix_subscriptions_shop_id_id", Subscription.shop_id, Subscription.id)
 
 
+class CouponSource(Base):
+    """Where a kind's ``{{ coupon }}`` comes from in one shop: nothing, one fixed code, or a list."""
+
+    __tablename__ = "coupon_sources"
+    __table_args__ = (sa.UniqueConstraint("shop_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    mode: Mapped[str] = mapped_column(sa.String(8), default="none")  # none | fixed | list
+    code: Mapped[str | None] = mapped_column(sa.String(64))  # the fixed code
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CouponCode(Base):
+    """One merchant-uploaded single-use code; ``assigned_at`` is set when a push takes it."""
+
+    __tablename__ = "coupon_codes"
+    __table_args__ = (
+        sa.UniqueConstraint("shop_id", "kind", "code"),
+        # The claim's scan: a shop's free codes of one kind, oldest first.
+        sa.Index("ix_coupon_codes_free", "shop_id", "kind", "assigned_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    code: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    subscription_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("subscriptions.id", ondelete="SET NULL"))
+    push_id: Mapped[int | None] = mapped_column(sa.ForeignKey("pushes.id", ondelete="SET NULL"))
+
+
+
 __all__ = [
     "ALERT_KINDS",
     "ALL_KINDS",
@@ -509,6 +553,8 @@ __all__ = [
     "CampaignStatus",
     "Checkout",
     "Click",
+    "CouponCode",
+    "CouponSource",
     "Event",
     "Experiment",
     "Holdout",

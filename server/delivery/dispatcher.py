@@ -38,7 +38,7 @@ from server.planning import hooks
 from server.core.tokens import make_click_token
 from server.delivery.endpoints import check_endpoint
 from server.outbox.claim import (Claimed, Outcome, claim_due, expire_subscriptions, load_subscriptions, record_outcomes)
-from server.delivery.payload import PayloadTooLarge, build_payload
+from server.delivery.payload import PayloadTooLarge, action_links, build_payload
 from server.delivery.push import Message, Sender
 from server.delivery.push.outcomes import GONE, HELD, RETRY, SENT, SendResult
 
@@ -261,10 +261,10 @@ class Dispatcher:
             log.warning("push %s: subscription %s endpoint refused at send time", push.id, subscription.id)
             return self._final(push, PushStatus.FAILED.value, f"endpoint not allowed: {exc.message}")
         try:
+            click = f"{self._public_url}/c/{make_click_token(self._secret, push.id)}"
             payload = build_payload(
-                push_id=push.id, kind=push.kind, title=push.title, body=push.body,
-                url=f"{self._public_url}/c/{make_click_token(self._secret, push.id)}",
-                icon=push.icon, image=push.image, tag=push.topic)
+                push_id=push.id, kind=push.kind, title=push.title, body=push.body, url=click,
+                icon=push.icon, image=push.image, tag=push.topic, actions=action_links(click, push.actions))
         except PayloadTooLarge as exc:
             return self._final(push, PushStatus.FAILED.value, str(exc))
         to_send.append((push, Message(

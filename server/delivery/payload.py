@@ -1,10 +1,13 @@
 """The push payload: the JSON the service worker receives, capped before encryption.
 
-The contract's shape is ``{"push_id", "kind", "title", "body", "icon"?, "image"?, "url", "tag"?}``.
+The contract's shape is ``{"push_id", "kind", "title", "body", "icon"?, "image"?, "url", "tag"?,
+"actions"?}``; each action is ``{"action": "a1", "title", "url": "<click link>?a=1"}``, its own
+click link (the push's token plus which button), so ``/c/{token}`` knows which was clicked.
 aes128gcm adds 103 bytes (86-byte header, 16-byte tag, 1 padding delimiter) to the plaintext,
 and some browsers refuse bodies over 3 KB (RFC 8030 only promises 4 KB), so the plaintext is
-capped at ``MAX_PLAINTEXT_BYTES``: texts are cut by UTF-8 bytes, never mid-character, and an
-icon or image URL that does not fit is dropped. A payload is never sent oversized.
+capped at ``MAX_PLAINTEXT_BYTES``: the action buttons go first (the notification still opens
+its page), then an icon or image URL that does not fit, and only then are the texts cut, by
+UTF-8 bytes, never mid-character. A payload is never sent oversized.
 """
 from __future__ import annotations
 
@@ -45,8 +48,25 @@ def _encode(payload: dict[str, Any]) -> bytes:
     return _ENCODER.encode(payload).encode("utf-8")
 
 
+MAX_ACTIONS = 2
+MAX_ACTION_TITLE_BYTES = 120
+
+
+def action_links(click_url: str, actions: list[dict[str, Any]] | None) -> list[dict[str, str]]:
+    """The payload's ``actions`` for a push's stored buttons: ``a1``, ``a2``, each linking to
+    ``{click_url}?a={n}`` (the target stays on the server, behind the click link)."""
+    links = []
+    for number, action in enumerate((actions or [])[:MAX_ACTIONS], start=1):
+        title = action.get("title") if isinstance(action, dict) else None
+        if isinstance(title, str) and title:
+            links.append({"action": f"a{number}", "title": truncate_utf8(title, MAX_ACTION_TITLE_BYTES),
+                          "url": f"{click_url}?a={number}"})
+    return links
+
+
 def build_payload(*, push_id: int, kind: str, title: str, body: str, url: str,
                   icon: str | None = None, image: str | None = None, tag: str | None = None,
+                  actions: list[dict[str, str]] | None = None,
                   limit: int = MAX_PLAINTEXT_BYTES) -> bytes:
     """Return the payload as UTF-8 JSON of at most ``limit`` bytes.
 
@@ -64,8 +84,10 @@ def build_payload(*, push_id: int, kind: str, title: str, body: str, url: str,
             payload[key] = value
     if tag:
         payload["tag"] = truncate_utf8(tag, 64)
+    if actions:
+        payload["actions"] = list(actions[:MAX_ACTIONS])
     encoded = _encode(payload)
-    for key in ("image", "icon"):  # the pictures go first, the words last
+    for key in ("actions", "image", "icon"):  # the buttons and pictures go first, the words last
         if len(encoded) <= limit:
             return encoded
         if key in payload:

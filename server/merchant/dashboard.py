@@ -22,6 +22,8 @@ from server.core.models import ALL_KINDS, KINDS, Shop
 from server.planning import templates
 from server.merchant import install_check
 from server.clicks.service import is_http_url
+from server.merchant.content_forms import (actions_from_form, locale_rows, locales_from_form, prompt_locales_from_form)
+from server.merchant.coupons import coupon_as_json
 from server.merchant.presets import STEP_KINDS, list_presets, update_preset
 from server.merchant.records import list_pushes, list_visitors, read_page
 from server.core.shops import shop_by_admin_token, shop_cache
@@ -173,6 +175,8 @@ def events() -> str:
     presets = list_presets(get_session(), g.shop)
     for preset in presets:
         preset["delays_text"] = ", ".join(format_delay(d) for d in preset["delays"])
+        preset["locale_rows"] = locale_rows(preset["locales"])
+        preset["coupon"] = coupon_as_json(get_session(), g.shop, preset["kind"])
     return _page("admin/events.html", presets=presets, my_visitor=session.get(SESSION_VISITOR, ""),
                  active="events")
 
@@ -200,6 +204,8 @@ def save_event(kind: str) -> Response:
             while steps and not (steps[-1]["title"] or steps[-1]["body"]):
                 steps.pop()
             changes["steps"] = steps
+        changes["actions"] = actions_from_form(form)
+        changes["locales"] = locales_from_form(form)
     try:
         update_preset(get_session(), g.shop, kind, changes, get_clock().now())
     except ApiError as exc:
@@ -339,7 +345,8 @@ def settings() -> Any:
             "prompt": {"text": form.get("prompt_text", ""), "color": form.get("prompt_color", ""),
                        "after_pageviews": _int(form.get("after_pageviews")),
                        "after_seconds": _int(form.get("after_seconds")),
-                       "dismiss_days": _int(form.get("dismiss_days"))},
+                       "dismiss_days": _int(form.get("dismiss_days")),
+                       "locales": prompt_locales_from_form(form)},
             "frequency_cap_per_24h": _int(form.get("frequency_cap_per_24h")),
             "attribution_hours": _int(form.get("attribution_hours")),
             "quiet_hours": ({"start": form.get("quiet_start", ""), "end": form.get("quiet_end", "")}
@@ -365,8 +372,9 @@ def settings() -> Any:
             return redirect(url_for("dashboard.settings"))
         flash("Settings saved.", "ok")
         return redirect(url_for("dashboard.settings"))
-    return _page("admin/settings.html", settings=settings_as_json(g.shop), platform_labels=PLATFORM_LABELS,
-                 active="settings")
+    current = settings_as_json(g.shop)
+    return _page("admin/settings.html", settings=current, platform_labels=PLATFORM_LABELS,
+                 prompt_locale_rows=locale_rows(current["prompt"].get("locales") or {}), active="settings")
 
 
 def _int(raw: str | None) -> int | None:

@@ -13,7 +13,7 @@ from sqlalchemy import orm
 
 from server.core.errors import Invalid, NotFound
 from server.core.models import KINDS, PresetSetting, Shop
-from server.planning import templates
+from server.planning import content, templates
 from server.planning.common import get_setting, safe_url
 from server.outbox import plan as outbox
 
@@ -32,6 +32,23 @@ class StepTexts(BaseModel):
     body: str = Field(default="", max_length=templates.MAX_TEMPLATE_CHARS)
 
 
+class ActionButton(BaseModel):
+    """One action button: its label and its link (templates); the link must render to http(s)."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=1, max_length=templates.MAX_TEMPLATE_CHARS)
+    url: str = Field(min_length=1, max_length=templates.MAX_TEMPLATE_CHARS)
+
+
+class LocaleTexts(BaseModel):
+    """A kind's texts in one locale; an empty body or url uses the default one."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=1, max_length=templates.MAX_TEMPLATE_CHARS)
+    body: str = Field(default="", max_length=templates.MAX_TEMPLATE_CHARS)
+    url: str = Field(default="", max_length=templates.MAX_TEMPLATE_CHARS)
+
+
 class PresetUpdate(BaseModel):
     """A partial update of one kind's settings (absent fields are left alone)."""
 
@@ -44,6 +61,8 @@ class PresetUpdate(BaseModel):
     image: str | None = Field(default=None, max_length=templates.MAX_TEMPLATE_CHARS)
     url: str | None = Field(default=None, max_length=templates.MAX_TEMPLATE_CHARS)
     steps: list[StepTexts] | None = Field(default=None, max_length=5)
+    actions: list[ActionButton] | None = Field(default=None, max_length=content.MAX_ACTIONS)
+    locales: dict[str, LocaleTexts] | None = Field(default=None, max_length=content.MAX_LOCALES)
 
 
 def preset_as_json(setting: PresetSetting) -> dict[str, Any]:
@@ -57,6 +76,8 @@ def preset_as_json(setting: PresetSetting) -> dict[str, Any]:
         "icon": setting.icon,
         "image": setting.image,
         "url": setting.url,
+        "actions": [dict(action) for action in setting.actions or []],
+        "locales": {tag: dict(texts) for tag, texts in (setting.locales or {}).items()},
     }
     if setting.kind in STEP_KINDS:
         result["steps"] = [dict(step) for step in setting.steps or []]
@@ -80,9 +101,9 @@ def _check_delays(kind: str, delays: list[int]) -> list[int]:
     return list(delays)
 
 
-def _check_template(field: str, source: str) -> str:
+def _check_template(field: str, source: str, url: bool = False) -> str:
     sample = templates.validate(field, source)
-    if field in URL_FIELDS and source.strip():
+    if (url or field in URL_FIELDS) and source.strip():
         if sample and safe_url(sample) is None:
             raise Invalid(f"{field}: must render to an http(s) URL (got {sample[:80]!r} with sample data)",
                           code="invalid_template")
@@ -99,6 +120,26 @@ def _check_steps(kind: str, steps: list[StepTexts], delays: int) -> list[dict[st
         raise Invalid(f"steps: at most one per delay ({delays})", code="invalid_field")
     return [{name: _check_template(f"steps.{i}.{name}", getattr(step, name)) for name in ("title", "body")}
             for i, step in enumerate(steps)]
+
+
+def _check_actions(actions: list[ActionButton]) -> list[dict[str, str]]:
+    return [{"title": _check_template(f"actions.{i}.title", action.title),
+             "url": _check_template(f"actions.{i}.url", action.url, url=True)}
+            for i, action in enumerate(actions)]
+
+
+def _check_locales(locales: dict[str, LocaleTexts]) -> dict[str, dict[str, str]]:
+    checked: dict[str, dict[str, str]] = {}
+    for raw_tag, texts in locales.items():
+        if not content.LOCALE_TAG.match(raw_tag):
+            raise Invalid(f"locales: {raw_tag[:40]!r} is not a locale such as de or fr-CA", code="invalid_field")
+        tag = content.normalize_locale(raw_tag)
+        if tag in checked:
+            raise Invalid(f"locales: {tag} is given twice", code="invalid_field")
+        checked[tag] = {"title": _check_template(f"locales.{tag}.title", texts.title),
+                        "body": _check_template(f"locales.{tag}.body", texts.body),
+                        "url": _check_template(f"locales.{tag}.url", texts.url, url=True)}
+    return checked
 
 
 def update_preset(session: orm.Session, shop: Shop, kind: str, changes: dict[str, Any],
@@ -130,6 +171,10 @@ def update_preset(session: orm.Session, shop: Shop, kind: str, changes: dict[str
         setting.steps = _check_steps(kind, update.steps or [], len(setting.delays))
     elif setting.steps and len(setting.steps) > len(setting.delays):
         setting.steps = setting.steps[:len(setting.delays)]  # fewer delays: the extra steps go
+    if "actions" in fields:
+        setting.actions = _check_actions(update.actions or []) or None
+    if "locales" in fields:
+        setting.locales = _check_locales(update.locales or {}) or None
     for name in TEXT_FIELDS:
         if name in fields:
             setattr(setting, name, _check_template(name, getattr(update, name)))

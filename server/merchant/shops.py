@@ -14,6 +14,7 @@ from sqlalchemy import orm
 
 from server.core.errors import Invalid
 from server.core.models import PresetSetting, Shop
+from server.planning.content import LOCALE_TAG, normalize_locale
 from server.planning.defaults import DEFAULTS
 from server.core.shops import DEFAULT_PROMPT, hash_token, normalize_origin
 
@@ -100,7 +101,7 @@ def settings_as_json(shop: Shop) -> dict[str, Any]:
         "public_key": shop.public_key,
         "origins": list(shop.origins),
         "sw_path": shop.sw_path,
-        "prompt": {**DEFAULT_PROMPT, **(shop.prompt or {})},
+        "prompt": {**DEFAULT_PROMPT, "locales": {}, **(shop.prompt or {})},
         "frequency_cap_per_24h": shop.frequency_cap_per_24h,
         "quiet_hours": quiet,
         "timezone": shop.timezone,
@@ -115,6 +116,15 @@ def settings_as_json(shop: Shop) -> dict[str, Any]:
     }
 
 
+class PromptLocale(BaseModel):
+    """The soft-ask's text and button labels in one locale (empty: the default, or the built-in label)."""
+
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(default="", max_length=300)
+    yes: str = Field(default="", max_length=40)
+    no: str = Field(default="", max_length=40)
+
+
 class PromptSettings(BaseModel):
     """The soft-ask prompt of the widget."""
 
@@ -124,6 +134,8 @@ class PromptSettings(BaseModel):
     after_pageviews: int = Field(default=DEFAULT_PROMPT["after_pageviews"], ge=0, le=100)
     after_seconds: int = Field(default=DEFAULT_PROMPT["after_seconds"], ge=0, le=3600)
     dismiss_days: int = Field(default=DEFAULT_PROMPT["dismiss_days"], ge=0, le=365)
+    # Per-locale texts and labels, e.g. {"de": {"text", "yes", "no"}}; see server.collect.prompt.
+    locales: dict[str, PromptLocale] = Field(default_factory=dict, max_length=20)
 
 
 class QuietHours(BaseModel):
@@ -204,6 +216,18 @@ def without_read_only(shop: Shop, raw: Any) -> Any:
     return kept
 
 
+def _prompt_locales(locales: dict[str, PromptLocale]) -> dict[str, dict[str, str]]:
+    checked: dict[str, dict[str, str]] = {}
+    for raw_tag, texts in locales.items():
+        if not LOCALE_TAG.match(raw_tag):
+            raise Invalid(f"prompt.locales: {raw_tag[:40]!r} is not a locale such as de or fr-CA",
+                          code="invalid_field")
+        values = {name: value.strip() for name, value in texts.model_dump().items() if value.strip()}
+        if values:
+            checked[normalize_locale(raw_tag)] = values
+    return checked
+
+
 def update_settings(shop: Shop, update: SettingsUpdate) -> Shop:
     """Apply a validated settings update; raises Invalid for a bad origin or time zone."""
     fields = update.model_fields_set
@@ -216,7 +240,8 @@ def update_settings(shop: Shop, update: SettingsUpdate) -> Shop:
             raise Invalid("sw_path must not contain '..'", code="invalid_field")
         shop.sw_path = update.sw_path
     if "prompt" in fields and update.prompt is not None:
-        shop.prompt = update.prompt.model_dump()
+        shop.prompt = {**update.prompt.model_dump(exclude={"locales"}),
+                       "locales": _prompt_locales(update.prompt.locales)}
     if "frequency_cap_per_24h" in fields and update.frequency_cap_per_24h is not None:
         shop.frequency_cap_per_24h = update.frequency_cap_per_24h
     if "quiet_hours" in fields:

@@ -135,6 +135,9 @@ def compute_stats(session: orm.Session, shop_id: int, rng: DateRange) -> dict[st
                          "unique_clicks": clicked_by_kind.get(kind, 0),
                          "ctr": ratio(clicked_by_kind.get(kind, 0), sent),
                          "orders": n_orders, "gmv": money(gmv)}
+    for kind, per_action in action_clicks(session, shop_id, rng).items():
+        if kind in by_kind:
+            by_kind[kind]["actions"] = per_action
     return {
         "from": rng.first.isoformat(),
         "to": rng.last.isoformat(),
@@ -154,6 +157,18 @@ def compute_stats(session: orm.Session, shop_id: int, rng: DateRange) -> dict[st
         "funnel": funnel(session, shop_id, rng),
         "daily": daily(session, shop_id, rng),
     }
+
+
+def action_clicks(session: orm.Session, shop_id: int, rng: DateRange) -> dict[str, dict[str, int]]:
+    """Clicks on action buttons in the range, per kind: ``{kind: {"a1": n, "a2": n}}`` (only kinds
+    with such clicks; a click on the notification itself is in ``clicks`` only)."""
+    result: dict[str, dict[str, int]] = {}
+    for kind, action, count in session.execute(
+            sa.select(Click.kind, Click.action, sa.func.count())
+            .where(Click.shop_id == shop_id, Click.action.is_not(None), _in(Click.clicked_at, rng))
+            .group_by(Click.kind, Click.action)).all():
+        result.setdefault(kind, {"a1": 0, "a2": 0})[f"a{action}"] = count
+    return result
 
 
 def funnel(session: orm.Session, shop_id: int, rng: DateRange) -> dict[str, int]:

@@ -30,7 +30,7 @@ Claimed = sa.Row[Any]  # a claimed ``pushes`` row (the ``CLAIMED_COLUMNS``), rea
 
 # What the send path reads of a claimed row: the policy, the payload, the headers, the outcome.
 CLAIMED_COLUMNS = ("id", "shop_id", "kind", "group_key", "step", "subscription_id", "due_at", "attempts",
-                   "title", "body", "icon", "image", "topic", "ttl", "urgency", "context")
+                   "title", "body", "icon", "image", "topic", "ttl", "urgency", "context", "actions")
 
 
 def _claim_statement(stale: bool, skip_locked: bool) -> sa.Update:

@@ -31,6 +31,11 @@ class Rendered:
     url: str
     icon: str | None = None
     image: str | None = None
+    # Action buttons, each {"title", "url"}: the url is the target behind its own click link.
+    actions: tuple[dict[str, str], ...] = ()
+    # What it was rendered from (planning's ``common.Source``), so a plan can render it again
+    # per subscription (locale, coupon); not stored.
+    source: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,7 @@ def _values(planned: PlannedPush, now: datetime) -> dict[str, Any]:
         "url": planned.rendered.url,
         "icon": planned.rendered.icon,
         "image": planned.rendered.image,
+        "actions": [dict(action) for action in planned.rendered.actions] or None,
         "topic": planned.topic,
         "ttl": planned.ttl,
         "urgency": planned.urgency,
@@ -98,18 +104,29 @@ def _values(planned: PlannedPush, now: datetime) -> dict[str, Any]:
 def plan(session: orm.Session, planned: PlannedPush, now: datetime) -> bool:
     """Store ``planned`` (a pending row, or a held-out ``skipped`` one) unless its dedupe key
     exists; return True if stored."""
+    return plan_id(session, planned, now) is not None
+
+
+def plan_id(session: orm.Session, planned: PlannedPush, now: datetime) -> int | None:
+    """Store ``planned`` unless its dedupe key exists; return the new row's id, or None."""
     values = _values(planned, now)
     # The unique (shop_id, dedupe_key) decides, in the database, so concurrent planners agree.
     stmt = (_insert(session).values(**values)
             .on_conflict_do_nothing(index_elements=["shop_id", "dedupe_key"])
             .returning(Push.id))
     # RETURNING, not rowcount: drivers report rowcount -1 for some ORM inserts.
-    stored = session.execute(stmt).first() is not None
-    if stored:
+    row = session.execute(stmt).first()
+    if row is not None:
         log.info("planned %s push %s for subscription %s due %s%s", planned.kind, planned.dedupe_key,
                  planned.subscription_id, planned.due_at.isoformat(),
                  f" ({planned.status}: {planned.error})" if planned.status != PushStatus.PENDING.value else "")
-    return stored
+    return None if row is None else int(row[0])
+
+
+def exists(session: orm.Session, shop_id: int, dedupe_key: str) -> bool:
+    """Whether a row with this dedupe key is stored already (any status)."""
+    return session.execute(sa.select(Push.id).where(Push.shop_id == shop_id, Push.dedupe_key == dedupe_key)
+                           .limit(1)).first() is not None
 
 
 # PostgreSQL: many rows in one statement, each column sent as one array (a short, fixed text:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-from server.core.models import PresetSetting, PushStatus, Shop, Subscription, SubscriptionStatus, Visitor
+from server.core.models import (CouponSource, PresetSetting, PushStatus, Shop, Subscription, SubscriptionStatus, Visitor)
 from server.outbox import plan as outbox
-from server.planning import experiments, templates
+from server.planning import content, coupons, experiments, templates
 from server.planning.defaults import DEFAULTS
 
 log = logging.getLogger(__name__)
@@ -33,9 +33,6 @@ DELIVERY: dict[str, tuple[int, str]] = {
     "checkout_recovery": (12 * 3600, "normal"),
     "repurchase": (2 * 86400, "normal"),
     "shipped": (2 * 86400, "high"),
-    # An alert is news for a day or so: stock sells out and prices change again.
-    "back_in_stock": (86400, "normal"),
-    "price_drop": (86400, "normal"),
 }
 
 _SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "CA$", "AUD": "A$", "CHF": "CHF "}
@@ -112,6 +109,7 @@ def base_context(shop: Shop, visitor: Visitor | None) -> dict[str, Any]:
         "shop_url": shop_url(shop),
         "first_name": (visitor.first_name if visitor else None) or "",
         "currency": shop.currency,
+        "coupon": "",  # set per push by ``plan_rows`` when a template uses it
     }
 
 
@@ -132,16 +130,58 @@ def _render_one(setting: PresetSetting, field: str, source: str, context: dict[s
 
 
 @dataclass(frozen=True)
-class RenderedFrom(outbox.Rendered):
-    """A rendering that remembers its inputs, so ``plan_rows`` can render an A/B variant of it."""
+class Source:
+    """What ``render`` was given: kept on the result so ``plan_rows`` can render it per subscription."""
 
-    source: tuple[Any, dict[str, Any], str, dict[str, str] | None] | None = field(
-        default=None, compare=False, repr=False)
+    setting: PresetSetting
+    context: dict[str, Any]
+    fallback_url: str
+    texts: dict[str, str] | None
+
+
+def render(setting: PresetSetting, context: dict[str, Any], fallback_url: str,
+           texts: dict[str, str] | None = None, *, locale: str | None = None) -> outbox.Rendered:
+    """Render a setting's templates; links that are not http(s) fall back (url) or are dropped.
+
+    ``texts`` (a series step's own ``title``/``body``) replace the setting's where not empty.
+    ``locale`` (the subscriber's) picks the setting's per-locale texts when one matches: they
+    win over the step texts (those are in the default language), an empty one falls back to
+    the setting's. Action buttons whose title is empty or whose link is not http(s) are dropped.
+    """
+    kind_defaults = DEFAULTS.get(setting.kind, {})
+    local = content.localized(getattr(setting, "locales", None), locale)
+    step_texts = texts
+    texts = local or texts or {}
+
+    def one(field: str, source: str) -> str:
+        return _render_one(setting, field, source, context)
+
+    title = (one("locale title" if local else "step title", texts["title"]) if texts.get("title") else "") \
+        or one("title", setting.title) or one("default title", kind_defaults.get("title", ""))
+    body = (one("locale body" if local else "step body", texts["body"]) if texts.get("body") else "") \
+        or one("body", setting.body)
+    url = (safe_url(one("locale url", local["url"])) if local.get("url") else None) \
+        or safe_url(one("url", setting.url)) or fallback_url
+    actions = []
+    for index, action in enumerate((getattr(setting, "actions", None) or [])[:content.MAX_ACTIONS], start=1):
+        action_title = one(f"actions.{index}.title", action.get("title", ""))
+        action_url = safe_url(one(f"actions.{index}.url", action.get("url", "")))
+        if action_title and action_url:
+            actions.append({"title": _clip(action_title, content.MAX_ACTION_TITLE), "url": action_url})
+    return outbox.Rendered(
+        title=_clip(title or context.get("shop_name", ""), MAX_TITLE),
+        body=_clip(body, MAX_BODY),
+        url=url,
+        icon=safe_url(one("icon", setting.icon)),
+        image=safe_url(one("image", setting.image)),
+        actions=tuple(actions),
+        source=Source(setting, context, fallback_url, step_texts),
+    )
 
 
 @dataclass(frozen=True)
 class _Overlay:
-    """A setting's templates with a variant's non-empty fields put over them."""
+    """A setting's templates with an A/B variant's non-empty fields put over them."""
 
     shop_id: int
     kind: str
@@ -150,6 +190,8 @@ class _Overlay:
     url: str
     icon: str
     image: str
+    actions: Any
+    locales: Any
 
 
 def render_variant(rendered: outbox.Rendered, variant: dict[str, str]) -> outbox.Rendered:
@@ -158,45 +200,61 @@ def render_variant(rendered: outbox.Rendered, variant: dict[str, str]) -> outbox
     A variant's title or body also replaces a series step's own, so every step carries the
     texts under test. A rendering that does not know its inputs is returned as it is.
     """
-    source = getattr(rendered, "source", None)
-    if source is None:
+    source = rendered.source
+    if not isinstance(source, Source):
         return rendered
-    setting, context, fallback_url, texts = source
+    setting = source.setting
     overlay = _Overlay(
         shop_id=setting.shop_id, kind=setting.kind,
         **{name: variant.get(name) or getattr(setting, name) or "" for name in ("title", "body", "url", "image")},
-        icon=setting.icon or "")
-    own = dict(texts or {})
+        icon=setting.icon or "", actions=getattr(setting, "actions", None), locales=getattr(setting, "locales", None))
+    own = dict(source.texts or {})
     for name in ("title", "body"):
         if variant.get(name):
             own.pop(name, None)
-    return render(overlay, context, fallback_url, texts=own)  # type: ignore[arg-type]
+    return render(overlay, source.context, source.fallback_url, texts=own)  # type: ignore[arg-type]
 
 
-def render(setting: PresetSetting, context: dict[str, Any], fallback_url: str,
-           texts: dict[str, str] | None = None) -> outbox.Rendered:
-    """Render a setting's templates; links that are not http(s) fall back (url) or are dropped.
+def _subscriber_locale(session: orm.Session, subscription: Subscription) -> str | None:
+    if subscription.locale:
+        return subscription.locale
+    visitor = session.get(Visitor, subscription.visitor_id) if subscription.visitor_id else None
+    return visitor.locale if visitor is not None else None
 
-    ``texts`` (a series step's own ``title``/``body``) replace the setting's where not empty.
+
+_UNREAD = object()  # ``personalize``'s coupon source not read yet (None means: the shop has none)
+
+
+def personalize(session: orm.Session, shop: Shop, kind: str, rendered: outbox.Rendered,
+                subscription: Subscription, now: datetime, *, coupon_source: Any = _UNREAD,
+                test: bool = False) -> tuple[outbox.Rendered, coupons.Coupon]:
+    """``rendered`` for one subscription: in its locale, with its own coupon when a template uses one.
+
+    Returns the texts and the coupon taken (a list code is assigned to the subscription here;
+    the caller attaches it to the stored push or gives it back, see ``coupons.attach``). A test
+    push never takes a list code: it shows ``TEST-COUPON``.
     """
-    kind_defaults = DEFAULTS.get(setting.kind, {})
-    texts = texts or {}
-
-    def one(field: str, source: str) -> str:
-        return _render_one(setting, field, source, context)
-
-    title = (one("step title", texts["title"]) if texts.get("title") else "") or one("title", setting.title) \
-        or one("default title", kind_defaults.get("title", ""))
-    body = (one("step body", texts["body"]) if texts.get("body") else "") or one("body", setting.body)
-    url = safe_url(one("url", setting.url)) or fallback_url
-    return RenderedFrom(
-        title=_clip(title or context.get("shop_name", ""), MAX_TITLE),
-        body=_clip(body, MAX_BODY),
-        url=url,
-        icon=safe_url(one("icon", setting.icon)),
-        image=safe_url(one("image", setting.image)),
-        source=(setting, context, fallback_url, texts or None),
-    )
+    source = rendered.source
+    if not isinstance(source, Source):
+        return rendered, coupons.NO_COUPON
+    setting = source.setting
+    wants_coupon = content.uses_coupon(setting)
+    locales = getattr(setting, "locales", None)
+    if not locales and not wants_coupon:
+        return rendered, coupons.NO_COUPON
+    coupon = coupons.NO_COUPON
+    if wants_coupon:
+        if coupon_source is _UNREAD:
+            coupon_source = coupons.get_source(session, shop.id, kind)
+        if coupon_source is None:
+            pass  # the shop set no coupon for this kind: it renders empty
+        elif test and coupon_source.mode == "list":
+            coupon = coupons.Coupon("TEST-COUPON")
+        else:
+            coupon = coupons.coupon_for(session, shop.id, kind, subscription.id, now, source=coupon_source)
+    context = {**source.context, "coupon": coupon.code}
+    locale = _subscriber_locale(session, subscription) if locales else None
+    return render(setting, context, source.fallback_url, source.texts, locale=locale), coupon
 
 
 def active_subscriptions(session: orm.Session, visitor_id: int | None) -> list[Subscription]:
@@ -221,30 +279,47 @@ def plan_rows(session: orm.Session, *, shop: Shop, kind: str, subscriptions: Ite
               step: int = 0, topic: str | None = None, context: dict[str, Any] | None = None) -> int:
     """Plan one row per subscription, keyed ``{key}:{subscription id}``; return how many were new.
 
-    The kind's audience split (``experiments``) is applied here, per subscription: one in the
-    kind's holdout gets a ``skipped`` row (reason ``holdout``) instead of a pending one, one in
-    a running experiment's slice gets its variant's texts. Test pushes are never split.
+    Per subscription: the kind's audience split (``experiments``): one in the kind's holdout
+    gets a ``skipped`` row (reason ``holdout``) instead of a pending one, one in a running
+    experiment's slice gets its variant's texts; then its own locale and coupon
+    (``personalize``). Test pushes are never split.
     """
     ttl, urgency = DELIVERY[kind]
-    split = None if (context or {}).get("test") else experiments.audience(session, shop.id, kind, now)
+    test = bool((context or {}).get("test"))
+    split = None if test else experiments.audience(session, shop.id, kind, now)
     variants: dict[str, outbox.Rendered] = {}
     stored = 0
+    source = rendered.source
+    # Read once per plan, not per row.
+    coupon_source = (coupons.get_source(session, shop.id, kind)
+                     if isinstance(source, Source) and content.uses_coupon(source.setting) else _UNREAD)
     for subscription in subscriptions:
-        status, error, experiment_id, variant_key, texts = PushStatus.PENDING.value, None, None, None, rendered
+        dedupe_key = f"{key}:{subscription.id}"
+        if isinstance(coupon_source, CouponSource) and coupon_source.mode == "list" \
+                and outbox.exists(session, shop.id, dedupe_key):
+            continue  # planned before: taking a code for it would only give it back
+        status, error, experiment_id, variant_key, base = PushStatus.PENDING.value, None, None, None, rendered
         if split is not None and split.held_out(subscription.id):
             status, error = PushStatus.SKIPPED.value, experiments.HOLDOUT_REASON
         elif split is not None and (variant := split.variant_for(subscription.id)) is not None:
             experiment_id, variant_key = split.experiment.id, variant["key"]  # type: ignore[union-attr]
             if variant_key not in variants:
                 variants[variant_key] = render_variant(rendered, variant)
-            texts = variants[variant_key]
-        stored += outbox.plan(session, outbox.PlannedPush(
+            base = variants[variant_key]
+        if status == PushStatus.SKIPPED.value:
+            personal, coupon = base, coupons.NO_COUPON  # a held-out row is never sent: no code for it
+        else:
+            personal, coupon = personalize(session, shop, kind, base, subscription, now,
+                                           coupon_source=coupon_source, test=test)
+        push_id = outbox.plan_id(session, outbox.PlannedPush(
             shop_id=shop.id, kind=kind, subscription_id=subscription.id,
-            visitor_id=subscription.visitor_id, dedupe_key=f"{key}:{subscription.id}",
-            group_key=group_key, due_at=due_at, rendered=texts, step=step, topic=topic,
+            visitor_id=subscription.visitor_id, dedupe_key=dedupe_key,
+            group_key=group_key, due_at=due_at, rendered=personal, step=step, topic=topic,
             ttl=ttl, urgency=urgency, context=context or {}, status=status, error=error,
             experiment_id=experiment_id, variant=variant_key,
         ), now)
+        coupons.attach(session, coupon, push_id)
+        stored += push_id is not None
     return stored
 
 

@@ -53,6 +53,7 @@ SAMPLE_CONTEXT: dict[str, Any] = {
     "order_total": "$98.00",
     "tracking_url": "https://carrier.example/track/1Z999",
     "carrier": "UPS",
+    "coupon": "SAVE10",
 }
 
 MAX_TEMPLATE_CHARS = 2000  # the source of one template

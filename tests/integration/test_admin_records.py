@@ -113,7 +113,8 @@ def test_events_list_and_change(client, session, clock):
     events = client.get("/v1/admin/events", headers=headers).get_json()
     assert [e["kind"] for e in events] == ["welcome", "browse_abandonment", "checkout_recovery", "repurchase", "shipped",
                                           "back_in_stock", "price_drop"]
-    assert set(events[0]) == {"kind", "enabled", "delays", "title", "body", "icon", "image", "url"}
+    assert set(events[0]) == {"kind", "enabled", "delays", "title", "body", "icon", "image", "url",
+                              "actions", "locales"}
     assert events[2]["kind"] == "checkout_recovery" and events[2]["steps"] == []
     steps = [{"title": "", "body": ""}, {"title": "Step two, {{ first_name }}", "body": "Only {{ cart_total }}"}]
     put = client.put("/v1/admin/events/checkout_recovery", headers=headers,

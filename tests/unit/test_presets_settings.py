@@ -22,7 +22,8 @@ def test_list_presets_gives_the_five_kinds_in_the_contract_shape(session, shop):
     assert [p["kind"] for p in presets] == list(KINDS)
     for preset in presets:
         extra = {"steps"} if preset["kind"] == "checkout_recovery" else set()
-        assert set(preset) == {"kind", "enabled", "delays", "title", "body", "icon", "image", "url"} | extra
+        assert set(preset) == {"kind", "enabled", "delays", "title", "body", "icon", "image", "url",
+                               "actions", "locales"} | extra
         assert preset["enabled"] is True
         assert preset["title"]
     by_kind = {p["kind"]: p for p in presets}
