@@ -33,6 +33,9 @@ DELIVERY: dict[str, tuple[int, str]] = {
     "checkout_recovery": (12 * 3600, "normal"),
     "repurchase": (2 * 86400, "normal"),
     "shipped": (2 * 86400, "high"),
+    # An alert is news for a day or so: stock sells out and prices change again.
+    "back_in_stock": (86400, "normal"),
+    "price_drop": (86400, "normal"),
 }
 
 _SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "CA$", "AUD": "A$", "CHF": "CHF "}
