@@ -27,7 +27,7 @@ def test_the_overview_warns_in_plain_words_and_shows_the_engagement(live, browse
     assert by_css(browser, '[data-guard="unengaged"]').text == "3"
     assert by_css(browser, '[data-guard="pause"]').text == "off"
     kinds = [tr.get_attribute("data-kind") for tr in all_css(browser, "#by-kind tbody tr")]
-    assert kinds[-2:] == ["back_in_stock", "price_drop"]
+    assert kinds[-3:] == ["back_in_stock", "price_drop", "campaign"]
     assert fits_width(browser)
     browser.save_screenshot(str(shots / "alerts-overview-laptop.png"))
     browser.execute_script("document.getElementById('guardrails').scrollIntoView()")
