@@ -8,10 +8,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from sqlalchemy import orm
 
 from server.core.errors import Invalid, NotFound
+from server.core.validation import parse
 from server.core.models import KINDS, PresetSetting, Shop
 from server.planning import content, templates
 from server.planning.common import get_setting, safe_url
@@ -157,12 +158,7 @@ def update_preset(session: orm.Session, shop: Shop, kind: str, changes: dict[str
     changes = dict(changes)
     if "kind" in changes and changes.pop("kind") != kind:
         raise Invalid(f"kind: the body names another kind than {kind!r}", code="invalid_field")
-    try:
-        update = PresetUpdate.model_validate(changes)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "body"
-        raise Invalid(f"{where}: {first.get('msg', 'invalid')}", code="invalid_field") from None
+    update = parse(PresetUpdate, changes)
     fields = {name for name in update.model_fields_set if getattr(update, name) is not None}
     setting = get_setting(session, shop, kind)
     if "delays" in fields:

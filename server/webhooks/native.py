@@ -19,17 +19,16 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints,
-                      ValidationError)
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints)
 from sqlalchemy import orm
 from sqlalchemy.dialects import postgresql, sqlite
 
 from server.clicks.attribution import attribute_order
-from server.core.errors import Invalid, Malformed, NotFound, Unauthorized
+from server.core.errors import NotFound, Unauthorized
 from server.core.models import Checkout, Order, Shipment, Shop, Visitor, WebhookReceipt
 from server.planning import checkout_recovery, hooks
 from server.planning.common import safe_url
-from server.core.validation import decode_json
+from server.core.validation import decode_json, parse
 from server.webhooks import products
 from server.core.visitors import platform_cart_token
 from server.core.visitors import visitor_by_key
@@ -173,14 +172,7 @@ def parse_body(topic: str, body: bytes) -> _Hook:
     """Parse and validate a webhook body; raises Malformed (not JSON) or Invalid (a field)."""
     # decode_json keeps the request limits (depth, string length, no NUL or NaN) of every JSON body.
     data = decode_json(body, parse_float=Decimal)
-    if not isinstance(data, dict):
-        raise Malformed("the body must be a JSON object")
-    try:
-        return MODELS[topic].model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "body"
-        raise Invalid(f"{where}: {first.get('msg', 'invalid')}", code="invalid_field") from None
+    return parse(MODELS[topic], data)
 
 
 def _insert(session: orm.Session, model: Any) -> Any:

@@ -23,10 +23,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from sqlalchemy import orm
 
-from server.core.errors import Invalid, Malformed, Unauthorized
+from server.core.errors import Malformed, Unauthorized
+from server.core.validation import parse
 from server.core.models import Shop
 from server.webhooks import native as webhooks
 
@@ -74,12 +75,7 @@ def parse_object(body: bytes) -> dict[str, Any]:
 
 def build(model: type[BaseModel], data: dict[str, Any]) -> Any:
     """A native webhook model from translated fields; raises Invalid (a field the shop sent is unusable)."""
-    try:
-        return model.model_validate({k: v for k, v in data.items() if v is not None})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "body"
-        raise Invalid(f"{where}: {first.get('msg', 'invalid')}", code="invalid_field") from None
+    return parse(model, {k: v for k, v in data.items() if v is not None})
 
 
 def text(value: Any, limit: int) -> str | None:
