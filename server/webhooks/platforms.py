@@ -17,7 +17,7 @@ import hmac
 import html
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -148,6 +148,22 @@ def ignored(platform: str, shop: Shop, topic: str, reason: str) -> dict[str, Any
     """The answer to a signed delivery Pushcart does not act on (logged, nothing stored)."""
     log.info("%s %s for shop %s ignored: %s", platform, topic, shop.id, reason)
     return {"received": True, "ignored": reason}
+
+
+def translate_and_apply(session: orm.Session, shop: Shop, platform: str,
+                        translators: Mapping[str, Callable[..., tuple[list[Any], str | None]]], topic: str,
+                        webhook_id: str, body: bytes, receipt_topic: str, now: datetime,
+                        receipt_id: str | None = None) -> dict[str, Any]:
+    """A verified delivery: translate its topic's body into native payloads and apply them once
+    (under ``receipt_id``, else ``webhook_id``); a topic or body Pushcart does not use is
+    answered ``ignored``. Raises Malformed (not JSON) or Invalid (a field is unusable)."""
+    translate = translators.get(topic)
+    if translate is None:
+        return ignored(platform, shop, topic, f"topic {topic!r} is not used")
+    payloads, reason = translate(shop, webhook_id, parse_object(body))
+    if reason is not None:
+        return ignored(platform, shop, topic, reason)
+    return apply_all(session, shop, topic, receipt_id or webhook_id, payloads, receipt_topic, now)
 
 
 def normalize_site(raw: str) -> str:

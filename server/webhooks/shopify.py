@@ -61,14 +61,8 @@ def handle(session: orm.Session, shop: Shop, headers: Mapping[str, str], body: b
     webhook_id = (headers.get(WEBHOOK_ID_HEADER) or "").strip()
     if not webhook_id:
         raise Malformed(f"the {WEBHOOK_ID_HEADER} header is missing", code="missing_webhook_id")
-    translate = TRANSLATORS.get(topic)
-    if translate is None:
-        return platforms.ignored("shopify", shop, topic, f"topic {topic!r} is not used")
-    data = platforms.parse_object(body)
-    payloads, reason = translate(shop, webhook_id, data)
-    if reason is not None:
-        return platforms.ignored("shopify", shop, topic, reason)
-    return platforms.apply_all(session, shop, topic, webhook_id, payloads, RECEIPT_TOPIC, now)
+    return platforms.translate_and_apply(session, shop, "shopify", TRANSLATORS, topic, webhook_id, body,
+                                         RECEIPT_TOPIC, now)
 
 
 def _items(line_items: Any) -> list[dict[str, Any]]:

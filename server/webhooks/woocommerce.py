@@ -70,17 +70,11 @@ def handle(session: orm.Session, shop: Shop, headers: Mapping[str, str], body: b
                                code="wrong_shop_domain")
     topic = (headers.get(TOPIC_HEADER) or "").strip()
     webhook_id = f"{(headers.get(WEBHOOK_ID_HEADER) or '').strip()}:{(headers.get(DELIVERY_ID_HEADER) or '').strip()}"
-    translate = TRANSLATORS.get(topic)
-    if translate is None:
-        return platforms.ignored("woocommerce", shop, topic, f"topic {topic!r} is not used")
-    data = platforms.parse_object(body)
-    payloads, reason = translate(shop, webhook_id, data)
-    if reason is not None:
-        return platforms.ignored("woocommerce", shop, topic, reason)
-    if webhook_id == ":":
-        # No ids to tell deliveries apart: the native effects are idempotent per order and checkout.
-        webhook_id = f"body:{platforms.body_digest(body)}"
-    return platforms.apply_all(session, shop, topic, webhook_id, payloads, RECEIPT_TOPIC, now)
+    # Without ids to tell deliveries apart, the body's digest names the delivery (the native
+    # effects are idempotent per order and checkout anyway).
+    receipt_id = f"body:{platforms.body_digest(body)}" if webhook_id == ":" else None
+    return platforms.translate_and_apply(session, shop, "woocommerce", TRANSLATORS, topic, webhook_id, body,
+                                         RECEIPT_TOPIC, now, receipt_id)
 
 
 def _meta(data: dict[str, Any], key: str) -> str | None:
