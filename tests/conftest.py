@@ -23,8 +23,10 @@ from werkzeug.test import TestResponse
 from server import create_app
 from server.core.clock import FrozenClock
 from server.core.db import get_db
+from server.delivery.runtime import close_delivery, get_dispatcher
 from server.collect.journal import EXTENSION as JOURNAL
 from server.core.models import Base
+from tests.fakepush import FakePushService
 from server.delivery.push.vapid import init_keys
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -171,3 +173,17 @@ def session(app: Flask) -> Iterator[sa.orm.Session]:
     yield s
     s.rollback()
     s.close()
+
+
+@pytest.fixture
+def fake() -> Iterator[FakePushService]:
+    """A programmable push service on a free port (``tests/fakepush.py``)."""
+    with FakePushService() as service:
+        yield service
+
+
+@pytest.fixture
+def dispatcher(app: Flask) -> Iterator[Any]:
+    """The app's dispatcher with its real sender, closed after the test."""
+    yield get_dispatcher(app)
+    close_delivery(app)

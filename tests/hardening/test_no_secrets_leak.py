@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from server.core.models import Push
 from server.planning import hooks
 from server.webhooks.native import sign
-from tests.fakepush import FakePushService, Reply
+from tests.fakepush import Reply
 from tests.hardening.conftest import ORIGIN
 
 CLIENT_IP = "198.51.100.23"
@@ -28,12 +28,6 @@ CLIENT_IP = "198.51.100.23"
 def app_config(app_config):
     return {**app_config, "PUSHCART_INSECURE_ENDPOINTS": True, "PUSH_READ_TIMEOUT": 10.0,
             "PUSH_CONNECT_TIMEOUT": 5.0, "RATELIMIT_NEW_SUBSCRIPTIONS": "2/hour"}
-
-
-@pytest.fixture
-def fake():
-    with FakePushService() as service:
-        yield service
 
 
 def vapid_secrets(path: str) -> list[str]:

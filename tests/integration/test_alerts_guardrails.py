@@ -13,7 +13,6 @@ from server.core.db import get_db
 from server.core.models import Push, Shop
 from server.delivery import policy
 from tests.factories import make_push, make_shop, make_subscription, make_visitor
-from tests.fakepush import FakePushService
 from tests.integration.test_dashboard import log_in
 
 
@@ -21,12 +20,6 @@ from tests.integration.test_dashboard import log_in
 def app_config(app_config):
     app_config.update(PUSHCART_INSECURE_ENDPOINTS=True)
     return app_config
-
-
-@pytest.fixture
-def fake():
-    with FakePushService() as service:
-        yield service
 
 
 def dispatch(app, at: datetime) -> dict[str, int]:

@@ -8,10 +8,9 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from server.core.models import Click, Order, Push, Shop, Visitor
+from server.core.models import Click, Order, Shop
 from server.core.tokens import read_click_token
 from server.delivery.payload import action_links, build_payload
-from server.delivery.runtime import close_delivery, get_dispatcher
 from server.delivery.push.vapid import get_vapid, public_key_b64
 from server.planning import welcome
 from server.webhooks.native import sign
@@ -22,12 +21,6 @@ from tests.factories import make_shop, make_subscription, make_visitor
 def app_config(app_config):
     app_config.update(PUSHCART_INSECURE_ENDPOINTS=True)
     return app_config
-
-
-@pytest.fixture
-def dispatcher(app):
-    yield get_dispatcher(app)
-    close_delivery(app)
 
 
 def test_action_buttons_have_their_own_click_links_and_attribution(app, client, session, clock, dispatcher,

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from server.outbox import claim as outbox
-from server.delivery.runtime import SENDER, close_delivery, get_dispatcher, get_sender
+from server.delivery.runtime import SENDER, get_dispatcher, get_sender
 from server.core.models import Push, Subscription
 from server.delivery import policy
 from server.core.tokens import read_click_token
@@ -29,18 +29,6 @@ def app_config(app_config, request):
     app_config.update(PUSHCART_INSECURE_ENDPOINTS=True, PUSH_READ_TIMEOUT=marker.args[0] if marker else 10.0,
                       PUSH_CONNECT_TIMEOUT=5.0, DISPATCH_BATCH_SIZE=50, DISPATCH_MAX_ATTEMPTS=3)
     return app_config
-
-
-@pytest.fixture
-def fake():
-    with FakePushService() as service:
-        yield service
-
-
-@pytest.fixture
-def dispatcher(app):
-    yield get_dispatcher(app)
-    close_delivery(app)
 
 
 @pytest.fixture

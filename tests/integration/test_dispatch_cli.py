@@ -14,19 +14,12 @@ from server.delivery.runtime import SENDER
 from server.core.models import Push
 from server.delivery.scheduler import EXTENSION, JOB_ID, stop_scheduler
 from tests.factories import make_push, make_shop, make_subscription, make_visitor
-from tests.fakepush import FakePushService
 
 
 @pytest.fixture
 def app_config(app_config):
     app_config.update(PUSHCART_INSECURE_ENDPOINTS=True)
     return app_config
-
-
-@pytest.fixture
-def fake():
-    with FakePushService() as service:
-        yield service
 
 
 def plan(session, clock, fake, **overrides):

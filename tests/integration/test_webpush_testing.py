@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from server.delivery.runtime import close_delivery, get_dispatcher
 from server.core.models import Push, Subscription
 from server.core.tokens import read_click_token
 from server.delivery.push.vapid import get_vapid, public_key_b64
@@ -16,12 +15,6 @@ from tests.factories import make_push, make_shop, make_subscription, make_visito
 def app_config(app_config):
     app_config.update(PUSHCART_INSECURE_ENDPOINTS=True)
     return app_config
-
-
-@pytest.fixture
-def dispatcher(app):
-    yield get_dispatcher(app)
-    close_delivery(app)
 
 
 def subscribe(session, app, clock, web_push_testing):
