@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from flask import Flask
+from limits import parse as parse_limit
 from pydantic import AliasChoices, Field, ValidationError, create_model, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -56,6 +57,10 @@ ENV_SETTINGS: dict[str, Any] = {
     "COLLECT_JOURNAL_SYNC": str,
     "COLLECT_JOURNAL_MAX_PENDING": int,
 }
+
+
+RATE_LIMITS = ("RATELIMIT_COLLECT_PER_IP", "RATELIMIT_COLLECT_PER_SHOP", "RATELIMIT_NEW_SUBSCRIPTIONS",
+               "RATELIMIT_WEBHOOKS_PER_SHOP", "RATELIMIT_CLICKS_PER_IP")
 
 
 def _env_names(key: str) -> tuple[str, ...]:
@@ -149,6 +154,13 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
         if value not in allowed:
             raise ValueError(f"{key} must be one of {', '.join(allowed)}, got {app.config[key]!r}")
         app.config[key] = value
+    # A rate limit is read when a request asks for it: one that cannot be read must stop the
+    # start, not fail the first request it guards.
+    for key in RATE_LIMITS:
+        try:
+            parse_limit(str(app.config[key]))
+        except ValueError:
+            raise ValueError(f"{key} must be a rate like 300/minute or 200/hour, got {app.config[key]!r}") from None
 
 
 def _resolve_sqlite_path(url: str, base: Path) -> str:

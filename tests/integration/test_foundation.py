@@ -28,6 +28,8 @@ def test_create_app_uses_test_config(app):
     ("SHOP_CACHE_SECONDS", "-5", "SHOP_CACHE_SECONDS must be a whole number of at least 0, got -5"),
     ("COLLECT_JOURNAL_MAX_PENDING", "0", "COLLECT_JOURNAL_MAX_PENDING must be a whole number of at least 1, got 0"),
     ("SUBSCRIPTION_IDLE_DAYS", "soon", "SUBSCRIPTION_IDLE_DAYS must be a whole number, got 'soon'"),
+    ("RATELIMIT_NEW_SUBSCRIPTIONS", "lots", "RATELIMIT_NEW_SUBSCRIPTIONS must be a rate like 300/minute or 200/hour, "
+                                            "got 'lots'"),
 ])
 def test_a_bad_tuning_variable_stops_the_start_with_its_name(monkeypatch, tmp_path, variable, value, message):
     monkeypatch.setenv(variable, value)
