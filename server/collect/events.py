@@ -266,14 +266,19 @@ def _visitors(session: orm.Session, items: Sequence[EventsIn]) -> dict[tuple[int
 # and the events are not built into rows and serialized again on this side: that cost more than
 # the insert costs the database. One statement per dialect, the same rows from both.
 _INSERT_EVENTS = {
+    # PostgreSQL answers with one row: how many were stored, and which only when not all were
+    # (a group's thousand returned rows cost this side more than the insert costs the database).
     "postgresql": sa.text(
+        "WITH stored AS ("
         "INSERT INTO events (shop_id, visitor_id, type, client_event_id, occurred_at, url, referrer, product, cart) "
         "SELECT r.shop_id, r.visitor_id, e->>'type', e->>'id', r.received_at, e->>'url', e->>'referrer', "
         "e->'product', e->'cart' "
         "FROM jsonb_to_recordset(CAST(:batches AS jsonb)) AS r(shop_id bigint, visitor_id bigint, "
         "received_at timestamptz, batch jsonb) "
         "CROSS JOIN LATERAL jsonb_array_elements(r.batch->'events') AS e "
-        "ON CONFLICT (shop_id, client_event_id) DO NOTHING RETURNING shop_id, client_event_id"),
+        "ON CONFLICT (shop_id, client_event_id) DO NOTHING RETURNING shop_id, client_event_id) "
+        "SELECT count(*), CASE WHEN count(*) < :rows "
+        "THEN CAST(json_agg(json_build_array(shop_id, client_event_id)) AS text) END FROM stored"),
     # SQLite (3.38+): json_each walks the batches and their events in order; "WHERE true" lets
     # the parser tell the upsert's ON CONFLICT from a join's ON.
     "sqlite": sa.text(
@@ -302,8 +307,9 @@ def _batch_text(batch: EventBatch | JournaledBatch) -> str:
 
 
 def _insert_event_rows(session: orm.Session, items: Sequence[EventsIn],
-                       visitors: dict[tuple[int, str], Visitor]) -> set[tuple[int, str]]:
-    """Insert the items' events in one statement; return the ``(shop_id, event id)`` stored new.
+                       visitors: dict[tuple[int, str], Visitor]) -> set[tuple[int, str]] | None:
+    """Insert the items' events in one statement; return the ``(shop_id, event id)`` stored
+    new, or None when every event was.
 
     An id seen twice in the group is stored once (the first time: the rows keep the group's
     order), as ``ON CONFLICT DO NOTHING`` skips a row that conflicts with one the same
@@ -313,7 +319,13 @@ def _insert_event_rows(session: orm.Session, items: Sequence[EventsIn],
     parts = [f'{{"shop_id":{item.shop_id},"visitor_id":{visitors[(item.shop_id, item.batch.visitor_id)].id},'
              f'"received_at":"{_time_text(dialect, item.now)}","batch":{_batch_text(item.batch)}}}'
              for item in items]
-    return {tuple(row) for row in session.execute(_INSERT_EVENTS[dialect], {"batches": "[" + ",".join(parts) + "]"})}
+    rows = sum(len(item.batch.events) for item in items)
+    result = session.execute(_INSERT_EVENTS[dialect], {"batches": "[" + ",".join(parts) + "]", "rows": rows})
+    if dialect == "postgresql":
+        count, stored = result.one()
+        return None if count == rows else {(shop_id, event_id) for shop_id, event_id in json.loads(stored or "[]")}
+    inserted = [tuple(row) for row in result]
+    return None if len(inserted) == rows else set(inserted)
 
 
 def _insert_events(session: orm.Session, items: Sequence[EventsIn],
@@ -338,7 +350,7 @@ def _insert_events(session: orm.Session, items: Sequence[EventsIn],
     inserted = _insert_event_rows(session, items, visitors)
     for index, item, event in candidates:
         # No id: never a conflict, always stored. With an id: stored when the insert returned it.
-        if event.id is None or (item.shop_id, event.id) in inserted:
+        if inserted is None or event.id is None or (item.shop_id, event.id) in inserted:
             stored[index].append(StoredEvent(event.type, item.now, _document(event.cart)))
     return stored
 

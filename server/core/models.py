@@ -130,22 +130,31 @@ class PresetSetting(Base):
 class Visitor(Base):
     __tablename__ = "visitors"
     __table_args__ = (
+        # Also the index of every query by shop (no index of ``shop_id`` alone).
         sa.UniqueConstraint("shop_id", "visitor_key"),
-        # The 30-minutes-of-silence sweep: engaged visitors who have not left, by last activity.
-        sa.Index("ix_visitors_engaged_last_event", "engaged_since", "last_event_at"),
+        # Every event updates its visitor, so no index holds ``last_event_at`` and the others
+        # leave out the visitors without a value: an update that changes no indexed value writes
+        # no index entry (PostgreSQL's heap-only update). The 30-minutes-of-silence sweep reads
+        # the engaged visitors by ``engaged_since``, which stays put while a visitor browses.
+        sa.Index("ix_visitors_engaged", "engaged_since", postgresql_where=sa.text("engaged_since IS NOT NULL"),
+                 sqlite_where=sa.text("engaged_since IS NOT NULL")),
         # A platform checkout webhook's cart token finds the visitor whose widget reported the cart.
-        sa.Index("ix_visitors_shop_cart_token", "shop_id", "cart_token"),
+        sa.Index("ix_visitors_shop_cart_token", "shop_id", "cart_token",
+                 postgresql_where=sa.text("cart_token IS NOT NULL"), sqlite_where=sa.text("cart_token IS NOT NULL")),
+        # An order's email finds the visitor who identified with it.
+        sa.Index("ix_visitors_email", "email", postgresql_where=sa.text("email IS NOT NULL"),
+                 sqlite_where=sa.text("email IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"))
     visitor_key: Mapped[str] = mapped_column(sa.String(64))  # the widget's random visitor_id
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set when the visitor views a product or carts; cleared when a leave is planned for.
     engaged_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    email: Mapped[str | None] = mapped_column(sa.String(320), index=True)
+    email: Mapped[str | None] = mapped_column(sa.String(320))
     customer_id: Mapped[str | None] = mapped_column(sa.String(128))
     first_name: Mapped[str | None] = mapped_column(sa.String(100))
     referrer: Mapped[str | None] = mapped_column(sa.Text)
