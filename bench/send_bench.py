@@ -396,7 +396,8 @@ def run_worker(root: Path, database_url: str, key_file: str, cafile: str | None,
     import sqlalchemy as sa
 
     log = open(Path(tempfile.gettempdir()) / f"pushcart-bench-worker-{os.getpid()}.log", "w+b")
-    options = ("--interval", str(interval)) + (("--processes", str(processes)) if processes != 1 else ())
+    # Always given: without it the worker starts one process per core.
+    options = ("--interval", str(interval), "--processes", str(processes))
     process = subprocess.Popen(flask_command("worker", *options),
                                cwd=root, env=command_env(database_url, key_file, cafile),
                                stdout=subprocess.DEVNULL, stderr=log)
