@@ -315,8 +315,9 @@ class Push(Base):
     __tablename__ = "pushes"
     __table_args__ = (
         sa.UniqueConstraint("shop_id", "dedupe_key"),
-        # The dispatcher's only scan: due rows by status and time.
-        sa.Index("ix_pushes_status_due", "status", "due_at"),
+        # The dispatcher's only scan: due rows by status, time and id, the claim's order (so
+        # a claim reads its batch off the index, however many rows are due at the same time).
+        sa.Index("ix_pushes_status_due", "status", "due_at", "id"),
         sa.Index("ix_pushes_visitor_created", "visitor_id", "created_at"),
         sa.Index("ix_pushes_shop_created", "shop_id", "created_at"),
         sa.Index("ix_pushes_subscription_sent", "subscription_id", "sent_at"),

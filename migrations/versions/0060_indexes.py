@@ -1,4 +1,7 @@
-"""visitor indexes that an event's update leaves alone: no last_event_at, partial, no shop_id alone
+"""indexes: the visitors' ones an event's update leaves alone; the claim's order in the pushes one
+
+Visitors: no last_event_at, partial, no shop_id alone. Pushes: (status, due_at, id), the
+claim's ORDER BY, so a claim no longer sorts every row due at the same time.
 
 Revision ID: 0060
 Revises: 0040
@@ -31,10 +34,14 @@ def upgrade() -> None:
     op.create_index('ix_visitors_engaged', 'visitors', ['engaged_since'], **_partial('engaged_since'))
     op.create_index('ix_visitors_email', 'visitors', ['email'], **_partial('email'))
     op.create_index('ix_visitors_shop_cart_token', 'visitors', ['shop_id', 'cart_token'], **_partial('cart_token'))
+    op.drop_index('ix_pushes_status_due', table_name='pushes')
+    op.create_index('ix_pushes_status_due', 'pushes', ['status', 'due_at', 'id'])
 
 
 def downgrade() -> None:
     """Downgrade schema."""
+    op.drop_index('ix_pushes_status_due', table_name='pushes')
+    op.create_index('ix_pushes_status_due', 'pushes', ['status', 'due_at'])
     op.drop_index('ix_visitors_shop_cart_token', table_name='visitors')
     op.drop_index('ix_visitors_email', table_name='visitors')
     op.drop_index('ix_visitors_engaged', table_name='visitors')
