@@ -138,7 +138,7 @@ def get_or_create_visitor(session: orm.Session, shop: Shop, visitor_key: str, no
     return visitor
 
 
-def _fill_source(visitor: Visitor, event: EventIn) -> None:
+def _fill_source(visitor: Visitor, event: JournaledEvent) -> None:
     """The first page view tells where the visitor came from."""
     if visitor.landing_url is not None or event.url is None:
         return
@@ -151,7 +151,7 @@ def _fill_source(visitor: Visitor, event: EventIn) -> None:
             setattr(visitor, field, values[0].strip()[:200])
 
 
-def _identify(visitor: Visitor, event: EventIn) -> None:
+def _identify(visitor: Visitor, event: JournaledEvent) -> None:
     if event.email:
         visitor.email = event.email.lower()
     if event.customer_id:
@@ -160,11 +160,9 @@ def _identify(visitor: Visitor, event: EventIn) -> None:
         visitor.first_name = event.first_name
 
 
-def _note_cart(visitor: Visitor, event: EventIn | JournaledEvent) -> None:
+def _note_cart(visitor: Visitor, event: JournaledEvent) -> None:
     """A ``cart_update`` (the widget read the platform's cart): keep its token on the visitor."""
-    cart = event.cart
-    token = cart.token if isinstance(cart, CartIn) else cart.get("token") if isinstance(cart, dict) else None
-    token = platform_cart_token(token)
+    token = platform_cart_token(event.cart.get("token") if event.cart else None)
     if token is not None:
         visitor.cart_token = token
 
@@ -206,15 +204,8 @@ class EventsIn:
     """One request's batch, as handed to ``store_batches``."""
 
     shop_id: int
-    batch: EventBatch | JournaledBatch
+    batch: JournaledBatch
     now: datetime
-
-
-def _document(value: BaseModel | dict[str, Any] | None) -> dict[str, Any] | None:
-    """A product or cart as the JSON document stored with its event."""
-    if value is None or isinstance(value, dict):
-        return value
-    return value.model_dump(mode="json", exclude_none=True)
 
 
 @dataclass(slots=True)
@@ -261,7 +252,7 @@ def _visitors(session: orm.Session, items: Sequence[EventsIn]) -> dict[tuple[int
 
 
 # The group's batches as one JSON document, each as the JSON text its events arrived in
-# (``_batch_text``), expanded into event rows by the database itself. The statement's text is the
+# (``JournaledBatch.text``), expanded into event rows by the database itself. The statement's text is the
 # same whatever the group's size (parsed and planned once per connection, not once per group),
 # and the events are not built into rows and serialized again on this side: that cost more than
 # the insert costs the database. One statement per dialect, the same rows from both.
@@ -299,13 +290,6 @@ def _time_text(dialect: str, value: datetime) -> str:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _batch_text(batch: EventBatch | JournaledBatch) -> str:
-    """The batch as JSON: the journal's own text, or the validated batch written the same way."""
-    if isinstance(batch, JournaledBatch):
-        return batch.text
-    return batch.model_dump_json(exclude_none=True)
-
-
 def _insert_event_rows(session: orm.Session, items: Sequence[EventsIn],
                        visitors: dict[tuple[int, str], Visitor]) -> set[tuple[int, str]] | None:
     """Insert the items' events in one statement; return the ``(shop_id, event id)`` stored
@@ -317,7 +301,7 @@ def _insert_event_rows(session: orm.Session, items: Sequence[EventsIn],
     """
     dialect = session.get_bind().dialect.name
     parts = [f'{{"shop_id":{item.shop_id},"visitor_id":{visitors[(item.shop_id, item.batch.visitor_id)].id},'
-             f'"received_at":"{_time_text(dialect, item.now)}","batch":{_batch_text(item.batch)}}}'
+             f'"received_at":"{_time_text(dialect, item.now)}","batch":{item.batch.text}}}'
              for item in items]
     rows = sum(len(item.batch.events) for item in items)
     result = session.execute(_INSERT_EVENTS[dialect], {"batches": "[" + ",".join(parts) + "]", "rows": rows})
@@ -335,7 +319,7 @@ def _insert_events(session: orm.Session, items: Sequence[EventsIn],
     An event id already stored, or seen earlier in the group, is skipped: the database's
     unique ``(shop_id, client_event_id)`` decides between requests in flight at once.
     """
-    candidates: list[tuple[int, EventsIn, EventIn | JournaledEvent]] = []
+    candidates: list[tuple[int, EventsIn, JournaledEvent]] = []
     seen: set[tuple[int, str]] = set()
     for index, item in enumerate(items):
         for event in item.batch.events:
@@ -351,7 +335,7 @@ def _insert_events(session: orm.Session, items: Sequence[EventsIn],
     for index, item, event in candidates:
         # No id: never a conflict, always stored. With an id: stored when the insert returned it.
         if inserted is None or event.id is None or (item.shop_id, event.id) in inserted:
-            stored[index].append(StoredEvent(event.type, item.now, _document(event.cart)))
+            stored[index].append(StoredEvent(event.type, item.now, event.cart))
     return stored
 
 

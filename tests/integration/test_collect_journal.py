@@ -27,7 +27,7 @@ from server.collect.journal.drainer import Drainer
 from server.collect.journal.file import Journal
 from server.core.metrics import get_metrics
 from server.core.models import Checkout, Event, JournalMark, Visitor
-from server.collect.events import EventBatch, EventsIn, store_batches
+from server.collect.events import EventBatch, EventsIn, JournaledBatch, store_batches
 from tests.factories import make_shop
 
 ORIGIN = "https://shop.example"
@@ -121,12 +121,13 @@ RICH = [
 
 def test_journaled_events_are_stored_exactly_as_store_batches_stores_them(japp, db, shop):
     # The drain reads batches back from the file (no second validation): what it stores must be
-    # what storing the validated batch directly stores.
+    # what storing the validated batch's text, handed over directly, stores.
     with get_db(japp).sessionmaker() as session:
         other = make_shop(session, shop.shop.created_at, origins=[ORIGIN])
         session.commit()
     with japp.app_context(), get_db(japp).sessionmaker() as session:
-        assert store_batches(session, [EventsIn(other.shop.id, batch("visitor_rrrr", *RICH),
+        text = batch("visitor_rrrr", *RICH).model_dump_json(exclude_none=True)
+        assert store_batches(session, [EventsIn(other.shop.id, JournaledBatch.from_json(text),
                                                 shop.shop.created_at)]) == [4]
         session.commit()
     assert japp.test_client().post(f"/v1/shops/{shop.shop.public_key}/events",
