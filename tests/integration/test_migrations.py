@@ -61,3 +61,28 @@ def test_db_upgrade_command(runner, app, tmp_path):
     with engine.connect() as conn:
         assert conn.execute(sa.text("select version_num from alembic_version")).scalar() == HEAD
     engine.dispose()
+
+
+def test_the_newest_migration_downgrades_and_upgrades_again(app, empty_url):
+    """Its downgrade gives back the previous revision's indexes; upgrading again gives the models'."""
+    cfg = alembic_config(app)
+    cfg.attributes["database_url"] = empty_url
+    cfg.attributes["skip_logging"] = True
+    command.upgrade(cfg, "head")
+    previous = ScriptDirectory.from_config(cfg).get_revision(HEAD).down_revision
+    command.downgrade(cfg, previous)
+    engine = sa.create_engine(empty_url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        visitors = {ix["name"]: ix["column_names"] for ix in sa.inspect(conn).get_indexes("visitors")}
+        pushes = {ix["name"]: ix["column_names"] for ix in sa.inspect(conn).get_indexes("pushes")}
+    assert visitors["ix_visitors_engaged_last_event"] == ["engaged_since", "last_event_at"]
+    assert visitors["ix_visitors_shop_id"] == ["shop_id"]
+    assert "ix_visitors_engaged" not in visitors
+    assert pushes["ix_pushes_status_due"] == ["status", "due_at"]
+    command.upgrade(cfg, "head")
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+        indexes = {ix["name"]: ix["column_names"] for ix in sa.inspect(conn).get_indexes("pushes")}
+    engine.dispose()
+    assert diff == [], f"migrations and models differ: {diff}"
+    assert indexes["ix_pushes_status_due"] == ["status", "due_at", "id"]
