@@ -63,7 +63,7 @@ def claim_due(session: orm.Session, now: datetime, limit: int, lease: timedelta)
     """Claim up to ``limit`` due rows for this worker, oldest due first; the caller commits.
 
     Rows whose lease ran out are taken first, then pending rows. Two plain selects rather
-    than one with an OR: each walks the ``(status, due_at)`` index in order and stops at
+    than one with an OR: each walks the ``(status, due_at, id)`` index in order and stops at
     ``limit``, so a claim costs the same with a backlog of a hundred or of a million rows.
     The claimed rows come back as plain rows of ``CLAIMED_COLUMNS`` (as they are after the
     claim), not ORM objects: nothing on the send path changes them in place.
