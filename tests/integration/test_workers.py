@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -174,23 +175,30 @@ def stop_all(process: subprocess.Popen, children: list[int]) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+@contextmanager
+def supervised(app, tmp_path: Path, processes: int, *options: str) -> Iterator[tuple[subprocess.Popen, list[int]]]:
+    """``worker --processes N`` (log ``w.log``), once its N processes run: the parent and their
+    pids. Afterwards, whether the test passed or not, the parent and any child left are stopped."""
+    worker = start_worker(app, tmp_path, "w", "--processes", str(processes), "--interval", "0.2", *options)
+    children: list[int] = []
+    try:
+        wait_until(lambda: len(children_of(worker.pid)) == processes, 30, f"{processes} worker processes")
+        children[:] = children_of(worker.pid)
+        yield worker, children
+    finally:
+        stop_all(worker, children + children_of_or_none(worker.pid))
+
+
 def test_worker_processes_share_the_outbox_each_push_once(app, session, fake, tmp_path):
     """Three processes of one ``worker`` command, on SQLite and PostgreSQL alike."""
     ids = plan_real_time(session, fake, 1500, subscriptions=30)
     fake.default = Reply(delay=0.005)  # slow enough that every process gets batches
-    worker = start_worker(app, tmp_path, "w", "--processes", "3", "--interval", "0.2", "--batch-size", "50",
-                          "--concurrency", "8")
-    children: list[int] = []
-    try:
-        wait_until(lambda: len(children_of(worker.pid)) == 3, 30, "three worker processes")
-        children[:] = children_of(worker.pid)
+    with supervised(app, tmp_path, 3, "--batch-size", "50", "--concurrency", "8") as (worker, children):
         wait_until(lambda: statuses(session) == {"sent": len(ids)}, 90, "every push to be sent")
         assert children_of(worker.pid) == children  # none died and was replaced
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=30) == 0
-        assert not any(alive(pid) for pid in children)  # checked before the clean-up below kills any
-    finally:
-        stop_all(worker, children + children_of_or_none(worker.pid))
+        assert not any(alive(pid) for pid in children)  # checked before the clean-up kills any
     arrived = fake.push_id_counts()
     assert len(fake.requests) == len(ids)
     assert set(arrived) == set(ids) and set(arrived.values()) == {1}
@@ -201,18 +209,11 @@ def test_worker_processes_share_the_outbox_each_push_once(app, session, fake, tm
 def test_sigterm_to_the_parent_stops_every_process_with_its_batch_recorded(app, session, fake, tmp_path):
     ids = plan_real_time(session, fake, 200)
     fake.default = Reply(delay=0.3)  # every send takes a while: SIGTERM lands mid-batch in both
-    worker = start_worker(app, tmp_path, "w", "--processes", "2", "--interval", "0.2", "--batch-size", "20",
-                          "--concurrency", "20")
-    children: list[int] = []
-    try:
-        wait_until(lambda: len(children_of(worker.pid)) == 2, 30, "two worker processes")
-        children[:] = children_of(worker.pid)
+    with supervised(app, tmp_path, 2, "--batch-size", "20", "--concurrency", "20") as (worker, children):
         wait_until(lambda: len(fake.requests) >= 30, 30, "both processes sending")
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=30) == 0
-        assert not any(alive(pid) for pid in children)  # checked before the clean-up below kills any
-    finally:
-        stop_all(worker, children + children_of_or_none(worker.pid))
+        assert not any(alive(pid) for pid in children)  # checked before the clean-up kills any
     counts = statuses(session)
     assert "sending" not in counts, counts  # each process recorded its batch in flight
     assert counts.get("sent", 0) == len(fake.push_id_counts()) == len(fake.requests) >= 30
@@ -224,12 +225,8 @@ def test_a_killed_worker_process_is_replaced_and_loses_nothing(app, session, fak
     batch = 50
     ids = plan_real_time(session, fake, 600)
     fake.default = Reply(delay=0.02)
-    worker = start_worker(app, tmp_path, "w", "--processes", "2", "--interval", "0.2", "--batch-size", str(batch),
-                          "--lease", "3", "--concurrency", "8")
-    children: list[int] = []
-    try:
-        wait_until(lambda: len(children_of(worker.pid)) == 2, 30, "two worker processes")
-        children[:] = children_of(worker.pid)
+    with supervised(app, tmp_path, 2, "--batch-size", str(batch), "--lease", "3",
+                    "--concurrency", "8") as (worker, children):
         victim = children[0]
         wait_until(lambda: len(fake.requests) >= batch, 30, "a batch in flight")
         os.kill(victim, signal.SIGKILL)
@@ -238,8 +235,6 @@ def test_a_killed_worker_process_is_replaced_and_loses_nothing(app, session, fak
         wait_until(lambda: statuses(session) == {"sent": len(ids)}, 90, "every push to be sent")
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=30) == 0
-    finally:
-        stop_all(worker, children + children_of_or_none(worker.pid))
     arrived = fake.push_id_counts()
     assert set(arrived) == set(ids)  # what the killed process held came back after its lease
     assert sum(n - 1 for n in arrived.values()) <= batch
@@ -249,18 +244,11 @@ def test_a_killed_worker_process_is_replaced_and_loses_nothing(app, session, fak
 def test_processes_stop_when_their_parent_is_killed(app, session, fake, tmp_path):
     ids = plan_real_time(session, fake, 200)
     fake.default = Reply(delay=0.2)
-    worker = start_worker(app, tmp_path, "w", "--processes", "2", "--interval", "0.2", "--batch-size", "20",
-                          "--concurrency", "20")
-    children: list[int] = []
-    try:
-        wait_until(lambda: len(children_of(worker.pid)) == 2, 30, "two worker processes")
-        children[:] = children_of(worker.pid)
+    with supervised(app, tmp_path, 2, "--batch-size", "20", "--concurrency", "20") as (worker, children):
         wait_until(lambda: len(fake.requests) >= 10, 30, "the first sends")
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=10)
         wait_until(lambda: not any(alive(pid) for pid in children), 30, "the orphans to stop")
-    finally:
-        stop_all(worker, children + children_of_or_none(worker.pid))
     counts = statuses(session)
     assert "sending" not in counts, counts  # told to stop (SIGTERM), each recorded its batch
     assert counts.get("sent", 0) == len(fake.push_id_counts()) < len(ids)
