@@ -59,8 +59,9 @@ def chromium_present() -> bool:
     return all(shutil.which(p) or Path(p).exists() for p in (CHROMIUM, CHROMEDRIVER))
 
 
-def start_chromium(profile_dir: Path) -> Any:
-    """A headless Chromium with a fresh profile (skips the test when Chromium is missing)."""
+def start_chromium(profile_dir: Path, language: str | None = None) -> Any:
+    """A headless Chromium with a fresh profile (skips the test when Chromium is missing), in
+    ``language`` (e.g. ``de-DE``: ``navigator.language`` and Accept-Language) when given."""
     if not chromium_present():
         pytest.skip("chromium/chromedriver not installed (make test installs them as root)")
     from selenium import webdriver
@@ -72,6 +73,9 @@ def start_chromium(profile_dir: Path) -> Any:
     for arg in CHROMIUM_ARGS:
         options.add_argument(arg)
     options.add_argument(f"--user-data-dir={profile_dir}")
+    if language:
+        options.add_argument(f"--lang={language}")
+        options.add_experimental_option("prefs", {"intl.accept_languages": f"{language},{language.split('-')[0]}"})
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.set_script_timeout(20)
     driver.set_page_load_timeout(30)

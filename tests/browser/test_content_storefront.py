@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from server.core.models import Shop
 from server.core.tokens import make_click_token
 from server.delivery.payload import action_links, build_payload
-from tests.browser.chromium import CHROMEDRIVER, CHROMIUM, CHROMIUM_ARGS, chromium_present, wait_for
+from tests.browser.chromium import start_chromium, wait_for
 from tests.browser.test_storefront import (grant_notifications, soft_ask, status, storefront, widget_ready,  # noqa: F401
                                            worker)
 
@@ -25,22 +25,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def german_browser(tmp_path) -> Iterator[Any]:
     """A headless Chromium whose language is German (navigator.language ``de-DE``)."""
-    if not chromium_present():
-        pytest.skip("chromium/chromedriver not installed")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = CHROMIUM
-    for arg in CHROMIUM_ARGS:
-        options.add_argument(arg)
-    options.add_argument(f"--user-data-dir={tmp_path / 'profile-de'}")
-    options.add_argument("--lang=de-DE")
-    options.add_experimental_option("prefs", {"intl.accept_languages": "de-DE,de"})
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_script_timeout(20)
-    driver.set_page_load_timeout(30)
+    driver = start_chromium(tmp_path / "profile-de", language="de-DE")
     yield driver
     driver.quit()
 
