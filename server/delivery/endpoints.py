@@ -8,7 +8,8 @@ forgery hole. An endpoint is accepted only when it is
 - on a host matching one of ``PUSH_ENDPOINT_ALLOW`` (``host`` exactly or ``*.suffix``);
 
 and the sender connects only to public unicast addresses (``public_address``, checked by the
-sender's resolver at connect time, where the answer used is the one connected to). The host is
+sender on the address libcurl is about to open a socket to, so the answer checked is the one
+connected to). The host is
 not resolved when a browser subscribes: a DNS hiccup at that moment would lose a real
 subscriber, and an answer then says nothing about the address connected to later.
 

@@ -53,7 +53,7 @@ def make_dispatcher(app: Flask, clock: Clock) -> Dispatcher:
 
 
 def close_delivery(app: Flask) -> None:
-    """Close the sender's connections and loop thread, if one was made."""
+    """Close the sender's connections and thread, if one was made."""
     with _lock:
         app.extensions.pop(DISPATCHER, None)
         sender = app.extensions.pop(SENDER, None)
@@ -65,7 +65,7 @@ def close_delivery(app: Flask) -> None:
 def _send_latency(app: Flask) -> Any:
     """Record each push service exchange in ``pushcart_send_latency_seconds{outcome}``.
 
-    Called once per push on the sender's loop thread: the histogram child of each outcome is
+    Called once per push on the sender's thread: the histogram child of each outcome is
     looked up once and kept, so a push costs one ``observe`` and no label handling."""
     from server.core import metrics
 

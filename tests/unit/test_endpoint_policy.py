@@ -1,43 +1,22 @@
 """The endpoint policy: only https push services on public addresses receive Pushcart's requests.
 
 The URL and its host are checked when a browser subscribes and again at send time; the
-addresses are checked by the sender's resolver at connect time (``PublicOnlyResolver``).
+address libcurl is about to connect to is checked by the sender (``may_connect``); the
+wiring of that check is tested against a real socket in tests/integration/test_sender.py.
 """
 from __future__ import annotations
 
-import asyncio
 import socket
 
 import pytest
-from aiohttp.abc import AbstractResolver
 
 from server.core.config import DEFAULT_PUSH_ENDPOINT_ALLOW
 from server.delivery.endpoints import check_endpoint, host_allowed, public_address
-from server.delivery.push.transport import PublicOnlyResolver
+from server.delivery.push.transport import may_connect
 from server.core.errors import Invalid
 
 CONFIG = {"PUSH_ENDPOINT_ALLOW": DEFAULT_PUSH_ENDPOINT_ALLOW, "PUSHCART_INSECURE_ENDPOINTS": False}
 INSECURE = {**CONFIG, "PUSHCART_INSECURE_ENDPOINTS": True}
-
-
-class FixedDns(AbstractResolver):
-    """DNS is outside the machine: a stand-in answering ``addresses`` for every host."""
-
-    def __init__(self, *addresses: str) -> None:
-        self.addresses = addresses
-        self.asked: list[str] = []
-
-    async def resolve(self, host, port=0, family=socket.AF_INET):
-        self.asked.append(host)
-        return [{"hostname": host, "host": a, "port": port, "family": family, "proto": 0, "flags": 0}
-                for a in self.addresses]
-
-    async def close(self):
-        return None
-
-
-def connect_to(resolver: PublicOnlyResolver, host: str) -> list[str]:
-    return [info["host"] for info in asyncio.run(resolver.resolve(host, 443))]
 
 
 @pytest.mark.parametrize("url", [
@@ -82,21 +61,21 @@ def test_non_https_or_unlisted_endpoints_are_refused(url, code):
                                      "::ffff:10.0.0.1", "224.0.0.1", "ff02::1", "not an address"])
 def test_a_private_or_reserved_address_is_never_connected_to(address):
     assert not public_address(address)
-    with pytest.raises(OSError):
-        connect_to(PublicOnlyResolver(inner=FixedDns(address)), "fcm.googleapis.com")
+    assert not may_connect("fcm.googleapis.com", address)
+    assert not may_connect("fcm.googleapis.com", address, allow_loopback=True)
 
 
-def test_only_the_public_addresses_of_an_answer_are_connected_to():
-    resolver = PublicOnlyResolver(inner=FixedDns("10.0.0.8", "142.250.74.10", "2a00:1450:4001:80b::200a"))
-    assert connect_to(resolver, "fcm.googleapis.com") == ["142.250.74.10", "2a00:1450:4001:80b::200a"]
+@pytest.mark.parametrize("address", ["142.250.74.10", "2a00:1450:4001:80b::200a", "::ffff:142.250.74.10"])
+def test_a_public_address_is_connected_to(address):
+    assert may_connect("fcm.googleapis.com", address)
 
 
 def test_loopback_is_connected_to_only_by_name_and_only_in_the_insecure_mode():
-    assert connect_to(PublicOnlyResolver(True, inner=FixedDns("127.0.0.1")), "localhost") == ["127.0.0.1"]
-    with pytest.raises(OSError):
-        connect_to(PublicOnlyResolver(False, inner=FixedDns("127.0.0.1")), "localhost")
-    with pytest.raises(OSError):  # the flag opens loopback names, not any name that answers loopback
-        connect_to(PublicOnlyResolver(True, inner=FixedDns("127.0.0.1")), "fcm.googleapis.com")
+    assert may_connect("localhost", "127.0.0.1", allow_loopback=True)
+    assert may_connect("127.0.0.1", "127.0.0.1", allow_loopback=True)
+    assert not may_connect("localhost", "127.0.0.1")
+    # The flag opens loopback names, not any name that answers loopback.
+    assert not may_connect("fcm.googleapis.com", "127.0.0.1", allow_loopback=True)
 
 
 def test_an_allowed_host_is_accepted_without_a_lookup(monkeypatch):

@@ -4,7 +4,7 @@ behind one protocol (``Sender``).
 - ``outcomes``: what a push service's answer means;
 - ``vapid``: the VAPID key pair, the ``sub`` contact and the signed headers (py-vapid);
 - ``crypto``: the message encryption (http_ece, as pywebpush calls it);
-- ``transport``: ``WebPushSender``, pooled HTTP on an event loop (aiohttp).
+- ``transport``: ``WebPushSender``, pooled HTTP on a thread of its own (libcurl, through pycurl).
 """
 from __future__ import annotations
 
