@@ -25,7 +25,8 @@ import random
 import re
 import threading
 from collections.abc import Mapping
-from concurrent.futures import Future
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -135,9 +136,10 @@ class Dispatcher:
         self._sweeps = bool(config.get("DISPATCH_SWEEPS", True))  # off in all but one `worker` process
         self._public_url = str(config["PUBLIC_URL"]).rstrip("/")
         self._secret = str(config["SECRET_KEY"])
+        self._db: ThreadPoolExecutor | None = None
 
     def request_stop(self) -> None:
-        """Finish the batch in flight, then stop claiming (SIGTERM)."""
+        """Claim nothing more; the batches already claimed are sent and recorded (SIGTERM)."""
         self._stop.set()
 
     @property
@@ -148,39 +150,63 @@ class Dispatcher:
     def run_pass(self) -> PassCounts:
         """Run the sweeps, then send everything due; return the counts.
 
-        Batches are pipelined: while one batch is on the network (the sender's loop thread),
-        this thread claims, gates, renders and encrypts the next one, then records the first and
-        only then starts the next. So at most two batches are claimed at a time, only one is on
-        the network (a killed worker sends at most one batch twice), and a stop finishes the one
-        in flight before returning.
+        Three threads share a pass, each doing what it is best at: the database thread
+        (``pushcart-db``) claims a batch, asks the policy and builds its payloads, and writes
+        each batch's outcomes as soon as its sends end; this thread encrypts; the sender's
+        thread is on the network. Batch N+1 is claimed while batch N is encrypted, so the
+        database's waits overlap the CPU work. The database thread runs its tasks in the
+        order they were handed to it (claim N+1 is handed over before record N), which keeps
+        two rules:
+
+        - at most two batches are claimed at a time: a claim runs only after the batch two
+          before it is recorded;
+        - only one batch is on the network: batch N starts once batch N-1 is recorded, so a
+          killed worker sends at most one batch twice.
+
+        A stop (SIGTERM) claims nothing more; the batches already claimed are sent and
+        recorded before the pass returns.
         """
         counts = PassCounts()
         if self._sweeps:
             with self.database.sessionmaker() as session:
                 counts.planned = int(hooks.run_sweeps(session, self.clock.now(), self.config) or 0)
                 session.commit()
-        in_flight: tuple[_Batch, Future[list[SendResult]]] | None = None
+        if self._stop.is_set():
+            return counts
+        db = self._db_thread()
+        claims: deque[Future[_Batch | None]] = deque([db.submit(self._claim)])
+        recorded: Future[None] | None = None  # the batch on the network, recorded when its sends end
+        more = True  # no claim came back short yet
         try:
-            while not self._stop.is_set():
-                batch = self._prepare()
-                if in_flight is not None:
-                    self._finish(*in_flight, counts)
-                    in_flight = None
+            while claims:
+                batch = claims.popleft().result()
+                if batch is None or batch.claimed < self.settings.batch_size:
+                    more = False  # everything due was taken
                 if batch is None:
-                    break
-                in_flight = (batch, self._start(batch))
-                if batch.claimed < self.settings.batch_size:
-                    break
+                    continue
+                if more and not self._stop.is_set():
+                    claims.append(db.submit(self._claim))  # runs after the previous batch is recorded
+                batch.prepared = self.sender.prepare(batch.messages)  # the encryption, in this thread
+                if recorded is not None:
+                    recorded.result()
+                    recorded = None
+                sending = self.sender.start(batch.prepared)
+                recorded = db.submit(self._finish, batch, sending, counts)
         finally:
-            if in_flight is not None:
-                self._finish(*in_flight, counts)
+            for claim in claims:  # after an error: let the database thread finish what it holds
+                claim.exception()
+            if recorded is not None:
+                recorded.result()
         return counts
 
-    def _start(self, batch: _Batch) -> Future[list[SendResult]]:
-        return self.sender.start(batch.prepared)
+    def _db_thread(self) -> ThreadPoolExecutor:
+        """The database thread of this dispatcher (one, so its tasks run in order)."""
+        if self._db is None:
+            self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pushcart-db")
+        return self._db
 
-    def _prepare(self) -> _Batch | None:
-        """Claim a batch and decide each row up to the network; None when nothing is due."""
+    def _claim(self) -> _Batch | None:
+        """Claim a batch and decide each row up to the encryption; None when nothing is due."""
         settings = self.settings
         now = self.clock.now()
         with self.database.sessionmaker() as session:
@@ -209,13 +235,13 @@ class Dispatcher:
                 outcome = self._before_send(push, decisions[push.id], subscriptions, now, batch.to_send)
                 if outcome is not None:
                     batch.outcomes.append(outcome)
-            session.commit()  # end the policy's (read-only) transaction before the network
+            session.commit()  # end the policy's (read-only) transaction
         batch.messages = [message for _, message in batch.to_send]
-        batch.prepared = self.sender.prepare(batch.messages)  # the encryption, while the previous batch sends
         return batch
 
     def _finish(self, batch: _Batch, future: Future[list[SendResult]], counts: PassCounts) -> None:
-        """Wait for a batch's sends, then write every outcome of it in one transaction."""
+        """Wait for a batch's sends, then write every outcome of it in one transaction (on the
+        database thread)."""
         results = future.result()
         done = self.clock.now()
         outcomes = batch.outcomes
