@@ -14,7 +14,7 @@ every row.
 What runs, each in its own process, in one run (so every ratio is against baselines measured
 on the same machine at the same time):
 
-1. the sink alone, hit by a plain aiohttp client (32 in flight, no encryption);
+1. the sink alone, hit by a plain libcurl client (32 in flight, no encryption);
 2. ``pywebpush.webpush()`` in a loop (the naive baseline: a new connection, key parse and
    VAPID signature per push);
 3. node's ``web-push`` with 32 in flight (``bench/node_send.js``);
@@ -120,9 +120,12 @@ def _loop() -> asyncio.AbstractEventLoop:
 
 class SinkProtocol(asyncio.Protocol):
     """HTTP/1.1 keep-alive: read each request whole (head, then ``Content-Length`` bytes of
-    body), answer ``201 Created`` with an empty body. Nothing else, so the sink's CPU stays
-    small next to the senders' on the same cores; a request it cannot frame closes the
-    connection (the sender then sees a failure and the run says so)."""
+    body), answer ``201 Created`` with an empty body, at once or ``delay`` seconds later (a
+    push service that far away). Nothing else, so the sink's CPU stays small next to the
+    senders' on the same cores; a request it cannot frame closes the connection (the sender
+    then sees a failure and the run says so)."""
+
+    delay = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -149,15 +152,23 @@ class SinkProtocol(asyncio.Protocol):
             if len(buffer) < end + 4 + length:
                 return
             del buffer[:end + 4 + length]
+            if self.delay:
+                asyncio.get_running_loop().call_later(self.delay, self._reply)
+            else:
+                self.transport.write(SINK_REPLY)
+
+    def _reply(self) -> None:
+        if not self.transport.is_closing():
             self.transport.write(SINK_REPLY)
 
 
 SINK_REPLY = b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"
 
 
-def sink_main(cert: str | None, key: str | None, ready: Any) -> None:
+def sink_main(cert: str | None, key: str | None, ready: Any, delay: float = 0.0) -> None:
     """An HTTP (or, with a certificate, HTTPS) server answering 201 to every request,
-    keep-alive (child process)."""
+    keep-alive, ``delay`` seconds after it arrived (child process)."""
+    SinkProtocol.delay = delay
 
     async def serve() -> None:
         context = None
@@ -175,29 +186,48 @@ def sink_main(cert: str | None, key: str | None, ready: Any) -> None:
 
 
 def sink_alone(url: str, cafile: str | None, n: int, out: Any) -> None:
-    """Plain POSTs of a 300-byte body with aiohttp, 32 at a time (child process)."""
-    import aiohttp
+    """Plain POSTs of a 300-byte body with libcurl's multi interface (the sender's HTTP
+    library), 32 at a time, no encryption, no VAPID (child process)."""
+    import pycurl
 
-    async def run() -> float:
-        connector = aiohttp.TCPConnector(limit=32, ssl=client_ssl(cafile) if cafile else False)
-        body = os.urandom(300)
-        async with aiohttp.ClientSession(connector=connector, trust_env=False) as session:
-            semaphore = asyncio.Semaphore(32)
-
-            async def one(i: int) -> None:
-                async with semaphore:
-                    async with session.post(f"{url}/push/{i % SUBSCRIPTIONS}", data=body) as resp:
-                        await resp.read()
-                        assert resp.status == 201
-
-            started = time.perf_counter()
-            await asyncio.gather(*(one(i) for i in range(n)))
-            return time.perf_counter() - started
-
-    loop = _loop()
-    cpu = time.process_time()
-    seconds = loop.run_until_complete(run())
-    out.put({"seconds": seconds, "cpu": time.process_time() - cpu, "rss": _max_rss_mib()})
+    body = os.urandom(300)
+    multi = pycurl.CurlMulti()
+    free = []
+    for _ in range(32):
+        curl = pycurl.Curl()
+        curl.setopt(pycurl.WRITEFUNCTION, lambda data: None)
+        curl.setopt(pycurl.HTTPHEADER, ["Content-Type: application/octet-stream", "Expect:"])
+        curl.setopt(pycurl.NOSIGNAL, 1)
+        curl.setopt(pycurl.PROXY, "")
+        if cafile:
+            curl.setopt(pycurl.CAINFO, cafile)
+        free.append(curl)
+    started, cpu = time.perf_counter(), time.process_time()
+    queued = done = 0
+    while done < n:
+        while free and queued < n:
+            curl = free.pop()
+            curl.setopt(pycurl.URL, f"{url}/push/{queued % SUBSCRIPTIONS}")
+            curl.setopt(pycurl.POSTFIELDS, body)
+            multi.add_handle(curl)
+            queued += 1
+        while multi.perform()[0] == pycurl.E_CALL_MULTI_PERFORM:
+            pass
+        while True:
+            left, succeeded, failed = multi.info_read()
+            if failed:
+                raise RuntimeError(f"sink alone: {failed[0][2]}")
+            for curl in succeeded:
+                if curl.getinfo(pycurl.RESPONSE_CODE) != 201:
+                    raise RuntimeError(f"sink alone: status {curl.getinfo(pycurl.RESPONSE_CODE)}")
+                multi.remove_handle(curl)
+                free.append(curl)
+                done += 1
+            if not left:
+                break
+        if done < n:
+            multi.select(1.0)
+    out.put({"seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu, "rss": _max_rss_mib()})
 
 
 # -- the subscriptions and the payload ---------------------------------------------------------
@@ -411,7 +441,7 @@ def run_worker(root: Path, database_url: str, key_file: str, cafile: str | None,
         engine = sa.create_engine(database_url)
         cpu_before = tree_cpu(process.pid)
         insert_pushes(database_url, n, tag)
-        started = time.perf_counter()
+        started, machine_before = time.perf_counter(), machine_jiffies()
         count = sa.text("select count(*) from pushes where status = 'sent'")
         with engine.connect() as conn:
             while conn.execute(count).scalar_one() < n:
@@ -420,6 +450,7 @@ def run_worker(root: Path, database_url: str, key_file: str, cafile: str | None,
                     raise RuntimeError(f"worker stopped or stalled: {log_text(log)[-2000:]}")
                 time.sleep(0.02)
         seconds = time.perf_counter() - started
+        machine = cores_busy(machine_before, machine_jiffies())
         cpu = tree_cpu(process.pid) - cpu_before
         rss = tree_rss_mib(process.pid)
         engine.dispose()
@@ -436,7 +467,7 @@ def run_worker(root: Path, database_url: str, key_file: str, cafile: str | None,
     statuses = push_statuses(database_url)
     if statuses != {"sent": n}:
         raise RuntimeError(f"worker left {statuses}")
-    return {"seconds": seconds, "cpu": cpu, "rss": rss}
+    return {"seconds": seconds, "cpu": cpu, "rss": rss, "machine": machine}
 
 
 def log_text(log: Any) -> str:
@@ -452,6 +483,23 @@ def process_cpu(pid: int) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_jiffies() -> tuple[int, int] | None:
+    """(busy, total) CPU time of the whole machine so far, in clock ticks (``/proc/stat``)."""
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return sum(values) - values[3] - values[4], sum(values)  # idle and iowait are not busy
+
+
+def cores_busy(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    """How many of the machine's cores were busy between two ``machine_jiffies``, on average:
+    every process (senders, sink, PostgreSQL, the bench itself)."""
+    if before is None or after is None or after[1] == before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1]) * (os.cpu_count() or 1)
 
 
 def with_sink_cpu(sink_pid: int, run: Any) -> dict[str, Any]:
@@ -482,6 +530,10 @@ def main() -> int:
                         help="the larger `worker --processes` count measured (default 2; 1 is always run)")
     parser.add_argument("--interval", type=float, default=0.2,
                         help="`worker --interval`: the idle tick, i.e. how soon inserted rows are seen (0.2)")
+    parser.add_argument("--far-ms", type=float, default=30.0,
+                        help="also run the workers against a second sink that answers this many ms late, as a"
+                             " push service across the internet does, where one worker is bound by its"
+                             " 32 in flight and more workers add more (default 30; 0: not run)")
     parser.add_argument("--compare", type=Path, default=None, metavar="DIR",
                         help="another checkout whose commands run too, alternating with this one's")
     parser.add_argument("--repeat", type=int, default=1,
@@ -494,7 +546,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="pushcart-bench-"))
     rows: list[tuple[str, dict[str, Any]]] = []
     schema = None
-    sink = None
+    sink = far = None
     trees = [("", ROOT)] + ([(" [compare]", args.compare.resolve())] if args.compare else [])
     try:
         cert = key = None
@@ -509,12 +561,18 @@ def main() -> int:
         sink.start()
         url = f"{'https' if cert else 'http'}://127.0.0.1:{ready.get(timeout=30)}"
         subscriptions = make_subscriptions(url)
+        far_subscriptions: list[dict[str, Any]] = []
+        far_label = f"sink {args.far_ms:g} ms away"
+        if args.far_ms > 0:
+            far = ctx.Process(target=sink_main, args=(cert, key, ready, args.far_ms / 1000), daemon=True)
+            far.start()
+            far_subscriptions = make_subscriptions(f"{'https' if cert else 'http'}://127.0.0.1:{ready.get(timeout=30)}")
         print(f"sending {n} pushes to a local {'HTTPS' if cert else 'plain-HTTP'} sink on {os.cpu_count()} cores;"
               f" worker --interval {args.interval}\n", flush=True)
 
-        def measure(label: str, run: Any) -> None:
+        def measure(label: str, run: Any, sink_pid: int | None = None) -> None:
             try:
-                rows.append((label, with_sink_cpu(sink.pid, run)))  # type: ignore[union-attr]
+                rows.append((label, with_sink_cpu(sink_pid or sink.pid, run)))  # type: ignore[union-attr]
             except RuntimeError as exc:
                 if "[compare]" not in label:
                     raise
@@ -545,7 +603,7 @@ def main() -> int:
         for round_ in range(args.repeat):
             if args.repeat > 1:
                 print(f"round {round_ + 1} of {args.repeat}", flush=True)
-            measure("sink alone (aiohttp client, 32 in flight, no crypto)",
+            measure("sink alone (libcurl client, 32 in flight, no crypto)",
                     lambda: run_child(ctx, sink_alone, url, cert, n))
             if not args.skip_naive:
                 measure("pywebpush.webpush() loop (naive baseline)",
@@ -567,14 +625,23 @@ def main() -> int:
                         prepare_database(db_url, subscriptions, 0)
                         return run_worker(root, db_url, key_file, cert, n, processes, args.interval, "w")
                     measure(f"worker --processes {processes}, {name}{suffix}", worker)
+            for name, db_url, processes in targets:
+                if far is None or name != ("PostgreSQL" if args.pg else "SQLite"):
+                    continue
+                for suffix, root in trees:
+                    def far_worker() -> dict[str, Any]:
+                        prepare_database(db_url, far_subscriptions, 0)
+                        return run_worker(root, db_url, key_file, cert, n, processes, args.interval, "f")
+                    measure(f"worker --processes {processes}, {name}, {far_label}{suffix}", far_worker, far.pid)
             measure("encryption alone (http_ece as pywebpush calls it, 1 core)",
                     lambda: run_child(ctx, encryption_alone, subscriptions, key_file, n))
         report(rows, n)
         if args.memory_check:
             memory_check(subscriptions, key_file, cert, n, work)
     finally:
-        if sink is not None:
-            sink.terminate()
+        for server in (sink, far):
+            if server is not None:
+                server.terminate()
         if schema:
             import sqlalchemy as sa
 
@@ -641,26 +708,32 @@ def report(rows: list[tuple[str, dict[str, Any]]], n: int) -> None:
     node_rate = next((rate for label, rate, _ in rates if label.startswith("node")), None)
     width = max(len(label) for label, _, _ in rates)
     print(f"\n| {'way of sending':<{width}} | pushes/s | × naive | × node | seconds | peak RSS | CPU ms/push"
-          f" | sink CPU ms/push |")
-    print(f"| {'-' * width} | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          f" | sink CPU ms/push | cores busy |")
+    print(f"| {'-' * width} | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for label, rate, r in rates:
         vs_naive = f"{rate / naive_rate:.2f}" if naive_rate else "-"
         vs_node = f"{rate / node_rate:.2f}" if node_rate else "-"
         sink_cpu = f"{1000 * r['sink_cpu'] / n:.3f}" if r.get("sink_cpu") is not None else "-"
         print(f"| {label:<{width}} | {rate:,.0f} | {vs_naive} | {vs_node} | {r['seconds']:.2f} |"
-              f" {r['rss']:.0f} MiB | {1000 * r['cpu'] / n:.3f} | {sink_cpu} |")
+              f" {r['rss']:.0f} MiB | {1000 * r['cpu'] / n:.3f} | {sink_cpu} |"
+              f" {'-' if r.get('machine') is None else format(r['machine'], '.2f')} |")
     if rows and rows[0][1]["rounds"] > 1:
         print(f"\n(each figure: the median of {rows[0][1]['rounds']} rounds; the ratios are of those medians)")
     print("\n(pushes/s = N ÷ seconds; for `start-up only` N ÷ the empty command's seconds, i.e. not a rate:"
-          " read its seconds. CPU ms/push: the sender's own processes, not the sink nor the PostgreSQL server.)")
-    for suffix in ("", " [compare]"):
-        ones = [n / r["seconds"] for label, r in per_round if label == f"worker --processes 1, PostgreSQL{suffix}"]
-        more = [(label, n / r["seconds"]) for label, r in per_round
-                if label.startswith("worker --processes") and label.endswith(f"PostgreSQL{suffix}")
-                and not label.startswith("worker --processes 1,")]
-        if ones and more and len(more) == len(ones):
+          " read its seconds. CPU ms/push: the sender's own processes, not the sink nor the PostgreSQL server."
+          f" cores busy: the whole machine's ({os.cpu_count()} cores) while a worker row was timed: senders, sink,"
+          " PostgreSQL.)")
+    for db in ("PostgreSQL", "SQLite"):
+        for suffix in sorted({label.split(f", {db}", 1)[1] for label, _ in per_round
+                              if label.startswith("worker --processes 1,") and f", {db}" in label}):
+            ones = [n / r["seconds"] for label, r in per_round if label == f"worker --processes 1, {db}{suffix}"]
+            more = [(label, n / r["seconds"]) for label, r in per_round
+                    if label.startswith("worker --processes") and label.endswith(f", {db}{suffix}")
+                    and not label.startswith("worker --processes 1,")]
+            if not ones or len(more) != len(ones) or (db == "SQLite" and not suffix.startswith(", sink")):
+                continue
             ratios = [m / o for (_, m), o in zip(more, ones)]
-            print(f"{more[0][0].split(',')[0]} ÷ --processes 1 (PostgreSQL{suffix}), per round: "
+            print(f"{more[0][0].split(',')[0]} ÷ --processes 1 ({db}{suffix}), per round: "
                   + ", ".join(f"{x:.2f}" for x in ratios)
                   + (f"; of the medians: {statistics.median(m for _, m in more) / statistics.median(ones):.2f}"
                      if len(ones) > 1 else ""))
