@@ -10,7 +10,7 @@ import pytest
 
 from server.delivery.push import Message
 from server.delivery.push.outcomes import FAILED, RETRY, SENT
-from server.delivery.push.transport import MAX_BODY_KEPT, WebPushSender
+from server.delivery.push.transport import MAX_BODY_KEPT, WebPushSender, _Exchange
 from server.delivery.push.vapid import load_keys
 from tests.fakepush import FakePushService, Reply
 
@@ -82,7 +82,22 @@ def test_only_the_first_kilobyte_of_an_answer_is_kept(make_sender, fake):
     (result,) = send(make_sender(), message(fake))
     assert result.outcome == FAILED and result.http_status == 400
     assert "x" * 100 in result.error and len(result.error) <= 300
-    assert MAX_BODY_KEPT == 1024
+    # What an exchange keeps of the chunks libcurl hands it: up to the first one past the cap.
+    exchange = _Exchange({}, allow_loopback=False)
+    for _ in range(5):
+        exchange._write(b"y" * 1000)
+    assert len(b"".join(exchange.body)) == 2000 and MAX_BODY_KEPT < 2000
+    exchange.curl.close()
+
+
+def test_a_batch_answered_by_a_hold_is_let_go(make_sender, fake):
+    fake.script("a", Reply(429, {"Retry-After": "120"}))
+    sender = make_sender()
+    (limited,) = send(sender, message(fake, "a", 1))
+    (held,) = send(sender, message(fake, "a", 2))  # never sent: the origin asked us to wait
+    assert (limited.outcome, limited.http_status, held.outcome) == (RETRY, 429, "held")
+    assert len(fake.requests) == 1
+    assert sender._open == set()  # no answered batch is kept by the sender's thread
 
 
 def test_a_stalled_answer_times_out_after_the_read_timeout(make_sender, fake):

@@ -137,10 +137,9 @@ class _Exchange:
         curl.setopt(pycurl.HEADERFUNCTION, self._header)
         curl.setopt(pycurl.OPENSOCKETFUNCTION, self._open_socket)
 
-    def begin(self, job: PreparedBatch, index: int, headers: list[str]) -> None:
+    def begin(self, job: PreparedBatch, index: int, origin: str, host: str, headers: list[str]) -> None:
         message = job.messages[index]
-        self.job, self.index = job, index
-        self.origin, self.host = _origin_and_host(message.endpoint)
+        self.job, self.index, self.origin, self.host = job, index, origin, host
         self.body, self.kept, self.retry_after = [], 0, None
         curl = self.curl
         curl.setopt(pycurl.URL, message.endpoint)
@@ -238,38 +237,40 @@ class WebPushSender:
     # -- on the sender's thread ----------------------------------------------------------------
 
     def _run(self) -> None:
-        multi = pycurl.CurlMulti()
+        # The sender thread's own state: the multi handle, the free and running exchanges,
+        # the messages waiting for an exchange, and the batches not yet answered in full.
+        self._multi = multi = pycurl.CurlMulti()
         multi.setopt(pycurl.M_MAX_TOTAL_CONNECTIONS, self._concurrency)
         multi.setopt(pycurl.M_MAXCONNECTS, self._concurrency)
-        idle = [_Exchange(self._options, self._allow_loopback) for _ in range(self._concurrency)]
-        waiting: collections.deque[tuple[PreparedBatch, int]] = collections.deque()
-        running: dict[pycurl.Curl, _Exchange] = {}
-        open_jobs: set[PreparedBatch] = set()
+        self._idle = [_Exchange(self._options, self._allow_loopback) for _ in range(self._concurrency)]
+        self._running: dict[pycurl.Curl, _Exchange] = {}
+        self._waiting: collections.deque[tuple[PreparedBatch, int]] = collections.deque()
+        self._open: set[PreparedBatch] = set()
         stopping = False
         try:
             while not stopping:
-                stopping = self._take_jobs(waiting, open_jobs)
-                while idle and waiting:
-                    job, index = waiting.popleft()
+                stopping = self._take_jobs()
+                while self._idle and self._waiting:
+                    job, index = self._waiting.popleft()
                     if not job.future.done():
-                        self._begin(multi, idle, running, job, index)
-                if running:
+                        self._begin(job, index)
+                if self._running:
                     while multi.perform()[0] == pycurl.E_CALL_MULTI_PERFORM:
                         pass
-                    self._harvest(multi, idle, running, open_jobs)
-                if not stopping and not (idle and waiting):
-                    self._wait(multi, bool(running))
+                    self._harvest()
+                if not stopping and not (self._idle and self._waiting):
+                    self._wait()
         finally:
-            for exchange in list(running.values()):
+            for exchange in list(self._running.values()):
                 multi.remove_handle(exchange.curl)
-            for job in open_jobs:
+            for job in self._open:
                 job.fail(RuntimeError("sender closed before the batch was sent"))
-            for exchange in [*idle, *running.values()]:
+            for exchange in [*self._idle, *self._running.values()]:
                 exchange.curl.close()
             multi.close()
 
-    def _take_jobs(self, waiting: collections.deque[tuple[PreparedBatch, int]], open_jobs: set[PreparedBatch]) -> bool:
-        """Move queued batches to ``waiting``; True when ``close`` asked the thread to stop."""
+    def _take_jobs(self) -> bool:
+        """Move queued batches to ``_waiting``; True when ``close`` asked the thread to stop."""
         while True:
             try:
                 job = self._jobs.get_nowait()
@@ -277,13 +278,12 @@ class WebPushSender:
                 return False
             if job is None:
                 return True
-            open_jobs.add(job)
-            waiting.extend((job, i) for i, result in enumerate(job.results) if result is None)
+            self._open.add(job)
+            self._waiting.extend((job, i) for i, result in enumerate(job.results) if result is None)
 
-    def _begin(self, multi: pycurl.CurlMulti, idle: list[_Exchange], running: dict[pycurl.Curl, _Exchange],
-               job: PreparedBatch, index: int) -> None:
+    def _begin(self, job: PreparedBatch, index: int) -> None:
         message = job.messages[index]
-        origin = origin_of(message.endpoint)
+        origin, host = _origin_and_host(message.endpoint)
         held_until = self._held.get(origin)
         if held_until is not None:
             wait = held_until - self._time()
@@ -302,30 +302,29 @@ class WebPushSender:
             ]
             if message.topic:
                 headers.append(f"Topic: {message.topic}")
-            exchange = idle.pop()
-            exchange.begin(job, index, headers)
-            multi.add_handle(exchange.curl)
+            exchange = self._idle.pop()
+            exchange.begin(job, index, origin, host, headers)
+            self._multi.add_handle(exchange.curl)
         except Exception as exc:  # a bug, not a push service's answer: the batch's caller sees it
+            self._open.discard(job)
             job.fail(exc)
             return
-        running[exchange.curl] = exchange
+        self._running[exchange.curl] = exchange
 
-    def _harvest(self, multi: pycurl.CurlMulti, idle: list[_Exchange], running: dict[pycurl.Curl, _Exchange],
-                 open_jobs: set[PreparedBatch]) -> None:
+    def _harvest(self) -> None:
         while True:
-            queued, succeeded, failed = multi.info_read()
+            queued, succeeded, failed = self._multi.info_read()
             for curl in succeeded:
-                self._finish(multi, idle, running, open_jobs, curl, None)
+                self._finish(curl, None)
             for curl, code, _message in failed:
-                self._finish(multi, idle, running, open_jobs, curl, code)
+                self._finish(curl, code)
             if not queued:
                 return
 
-    def _finish(self, multi: pycurl.CurlMulti, idle: list[_Exchange], running: dict[pycurl.Curl, _Exchange],
-                open_jobs: set[PreparedBatch], curl: pycurl.Curl, error: int | None) -> None:
-        exchange = running.pop(curl)
-        multi.remove_handle(curl)
-        idle.append(exchange)
+    def _finish(self, curl: pycurl.Curl, error: int | None) -> None:
+        exchange = self._running.pop(curl)
+        self._multi.remove_handle(curl)
+        self._idle.append(exchange)
         job, index = exchange.job, exchange.index
         exchange.job = None
         assert job is not None
@@ -343,8 +342,7 @@ class WebPushSender:
                           job.messages[index].push_id, result.http_status)
         if self._observe is not None:
             self._observe(result.outcome, seconds)
-        if self._complete(job, index, result):
-            open_jobs.discard(job)
+        self._complete(job, index, result)
 
     @staticmethod
     def _failure(code: int) -> SendResult:
@@ -352,27 +350,26 @@ class WebPushSender:
             return SendResult(RETRY, None, "timeout")
         return SendResult(RETRY, None, f"connection error: {_CURL_ERRORS.get(code, f'curl error {code}')}")
 
-    @staticmethod
-    def _complete(job: PreparedBatch, index: int, result: SendResult) -> bool:
-        """Set one message's result; True when that completed its batch."""
+    def _complete(self, job: PreparedBatch, index: int, result: SendResult) -> None:
+        """Set one message's result; the last one of its batch answers the batch's future."""
         job.results[index] = result
         job.left -= 1
         if job.left:
-            return False
+            return
+        self._open.discard(job)
         if not job.future.done():
             job.future.set_result(job.results)  # type: ignore[arg-type]
-        return True
 
-    def _wait(self, multi: pycurl.CurlMulti, running: bool) -> None:
+    def _wait(self) -> None:
         """Sleep until a socket of a running exchange is ready, libcurl's next timer is due, or
         ``start``/``close`` wakes the thread."""
-        reads, writes, errors = multi.fdset() if running else ([], [], [])
+        reads, writes, errors = self._multi.fdset() if self._running else ([], [], [])
         timeout: float | None = None
-        if running:
-            due = multi.timeout()  # ms; -1: no timer set
+        if self._running:
+            due = self._multi.timeout()  # ms; -1: no timer set
             timeout = 1.0 if due < 0 else due / 1000
         ready, _, _ = select.select([*reads, self._wake_read], writes, errors, timeout)
-        if self._wake_read.fileno() in ready or self._wake_read in ready:
+        if self._wake_read in ready:
             try:
                 while self._wake_read.recv(4096):
                     pass
