@@ -26,7 +26,8 @@ _OFFSET = re.compile(r"(Z|z|[+-]\d{2}:\d{2})$")
 
 def require_sending_setup(app: Any) -> None:
     """Stop a sending command at its start, with one clear line, when it could not send: no
-    usable VAPID subject, or no VAPID key (never a traceback halfway through a pass)."""
+    usable VAPID subject, no VAPID key, or an ``SSL_CERT_FILE`` that is no file (never a
+    traceback, nor every push failing its TLS, halfway through a pass)."""
     problem = subject_problem(app.config.get("VAPID_SUBJECT"))
     if problem:
         raise click.ClickException(problem)
@@ -34,6 +35,10 @@ def require_sending_setup(app: Any) -> None:
         load_keys(app.config["VAPID_PRIVATE_KEY_FILE"])
     except (FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+    cafile = os.environ.get("SSL_CERT_FILE")
+    if cafile and not os.path.isfile(cafile):
+        raise click.ClickException(f"SSL_CERT_FILE is {cafile}, which is not a file: name the CA bundle push "
+                                   "services are verified against, or unset it for the system's")
 
 
 def parse_at(value: str) -> datetime:

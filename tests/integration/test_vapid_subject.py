@@ -55,6 +55,14 @@ def test_a_subject_that_is_no_contact_url_is_refused(app):
     assert "Traceback" not in done.stderr and "mailto:" in done.stderr
 
 
+def test_a_ca_bundle_that_is_no_file_stops_the_command_with_one_line(app, tmp_path):
+    done = flask(cli_env(app, SSL_CERT_FILE=str(tmp_path / "missing.pem")), "dispatch", "--once")
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "SSL_CERT_FILE" in lines[0] and "missing.pem" in lines[0], done.stderr
+    assert done.stdout == ""
+
+
 def test_the_worker_starts_with_a_subject(app, tmp_path):
     log_path = tmp_path / "worker.log"
     with open(log_path, "wb") as log:
