@@ -16,7 +16,7 @@ from tests.hardening.conftest import ORIGIN, assert_json_error, count, events_bo
 
 @pytest.fixture
 def app_config(app_config):
-    return {**app_config, "RATELIMIT_COLLECT_PER_IP": "5/minute", "RATELIMIT_COLLECT_PER_SHOP": "8/minute",
+    return {**app_config, "RATELIMIT_COLLECT_PER_IP": "5/hour", "RATELIMIT_COLLECT_PER_SHOP": "8/hour",
             "RATELIMIT_NEW_SUBSCRIPTIONS": "2/hour"}
 
 
@@ -170,7 +170,7 @@ def test_the_limiter_keys_hold_no_whole_address(app, client, shop):
 
 @pytest.fixture
 def tight_config(app_config):
-    return {**app_config, "RATELIMIT_WEBHOOKS_PER_SHOP": "2/minute", "RATELIMIT_CLICKS_PER_IP": "2/minute"}
+    return {**app_config, "RATELIMIT_WEBHOOKS_PER_SHOP": "2/hour", "RATELIMIT_CLICKS_PER_IP": "2/hour"}
 
 
 def test_webhooks_per_shop_and_clicks_per_address(tight_config, make_app):
