@@ -36,23 +36,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from server.collect import api as collect
     from server.collect import interests_api
-    from server.merchant import api as admin_api
 
     app.register_blueprint(collect.bp)
     app.register_blueprint(interests_api.bp)  # the widget's "notify me"
-    app.register_blueprint(admin_api.bp)
-
-    from server.merchant import experiments_api
-
-    app.register_blueprint(experiments_api.bp)  # A/B tests, holdouts, lift
-
-    from server.merchant import campaigns_api
-
-    app.register_blueprint(campaigns_api.bp)  # /v1/admin/campaigns
-
-    from server.merchant import content_api
-
-    app.register_blueprint(content_api.bp)  # coupons
 
     from server.clicks import api as clicks
 
@@ -66,14 +52,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(integrations.bp)  # Shopify and WooCommerce
 
-    from server.merchant import dashboard
-    from server.merchant import dashboard_content, experiments_dashboard  # noqa: F401 (their pages join the dashboard)
+    from server.merchant import doors
 
-    app.register_blueprint(dashboard.bp)  # the merchant's pages at /admin/
-
-    from server.merchant import campaigns_dashboard
-
-    app.register_blueprint(campaigns_dashboard.bp)  # /admin/campaigns
+    doors.register(app)  # the merchant side: the admin API at /v1/admin, the dashboard at /admin
 
     from server import demo
     from server.collect import assets

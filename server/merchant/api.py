@@ -1,4 +1,4 @@
-"""The merchant API (``Authorization: Bearer <admin_token>``), scoped to the token's shop."""
+"""The admin API's shop routes: settings, presets, stats and records (behind ``doors.api``'s Bearer guard)."""
 from __future__ import annotations
 
 from typing import Any
@@ -7,36 +7,21 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from server.core.clock import get_clock
 from server.core.db import get_session
-from server.core.errors import Invalid, Unauthorized
+from server.core.errors import Invalid
 from server.core.models import Shop
 from server.merchant.presets import list_presets, update_preset
 from server.merchant.records import list_pushes, list_visitors, read_page
-from server.core.shops import shop_by_admin_token, shop_cache
+from server.core.shops import shop_cache
 from server.merchant.shops import SettingsUpdate, settings_as_json, update_settings, without_read_only
 from server.merchant.guardrails import guardrails
 from server.merchant.stats import compute_stats, parse_range
 from server.core.validation import parse, read_json
 
-bp = Blueprint("admin_api", __name__, url_prefix="/v1/admin")
+bp = Blueprint("shop", __name__)
 
 def current_shop() -> Shop:
     """The shop authenticated for this request."""
     return g.shop
-
-
-def authenticate_bearer() -> Shop:
-    """The shop whose admin token the request carries; raises Unauthorized."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    shop = shop_by_admin_token(get_session(), token.strip()) if scheme.lower() == "bearer" else None
-    if shop is None:
-        raise Unauthorized("a valid admin token is needed: Authorization: Bearer <admin_token>",
-                           headers={"WWW-Authenticate": 'Bearer realm="pushcart"'})
-    return shop
-
-
-@bp.before_request
-def _authenticate() -> None:
-    g.shop = authenticate_bearer()
 
 
 @bp.get("/settings")

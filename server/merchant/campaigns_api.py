@@ -13,16 +13,10 @@ from flask import Blueprint, g, request
 from server.core.clock import get_clock
 from server.core.db import get_session
 from server.merchant import campaigns as service
-from server.merchant.api import authenticate_bearer
 from server.merchant.records import read_page
 from server.core.validation import parse, read_json
 
-bp = Blueprint("campaigns_api", __name__, url_prefix="/v1/admin/campaigns")
-
-
-@bp.before_request
-def _authenticate() -> None:
-    g.shop = authenticate_bearer()
+bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
 
 def _optional_body() -> service.CampaignIn | None:

@@ -11,20 +11,16 @@ from datetime import datetime, timezone
 from typing import Any
 
 from flask import Blueprint, Response, flash, g, redirect, request, url_for
-from flask_wtf.csrf import CSRFError
 
 from server.core.clock import get_clock
 from server.core.db import get_session
 from server.core.errors import ApiError, Invalid
 from server.core.validation import parse
 from server.merchant import campaigns as service
-from server.merchant import dashboard
+from server.merchant.doors import render_page
 from server.merchant.records import read_page
 
-bp = Blueprint("campaigns_dashboard", __name__, url_prefix="/admin/campaigns")
-bp.before_request(dashboard._guard)
-bp.after_request(dashboard._headers)
-bp.errorhandler(CSRFError)(dashboard._csrf_failed)
+bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
 BROWSERS = {"chrome": "Chrome, Edge, Android (FCM)", "firefox": "Firefox (Mozilla)", "safari": "Safari (Apple)",
             "edge_legacy": "Edge legacy (WNS)"}
@@ -95,7 +91,7 @@ def _page(campaign: Any = None, *, values: dict[str, Any] | None = None, preview
     data = values if values is not None else (service.campaign_as_json(campaign) if campaign is not None else {
         "name": "", "title": "", "body": "", "url": "", "icon": "", "image": "", "segment": [], "status": "draft",
         "rate_per_minute": None, "send_mode": "now"})
-    return dashboard._page("admin/campaign.html", campaign=campaign, data=data,
+    return render_page("admin/campaign.html", campaign=campaign, data=data,
                            seg=segment_to_form(data.get("segment") or []), builder=BUILDER, browsers=BROWSERS,
                            preview=preview, stats=stats, active="campaigns")
 
@@ -104,7 +100,7 @@ def _page(campaign: Any = None, *, values: dict[str, Any] | None = None, preview
 def campaigns() -> str:
     """Every campaign with its status and figures."""
     listing = service.list_campaigns(get_session(), g.shop, read_page(request.args.get("page")))
-    return dashboard._page("admin/campaigns.html", listing=listing, active="campaigns")
+    return render_page("admin/campaigns.html", listing=listing, active="campaigns")
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -119,7 +115,7 @@ def new_campaign() -> Any:
             flash(f"Campaign not saved: {exc.message}", "error")
             return _page(values={**_safe_fields(request.form), "status": "draft"})
         flash(f"Campaign “{campaign.name}” saved as a draft.", "ok")
-        return redirect(url_for("campaigns_dashboard.campaign", campaign_id=campaign.id))
+        return redirect(url_for("dashboard.campaigns.campaign", campaign_id=campaign.id))
     return _page()
 
 
@@ -148,7 +144,7 @@ def campaign(campaign_id: int) -> Any:
             flash(f"Campaign not saved: {exc.message}", "error")
             return _page(found, values={**service.campaign_as_json(found), **_safe_fields(request.form)})
         flash("Campaign saved.", "ok")
-        return redirect(url_for("campaigns_dashboard.campaign", campaign_id=campaign_id))
+        return redirect(url_for("dashboard.campaigns.campaign", campaign_id=campaign_id))
     return _page(found, stats=service.campaign_stats(session, g.shop, campaign_id))
 
 
@@ -188,7 +184,7 @@ def send(campaign_id: int) -> Response:
     else:
         flash("Sending: the first pushes go out within moments." if campaign.status == "sending"
               else "Scheduled.", "ok")
-    return redirect(url_for("campaigns_dashboard.campaign", campaign_id=campaign_id))
+    return redirect(url_for("dashboard.campaigns.campaign", campaign_id=campaign_id))
 
 
 @bp.post("/<int:campaign_id>/cancel")
@@ -200,7 +196,7 @@ def cancel(campaign_id: int) -> Response:
         flash(f"Not cancelled: {exc.message}", "error")
     else:
         flash(f"Cancelled; {cancelled} pending push{'' if cancelled == 1 else 'es'} will not be sent.", "ok")
-    return redirect(url_for("campaigns_dashboard.campaign", campaign_id=campaign_id))
+    return redirect(url_for("dashboard.campaigns.campaign", campaign_id=campaign_id))
 
 
 @bp.post("/<int:campaign_id>/delete")
@@ -210,6 +206,6 @@ def delete(campaign_id: int) -> Response:
         service.delete_campaign(get_session(), g.shop, campaign_id)
     except ApiError as exc:
         flash(f"Not deleted: {exc.message}", "error")
-        return redirect(url_for("campaigns_dashboard.campaign", campaign_id=campaign_id))
+        return redirect(url_for("dashboard.campaigns.campaign", campaign_id=campaign_id))
     flash("Campaign deleted.", "ok")
-    return redirect(url_for("campaigns_dashboard.campaigns"))
+    return redirect(url_for("dashboard.campaigns.campaigns"))

@@ -1,56 +1,40 @@
-"""The merchant's dashboard at ``/admin/``: server-rendered pages behind a token log-in.
+"""The dashboard's core pages (Overview, Events, records, Install, Settings) behind ``doors.dashboard``.
 
-Every form carries a CSRF token (Flask-WTF), checked here for every POST. Pages send a
+The door checks the log-in and every POST's CSRF token and sends the pages' headers (a
 Content-Security-Policy without 'unsafe-inline': scripts and styles come from static files,
-data for the charts travels in a ``<script type="application/json">`` block.
+data for the charts travels in a ``<script type="application/json">`` block).
 """
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from flask import (Blueprint, Response, abort, current_app, flash, g, jsonify, redirect, render_template,
-                   request, session, url_for)
-from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
-from wtforms.validators import ValidationError
+from flask import Blueprint, Response, abort, current_app, flash, g, jsonify, redirect, request, session, url_for
 
 from server.core.embed import worker_source
+from server.core.kinds import KIND_LABELS
 from server.core.clock import get_clock
 from server.core.db import get_session
 from server.core.errors import ApiError
-from server.core.models import ALL_KINDS, KINDS, Shop
+from server.core.models import ALL_KINDS, KINDS
 from server.planning import templates
 from server.merchant import install_check
+from server.merchant.doors import render_page
 from server.clicks.service import is_http_url
 from server.merchant.content_forms import (actions_from_form, locale_rows, locales_from_form, prompt_locales_from_form)
 from server.merchant.coupons import coupon_as_json
 from server.merchant.presets import STEP_KINDS, list_presets, update_preset
 from server.merchant.records import list_pushes, list_visitors, read_page
-from server.core.shops import shop_by_admin_token, shop_cache
+from server.core.shops import shop_cache
 from server.merchant.shops import SettingsUpdate, settings_as_json, update_settings
 from server.merchant.guardrails import guardrails
 from server.merchant.stats import compute_stats, parse_range
 from server.merchant.test_pushes import send_test_push
 from server.core.validation import parse
 
-bp = Blueprint("dashboard", __name__, url_prefix="/admin")
+bp = Blueprint("pages", __name__)
 
-SESSION_SHOP = "shop_id"
-SESSION_TOKEN = "token_check"  # a prefix of the token's hash: a new token logs old sessions out
 SESSION_VISITOR = "my_visitor_id"
-OPEN_ENDPOINTS = {"dashboard.login"}
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
-       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-KIND_LABELS = {
-    "welcome": "Welcome",
-    "browse_abandonment": "Browse & cart abandonment",
-    "checkout_recovery": "Checkout recovery",
-    "repurchase": "Repurchase",
-    "shipped": "Shipped",
-    "back_in_stock": "Back in stock",
-    "price_drop": "Price drop",
-    "campaign": "Campaign",
-}
 WEBHOOK_TOPICS = ("checkouts", "orders", "shipments", "products")
 PLATFORM_LABELS = {"custom": "Custom / other", "shopify": "Shopify", "woocommerce": "WooCommerce"}
 SHOPIFY_TOPICS = (("Checkout creation", "checkouts/create"), ("Checkout update", "checkouts/update"),
@@ -82,79 +66,6 @@ def format_delay(seconds: int) -> str:
     return f"{seconds}s" if seconds else "0"
 
 
-@bp.app_template_global()
-def csrf_token() -> str:
-    """The CSRF token for forms and the preview's fetch header."""
-    return generate_csrf()
-
-
-@bp.before_request
-def _guard() -> Response | None:
-    if request.method == "POST":
-        try:
-            validate_csrf(request.form.get("csrf_token") or request.headers.get("X-CSRFToken"))
-        except ValidationError as exc:
-            raise CSRFError(str(exc)) from None
-    g.shop = _logged_in_shop()
-    if g.shop is None and request.endpoint not in OPEN_ENDPOINTS:
-        return redirect(url_for("dashboard.login"))
-    return None
-
-
-def _logged_in_shop() -> Shop | None:
-    shop_id = session.get(SESSION_SHOP)
-    if not shop_id:
-        return None
-    shop = get_session().get(Shop, shop_id)
-    if shop is None or shop.admin_token_hash[:16] != session.get(SESSION_TOKEN):
-        session.clear()
-        return None
-    return shop
-
-
-@bp.after_request
-def _headers(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Referrer-Policy"] = "same-origin"
-    response.headers.setdefault("Cache-Control", "no-store")
-    return response
-
-
-@bp.errorhandler(CSRFError)
-def _csrf_failed(exc: CSRFError) -> tuple[str, int]:
-    return render_template("admin/error.html", shop=g.get("shop"),
-                           message="The form expired or was sent from elsewhere. Reload the page and try again."), 400
-
-
-def _page(template: str, **context: Any) -> str:
-    return render_template(template, shop=g.shop, kind_labels=KIND_LABELS, **context)
-
-
-@bp.route("/login", methods=["GET", "POST"])
-def login() -> Any:
-    """The log-in form: the shop's admin token starts a dashboard session."""
-    if request.method == "POST":
-        shop = shop_by_admin_token(get_session(), (request.form.get("token") or "").strip()[:200])
-        if shop is None:
-            return render_template("admin/login.html", error="That admin token is not valid."), 401
-        session.clear()  # a fresh session on log-in (no fixation)
-        session[SESSION_SHOP] = shop.id
-        session[SESSION_TOKEN] = shop.admin_token_hash[:16]
-        return redirect(url_for("dashboard.overview"))
-    if g.shop is not None:
-        return redirect(url_for("dashboard.overview"))
-    return render_template("admin/login.html", error=None)
-
-
-@bp.post("/logout")
-def logout() -> Response:
-    """End the dashboard session."""
-    session.clear()
-    return redirect(url_for("dashboard.login"))
-
-
 @bp.get("/")
 def overview() -> str:
     """Headline figures, the daily chart and the funnel for a date range."""
@@ -166,7 +77,7 @@ def overview() -> str:
     stats = compute_stats(get_session(), g.shop.id, rng)
     stats["currency"] = g.shop.currency
     stats["guardrails"] = guardrails(get_session(), g.shop, stats["by_kind"], get_clock().now())
-    return _page("admin/overview.html", stats=stats, error=error, active="overview")
+    return render_page("admin/overview.html", stats=stats, error=error, active="overview")
 
 
 @bp.get("/events")
@@ -177,7 +88,7 @@ def events() -> str:
         preset["delays_text"] = ", ".join(format_delay(d) for d in preset["delays"])
         preset["locale_rows"] = locale_rows(preset["locales"])
         preset["coupon"] = coupon_as_json(get_session(), g.shop, preset["kind"])
-    return _page("admin/events.html", presets=presets, my_visitor=session.get(SESSION_VISITOR, ""),
+    return render_page("admin/events.html", presets=presets, my_visitor=session.get(SESSION_VISITOR, ""),
                  active="events")
 
 
@@ -196,7 +107,7 @@ def save_event(kind: str) -> Response:
             changes["delays"] = parse_delays(form.get("delays", ""))
         except ApiError as exc:
             flash(f"{KIND_LABELS[kind]}: {exc.message}", "error")
-            return redirect(url_for("dashboard.events", _anchor=kind))
+            return redirect(url_for("dashboard.pages.events", _anchor=kind))
         if kind in STEP_KINDS:
             # One texts pair per delay; the fields of steps without a delay are not kept.
             steps = [{"title": form.get(f"step_title_{i}", ""), "body": form.get(f"step_body_{i}", "")}
@@ -211,12 +122,12 @@ def save_event(kind: str) -> Response:
     except ApiError as exc:
         get_session().rollback()  # the redirect is a success status: keep nothing half-saved
         flash(f"{KIND_LABELS[kind]}: {exc.message}", "error")
-        return redirect(url_for("dashboard.events", _anchor=kind))
+        return redirect(url_for("dashboard.pages.events", _anchor=kind))
     if "enabled" in changes:
         flash(f"{KIND_LABELS[kind]} is now {'on' if changes['enabled'] else 'off'}.", "ok")
     else:
         flash(f"{KIND_LABELS[kind]} saved.", "ok")
-    return redirect(url_for("dashboard.events", _anchor=kind))
+    return redirect(url_for("dashboard.pages.events", _anchor=kind))
 
 
 @bp.post("/events/<kind>/test")
@@ -228,10 +139,10 @@ def test_push(kind: str) -> Response:
     except ApiError as exc:
         get_session().rollback()
         flash(f"Test push: {exc.message}", "error")
-        return redirect(url_for("dashboard.events", _anchor=kind))
+        return redirect(url_for("dashboard.pages.events", _anchor=kind))
     session[SESSION_VISITOR] = visitor_key
     flash(f"Test push queued for {count} subscription(s); it goes out with the next dispatch.", "ok")
-    return redirect(url_for("dashboard.events", _anchor=kind))
+    return redirect(url_for("dashboard.pages.events", _anchor=kind))
 
 
 @bp.post("/preview")
@@ -270,7 +181,7 @@ def pushes() -> str:
         error = None
     except ApiError as exc:
         page, error, kind, status = list_pushes(get_session(), g.shop.id), exc.message, None, None
-    return _page("admin/pushes.html", page=page.as_json(), kind=kind, status=status, error=error,
+    return render_page("admin/pushes.html", page=page.as_json(), kind=kind, status=status, error=error,
                  kinds=ALL_KINDS, active="pushes")
 
 
@@ -284,7 +195,7 @@ def visitors() -> str:
                              page=read_page(request.args.get("page")))
     except ApiError:
         page, subscribed = list_visitors(get_session(), g.shop.id), None
-    return _page("admin/visitors.html", page=page.as_json(), subscribed=subscribed, active="visitors")
+    return render_page("admin/visitors.html", page=page.as_json(), subscribed=subscribed, active="visitors")
 
 
 def _install_context() -> dict[str, Any]:
@@ -310,7 +221,7 @@ def _install_context() -> dict[str, Any]:
 def install() -> str:
     """What to paste into the shop: script tag, service worker file, webhook URLs; per platform
     (Shopify, WooCommerce) the theme snippet and the webhook set-up steps."""
-    return _page("admin/install.html", check=None, **_install_context())
+    return render_page("admin/install.html", check=None, **_install_context())
 
 
 @bp.get("/install/pushcart-sw.js")
@@ -330,7 +241,7 @@ def install_check_run() -> str:
         check = install_check.check_service_worker(g.shop, origin, current_app.config["PUBLIC_URL"])
     except ApiError as exc:
         check = install_check.CheckResult(False, "", None, exc.message)
-    return _page("admin/install.html", check=check, **_install_context())
+    return render_page("admin/install.html", check=check, **_install_context())
 
 
 @bp.route("/settings", methods=["GET", "POST"])
@@ -369,11 +280,11 @@ def settings() -> Any:
         except ApiError as exc:
             get_session().rollback()
             flash(f"Settings not saved: {exc.message}", "error")
-            return redirect(url_for("dashboard.settings"))
+            return redirect(url_for("dashboard.pages.settings"))
         flash("Settings saved.", "ok")
-        return redirect(url_for("dashboard.settings"))
+        return redirect(url_for("dashboard.pages.settings"))
     current = settings_as_json(g.shop)
-    return _page("admin/settings.html", settings=current, platform_labels=PLATFORM_LABELS,
+    return render_page("admin/settings.html", settings=current, platform_labels=PLATFORM_LABELS,
                  prompt_locale_rows=locale_rows(current["prompt"].get("locales") or {}), active="settings")
 
 

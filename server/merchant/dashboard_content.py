@@ -1,13 +1,12 @@
 """The dashboard's Coupons page (``/admin/coupons``): per kind, the coupon source and its code list.
 
-Its routes hang on the dashboard's blueprint, so the log-in guard and the CSRF check of every
-POST apply to them as to every other page.
+A child of ``doors.dashboard``: the door's log-in guard and CSRF check of every POST apply.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, flash, g, redirect, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from server.core.clock import get_clock
@@ -15,15 +14,18 @@ from server.core.db import get_session
 from server.core.errors import ApiError
 from server.core.models import KINDS
 from server.merchant.coupons import (MAX_CODES_PER_UPLOAD, MAX_UPLOAD_BYTES, CouponUpdate, coupon_as_json, update_coupon, upload_codes)
-from server.merchant.dashboard import KIND_LABELS, _page, bp
+from server.core.kinds import KIND_LABELS
+from server.merchant.doors import render_page
 from server.core.validation import parse
+
+bp = Blueprint("coupons", __name__)
 
 
 @bp.before_app_request
 def _upload_limits() -> None:
     # Before the blueprint's CSRF guard reads the form: a list of 10,000 codes is bigger than
     # the other forms may be.
-    if request.endpoint == "dashboard.upload_coupon_codes":
+    if request.endpoint == "dashboard.coupons.upload_coupon_codes":
         request.max_content_length = MAX_UPLOAD_BYTES + 64 * 1024
         request.max_form_memory_size = MAX_UPLOAD_BYTES + 64 * 1024
 
@@ -32,7 +34,7 @@ def _upload_limits() -> None:
 def coupons() -> str:
     """Every kind's coupon source, with how many list codes are left and given out."""
     sources = [coupon_as_json(get_session(), g.shop, kind) for kind in KINDS]
-    return _page("admin/coupons.html", sources=sources, max_codes=MAX_CODES_PER_UPLOAD, active="coupons")
+    return render_page("admin/coupons.html", sources=sources, max_codes=MAX_CODES_PER_UPLOAD, active="coupons")
 
 
 @bp.post("/coupons/<kind>")
@@ -46,9 +48,9 @@ def save_coupon(kind: str) -> Response:
     except ApiError as exc:
         get_session().rollback()
         flash(f"{KIND_LABELS[kind]} coupon: {exc.message}", "error")
-        return redirect(url_for("dashboard.coupons", _anchor=f"coupon-{kind}"))
+        return redirect(url_for("dashboard.coupons.coupons", _anchor=f"coupon-{kind}"))
     flash(f"{KIND_LABELS[kind]} coupon saved.", "ok")
-    return redirect(url_for("dashboard.coupons", _anchor=f"coupon-{kind}"))
+    return redirect(url_for("dashboard.coupons.coupons", _anchor=f"coupon-{kind}"))
 
 
 @bp.post("/coupons/<kind>/codes")
@@ -65,7 +67,7 @@ def upload_coupon_codes(kind: str) -> Response:
     except ApiError as exc:
         get_session().rollback()
         flash(f"{KIND_LABELS[kind]} codes not added: {exc.message}", "error")
-        return redirect(url_for("dashboard.coupons", _anchor=f"coupon-{kind}"))
+        return redirect(url_for("dashboard.coupons.coupons", _anchor=f"coupon-{kind}"))
     flash(f"{KIND_LABELS[kind]}: {result['added']} code(s) added, {result['skipped']} already there; "
           f"{result['remaining']} left.", "ok")
-    return redirect(url_for("dashboard.coupons", _anchor=f"coupon-{kind}"))
+    return redirect(url_for("dashboard.coupons.coupons", _anchor=f"coupon-{kind}"))

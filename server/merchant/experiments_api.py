@@ -14,16 +14,10 @@ from server.core.clock import get_clock
 from server.core.db import get_session
 from server.core.validation import read_json
 from server.merchant import experiments as service
-from server.merchant.api import authenticate_bearer
 from server.merchant.lift import check_kind, lift_report
 from server.merchant.stats import parse_range
 
-bp = Blueprint("admin_experiments_api", __name__, url_prefix="/v1/admin")
-
-
-@bp.before_request
-def _authenticate() -> None:
-    g.shop = authenticate_bearer()
+bp = Blueprint("experiments", __name__)
 
 
 def _body() -> Any:

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, flash, g, redirect, request, url_for
+from flask import Blueprint, Response, flash, g, redirect, request, url_for
 
 from server.core.clock import get_clock
 from server.core.db import get_session
 from server.core.errors import ApiError
 from server.core.models import KINDS
 from server.merchant import experiments as service
-from server.merchant.dashboard import _page, bp
+from server.merchant.doors import render_page
 from server.merchant.lift import lift_report
 from server.merchant.stats import parse_range
 from server.planning.experiments import VARIANT_FIELDS, VARIANT_KEYS
 
 # Transactional ``shipped`` is not offered for tests of texts on the page (the API allows it).
 TESTABLE = tuple(k for k in KINDS if k != "shipped")
+
+bp = Blueprint("experiments", __name__)
 
 
 def _number(raw: str | None, kind: type = int) -> Any:
@@ -35,7 +37,7 @@ def experiments_page() -> str:
     items = []
     for experiment in service.list_experiments(session, g.shop):
         items.append({**experiment, "results": service.experiment_results(session, g.shop, experiment["id"])})
-    return _page("admin/experiments.html", items=items, kinds=TESTABLE, variant_keys=VARIANT_KEYS,
+    return render_page("admin/experiments.html", items=items, kinds=TESTABLE, variant_keys=VARIANT_KEYS,
                  variant_fields=VARIANT_FIELDS, active="experiments")
 
 
@@ -58,9 +60,9 @@ def experiments_create() -> Response:
     except ApiError as exc:
         get_session().rollback()
         flash(f"Experiment not started: {exc.message}", "error")
-        return redirect(url_for("dashboard.experiments_page"))
+        return redirect(url_for("dashboard.experiments.experiments_page"))
     flash(f"Experiment “{created['name']}” started.", "ok")
-    return redirect(url_for("dashboard.experiments_page", _anchor=f"experiment-{created['id']}"))
+    return redirect(url_for("dashboard.experiments.experiments_page", _anchor=f"experiment-{created['id']}"))
 
 
 @bp.post("/experiments/<int:experiment_id>")
@@ -81,7 +83,7 @@ def experiments_action(experiment_id: int) -> Response:
     except ApiError as exc:
         get_session().rollback()
         flash(f"Experiment: {exc.message}", "error")
-    return redirect(url_for("dashboard.experiments_page", _anchor=f"experiment-{experiment_id}"))
+    return redirect(url_for("dashboard.experiments.experiments_page", _anchor=f"experiment-{experiment_id}"))
 
 
 @bp.get("/lift")
@@ -95,7 +97,7 @@ def lift_page() -> str:
     except ApiError as exc:
         rng, error = parse_range(None, None, get_clock().now()), exc.message
     report = lift_report(get_session(), g.shop, kind, rng)
-    return _page("admin/lift.html", report=report, kind=kind, kinds=KINDS, error=error,
+    return render_page("admin/lift.html", report=report, kind=kind, kinds=KINDS, error=error,
                  holdouts=service.holdouts(get_session(), g.shop), active="lift")
 
 
@@ -110,8 +112,8 @@ def lift_holdouts() -> Response:
     except ApiError as exc:
         get_session().rollback()
         flash(f"Holdouts not saved: {exc.message}", "error")
-        return redirect(url_for("dashboard.lift_page"))
+        return redirect(url_for("dashboard.experiments.lift_page"))
     flash("Holdouts saved.", "ok")
-    return redirect(url_for("dashboard.lift_page", kind=request.form.get("kind") or None))
+    return redirect(url_for("dashboard.experiments.lift_page", kind=request.form.get("kind") or None))
 
 

@@ -13,21 +13,15 @@ from server.core.clock import get_clock
 from server.core.db import get_session
 from server.merchant.privacy import forget_visitor
 from server.core.visitors import find_visitor
-from server.merchant.api import authenticate_bearer
 
-bp = Blueprint("privacy", __name__, url_prefix="/v1/admin")
-
-
-@bp.before_request
-def _authenticate() -> None:
-    g.privacy_shop = authenticate_bearer()
+bp = Blueprint("privacy", __name__)
 
 
 @bp.delete("/visitors/<visitor_id>")
 def forget(visitor_id: str) -> dict[str, Any]:
     """Delete one visitor's personal data; answers what was deleted or anonymised."""
     session = get_session()
-    shop = g.privacy_shop
+    shop = g.shop
     visitor = find_visitor(session, shop, visitor_id)
     result = forget_visitor(session, shop, visitor, get_clock().now())
     return {"visitor_id": visitor_id, "forgotten": result.as_json()}

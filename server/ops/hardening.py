@@ -24,10 +24,8 @@ def init_app(app: Flask) -> None:
     # The widget's "notify me" is a collect call: it shares the collect budgets (same scopes).
     limits.apply_collect_limits(limiter, interests_api.bp)
 
-    from server.merchant import privacy_api as privacy
     from server.ops import api as ops
     from server.merchant.privacy_cli import register_cli
 
     app.register_blueprint(ops.bp)
-    app.register_blueprint(privacy.bp)
     register_cli(app)
