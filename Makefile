@@ -11,7 +11,7 @@ PORT   ?= 5000
 export VAPID_SUBJECT ?= mailto:admin@localhost
 export PUBLIC_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: run test venv dev-venv system-deps node-deps bench clean vendor widget
+.PHONY: run test venv dev-venv system-deps node-deps bench clean vendor widget readme-config
 
 venv: $(VENV)/.runtime
 dev-venv: $(VENV)/.dev
@@ -70,3 +70,8 @@ bench: dev-venv node-deps
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache
+
+# The README's configuration tables, generated from the declared settings (server/core/config.py);
+# a test holds the README equal to them.
+readme-config: venv
+	@$(BIN)/python -c 'from server.core.config import settings_tables; print(settings_tables(), end="")'

@@ -10,11 +10,12 @@ import logging
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from flask import Flask
 from limits import parse as parse_limit
-from pydantic import AliasChoices, Field, ValidationError, create_model, field_validator
+from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, create_model,
+                      field_validator)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 log = logging.getLogger(__name__)
@@ -28,74 +29,179 @@ DEFAULT_PUSH_ENDPOINT_ALLOW = (
     "*.notify.windows.com",
 )
 
-# Settings an operator sets in the environment (or a ``.env`` file): the app config key and its
-# type. Each is read as ``PUSHCART_<KEY>``, and also under its plain name (the names of earlier
-# releases, kept as aliases); the prefixed name wins when both are set.
-ENV_SETTINGS: dict[str, Any] = {
-    "DATABASE_URL": str,
-    "PUSHCART_SECRET_KEY": str,
-    "VAPID_PRIVATE_KEY_FILE": str,
-    "VAPID_SUBJECT": str,
-    "PUBLIC_URL": str,
-    "PUSH_ENDPOINT_ALLOW": Annotated[tuple[str, ...], NoDecode],
-    "PUSHCART_INSECURE_ENDPOINTS": bool,
-    "RUN_SCHEDULER": bool,
-    "RATELIMIT_STORAGE_URI": str,
-    "PROXY_FIX_HOPS": int,
-    "LOG_LEVEL": str,
-    "LOG_FORMAT": str,
-    "RATELIMIT_ENABLED": bool,
-    "RATELIMIT_COLLECT_PER_IP": str,
-    "RATELIMIT_COLLECT_PER_SHOP": str,
-    "RATELIMIT_NEW_SUBSCRIPTIONS": str,
-    "RATELIMIT_WEBHOOKS_PER_SHOP": str,
-    "RATELIMIT_CLICKS_PER_IP": str,
-    "METRICS_TOKEN": str,
-    "SHOP_CACHE_SECONDS": int,
-    "SUBSCRIPTION_IDLE_DAYS": int,
-    "COLLECT_JOURNAL_DIR": str,
-    "COLLECT_JOURNAL_SYNC": str,
-    "COLLECT_JOURNAL_MAX_PENDING": int,
-}
-
-
-RATE_LIMITS = ("RATELIMIT_COLLECT_PER_IP", "RATELIMIT_COLLECT_PER_SHOP", "RATELIMIT_NEW_SUBSCRIPTIONS",
-               "RATELIMIT_WEBHOOKS_PER_SHOP", "RATELIMIT_CLICKS_PER_IP")
-
-
-def _env_names(key: str) -> tuple[str, ...]:
+def _names(key: str) -> tuple[str, ...]:
+    """The environment names of a setting: ``PUSHCART_<KEY>`` first (it wins), then the plain name."""
     return (key,) if key.startswith("PUSHCART_") else (f"PUSHCART_{key}", key)
 
 
-def _comma_list(value: Any) -> Any:
-    if isinstance(value, str):
-        return tuple(part.strip() for part in value.split(",") if part.strip())
-    return value
+def _setting(default: Any, meaning: str, *, shown: str | None = None, **bounds: Any) -> Any:
+    """A setting's declaration: its default, what it means (the README's table) and its bounds."""
+    return Field(default, description=meaning, json_schema_extra={"shown": shown} if shown else None, **bounds)
 
 
-EnvSettings = create_model(  # one optional field per setting; only those set are applied
-    "EnvSettings",
-    __base__=BaseSettings,
-    __validators__={"split_lists": field_validator("PUSH_ENDPOINT_ALLOW", mode="before")(_comma_list)},
-    **{key: (kind | None, Field(default=None, validation_alias=AliasChoices(*_env_names(key))))
-       for key, kind in ENV_SETTINGS.items()},
+Rate = str  # checked by limits' own parser (the validator below)
+
+
+class Settings(BaseModel):
+    """Every setting an operator may set: its type, default, bounds and meaning.
+
+    Each is read from the environment (or ``.env``) as ``PUSHCART_<NAME>`` or under its plain
+    name (the names of earlier releases, kept as aliases; the prefixed one wins), from
+    ``instance/config.py`` under its plain name, or from a test's configuration. The README's
+    configuration tables are generated from this class (``make readme-config`` prints them), and
+    a test holds them equal.
+    """
+
+    model_config = ConfigDict(extra="ignore", validate_default=True)
+
+    # --- the service ---
+    DATABASE_URL: str | None = _setting(None, "any SQLAlchemy URL; `postgresql+psycopg://...` in production",
+                                        shown="`sqlite:///instance/pushcart.db`")
+    PUSHCART_SECRET_KEY: str | None = _setting(None, "signs sessions and click links",
+                                               shown="generated into `instance/secret_key` (mode 0600)")
+    VAPID_PRIVATE_KEY_FILE: str | None = _setting(None, "the VAPID key pair (P-256)", shown="`instance/vapid_private.pem`")
+    VAPID_SUBJECT: str | None = _setting(
+        None, "the VAPID contact, a `mailto:` or `https:` URL; without one every sending process stops at its start "
+        "with one line saying what to set, and `/healthz` is degraded",
+        shown="none; an https `PUBLIC_URL` stands in (`make run` sets `mailto:admin@localhost`)")
+    PUBLIC_URL: str = _setting("http://127.0.0.1:5000", "the service's own base URL (click links, script tag, worker)")
+    PUSH_ENDPOINT_ALLOW: Annotated[tuple[str, ...], NoDecode] = _setting(
+        DEFAULT_PUSH_ENDPOINT_ALLOW, "comma-separated host patterns (`*.example.com`) a subscription endpoint may use",
+        shown="FCM, Mozilla, Apple, Windows push hosts")
+    PUSHCART_INSECURE_ENDPOINTS: bool = _setting(
+        False, "tests only: also allow `http://127.0.0.1:<port>` and `http://localhost:<port>`")
+    RUN_SCHEDULER: bool = _setting(False, "whether the web process also runs the dispatcher",
+                                   shown="off (`make run` turns it on)")
+    RATELIMIT_STORAGE_URI: str = _setting("memory://", "rate-limit counters; `redis://host:6379` with several web processes")
+    RATELIMIT_COLLECT_PER_IP: Rate = _setting("300/minute", "collect calls per client address")
+    RATELIMIT_COLLECT_PER_SHOP: Rate = _setting("20000/minute", "collect calls per shop")
+    RATELIMIT_NEW_SUBSCRIPTIONS: Rate = _setting(
+        "200/hour", "new subscriptions per shop and client address (re-posts of a known endpoint never count)")
+    RATELIMIT_WEBHOOKS_PER_SHOP: Rate = _setting("3000/minute", "webhook deliveries per shop")
+    RATELIMIT_CLICKS_PER_IP: Rate = _setting("120/minute", "click links per client address")
+    RATELIMIT_ENABLED: bool = _setting(True, "`0` switches every limit off: load runs only")
+    PROXY_FIX_HOPS: int = _setting(0, "how many proxies in front may set `X-Forwarded-For` / `-Proto`", ge=0, le=10)
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = _setting("INFO", "the log level")
+    LOG_FORMAT: Literal["text", "json"] = _setting("text", "`json` for one JSON object per line")
+    METRICS_TOKEN: str | None = _setting(None, "when set, `/metrics` wants `Authorization: Bearer <token>`",
+                                         shown="none")
+    SHOP_CACHE_SECONDS: int = _setting(30, "how long a web process keeps a shop's origins, prompt and worker path",
+                                       ge=0, le=86400)
+    SUBSCRIPTION_IDLE_DAYS: int = _setting(
+        60, "a subscription without a visit, a successful delivery or a click for this long expires (`0`: never)",
+        ge=0, le=3650)
+    COLLECT_JOURNAL_DIR: str | None = _setting(
+        None, "where each web process keeps its events journal: a local, persistent disk; created mode 0700, and a "
+        "folder that cannot be written stops the start", shown="`instance/journal`")
+    COLLECT_JOURNAL_SYNC: Literal["normal", "full"] = _setting(
+        "normal", "`full` syncs every append to disk before the answer (survives a power cut, not only a crash)")
+    COLLECT_JOURNAL_MAX_PENDING: int = _setting(
+        200_000, "batches a process may hold undrained (a database outage) before the events API answers 503 `busy`",
+        ge=1)
+    PLATFORM_MAX_CONTENT_LENGTH: int = _setting(1024 * 1024, "the largest Shopify or WooCommerce webhook body, in bytes",
+                                                ge=64 * 1024)
+
+    # --- dispatcher tuning (the `worker` options override the first four) ---
+    DISPATCH_INTERVAL_SECONDS: float = _setting(2.0, "seconds between dispatcher ticks", gt=0, le=3600)
+    DISPATCH_BATCH_SIZE: int = _setting(200, "rows claimed per batch", ge=1, le=5000)
+    DISPATCH_LEASE_SECONDS: float = _setting(
+        300.0, "how long a claim holds its rows before another worker may take them", ge=0.5)
+    PUSH_CONCURRENCY: int = _setting(32, "pushes in flight at once per process", ge=1, le=1024)
+    DISPATCH_MAX_ATTEMPTS: int = _setting(5, "tries before a push is `failed`", ge=1, le=50)
+    DISPATCH_BACKOFF_SECONDS: float = _setting(
+        30.0, "the first retry's delay, doubling per attempt with jitter (½–1×)", ge=0)
+    DISPATCH_BACKOFF_CAP_SECONDS: float = _setting(3600.0, "the longest retry delay", ge=0)
+    DISPATCH_SWEEPS: bool = _setting(True, "whether this process also runs the planning sweeps (`worker --processes` "
+                                           "leaves them to one process)")
+    PUSH_CONNECT_TIMEOUT: float = _setting(5.0, "seconds to connect to a push service", gt=0, le=120)
+    PUSH_READ_TIMEOUT: float = _setting(
+        10.0, "idle seconds waiting for a push service's answer; with the connect timeout it caps an exchange",
+        gt=0, le=300)
+    CAMPAIGN_PLAN_BATCH: int = _setting(1000, "campaign rows the sweep plans per campaign per pass", ge=1,
+                                        le=1_000_000)
+
+    @field_validator("PUSH_ENDPOINT_ALLOW", mode="before")
+    @classmethod
+    def _split_lists(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("LOG_LEVEL", "COLLECT_JOURNAL_SYNC", "LOG_FORMAT", mode="before")
+    @classmethod
+    def _case(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str):
+            return value.strip().upper() if info.field_name == "LOG_LEVEL" else value.strip().lower()
+        return value
+
+    @field_validator("RATELIMIT_COLLECT_PER_IP", "RATELIMIT_COLLECT_PER_SHOP", "RATELIMIT_NEW_SUBSCRIPTIONS",
+                     "RATELIMIT_WEBHOOKS_PER_SHOP", "RATELIMIT_CLICKS_PER_IP", mode="after")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        # A rate limit is read when a request asks for it: one that cannot be read must stop
+        # the start, not fail the first request it guards.
+        try:
+            parse_limit(value)
+        except ValueError:
+            raise ValueError("must be a rate like 300/minute or 200/hour") from None
+        return value
+
+
+SETTINGS = tuple(Settings.model_fields)
+
+
+def default(key: str) -> Any:
+    """The declared default of setting ``key`` (for code that runs without an app's config)."""
+    return Settings.model_fields[key].default
+
+
+class _Environment(BaseSettings):
+    """The settings the environment and ``.env`` set (only those; the rest stay unset)."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_file_encoding="utf-8", case_sensitive=True)
+
+
+Environment = create_model(  # one optional field per setting, read under both names, checked by Settings after
+    "Environment",
+    __base__=_Environment,
+    **{key: (Annotated[Any, NoDecode] | None, Field(default=None, validation_alias=AliasChoices(*_names(key))))
+       for key in SETTINGS},
 )
-EnvSettings.model_config = SettingsConfigDict(extra="ignore", env_file_encoding="utf-8", case_sensitive=True)
+
+
+def _explain(exc: ValidationError, names: Any) -> ValueError:
+    """One line naming the setting (as the operator wrote it) and what it must be."""
+    error = exc.errors()[0]
+    key = str(error["loc"][0]) if error.get("loc") else "a setting"
+    field = Settings.model_fields.get(key)
+    kind = {int: "a whole number", float: "a number", bool: "true or false"}.get(
+        next((t for t in (bool, int, float) if field is not None and field.annotation is t), None), "valid")
+    got = error.get("input")
+    bounds = error.get("ctx") or {}
+    if error["type"] in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        limit = {"greater_than_equal": "of at least {ge}", "greater_than": "greater than {gt}",
+                 "less_than_equal": "of at most {le}", "less_than": "less than {lt}"}[error["type"]]
+        wanted = f"{kind} {limit.format(**bounds)}"
+        got = field.annotation(got) if field is not None and field.annotation in (int, float) else got  # "-5" as -5
+    elif error["type"] == "value_error":
+        wanted = str(bounds.get("error") or error["msg"]).removeprefix("Value error, ").removeprefix("must be ")
+    elif error["type"] == "literal_error":
+        wanted = "one of " + bounds.get("expected", "").replace("'", "")
+    else:
+        wanted = kind
+    return ValueError(f"{names(key)} must be {wanted}, got {got!r}")
 
 
 def read_environment(env_file: Path) -> dict[str, Any]:
     """The settings the environment and ``env_file`` set (the environment wins), as app config
-    keys; raises ValueError naming the variable when one cannot be read."""
+    keys, checked; raises ValueError naming the variable when one cannot be read."""
+    raw = Environment(_env_file=env_file if env_file.exists() else None)
+    found = {key: getattr(raw, key) for key in raw.model_fields_set}
     try:
-        settings = EnvSettings(_env_file=env_file if env_file.exists() else None)
+        checked = Settings.model_validate(found)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        alias = str(error["loc"][0]) if error.get("loc") else ""
-        key = next((k for k in ENV_SETTINGS if alias in _env_names(k)), alias)
-        name = next((n for n in _env_names(key) if n in os.environ), alias)  # the name the operator set
-        wanted = {int: "a whole number", bool: "true or false"}.get(ENV_SETTINGS.get(key), "valid")
-        raise ValueError(f"{name} must be {wanted}, got {error.get('input')!r}") from None
-    return {key: getattr(settings, key) for key in settings.model_fields_set}
+        raise _explain(exc, lambda key: next((n for n in _names(key) if n in os.environ), _names(key)[0])) from None
+    return {key: getattr(checked, key) for key in found}
 
 
 def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
@@ -103,31 +209,8 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
     instance = Path(app.instance_path)
     instance.mkdir(parents=True, exist_ok=True)
     app.config.from_mapping(
-        DATABASE_URL=f"sqlite:///{instance / 'pushcart.db'}",
-        VAPID_PRIVATE_KEY_FILE=str(instance / "vapid_private.pem"),
-        VAPID_SUBJECT=None,
-        PUBLIC_URL="http://127.0.0.1:5000",
-        PUSH_ENDPOINT_ALLOW=DEFAULT_PUSH_ENDPOINT_ALLOW,
-        PUSHCART_INSECURE_ENDPOINTS=False,
-        RUN_SCHEDULER=False,
-        RATELIMIT_STORAGE_URI="memory://",
-        PROXY_FIX_HOPS=0,
-        LOG_LEVEL="INFO",
-        LOG_FORMAT="text",
-        RATELIMIT_ENABLED=True,
-        RATELIMIT_COLLECT_PER_IP="300/minute",
-        RATELIMIT_COLLECT_PER_SHOP="20000/minute",
-        RATELIMIT_NEW_SUBSCRIPTIONS="200/hour",  # per shop and client address; re-posts never count
-        RATELIMIT_WEBHOOKS_PER_SHOP="3000/minute",
-        RATELIMIT_CLICKS_PER_IP="120/minute",
-        METRICS_TOKEN=None,
-        SHOP_CACHE_SECONDS=30,
-        SUBSCRIPTION_IDLE_DAYS=60,  # not seen, delivered to nor clicked for this long: expired (0: never)
-        COLLECT_JOURNAL_DIR=None,  # None: instance/journal
-        COLLECT_JOURNAL_SYNC="normal",
-        COLLECT_JOURNAL_MAX_PENDING=200_000,
+        Settings().model_dump(),
         MAX_CONTENT_LENGTH=64 * 1024,
-        PLATFORM_MAX_CONTENT_LENGTH=1024 * 1024,  # Shopify's and WooCommerce's webhook bodies
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         JSON_SORT_KEYS=False,
@@ -136,7 +219,14 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
     app.config.update(read_environment(Path(app.root_path).parent / ".env"))
     if test_config:
         app.config.update(test_config)
-    app.config["DATABASE_URL"] = _resolve_sqlite_path(app.config["DATABASE_URL"], Path(app.root_path).parent)
+    try:  # instance/config.py and a test's configuration pass the same checks as the environment
+        checked = Settings.model_validate({key: app.config[key] for key in SETTINGS})
+    except ValidationError as exc:
+        raise _explain(exc, lambda key: key) from None
+    app.config.update(checked.model_dump())
+    app.config["DATABASE_URL"] = _resolve_sqlite_path(
+        app.config["DATABASE_URL"] or f"sqlite:///{instance / 'pushcart.db'}", Path(app.root_path).parent)
+    app.config["VAPID_PRIVATE_KEY_FILE"] = app.config["VAPID_PRIVATE_KEY_FILE"] or str(instance / "vapid_private.pem")
     app.config["PUBLIC_URL"] = app.config["PUBLIC_URL"].rstrip("/")
     # An https PUBLIC_URL is a valid VAPID contact (RFC 8292 §2.1): it stands in for a missing subject.
     if not app.config.get("VAPID_SUBJECT") and app.config["PUBLIC_URL"].startswith("https://"):
@@ -145,22 +235,27 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
         app.config.get("SECRET_KEY") or app.config.get("PUSHCART_SECRET_KEY") or _instance_secret(instance)
     )
     app.config["SESSION_COOKIE_SECURE"] = app.config["PUBLIC_URL"].startswith("https://")
-    for key, lowest in (("SHOP_CACHE_SECONDS", 0), ("SUBSCRIPTION_IDLE_DAYS", 0), ("COLLECT_JOURNAL_MAX_PENDING", 1)):
-        value = app.config[key]
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < lowest):
-            raise ValueError(f"{key} must be a whole number of at least {lowest}, got {value!r}")
-    for key, allowed in (("COLLECT_JOURNAL_SYNC", ("normal", "full")),):
-        value = str(app.config[key]).strip().lower()
-        if value not in allowed:
-            raise ValueError(f"{key} must be one of {', '.join(allowed)}, got {app.config[key]!r}")
-        app.config[key] = value
-    # A rate limit is read when a request asks for it: one that cannot be read must stop the
-    # start, not fail the first request it guards.
-    for key in RATE_LIMITS:
-        try:
-            parse_limit(str(app.config[key]))
-        except ValueError:
-            raise ValueError(f"{key} must be a rate like 300/minute or 200/hour, got {app.config[key]!r}") from None
+
+
+def settings_tables() -> str:
+    """The README's configuration tables (Markdown), generated from ``Settings``."""
+    rows = {"service": [], "tuning": []}
+    for key, field in Settings.model_fields.items():
+        extra = field.json_schema_extra or {}
+        shown = extra.get("shown") if isinstance(extra, dict) else None
+        if shown is None:
+            default = field.default
+            if isinstance(default, bool):
+                shown = "on" if default else "off"
+            elif isinstance(default, float) and default.is_integer():
+                shown = f"`{int(default)}`"
+            else:
+                shown = f"`{default}`"
+        group = "tuning" if key.startswith(("DISPATCH_", "PUSH_CONCURRENCY", "PUSH_CONNECT", "PUSH_READ",
+                                            "CAMPAIGN_")) else "service"
+        rows[group].append(f"| `{key}` | {shown} | {field.description} |")
+    head = "| setting | default | meaning |\n| --- | --- | --- |\n"
+    return head + "\n".join(rows["service"]) + "\n\n**Dispatcher tuning** (the `worker` options override the interval, batch size, lease and concurrency):\n\n" + head + "\n".join(rows["tuning"]) + "\n"
 
 
 def _resolve_sqlite_path(url: str, base: Path) -> str:
@@ -180,3 +275,4 @@ def _instance_secret(instance: Path) -> str:
             handle.write(secrets.token_urlsafe(48))
         log.info("generated a secret key in the instance folder")
     return path.read_text().strip()
+

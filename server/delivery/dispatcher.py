@@ -74,25 +74,26 @@ class PassCounts:
 
 @dataclass(frozen=True)
 class DispatchSettings:
-    """Tuning knobs, from the app config (``DISPATCH_*``)."""
+    """Tuning knobs, from the app config (``DISPATCH_*``, declared with their defaults and
+    bounds in ``server.core.config.Settings``)."""
 
-    batch_size: int = 200
+    batch_size: int
     # Two batches may be held at once (pipelining), each up to ceil(200 / 32) rounds of
-    # connect + read timeouts (15 s) when a push service hangs: the lease outlasts that.
-    lease_seconds: float = 300.0
-    max_attempts: int = 5
-    backoff_base_seconds: float = 30.0
-    backoff_cap_seconds: float = 3600.0
+    # connect + read timeouts (15 s) when a push service hangs: the default lease outlasts that.
+    lease_seconds: float
+    max_attempts: int
+    backoff_base_seconds: float
+    backoff_cap_seconds: float
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> DispatchSettings:
-        """Read the ``DISPATCH_*`` keys, with the defaults above."""
+        """Read the ``DISPATCH_*`` keys of a loaded app config."""
         return cls(
-            batch_size=int(config.get("DISPATCH_BATCH_SIZE", cls.batch_size)),
-            lease_seconds=float(config.get("DISPATCH_LEASE_SECONDS", cls.lease_seconds)),
-            max_attempts=int(config.get("DISPATCH_MAX_ATTEMPTS", cls.max_attempts)),
-            backoff_base_seconds=float(config.get("DISPATCH_BACKOFF_SECONDS", cls.backoff_base_seconds)),
-            backoff_cap_seconds=float(config.get("DISPATCH_BACKOFF_CAP_SECONDS", cls.backoff_cap_seconds)),
+            batch_size=int(config["DISPATCH_BATCH_SIZE"]),
+            lease_seconds=float(config["DISPATCH_LEASE_SECONDS"]),
+            max_attempts=int(config["DISPATCH_MAX_ATTEMPTS"]),
+            backoff_base_seconds=float(config["DISPATCH_BACKOFF_SECONDS"]),
+            backoff_cap_seconds=float(config["DISPATCH_BACKOFF_CAP_SECONDS"]),
         )
 
 
@@ -126,14 +127,14 @@ class Dispatcher:
         self.config = config
         self.clock = clock
         self.settings = settings or DispatchSettings.from_config(config)
-        worst = (2 * -(-self.settings.batch_size // int(config.get("PUSH_CONCURRENCY", 32)))
-                 * (float(config.get("PUSH_CONNECT_TIMEOUT", 5.0)) + float(config.get("PUSH_READ_TIMEOUT", 10.0))))
+        worst = (2 * -(-self.settings.batch_size // int(config["PUSH_CONCURRENCY"]))
+                 * (float(config["PUSH_CONNECT_TIMEOUT"]) + float(config["PUSH_READ_TIMEOUT"])))
         if self.settings.lease_seconds < worst:
             log.warning("lease of %.0f s is shorter than two stalled batches (%.0f s): a hung push service "
                         "could let another worker claim rows still in flight", self.settings.lease_seconds, worst)
         self._rng = rng or random.Random()
         self._stop = threading.Event()
-        self._sweeps = bool(config.get("DISPATCH_SWEEPS", True))  # off in all but one `worker` process
+        self._sweeps = bool(config["DISPATCH_SWEEPS"])  # off in all but one `worker` process
         self._public_url = str(config["PUBLIC_URL"]).rstrip("/")
         self._secret = str(config["SECRET_KEY"])
         self._db: ThreadPoolExecutor | None = None

@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 EXTENSION = "pushcart.scheduler"
 LAST_TICK = "pushcart.scheduler_last_tick"
 JOB_ID = "pushcart-dispatch"
-DEFAULT_INTERVAL_SECONDS = 2.0
 
 
 def dispatch_tick(app: Flask) -> None:
@@ -49,7 +48,7 @@ def start_scheduler(app: Flask, interval: float | None = None) -> BackgroundSche
     scheduler = app.extensions.get(EXTENSION)
     if scheduler is not None:
         return scheduler
-    seconds = float(interval or app.config.get("DISPATCH_INTERVAL_SECONDS") or DEFAULT_INTERVAL_SECONDS)
+    seconds = float(interval or app.config["DISPATCH_INTERVAL_SECONDS"])
     scheduler = BackgroundScheduler(timezone=timezone.utc)
     scheduler.add_job(dispatch_tick, "interval", seconds=seconds, args=[app], id=JOB_ID,
                       max_instances=1, coalesce=True, next_run_time=utcnow())

@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlalchemy as sa
 from sqlalchemy import orm
 
+from server.core.config import default
 from server.core.errors import Invalid
 from server.core.models import (CAMPAIGN_KIND, OPEN_PUSH_STATUSES, Campaign, CampaignStatus, Push, Shop, Subscription)
 from server.outbox import plan as outbox
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 
 KIND = CAMPAIGN_KIND
 TTL = 86400
-PLAN_BATCH = 1000  # rows per campaign per dispatcher pass (``CAMPAIGN_PLAN_BATCH``)
+PLAN_BATCH: int = default("CAMPAIGN_PLAN_BATCH")  # rows per campaign per dispatcher pass
 INSERT_CHUNK = 400  # rows per INSERT statement (SQLite's bound-parameter limit)
 FIELDS = ("title", "body", "url", "icon", "image")
 

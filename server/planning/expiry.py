@@ -11,12 +11,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import orm
 
+from server.core.config import default
 from server.core.models import Push, PushStatus, Subscription, SubscriptionStatus
 
 log = logging.getLogger(__name__)
 
 
-STALE_AFTER = timedelta(days=60)
+STALE_AFTER = timedelta(days=default("SUBSCRIPTION_IDLE_DAYS"))
 
 
 def expire_stale_subscriptions(session: orm.Session, now: datetime,
@@ -61,5 +62,5 @@ def expire_stale_subscriptions(session: orm.Session, now: datetime,
 
 def idle_expiry(config: Any) -> timedelta | None:
     """``SUBSCRIPTION_IDLE_DAYS`` as an age (0: subscriptions never expire by age)."""
-    days = config.get("SUBSCRIPTION_IDLE_DAYS", STALE_AFTER.days)
+    days = config.get("SUBSCRIPTION_IDLE_DAYS", default("SUBSCRIPTION_IDLE_DAYS"))
     return timedelta(days=days) if days else None

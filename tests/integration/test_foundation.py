@@ -71,10 +71,10 @@ def test_settings_take_the_pushcart_prefix_and_keep_the_plain_names(monkeypatch,
 
 
 def test_a_dotenv_file_is_read_and_the_environment_wins(tmp_path, monkeypatch):
-    from server.core.config import ENV_SETTINGS, _env_names, read_environment
+    from server.core.config import SETTINGS, _names, read_environment
 
-    for key in ENV_SETTINGS:  # only the file speaks (make test exports a few of these)
-        for name in _env_names(key):
+    for key in SETTINGS:  # only the file speaks (make test exports a few of these)
+        for name in _names(key):
             monkeypatch.delenv(name, raising=False)
     env_file = tmp_path / ".env"
     env_file.write_text("PUSHCART_METRICS_TOKEN=from-file\nSUBSCRIPTION_IDLE_DAYS=90\n")
@@ -235,3 +235,29 @@ def test_demo_init_creates_once_and_prints_token(runner, app):
     assert token_line in second.output
     stored = json.loads((Path(app.instance_path) / "demo_shop.json").read_text())
     assert stored["admin_token"] in token_line
+
+
+def test_the_readme_configuration_tables_are_the_declared_settings():
+    from pathlib import Path
+
+    from server.core.config import settings_tables
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert settings_tables() in readme, "README's configuration tables differ from Settings: `make readme-config`"
+
+
+@pytest.mark.parametrize(("variable", "value", "key", "expected"), [
+    ("PUSHCART_DISPATCH_BATCH_SIZE", "50", "DISPATCH_BATCH_SIZE", 50),
+    ("PUSH_CONCURRENCY", "8", "PUSH_CONCURRENCY", 8),
+    ("PUSHCART_PUSH_READ_TIMEOUT", "2.5", "PUSH_READ_TIMEOUT", 2.5),
+    ("CAMPAIGN_PLAN_BATCH", "250", "CAMPAIGN_PLAN_BATCH", 250),
+])
+def test_worker_tuning_comes_from_the_environment(monkeypatch, tmp_path, variable, value, key, expected):
+    monkeypatch.setenv(variable, value)
+    app = create_app({"INSTANCE_PATH": str(tmp_path / "inst")})
+    assert app.config[key] == expected
+
+
+def test_a_bad_value_in_the_instance_config_stops_the_start(tmp_path):
+    with pytest.raises(ValueError, match="^DISPATCH_BATCH_SIZE must be a whole number of at least 1, got 0$"):
+        create_app({"INSTANCE_PATH": str(tmp_path / "inst"), "DISPATCH_BATCH_SIZE": 0})

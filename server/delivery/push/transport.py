@@ -406,8 +406,8 @@ def _curl_options(connect_timeout: float, read_timeout: float, cafile: str | Non
 def sender_options(config: Any) -> dict[str, Any]:
     """The ``WebPushSender`` keyword options from the app config."""
     return {
-        "concurrency": int(config.get("PUSH_CONCURRENCY", 32)),
-        "connect_timeout": float(config.get("PUSH_CONNECT_TIMEOUT", 5.0)),
-        "read_timeout": float(config.get("PUSH_READ_TIMEOUT", 10.0)),
+        "concurrency": int(config["PUSH_CONCURRENCY"]),
+        "connect_timeout": float(config["PUSH_CONNECT_TIMEOUT"]),
+        "read_timeout": float(config["PUSH_READ_TIMEOUT"]),
         "allow_loopback": bool(config.get("PUSHCART_INSECURE_ENDPOINTS")),
     }
