@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import sqlalchemy as sa
 from sqlalchemy import orm
 
+from server.core import fields
 from server.core.errors import NotFound
 from server.core.models import Click, Push, Shop
 from server.core.tokens import read_click_token
@@ -30,10 +31,7 @@ class ClickResult:
 
 def is_http_url(value: str | None) -> bool:
     """Whether ``value`` is an absolute http(s) URL with a host (the only links we follow or show)."""
-    if not value or any(ch in value for ch in "\r\n\t\\") or len(value) > 2048:
-        return False
-    parts = urlsplit(value.strip())
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.username
+    return fields.http_url(value) is not None
 
 
 def with_utm(url: str, kind: str) -> str:

@@ -11,15 +11,16 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 import sqlalchemy as sa
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from sqlalchemy import exc, orm
 
 from server.core.db import in_ids, insert_ignoring_duplicates
+from server.core.fields import Currency, Money, Ref
+from server.core import fields
 from server.core.models import Shop, Visitor
 from server.planning import hooks
 from server.core.visitors import VISITOR_ID_PATTERN, platform_cart_token, visitor_by_key
@@ -31,33 +32,13 @@ EVENT_TYPES = ("page_view", "product_view", "add_to_cart", "remove_from_cart", "
                "leave", "identify", "cart_update")
 
 
-def _http_url(value: str | None) -> str | None:
-    """Accept only absolute http(s) URLs (no javascript:, data:, or credentials)."""
-    if value is None or value == "":
-        return None
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http(s) URL")
-    if parts.username is not None or any(ord(ch) < 0x20 for ch in value):
-        raise ValueError("must be a plain http(s) URL")
-    return value
+def _blank_as_none(value: Any) -> Any:
+    return None if value == "" else value
 
 
-def _money(value: Decimal) -> Decimal:
-    """A non-negative amount with at most two decimals, kept exact."""
-    if not value.is_finite() or value < 0 or value >= Decimal("1e12"):
-        raise ValueError("must be a non-negative amount below 10^12")
-    cents = value.quantize(Decimal("0.01"))
-    if cents != value:
-        raise ValueError("must have at most two decimal places")
-    return cents
-
-
-Url = Annotated[str | None, StringConstraints(max_length=2048), AfterValidator(_http_url)]
-Money = Annotated[Decimal, AfterValidator(_money)]
+# The widget sends "" for a link it does not have (no image on the page).
+Url = Annotated[fields.Url | None, BeforeValidator(_blank_as_none)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
-Ref = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 
 
 def _number_as_text(value: Any) -> Any:

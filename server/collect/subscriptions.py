@@ -16,9 +16,11 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric import ec
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from sqlalchemy import exc, orm
 
+from server.core import fields
+from server.core.fields import Locale
 from server.delivery.endpoints import MAX_ENDPOINT_LENGTH, check_endpoint
 from server.core.errors import Invalid
 from server.core.models import Shop, Subscription, SubscriptionStatus
@@ -49,9 +51,10 @@ class SubscribeIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
     visitor_id: VisitorKey
     subscription: PushSubscriptionIn
-    locale: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8}){0,4}$",
-                                             max_length=35)] | None = None
-    timezone: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_+\-/]{1,64}$")] | None = None
+    locale: Locale | None = None
+    # A zone this machine's tz database does not know is dropped, not refused: the subscription
+    # matters more than its send-time hint.
+    timezone: Annotated[str | None, BeforeValidator(fields.zone)] = None
 
 
 class UnsubscribeIn(BaseModel):

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import orm
 
+from server.core.fields import Currency, zone as known_zone
 from server.core.errors import Invalid
 from server.core.models import PresetSetting, Shop
 from server.planning.content import LOCALE_TAG, normalize_locale
@@ -156,7 +156,7 @@ class SettingsUpdate(BaseModel):
     quiet_hours: QuietHours | None = None
     timezone: str | None = Field(default=None, max_length=64)
     attribution_hours: int | None = Field(default=None, ge=1, le=24 * 90)
-    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    currency: Currency | None = None
     platform: Literal["custom", "shopify", "woocommerce"] | None = None
     platform_domain: str | None = Field(default=None, max_length=255)
     # Write-only: "" clears it. GET shows only ``platform_secret_set``, accepted back and ignored.
@@ -248,10 +248,8 @@ def update_settings(shop: Shop, update: SettingsUpdate) -> Shop:
         shop.quiet_hours_start = update.quiet_hours.start if update.quiet_hours else None
         shop.quiet_hours_end = update.quiet_hours.end if update.quiet_hours else None
     if "timezone" in fields and update.timezone is not None:
-        try:
-            ZoneInfo(update.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise Invalid(f"unknown time zone {update.timezone!r}", code="invalid_field") from None
+        if known_zone(update.timezone) is None:
+            raise Invalid(f"unknown time zone {update.timezone!r}", code="invalid_field")
         shop.timezone = update.timezone
     if "attribution_hours" in fields and update.attribution_hours is not None:
         shop.attribution_hours = update.attribution_hours

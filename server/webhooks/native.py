@@ -19,15 +19,15 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints)
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 from sqlalchemy import orm
 from sqlalchemy.dialects import postgresql, sqlite
 
 from server.clicks.attribution import attribute_order
 from server.core.errors import NotFound, Unauthorized
+from server.core.fields import Currency, Email, Ref, Url
 from server.core.models import Checkout, Order, Shipment, Shop, Visitor, WebhookReceipt
 from server.planning import checkout_recovery, hooks
-from server.planning.common import safe_url
 from server.core.validation import decode_json, parse
 from server.webhooks import products
 from server.core.visitors import platform_cart_token
@@ -40,24 +40,6 @@ TOLERANCE_SECONDS = 300
 SIGNATURE_HEADER = "X-Pushcart-Signature"
 
 
-def _http_url(value: str) -> str:
-    if safe_url(value) is None:
-        raise ValueError("must be an absolute http(s) URL")
-    return value.strip()
-
-
-def _email(value: str) -> str:
-    value = value.strip().lower()
-    local, at, domain = value.partition("@")
-    if not at or not local or "." not in domain or any(c.isspace() for c in value):
-        raise ValueError("must be an email address")
-    return value
-
-
-Ref = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
-Url = Annotated[str, StringConstraints(max_length=1000), AfterValidator(_http_url)]
-Email = Annotated[str, StringConstraints(max_length=320), AfterValidator(_email)]
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$"), AfterValidator(str.upper)]
 # Exact decimals (the body is parsed with Decimal floats), two places at most, never negative.
 Total = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2, allow_inf_nan=False)]
 

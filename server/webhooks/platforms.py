@@ -19,13 +19,14 @@ import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 from sqlalchemy import orm
 
+from server.core import fields
 from server.core.errors import Malformed, Unauthorized
 from server.core.validation import parse
 from server.core.models import Shop
@@ -87,24 +88,15 @@ def text(value: Any, limit: int) -> str | None:
 
 
 def ref(value: Any) -> str | None:
-    """An id (number or string) as the text Pushcart stores; None when absent or empty."""
-    if value is None or isinstance(value, (dict, list, bool)) or value == 0:
-        return None
-    result = str(value).strip()
-    return result[:128] or None
+    """An id (number or string) as the text Pushcart stores; None when absent, empty or 0
+    (WooCommerce's "no variation")."""
+    return None if value == 0 else fields.ref(value)
 
 
 def money(value: Any) -> Decimal | None:
-    """A price as an exact two-place decimal (``"199.00"``, ``3``, ``12.5``); None when absent or odd."""
-    if value is None or isinstance(value, bool) or value == "":
-        return None
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    if not amount.is_finite() or amount < 0 or amount >= Decimal("1e12"):
-        return None
-    return amount.quantize(Decimal("0.01"))
+    """A price as an exact two-place decimal (``"199.00"``, ``3``, ``12.5``, a computed
+    ``33.333333`` rounded to the cent); None when absent or unusable."""
+    return fields.rounded_money(value)
 
 
 def count(value: Any) -> int | None:
@@ -114,21 +106,9 @@ def count(value: Any) -> int | None:
     return value
 
 
-def http_url(value: Any) -> str | None:
-    """An absolute http(s) URL, or None (a bad link is dropped rather than refusing the delivery)."""
-    if not isinstance(value, str) or len(value) > 1000:
-        return None
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username is not None:
-        return None
-    return value.strip()
-
-
-def email(value: Any) -> str | None:
-    """An email address the native models accept, or None."""
-    if not isinstance(value, str) or "@" not in value or len(value) > 320:
-        return None
-    return value.strip() or None
+# A bad link or address is dropped rather than refusing the delivery (the platform would retry it).
+http_url = fields.http_url
+email = fields.email
 
 
 def apply_all(session: orm.Session, shop: Shop, topic: str, webhook_id: str,
