@@ -52,9 +52,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(integrations.bp)  # Shopify and WooCommerce
 
-    from server.merchant import doors
+    from server import merchant
 
-    doors.register(app)  # the merchant side: the admin API at /v1/admin, the dashboard at /admin
+    merchant.register(app)  # the merchant side: the admin API at /v1/admin, the dashboard at /admin
 
     from server import demo
     from server.collect import assets

@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.core.db import Base, UTCDateTime
+from server.core.kinds import ALERT_KINDS, ALL_KINDS, PRESET_KINDS, TRANSACTIONAL_KINDS
 
 Money = sa.Numeric(14, 2)
 JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
@@ -32,16 +33,11 @@ class PushKind(str, enum.Enum):
     PRICE_DROP = "price_drop"
 
 
-KINDS: tuple[str, ...] = tuple(k.value for k in PushKind)
-# The kinds a visitor registers an interest in ("notify me"); marketing pushes like the presets.
-ALERT_KINDS: tuple[str, ...] = (PushKind.BACK_IN_STOCK.value, PushKind.PRICE_DROP.value)
-# A merchant's one-off push to a segment (``server.planning.campaigns``): marketing, so the
-# frequency cap and quiet hours apply. Not a preset: it has no ``PresetSetting``.
-CAMPAIGN_KIND = "campaign"
-# Every kind a push row may have: what the stats break down by and the records filter on.
-ALL_KINDS: tuple[str, ...] = KINDS + (CAMPAIGN_KIND,)
-# Transactional pushes are exempt from the marketing frequency cap and quiet hours.
-TRANSACTIONAL_KINDS: frozenset[str] = frozenset({PushKind.SHIPPED.value})
+# The kinds with preset settings (``PushKind``'s values, in its order), the alert kinds, every
+# kind a push row may have and the transactional ones (exempt from the frequency cap and quiet
+# hours) come from the registry of kinds.
+KINDS: tuple[str, ...] = PRESET_KINDS
+CAMPAIGN_KIND = "campaign"  # a merchant's one-off push to a segment: no PresetSetting
 
 
 class SubscriptionStatus(str, enum.Enum):

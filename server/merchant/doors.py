@@ -10,14 +10,13 @@ blueprint mounted inside one of them, so a new child is guarded by construction:
 Flask runs a parent's ``before_request``, ``after_request`` and error handlers for the
 requests of its nested blueprints; ``tests/hardening/test_front_doors.py`` walks the URL map
 and proves every merchant rule refuses a request without credentials (and a POST without
-CSRF). ``mount()`` is the one place children are attached; ``server/__init__.py`` registers
-only the two doors.
+CSRF). ``server.merchant.register`` is the one place children are attached to their door.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from flask import (Blueprint, Flask, Response, g, redirect, render_template, request, session, url_for)
+from flask import (Blueprint, Response, g, redirect, render_template, request, session, url_for)
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
 from wtforms.validators import ValidationError
 
@@ -133,25 +132,3 @@ def logout() -> Response:
     """End the dashboard session."""
     session.clear()
     return redirect(url_for("dashboard.login"))
-
-
-# --- the children ---------------------------------------------------------------------------
-
-def _mount() -> None:
-    """Attach every merchant child blueprint to its door (once per process)."""
-    from server.merchant import api as shop_api
-    from server.merchant import (campaigns_api, campaigns_dashboard, content_api, dashboard as pages, dashboard_content,
-                                 experiments_api, experiments_dashboard, privacy_api)
-
-    for child in (shop_api.bp, campaigns_api.bp, content_api.bp, experiments_api.bp, privacy_api.bp):
-        api.register_blueprint(child)
-    for child in (pages.bp, campaigns_dashboard.bp, dashboard_content.bp, experiments_dashboard.bp):
-        dashboard.register_blueprint(child)
-
-
-def register(app: Flask) -> None:
-    """Register both doors (with their children) on ``app``."""
-    if not api._blueprints:  # children attach once; a door can't change after its first app
-        _mount()
-    app.register_blueprint(api)
-    app.register_blueprint(dashboard)

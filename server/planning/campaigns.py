@@ -33,6 +33,7 @@ from sqlalchemy import orm
 
 from server.core.config import default
 from server.core.errors import Invalid
+from server.core.kinds import REGISTRY
 from server.core.models import (CAMPAIGN_KIND, OPEN_PUSH_STATUSES, Campaign, CampaignStatus, Push, Shop, Subscription)
 from server.outbox import plan as outbox
 from server.planning import common, segments, templates
@@ -40,7 +41,7 @@ from server.planning import common, segments, templates
 log = logging.getLogger(__name__)
 
 KIND = CAMPAIGN_KIND
-TTL = 86400
+CAMPAIGN = REGISTRY["campaign"]
 PLAN_BATCH: int = default("CAMPAIGN_PLAN_BATCH")  # rows per campaign per dispatcher pass
 INSERT_CHUNK = 400  # rows per INSERT statement (SQLite's bound-parameter limit)
 FIELDS = ("title", "body", "url", "icon", "image")
@@ -167,7 +168,7 @@ def plan_batch(session: orm.Session, campaign: Campaign, now: datetime, limit: i
         planned.append(outbox.PlannedPush(
             shop_id=shop.id, kind=KIND, subscription_id=row.id, visitor_id=row.visitor_id,
             dedupe_key=dedupe_key(campaign.id, row.id), group_key=group_key(campaign.id),
-            due_at=spreader.due(start, now), rendered=rendered, ttl=TTL, urgency="normal",
+            due_at=spreader.due(start, now), rendered=rendered, ttl=CAMPAIGN.ttl, urgency=CAMPAIGN.urgency,
             context={"campaign_id": campaign.id}))
     stored = sum(outbox.plan_many(session, planned[i:i + INSERT_CHUNK], now)
                  for i in range(0, len(planned), INSERT_CHUNK))

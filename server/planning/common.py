@@ -13,10 +13,11 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from server.core import fields
+from server.core.kinds import REGISTRY
 from server.core.models import (CouponSource, PresetSetting, PushStatus, Shop, Subscription, SubscriptionStatus, Visitor)
 from server.outbox import plan as outbox
 from server.planning import content, coupons, experiments, templates
-from server.planning.defaults import DEFAULTS
+from server.planning.defaults import DEFAULTS, get_setting  # noqa: F401 (get_setting: the planners' name for it)
 
 log = logging.getLogger(__name__)
 
@@ -25,38 +26,11 @@ MAX_TITLE = 120
 MAX_BODY = 400
 MAX_URL = 1000
 
-# Per kind: how long a push service may hold it (TTL, seconds) and its Urgency.
-# Urgency high for what the visitor expects at once: mobile browsers delay ``normal`` ones.
-DELIVERY: dict[str, tuple[int, str]] = {
-    "welcome": (86400, "high"),
-    "browse_abandonment": (86400, "normal"),
-    "checkout_recovery": (12 * 3600, "normal"),
-    "repurchase": (2 * 86400, "normal"),
-    "shipped": (2 * 86400, "high"),
-    # An alert is news for a day or so: stock sells out and prices change again.
-    "back_in_stock": (86400, "normal"),
-    "price_drop": (86400, "normal"),
-}
+# Per kind: how long a push service may hold it (TTL, seconds) and its Urgency (the registry's).
+DELIVERY: dict[str, tuple[int, str]] = {name: (kind.ttl, kind.urgency) for name, kind in REGISTRY.items()}
 
 _SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "CA$", "AUD": "A$", "CHF": "CHF "}
 _NO_DECIMALS = {"JPY", "KRW"}
-
-
-def get_setting(session: orm.Session, shop: Shop, kind: str) -> PresetSetting:
-    """The shop's setting for ``kind``; a missing row is created from the defaults."""
-    setting = session.scalars(
-        sa.select(PresetSetting).where(PresetSetting.shop_id == shop.id, PresetSetting.kind == kind)
-    ).one_or_none()
-    if setting is None:
-        spec = DEFAULTS[kind]
-        setting = PresetSetting(
-            shop_id=shop.id, kind=kind, enabled=True, delays=list(spec["delays"]),
-            title=spec["title"], body=spec["body"], icon=spec.get("icon", ""),
-            image=spec.get("image", ""), url=spec.get("url", ""), updated_at=shop.created_at,
-        )
-        session.add(setting)
-        session.flush()
-    return setting
 
 
 def to_decimal(value: Any) -> Decimal | None:

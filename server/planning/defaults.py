@@ -1,7 +1,13 @@
-"""Default timing and English texts of the five preset pushes and the two alerts, seeded for every new shop."""
+"""Default timing and English texts of the five preset pushes and the two alerts, seeded for
+every new shop, and ``get_setting``: a shop's settings of a kind, created from them when missing."""
 from __future__ import annotations
 
 from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from server.core.models import PresetSetting, Shop
 
 HOUR = 3600
 DAY = 24 * HOUR
@@ -60,3 +66,20 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "url": "{{ product_url }}",
     },
 }
+
+
+def get_setting(session: orm.Session, shop: Shop, kind: str) -> PresetSetting:
+    """The shop's setting for ``kind``; a missing row is created from the defaults."""
+    setting = session.scalars(
+        sa.select(PresetSetting).where(PresetSetting.shop_id == shop.id, PresetSetting.kind == kind)
+    ).one_or_none()
+    if setting is None:
+        spec = DEFAULTS[kind]
+        setting = PresetSetting(
+            shop_id=shop.id, kind=kind, enabled=True, delays=list(spec["delays"]),
+            title=spec["title"], body=spec["body"], icon=spec.get("icon", ""),
+            image=spec.get("image", ""), url=spec.get("url", ""), updated_at=shop.created_at,
+        )
+        session.add(setting)
+        session.flush()
+    return setting

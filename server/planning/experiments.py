@@ -33,6 +33,7 @@ from sqlalchemy import orm
 
 from server.core import significance
 from server.core.models import Experiment, Holdout, Order, Push, PushStatus, Shop
+from server.planning.defaults import get_setting
 
 log = logging.getLogger(__name__)
 
@@ -230,8 +231,6 @@ def apply_variant(session: orm.Session, experiment: Experiment, key: str, now: d
     and body also clear the steps' own title and body, as they replaced them during the test.
     Rows already planned keep their texts (as for any settings change).
     """
-    from server.planning.common import get_setting
-
     variant = next((v for v in experiment.variants if v["key"] == key), None)
     if variant is None:
         raise KeyError(key)
