@@ -16,6 +16,13 @@ Outcomes (DESIGN.md, "Responses are facts"):
 - a row whose ``due_at + ttl`` has passed is ``missed`` and not sent late (retries included);
 - the policy may skip a row (``skipped``, reason in ``error``) or defer it (``pending`` with a
   later ``due_at``; the attempt is given back).
+
+The worker knows what it sent: when writing a batch's outcomes fails because the database is
+away (a dropped connection, a restart, a locked SQLite file), the outcomes are kept and the
+write is retried with a growing pause until the database answers. Meanwhile nothing more is
+claimed nor sent, so the worker holds at most the outcomes it already has. Only a stop
+requested while the database is still away gives up (``OutcomesNotWritten``): that batch's rows
+stay ``sending`` and its lease sends them again, as after ``kill -9``.
 """
 from __future__ import annotations
 
@@ -30,6 +37,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
+
+import sqlalchemy as sa
 
 from server.core.db import Database
 from server.core.errors import Invalid
@@ -47,6 +56,11 @@ log = logging.getLogger(__name__)
 
 URGENCIES = frozenset({"very-low", "low", "normal", "high"})
 _TOPIC = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+
+
+class OutcomesNotWritten(RuntimeError):
+    """A stop came while the database was away: a batch's outcomes were not written (its rows
+    stay ``sending`` until their lease runs out)."""
 
 
 class Clock(Protocol):
@@ -83,6 +97,9 @@ class DispatchSettings:
     max_attempts: int = 5
     backoff_base_seconds: float = 30.0
     backoff_cap_seconds: float = 3600.0
+    # Writing a batch's outcomes while the database is away: the first pause, doubling to the cap.
+    record_retry_seconds: float = 0.5
+    record_retry_cap_seconds: float = 15.0
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> DispatchSettings:
@@ -93,6 +110,9 @@ class DispatchSettings:
             max_attempts=int(config.get("DISPATCH_MAX_ATTEMPTS", cls.max_attempts)),
             backoff_base_seconds=float(config.get("DISPATCH_BACKOFF_SECONDS", cls.backoff_base_seconds)),
             backoff_cap_seconds=float(config.get("DISPATCH_BACKOFF_CAP_SECONDS", cls.backoff_cap_seconds)),
+            record_retry_seconds=float(config.get("DISPATCH_RECORD_RETRY_SECONDS", cls.record_retry_seconds)),
+            record_retry_cap_seconds=float(config.get("DISPATCH_RECORD_RETRY_CAP_SECONDS",
+                                                      cls.record_retry_cap_seconds)),
         )
 
 
@@ -137,6 +157,12 @@ class Dispatcher:
         self._public_url = str(config["PUBLIC_URL"]).rstrip("/")
         self._secret = str(config["SECRET_KEY"])
         self._db: ThreadPoolExecutor | None = None
+        self._unwritten = 0  # outcomes held while the database is away
+
+    @property
+    def unwritten_outcomes(self) -> int:
+        """How many outcomes of sent pushes wait for the database to come back (0 normally)."""
+        return self._unwritten
 
     def request_stop(self) -> None:
         """Claim nothing more; the batches already claimed are sent and recorded (SIGTERM)."""
@@ -164,7 +190,9 @@ class Dispatcher:
           killed worker sends at most one batch twice.
 
         A stop (SIGTERM) claims nothing more; the batches already claimed are sent and
-        recorded before the pass returns.
+        recorded before the pass returns. While a batch's outcomes wait for the database (see
+        ``_write``), the next batch waits too. Raises ``OutcomesNotWritten`` when a stop came
+        while the database was away, and the database's errors of a claim or a sweep.
         """
         counts = PassCounts()
         if self._sweeps:
@@ -207,6 +235,8 @@ class Dispatcher:
 
     def _claim(self) -> _Batch | None:
         """Claim a batch and decide each row up to the encryption; None when nothing is due."""
+        if self._stop.is_set():  # a claim handed over before a stop: nothing more is claimed
+            return None
         settings = self.settings
         now = self.clock.now()
         with self.database.sessionmaker() as session:
@@ -250,14 +280,52 @@ class Dispatcher:
             outcomes.append(self._after_send(push, result, done))
             if result.outcome == GONE and push.subscription_id is not None:
                 gone.add(push.subscription_id)
-        with self.database.sessionmaker() as session:
-            record_outcomes(session, outcomes)
-            cancelled = expire_subscriptions(session, gone, done)
-            session.commit()
+        cancelled = self._write(outcomes, gone, done)
         for outcome in outcomes:
             self._count(counts, outcome.status)
         log.info("batch: %d claimed, %d sent, %d subscriptions expired, %d pending rows cancelled",
                  batch.claimed, sum(1 for r in results if r.outcome == SENT), len(gone), cancelled)
+
+    def _write(self, outcomes: list[Outcome], gone: set[int], now: datetime) -> int:
+        """Write a batch's outcomes and expire its gone subscriptions, in one transaction; return
+        how many pending rows were cancelled.
+
+        While the database is away (a dropped connection, a restart, a locked SQLite file) the
+        outcomes are kept and the write tried again after a pause that doubles up to
+        ``record_retry_cap_seconds``, for as long as it takes: the caller sends nothing more
+        meanwhile. Writing twice is harmless (each row's write is guarded by its claim), so a
+        commit whose answer was lost is simply written again. Raises ``OutcomesNotWritten`` when
+        a write fails after a stop was requested, and other database errors (bugs) as they are.
+        """
+        pause = self.settings.record_retry_seconds
+        failures = 0
+        while True:
+            try:
+                with self.database.sessionmaker() as session:
+                    record_outcomes(session, outcomes)
+                    cancelled = expire_subscriptions(session, gone, now)
+                    session.commit()
+            except sa.exc.DBAPIError as exc:
+                if not _database_away(exc):
+                    raise
+                failures += 1
+                self._unwritten = len(outcomes)
+                if self._stop.is_set():
+                    self._unwritten = 0
+                    log.error("gave up writing the outcomes of %d sent pushes after %d failed tries (%s): "
+                              "stopping; their rows stay 'sending' and are sent again when their lease "
+                              "runs out", len(outcomes), failures, _reason(exc))
+                    raise OutcomesNotWritten(f"{len(outcomes)} outcomes not written") from None
+                wait = self._rng.uniform(pause / 2, pause)  # jitter: workers of one outage spread out
+                log.warning("writing the outcomes of %d sent pushes failed (%s); holding them, sending "
+                            "nothing more, next try in %.2f s", len(outcomes), _reason(exc), wait)
+                self._stop.wait(wait)
+                pause = min(self.settings.record_retry_cap_seconds, pause * 2)
+                continue
+            if failures:
+                log.warning("outcomes of %d sent pushes written after %d failed tries", len(outcomes), failures)
+            self._unwritten = 0
+            return cancelled
 
     # -- one row ---------------------------------------------------------------------------
 
@@ -343,3 +411,15 @@ class Dispatcher:
             counts.expired += 1
         elif status in (PushStatus.SKIPPED.value, PushStatus.MISSED.value):
             counts.skipped += 1
+
+
+def _database_away(exc: sa.exc.DBAPIError) -> bool:
+    """Whether an error means the database is away (worth waiting for), not that the statement
+    is wrong: a lost or refused connection, a server shutting down, a locked SQLite file."""
+    return exc.connection_invalidated or isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError))
+
+
+def _reason(exc: sa.exc.DBAPIError) -> str:
+    """The driver's error class and first line: no statement, no values (they may hold endpoints)."""
+    first = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
+    return f"{type(exc.orig).__name__}: {first[:160]}"
