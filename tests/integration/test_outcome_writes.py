@@ -211,3 +211,17 @@ def test_a_stop_while_the_database_is_away_leaves_that_one_batch_to_its_lease(
     assert sum(n - 1 for n in counts.values()) == BATCH  # at most the one batch, as after kill -9
     assert {row.status for row in rows(session, pushes)} == {"sent"}
 
+
+def test_the_metrics_show_outcomes_waiting_for_the_database(app, session, clock, fake, dispatcher, pushes, away):
+    fault = away(failures=2)
+    scraped: list[str] = []
+
+    def scrape(attempt: int) -> None:
+        if attempt == 2:  # after the first failure: the batch's outcomes are held
+            scraped.append(app.test_client().get("/metrics").get_data(as_text=True))
+
+    fault.on_failure = scrape  # the dispatcher fixture is the app's, as in a web process that sends
+    dispatcher.run_pass()
+    assert f"pushcart_dispatch_outcomes_unwritten {float(BATCH)}" in scraped[0]
+    after = app.test_client().get("/metrics").get_data(as_text=True)
+    assert "pushcart_dispatch_outcomes_unwritten 0.0" in after
