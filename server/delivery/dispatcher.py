@@ -158,6 +158,9 @@ class Dispatcher:
         self._secret = str(config["SECRET_KEY"])
         self._db: ThreadPoolExecutor | None = None
         self._unwritten = 0  # outcomes held while the database is away
+        # A worker whose own connection was dropped tries again well within its lease, so no
+        # other worker can take (and send again) the rows it is writing.
+        self._retry_cap = min(self.settings.record_retry_cap_seconds, self.settings.lease_seconds / 10)
 
     @property
     def unwritten_outcomes(self) -> int:
@@ -292,12 +295,14 @@ class Dispatcher:
 
         While the database is away (a dropped connection, a restart, a locked SQLite file) the
         outcomes are kept and the write tried again after a pause that doubles up to
-        ``record_retry_cap_seconds``, for as long as it takes: the caller sends nothing more
-        meanwhile. Writing twice is harmless (each row's write is guarded by its claim), so a
-        commit whose answer was lost is simply written again. Raises ``OutcomesNotWritten`` when
+        ``record_retry_cap_seconds`` (and a tenth of the lease), for as long as it takes: the
+        caller sends nothing more meanwhile. Writing twice is harmless (each row's write is
+        guarded by its claim), so a commit whose answer was lost is simply written again. Past
+        the lease, another worker that reaches the database may claim those rows again; this
+        write then leaves that claim alone. Raises ``OutcomesNotWritten`` when
         a write fails after a stop was requested, and other database errors (bugs) as they are.
         """
-        pause = self.settings.record_retry_seconds
+        pause = min(self.settings.record_retry_seconds, self._retry_cap)
         failures = 0
         while True:
             try:
@@ -320,7 +325,7 @@ class Dispatcher:
                 log.warning("writing the outcomes of %d sent pushes failed (%s); holding them, sending "
                             "nothing more, next try in %.2f s", len(outcomes), _reason(exc), wait)
                 self._stop.wait(wait)
-                pause = min(self.settings.record_retry_cap_seconds, pause * 2)
+                pause = min(self._retry_cap, pause * 2)
                 continue
             if failures:
                 log.warning("outcomes of %d sent pushes written after %d failed tries", len(outcomes), failures)
