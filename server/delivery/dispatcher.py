@@ -19,8 +19,10 @@ Outcomes (DESIGN.md, "Responses are facts"):
 
 The worker knows what it sent: when writing a batch's outcomes fails because the database is
 away (a dropped connection, a restart, a locked SQLite file), the outcomes are kept and the
-write is retried with a growing pause until the database answers. Meanwhile nothing more is
-claimed nor sent, so the worker holds at most the outcomes it already has. Only a stop
+write is retried with a growing pause until the database answers; each failed try renews the
+batch's lease when the database lets it, so no other worker sends those rows again. Meanwhile
+nothing more is claimed nor sent, so the worker holds at most the outcomes it already has, and
+the batch claimed next is sent only while at least half its lease is left. Only a stop
 requested while the database is still away gives up (``OutcomesNotWritten``): that batch's rows
 stay ``sending`` and its lease sends them again, as after ``kill -9``.
 """
@@ -47,7 +49,8 @@ from server.delivery import policy
 from server.planning import hooks
 from server.core.tokens import make_click_token
 from server.delivery.endpoints import check_endpoint
-from server.outbox.claim import (Claimed, Outcome, claim_due, expire_subscriptions, load_subscriptions, record_outcomes)
+from server.outbox.claim import (Claimed, Outcome, claim_due, expire_subscriptions, extend_lease, load_subscriptions,
+                                 record_outcomes)
 from server.delivery.payload import PayloadTooLarge, action_links, build_payload
 from server.delivery.push import Message, Sender
 from server.delivery.push.outcomes import GONE, HELD, RETRY, SENT, SendResult
@@ -130,6 +133,7 @@ class _Batch:
     """One claimed batch between the claim and the record."""
 
     claimed: int
+    send_by: datetime  # half its lease after the claim: later, another worker may take its rows
     outcomes: list[Outcome] = field(default_factory=list)
     to_send: list[tuple[Claimed, Message]] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
@@ -190,7 +194,10 @@ class Dispatcher:
         - at most two batches are claimed at a time: a claim runs only after the batch two
           before it is recorded;
         - only one batch is on the network: batch N starts once batch N-1 is recorded, so a
-          killed worker sends at most one batch twice.
+          killed worker sends at most one batch twice;
+        - a batch is sent only within the first half of its lease: one that waited longer (the
+          outcomes before it waited for the database) is left to its lease, never sent late
+          beside another worker that claimed its rows again.
 
         A stop (SIGTERM) claims nothing more; the batches already claimed are sent and
         recorded before the pass returns. While a batch's outcomes wait for the database (see
@@ -221,6 +228,12 @@ class Dispatcher:
                 if recorded is not None:
                     recorded.result()
                     recorded = None
+                if self.clock.now() > batch.send_by:
+                    # It waited for the write before it (the database was away) for so long that
+                    # its lease may run out while it is sent: leave its rows to the lease.
+                    log.warning("a batch of %d waited too long after its claim to be sent; its rows "
+                                "are claimed again when their lease runs out", batch.claimed)
+                    continue
                 sending = self.sender.start(batch.prepared)
                 recorded = db.submit(self._finish, batch, sending, counts)
         finally:
@@ -248,7 +261,7 @@ class Dispatcher:
             session.commit()
             if not pushes:
                 return None
-            batch = _Batch(claimed=len(pushes))
+            batch = _Batch(claimed=len(pushes), send_by=now + timedelta(seconds=settings.lease_seconds / 2))
             eligible = []
             for push in pushes:
                 outcome = self._precheck(push, now)
@@ -321,6 +334,7 @@ class Dispatcher:
                               "stopping; their rows stay 'sending' and are sent again when their lease "
                               "runs out", len(outcomes), failures, _reason(exc))
                     raise OutcomesNotWritten(f"{len(outcomes)} outcomes not written") from None
+                self._keep_claim(outcomes)
                 wait = self._rng.uniform(pause / 2, pause)  # jitter: workers of one outage spread out
                 log.warning("writing the outcomes of %d sent pushes failed (%s); holding them, sending "
                             "nothing more, next try in %.2f s", len(outcomes), _reason(exc), wait)
@@ -331,6 +345,19 @@ class Dispatcher:
                 log.warning("outcomes of %d sent pushes written after %d failed tries", len(outcomes), failures)
             self._unwritten = 0
             return cancelled
+
+    def _keep_claim(self, outcomes: list[Outcome]) -> None:
+        """Renew the lease of rows whose outcomes wait, so no other worker claims them and sends
+        them again meanwhile; best effort (the database may well refuse this too)."""
+        until = self.clock.now() + timedelta(seconds=self.settings.lease_seconds)
+        try:
+            with self.database.sessionmaker() as session:
+                extend_lease(session, ((o.push_id, o.claimed_attempts) for o in outcomes), until)
+                session.commit()
+        except sa.exc.DBAPIError as exc:
+            if not _database_away(exc):
+                raise
+            log.info("could not renew the lease of %d rows whose outcomes wait (%s)", len(outcomes), _reason(exc))
 
     # -- one row ---------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from server.core.db import get_db
 from server.core.models import Push
 from server.delivery.dispatcher import Dispatcher, OutcomesNotWritten
-from server.delivery.runtime import get_sender
+from server.delivery.runtime import close_delivery, get_dispatcher, get_sender
 from server.delivery.scheduler import dispatch_tick
 from tests.conftest import PG_URL
 from tests.factories import make_push, make_shop, make_subscription, make_visitor
@@ -100,7 +100,7 @@ class DatabaseAway:
     @staticmethod
     def is_outcome_write(statement: str) -> bool:
         text = statement.lstrip()
-        return text.startswith("UPDATE pushes") and "RETURNING" not in text
+        return text.startswith("UPDATE pushes SET status") and "RETURNING" not in text
 
     def _before_statement(self, conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         if not self.is_outcome_write(statement):
@@ -209,6 +209,29 @@ def test_a_stop_while_the_database_is_away_leaves_that_one_batch_to_its_lease(
     counts = fake.push_id_counts()
     assert set(counts) == set(pushes)
     assert sum(n - 1 for n in counts.values()) == BATCH  # at most the one batch, as after kill -9
+    assert {row.status for row in rows(session, pushes)} == {"sent"}
+
+
+def test_no_other_worker_sends_the_batch_again_while_its_outcomes_wait_past_the_lease(
+        app, app_config, make_app, session, clock, fake, dispatcher, pushes, away):
+    if get_db(app).dialect != "postgresql":
+        pytest.skip("several workers share the outbox on PostgreSQL (SKIP LOCKED); SQLite's lock stops them all")
+    other = make_app(dict(app_config))  # a second worker process, reaching the database meanwhile
+    fault = away(failures=3)
+
+    def time_passes_and_the_other_worker_runs(_attempt: int) -> None:
+        clock.advance(seconds=LEASE * 0.6)  # three failures: well past the first batch's lease
+        get_dispatcher(other).run_pass()
+
+    fault.on_failure = time_passes_and_the_other_worker_runs
+    try:
+        dispatcher.run_pass()
+        clock.advance(seconds=LEASE + 1)
+        while get_dispatcher(other).run_pass().sent or dispatcher.run_pass().sent:
+            pass
+    finally:
+        close_delivery(other)
+    assert fake.push_id_counts() == {push_id: 1 for push_id in pushes}
     assert {row.status for row in rows(session, pushes)} == {"sent"}
 
 
