@@ -352,6 +352,7 @@ def pg_drop(args: argparse.Namespace, url: str, vapid_file: str) -> dict:
     extra = {"seconds": round(elapsed, 2), "drops": drops, "batch_size": args.batch_size, "lease": args.lease,
              "outcome_writes_held": worker_log.count("holding them"),
              "outcome_writes_given_up": worker_log.count("gave up writing"),
+             "batches_left_to_their_lease": worker_log.count("waited too long after its claim"),
              "worker_passes_failed": worker_log.count("dispatch pass failed"),
              "worker_exit_code": worker.returncode}
     return summary(args.pushes, status_counts(url), delivered, extra)
