@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/fault_runs.py clock-jump  [--subscribers 200]
     .venv/bin/python bench/fault_runs.py pg-restart  [--pushes 3000]   # restarts the local PostgreSQL!
+    .venv/bin/python bench/fault_runs.py pg-drop     [--pushes 3000] [--write-drops 25] [--drop-every 1]
     .venv/bin/python bench/fault_runs.py collect-pg-restart [--seconds 12]   # restarts it too
 
 Both run on loopback against ``tests/fakepush.py`` (a push service that decrypts every push and
@@ -20,6 +21,17 @@ The worker must reconnect (``pool_pre_ping``) and finish; rows left ``sending`` 
 restart interrupted are reclaimed after their lease, so the only duplicates allowed are pushes of
 that one batch. PostgreSQL is always started again at the end. It briefly takes the database away
 from everything else on the machine: run it alone.
+
+pg-drop: the same worker and backlog as pg-restart (``--pushes``, ``--batch-size``, ``--lease``,
+``--delay``, ``--timeout`` apply), while a thread on a connection of its own ends the worker's
+connections with ``pg_terminate_backend`` (they are found by an ``application_name`` added to the
+worker's ``DATABASE_URL``): every outcome write it catches in ``pg_stat_activity`` (the batch
+UPDATE running, or done and not yet committed), up to ``--write-drops``, and all of the worker's
+connections every ``--drop-every`` seconds (0.5 to 1.5 times, seeded by ``--seed``), which also
+hits claims and sweeps. The database itself stays up, so the worker keeps the outcomes it could
+not write and writes them on a new connection: no duplicate is allowed (nor any lost push). It
+also prints how many drops of each kind it made and how many outcome writes the worker held
+and wrote again (``holding them`` in its log). It leaves other databases and sessions alone.
 
 collect-pg-restart: the collect API under gunicorn (2 workers, the events journal on) with wrk
 posting events; a third of the way through, PostgreSQL is restarted. The answers keep coming
@@ -258,6 +270,94 @@ def pg_restart(args: argparse.Namespace, url: str, vapid_file: str) -> dict:
     return summary(args.pushes, status_counts(url), delivered, extra)
 
 
+def pg_drop(args: argparse.Namespace, url: str, vapid_file: str) -> dict:
+    """A worker sends a backlog while its database connections are ended again and again
+    (``pg_terminate_backend`` from another connection): every push is delivered exactly once."""
+    import random
+    import threading
+
+    from server.core.clock import utcnow
+    from server.core.db import Database
+
+    now = utcnow()
+    name = f"pushcart_drop_{os.getpid()}"  # the worker's connections, and only they, carry it
+    with FakePushService() as fake:
+        fake.default = Reply(delay=args.delay)
+        database = Database(url)
+        with database.sessionmaker() as session:
+            shop = make_shop(session, now).shop
+            for i in range(args.pushes):
+                visitor = make_visitor(session, shop.id, now)
+                sub = make_subscription(session, visitor, now, endpoint=fake.endpoint(f"s{i}"), keys=fake.keys())
+                add_push(session, sub, "shipped", now - timedelta(seconds=1), 86400, now)
+            session.commit()
+        database.dispose()
+        env = {**os.environ, "DATABASE_URL": f"{url}&application_name={name}", "PUSHCART_SECRET_KEY": "bench",
+               "VAPID_PRIVATE_KEY_FILE": vapid_file, "VAPID_SUBJECT": "mailto:bench@pushcart.test",
+               "PUSHCART_INSECURE_ENDPOINTS": "1", "PUBLIC_URL": "http://127.0.0.1:9", "LOG_LEVEL": "INFO"}
+        log_path = Path(vapid_file).parent / "worker.log"
+        cmd = [str(ROOT / ".venv" / "bin" / "flask"), "--app", "wsgi", "worker", "--interval", "0.5",
+               "--batch-size", str(args.batch_size), "--lease", str(args.lease), "--concurrency", "8"]
+        drops = {"all_backends": 0, "outcome_writes": 0, "backends_ended": 0}
+        done = threading.Event()
+        # Outcome writes: the batch UPDATE running, or written and not yet committed.
+        writes = sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :name "
+                         "AND state IN ('active', 'idle in transaction') AND query LIKE '%FROM unnest(%'")
+        everyone = sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :name")
+        rng = random.Random(args.seed)
+
+        def drop() -> None:
+            """From a connection of its own: end each outcome write it catches (up to
+            ``--write-drops``), and every connection of the worker every ``--drop-every`` s."""
+            admin = sa.create_engine(PG_URL, poolclass=sa.pool.NullPool)
+            next_all = time.monotonic() + rng.uniform(0.5, 1.5) * args.drop_every
+            try:
+                with admin.connect() as conn:
+                    conn.execution_options(isolation_level="AUTOCOMMIT")
+                    while not done.is_set():
+                        if drops["outcome_writes"] < args.write_drops:
+                            ended = len(conn.execute(writes, {"name": name}).all())
+                            drops["outcome_writes"] += ended
+                            drops["backends_ended"] += ended
+                        if time.monotonic() >= next_all:
+                            drops["all_backends"] += 1
+                            drops["backends_ended"] += len(conn.execute(everyone, {"name": name}).all())
+                            next_all = time.monotonic() + rng.uniform(0.5, 1.5) * args.drop_every
+                        done.wait(0.003)
+            finally:
+                admin.dispose()
+
+        with open(log_path, "wb") as log:
+            worker = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
+        dropper = threading.Thread(target=drop, name="pg-drop")
+        started = time.monotonic()
+        dropper.start()
+        try:
+            while time.monotonic() - started < args.timeout:
+                time.sleep(0.3)
+                counts = status_counts(url)
+                if counts.get("pending", 0) + counts.get("sending", 0) == 0:
+                    break
+        finally:
+            done.set()
+            dropper.join(10)
+            os.killpg(worker.pid, signal.SIGTERM)
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
+        elapsed = time.monotonic() - started
+        delivered = fake.push_id_counts()
+    worker_log = log_path.read_text(errors="replace")
+    extra = {"seconds": round(elapsed, 2), "drops": drops, "batch_size": args.batch_size, "lease": args.lease,
+             "outcome_writes_held": worker_log.count("holding them"),
+             "outcome_writes_given_up": worker_log.count("gave up writing"),
+             "batches_left_to_their_lease": worker_log.count("waited too long after its claim"),
+             "worker_passes_failed": worker_log.count("dispatch pass failed"),
+             "worker_exit_code": worker.returncode}
+    return summary(args.pushes, status_counts(url), delivered, extra)
+
+
 def collect_pg_restart(args: argparse.Namespace, url: str, vapid_file: str) -> dict:
     """Events posted under load while PostgreSQL restarts: every accepted event is stored, once."""
     import threading
@@ -315,7 +415,7 @@ def collect_pg_restart(args: argparse.Namespace, url: str, vapid_file: str) -> d
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", choices=["clock-jump", "pg-restart", "collect-pg-restart"])
+    parser.add_argument("run", choices=["clock-jump", "pg-restart", "pg-drop", "collect-pg-restart"])
     parser.add_argument("--seconds", type=float, default=12.0, help="collect-pg-restart: seconds of load")
     parser.add_argument("--subscribers", type=int, default=200, help="clock-jump: subscribers (6 pushes each)")
     parser.add_argument("--pushes", type=int, default=3000, help="pg-restart: pushes in the backlog")
@@ -324,6 +424,10 @@ def main() -> int:
     parser.add_argument("--delay", type=float, default=0.01, help="pg-restart: push service answer delay (s)")
     parser.add_argument("--timeout", type=float, default=120.0, help="pg-restart: give up after this long")
     parser.add_argument("--no-restart", action="store_true", help="pg-restart: the same run without the restart")
+    parser.add_argument("--drop-every", type=float, default=1.0,
+                        help="pg-drop: seconds (0.5-1.5x, random) between ending all the worker's connections")
+    parser.add_argument("--write-drops", type=int, default=25, help="pg-drop: outcome writes to end, at most")
+    parser.add_argument("--seed", type=int, default=21, help="pg-drop: seed of the drop timing")
     args = parser.parse_args()
 
     from server.delivery.push.vapid import init_keys
@@ -340,7 +444,8 @@ def main() -> int:
     Base.metadata.create_all(engine)
     engine.dispose()
     try:
-        run = {"clock-jump": clock_jump, "pg-restart": pg_restart, "collect-pg-restart": collect_pg_restart}[args.run]
+        run = {"clock-jump": clock_jump, "pg-restart": pg_restart, "pg-drop": pg_drop,
+               "collect-pg-restart": collect_pg_restart}[args.run]
         result = run(args, url, vapid_file)
     finally:
         ensure_pg_up()

@@ -111,6 +111,10 @@ class Settings(BaseModel):
     DISPATCH_BACKOFF_SECONDS: float = _setting(
         30.0, "the first retry's delay, doubling per attempt with jitter (½–1×)", ge=0)
     DISPATCH_BACKOFF_CAP_SECONDS: float = _setting(3600.0, "the longest retry delay", ge=0)
+    DISPATCH_RECORD_RETRY_SECONDS: float = _setting(
+        0.5, "while the database is away, the first pause between tries to write a sent batch's outcomes (doubling "
+        "with jitter, never above a tenth of the lease); the worker sends nothing more meanwhile", gt=0)
+    DISPATCH_RECORD_RETRY_CAP_SECONDS: float = _setting(15.0, "the longest pause between those tries", gt=0)
     DISPATCH_SWEEPS: bool = _setting(True, "whether this process also runs the planning sweeps (`worker --processes` "
                                            "leaves them to one process)")
     PUSH_CONNECT_TIMEOUT: float = _setting(5.0, "seconds to connect to a push service", gt=0, le=120)

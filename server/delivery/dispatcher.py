@@ -16,6 +16,15 @@ Outcomes (DESIGN.md, "Responses are facts"):
 - a row whose ``due_at + ttl`` has passed is ``missed`` and not sent late (retries included);
 - the policy may skip a row (``skipped``, reason in ``error``) or defer it (``pending`` with a
   later ``due_at``; the attempt is given back).
+
+The worker knows what it sent: when writing a batch's outcomes fails because the database is
+away (a dropped connection, a restart, a locked SQLite file), the outcomes are kept and the
+write is retried with a growing pause until the database answers; each failed try renews the
+batch's lease when the database lets it, so no other worker sends those rows again. Meanwhile
+nothing more is claimed nor sent, so the worker holds at most the outcomes it already has, and
+the batch claimed next is sent only while at least half its lease is left. Only a stop
+requested while the database is still away gives up (``OutcomesNotWritten``): that batch's rows
+stay ``sending`` and its lease sends them again, as after ``kill -9``.
 """
 from __future__ import annotations
 
@@ -31,6 +40,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+import sqlalchemy as sa
+
 from server.core.db import Database
 from server.core.errors import Invalid
 from server.core.models import PushStatus
@@ -38,7 +49,8 @@ from server.delivery import policy
 from server.planning import hooks
 from server.core.tokens import make_click_token
 from server.delivery.endpoints import check_endpoint
-from server.outbox.claim import (Claimed, Outcome, claim_due, expire_subscriptions, load_subscriptions, record_outcomes)
+from server.outbox.claim import (Claimed, Outcome, claim_due, expire_subscriptions, extend_lease, load_subscriptions,
+                                 record_outcomes)
 from server.delivery.payload import PayloadTooLarge, action_links, build_payload
 from server.delivery.push import Message, Sender
 from server.delivery.push.outcomes import GONE, HELD, RETRY, SENT, SendResult
@@ -47,6 +59,11 @@ log = logging.getLogger(__name__)
 
 URGENCIES = frozenset({"very-low", "low", "normal", "high"})
 _TOPIC = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+
+
+class OutcomesNotWritten(RuntimeError):
+    """A stop came while the database was away: a batch's outcomes were not written (its rows
+    stay ``sending`` until their lease runs out)."""
 
 
 class Clock(Protocol):
@@ -84,6 +101,9 @@ class DispatchSettings:
     max_attempts: int
     backoff_base_seconds: float
     backoff_cap_seconds: float
+    # Writing a batch's outcomes while the database is away: the first pause, doubling to the cap.
+    record_retry_seconds: float
+    record_retry_cap_seconds: float
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> DispatchSettings:
@@ -94,6 +114,8 @@ class DispatchSettings:
             max_attempts=int(config["DISPATCH_MAX_ATTEMPTS"]),
             backoff_base_seconds=float(config["DISPATCH_BACKOFF_SECONDS"]),
             backoff_cap_seconds=float(config["DISPATCH_BACKOFF_CAP_SECONDS"]),
+            record_retry_seconds=float(config["DISPATCH_RECORD_RETRY_SECONDS"]),
+            record_retry_cap_seconds=float(config["DISPATCH_RECORD_RETRY_CAP_SECONDS"]),
         )
 
 
@@ -111,6 +133,7 @@ class _Batch:
     """One claimed batch between the claim and the record."""
 
     claimed: int
+    send_by: datetime  # half its lease after the claim: later, another worker may take its rows
     outcomes: list[Outcome] = field(default_factory=list)
     to_send: list[tuple[Claimed, Message]] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
@@ -138,6 +161,15 @@ class Dispatcher:
         self._public_url = str(config["PUBLIC_URL"]).rstrip("/")
         self._secret = str(config["SECRET_KEY"])
         self._db: ThreadPoolExecutor | None = None
+        self._unwritten = 0  # outcomes held while the database is away
+        # A worker whose own connection was dropped tries again well within its lease, so no
+        # other worker can take (and send again) the rows it is writing.
+        self._retry_cap = min(self.settings.record_retry_cap_seconds, self.settings.lease_seconds / 10)
+
+    @property
+    def unwritten_outcomes(self) -> int:
+        """How many outcomes of sent pushes wait for the database to come back (0 normally)."""
+        return self._unwritten
 
     def request_stop(self) -> None:
         """Claim nothing more; the batches already claimed are sent and recorded (SIGTERM)."""
@@ -162,10 +194,15 @@ class Dispatcher:
         - at most two batches are claimed at a time: a claim runs only after the batch two
           before it is recorded;
         - only one batch is on the network: batch N starts once batch N-1 is recorded, so a
-          killed worker sends at most one batch twice.
+          killed worker sends at most one batch twice;
+        - a batch is sent only within the first half of its lease: one that waited longer (the
+          outcomes before it waited for the database) is left to its lease, never sent late
+          beside another worker that claimed its rows again.
 
         A stop (SIGTERM) claims nothing more; the batches already claimed are sent and
-        recorded before the pass returns.
+        recorded before the pass returns. While a batch's outcomes wait for the database (see
+        ``_write``), the next batch waits too. Raises ``OutcomesNotWritten`` when a stop came
+        while the database was away, and the database's errors of a claim or a sweep.
         """
         counts = PassCounts()
         if self._sweeps:
@@ -191,6 +228,12 @@ class Dispatcher:
                 if recorded is not None:
                     recorded.result()
                     recorded = None
+                if self.clock.now() > batch.send_by:
+                    # It waited for the write before it (the database was away) for so long that
+                    # its lease may run out while it is sent: leave its rows to the lease.
+                    log.warning("a batch of %d waited too long after its claim to be sent; its rows "
+                                "are claimed again when their lease runs out", batch.claimed)
+                    continue
                 sending = self.sender.start(batch.prepared)
                 recorded = db.submit(self._finish, batch, sending, counts)
         finally:
@@ -208,6 +251,8 @@ class Dispatcher:
 
     def _claim(self) -> _Batch | None:
         """Claim a batch and decide each row up to the encryption; None when nothing is due."""
+        if self._stop.is_set():  # a claim handed over before a stop: nothing more is claimed
+            return None
         settings = self.settings
         now = self.clock.now()
         with self.database.sessionmaker() as session:
@@ -216,7 +261,7 @@ class Dispatcher:
             session.commit()
             if not pushes:
                 return None
-            batch = _Batch(claimed=len(pushes))
+            batch = _Batch(claimed=len(pushes), send_by=now + timedelta(seconds=settings.lease_seconds / 2))
             eligible = []
             for push in pushes:
                 outcome = self._precheck(push, now)
@@ -251,14 +296,68 @@ class Dispatcher:
             outcomes.append(self._after_send(push, result, done))
             if result.outcome == GONE and push.subscription_id is not None:
                 gone.add(push.subscription_id)
-        with self.database.sessionmaker() as session:
-            record_outcomes(session, outcomes)
-            cancelled = expire_subscriptions(session, gone, done)
-            session.commit()
+        cancelled = self._write(outcomes, gone, done)
         for outcome in outcomes:
             self._count(counts, outcome.status)
         log.info("batch: %d claimed, %d sent, %d subscriptions expired, %d pending rows cancelled",
                  batch.claimed, sum(1 for r in results if r.outcome == SENT), len(gone), cancelled)
+
+    def _write(self, outcomes: list[Outcome], gone: set[int], now: datetime) -> int:
+        """Write a batch's outcomes and expire its gone subscriptions, in one transaction; return
+        how many pending rows were cancelled.
+
+        While the database is away (a dropped connection, a restart, a locked SQLite file) the
+        outcomes are kept and the write tried again after a pause that doubles up to
+        ``record_retry_cap_seconds`` (and a tenth of the lease), for as long as it takes: the
+        caller sends nothing more meanwhile. Writing twice is harmless (each row's write is
+        guarded by its claim), so a commit whose answer was lost is simply written again. Past
+        the lease, another worker that reaches the database may claim those rows again; this
+        write then leaves that claim alone. Raises ``OutcomesNotWritten`` when
+        a write fails after a stop was requested, and other database errors (bugs) as they are.
+        """
+        pause = min(self.settings.record_retry_seconds, self._retry_cap)
+        failures = 0
+        while True:
+            try:
+                with self.database.sessionmaker() as session:
+                    record_outcomes(session, outcomes)
+                    cancelled = expire_subscriptions(session, gone, now)
+                    session.commit()
+            except sa.exc.DBAPIError as exc:
+                if not _database_away(exc):
+                    raise
+                failures += 1
+                self._unwritten = len(outcomes)
+                if self._stop.is_set():
+                    self._unwritten = 0
+                    log.error("gave up writing the outcomes of %d sent pushes after %d failed tries (%s): "
+                              "stopping; their rows stay 'sending' and are sent again when their lease "
+                              "runs out", len(outcomes), failures, _reason(exc))
+                    raise OutcomesNotWritten(f"{len(outcomes)} outcomes not written") from None
+                self._keep_claim(outcomes)
+                wait = self._rng.uniform(pause / 2, pause)  # jitter: workers of one outage spread out
+                log.warning("writing the outcomes of %d sent pushes failed (%s); holding them, sending "
+                            "nothing more, next try in %.2f s", len(outcomes), _reason(exc), wait)
+                self._stop.wait(wait)
+                pause = min(self._retry_cap, pause * 2)
+                continue
+            if failures:
+                log.warning("outcomes of %d sent pushes written after %d failed tries", len(outcomes), failures)
+            self._unwritten = 0
+            return cancelled
+
+    def _keep_claim(self, outcomes: list[Outcome]) -> None:
+        """Renew the lease of rows whose outcomes wait, so no other worker claims them and sends
+        them again meanwhile; best effort (the database may well refuse this too)."""
+        until = self.clock.now() + timedelta(seconds=self.settings.lease_seconds)
+        try:
+            with self.database.sessionmaker() as session:
+                extend_lease(session, ((o.push_id, o.claimed_attempts) for o in outcomes), until)
+                session.commit()
+        except sa.exc.DBAPIError as exc:
+            if not _database_away(exc):
+                raise
+            log.info("could not renew the lease of %d rows whose outcomes wait (%s)", len(outcomes), _reason(exc))
 
     # -- one row ---------------------------------------------------------------------------
 
@@ -344,3 +443,15 @@ class Dispatcher:
             counts.expired += 1
         elif status in (PushStatus.SKIPPED.value, PushStatus.MISSED.value):
             counts.skipped += 1
+
+
+def _database_away(exc: sa.exc.DBAPIError) -> bool:
+    """Whether an error means the database is away (worth waiting for), not that the statement
+    is wrong: a lost or refused connection, a server shutting down, a locked SQLite file."""
+    return exc.connection_invalidated or isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError))
+
+
+def _reason(exc: sa.exc.DBAPIError) -> str:
+    """The driver's error class and first line: no statement, no values (they may hold endpoints)."""
+    first = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
+    return f"{type(exc.orig).__name__}: {first[:160]}"

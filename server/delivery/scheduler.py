@@ -18,6 +18,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 
 from server.core.clock import utcnow
+from server.delivery.dispatcher import OutcomesNotWritten
 from server.delivery.runtime import DISPATCHER, close_delivery, get_dispatcher
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ def dispatch_tick(app: Flask) -> None:
             return
         try:
             counts = dispatcher.run_pass()
+        except OutcomesNotWritten:
+            return  # stopping while the database was away: logged once by the dispatcher
         except Exception:
             log.exception("dispatch pass failed; the next tick retries")
             return

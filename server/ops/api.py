@@ -31,6 +31,7 @@ from server.collect.journal import event_journal
 from server.core.metrics import get_metrics
 from server.ops.health import database_reachable, outbox_backlog, push_counts, subscription_counts
 from server.delivery.push.vapid import subject_problem
+from server.delivery.runtime import DISPATCHER
 
 bp = Blueprint("ops", __name__)
 
@@ -119,6 +120,10 @@ def _database_families(now: datetime) -> list[GaugeMetricFamily]:
     families.append(GaugeMetricFamily("pushcart_journal_pending",
                                       "Event batches in this process's journal, not yet in the database",
                                       value=_journal_status()["pending"]))
+    dispatcher = current_app.extensions.get(DISPATCHER)
+    families.append(GaugeMetricFamily("pushcart_dispatch_outcomes_unwritten",
+                                      "Outcomes of pushes this process sent, held until the database answers",
+                                      value=dispatcher.unwritten_outcomes if dispatcher is not None else 0))
     tick = scheduler_last_tick()
     if tick is not None:
         families.append(GaugeMetricFamily("pushcart_scheduler_last_tick_timestamp_seconds",

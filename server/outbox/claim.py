@@ -179,6 +179,25 @@ def record_outcomes(session: orm.Session, outcomes: Sequence[Outcome]) -> None:
         ])
 
 
+def extend_lease(session: orm.Session, claims: Iterable[tuple[int, int]], until: datetime) -> int:
+    """Keep claimed rows until ``until``: ``claims`` are ``(push_id, claimed_attempts)`` pairs,
+    guarded like outcomes (a row another worker claimed since is left alone). Returns how many
+    rows were extended; the caller commits."""
+    groups: dict[int, list[int]] = {}
+    for push_id, claimed in claims:
+        groups.setdefault(claimed, []).append(push_id)
+    extended = 0
+    for claimed, ids in groups.items():
+        result = session.execute(
+            sa.update(Push)
+            .where(in_ids(Push.id, ids, session), Push.status == SENDING, Push.attempts == claimed)
+            .values(lease_until=until)
+            .execution_options(synchronize_session=False)
+        )
+        extended += int(result.rowcount or 0)
+    return extended
+
+
 def expire_subscriptions(session: orm.Session, subscription_ids: Iterable[int], now: datetime) -> int:
     """Mark subscriptions expired (the push service said 404/410) and cancel their pending rows.
 
