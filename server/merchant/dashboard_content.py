@@ -1,4 +1,4 @@
-"""The dashboard's Coupons page (``/admin/coupons``): per kind, the coupon source and its code list.
+"""The dashboard's Coupons page (``/admin/coupons``): per kind (campaigns too), the coupon source and its code list.
 
 Its routes hang on the dashboard's blueprint, so the log-in guard and the CSRF check of every
 POST apply to them as to every other page.
@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response
 from server.core.clock import get_clock
 from server.core.db import get_session
 from server.core.errors import ApiError
-from server.core.models import KINDS
+from server.core.models import ALL_KINDS
 from server.merchant.coupons import (MAX_CODES_PER_UPLOAD, MAX_UPLOAD_BYTES, CouponUpdate, coupon_as_json, update_coupon, upload_codes)
 from server.merchant.dashboard import KIND_LABELS, _page, bp
 from server.core.validation import parse
@@ -31,14 +31,14 @@ def _upload_limits() -> None:
 @bp.get("/coupons")
 def coupons() -> str:
     """Every kind's coupon source, with how many list codes are left and given out."""
-    sources = [coupon_as_json(get_session(), g.shop, kind) for kind in KINDS]
+    sources = [coupon_as_json(get_session(), g.shop, kind) for kind in ALL_KINDS]
     return _page("admin/coupons.html", sources=sources, max_codes=MAX_CODES_PER_UPLOAD, active="coupons")
 
 
 @bp.post("/coupons/<kind>")
 def save_coupon(kind: str) -> Response:
     """Save one kind's mode and fixed code."""
-    if kind not in KINDS:
+    if kind not in ALL_KINDS:
         abort(404)
     raw: dict[str, Any] = {"mode": request.form.get("mode", ""), "code": request.form.get("code", "")}
     try:
@@ -54,7 +54,7 @@ def save_coupon(kind: str) -> Response:
 @bp.post("/coupons/<kind>/codes")
 def upload_coupon_codes(kind: str) -> Response:
     """Add single-use codes from the text box and/or an uploaded text file (one per line)."""
-    if kind not in KINDS:
+    if kind not in ALL_KINDS:
         abort(404)
     lines = request.form.get("codes", "").splitlines()
     upload = request.files.get("codes_file")
