@@ -399,7 +399,8 @@ def collect_pg_restart(args: argparse.Namespace, url: str, vapid_file: str) -> d
         duplicates = conn.scalar(sa.text("SELECT count(*) - count(DISTINCT (shop_id, client_event_id)) FROM events"))
     engine.dispose()
     in_flight = 4 * 3  # requests wrk had in flight when it stopped, 3 events each
-    left = sorted(p.name for p in journal_dir.glob("*")) if journal_dir.exists() else []
+    # Journals live in a folder per database (with its DATABASE label): every file but the label.
+    left = sorted(p.name for p in journal_dir.rglob("*") if p.is_file() and p.name != "DATABASE")
     log = (tmp / "gunicorn.log").read_text(errors="replace")
     summary_ = {
         "requests": result["requests"], "answered_202": result["ok"], "refused": result["refused"],

@@ -21,10 +21,11 @@ from sqlalchemy import orm
 
 from server.core.errors import ApiError, Invalid, NotFound
 from server.core.models import Campaign, CampaignStatus, Click, Order, Push, PushStatus, Shop
+from server.merchant.presets import check_template
 from server.merchant.stats import money, ratio
 from server.outbox import plan as outbox
 from server.planning import campaigns as planner
-from server.planning import common, segments, templates
+from server.planning import coupons, segments, templates
 
 URL_FIELDS = ("url", "icon", "image")
 HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
@@ -65,14 +66,6 @@ class SendIn(BaseModel):
     rate_per_minute: int | None = Field(default=None, ge=1, le=MAX_RATE)
 
 
-def _check_template(field: str, source: str) -> str:
-    sample = templates.validate(field, source)
-    if field in URL_FIELDS and source.strip() and sample and common.safe_url(sample) is None:
-        raise Invalid(f"{field}: must render to an http(s) URL (got {sample[:80]!r} with sample data)",
-                      code="invalid_template")
-    return source
-
-
 def get_campaign(session: orm.Session, shop: Shop, campaign_id: int) -> Campaign:
     """The shop's campaign ``campaign_id``; raises NotFound (also for another shop's)."""
     campaign = session.scalars(sa.select(Campaign).where(Campaign.id == campaign_id,
@@ -97,7 +90,7 @@ def _apply(campaign: Campaign, update: CampaignIn) -> None:
             value = fields[field] or ""
             if field == "title" and not value.strip():
                 raise Invalid("title: must not be empty", code="invalid_field")
-            setattr(campaign, field, _check_template(field, value))
+            setattr(campaign, field, check_template(field, value))
     if "name" in fields:
         if not fields["name"] or not fields["name"].strip():
             raise Invalid("name: must not be empty", code="invalid_field")
@@ -195,8 +188,8 @@ def preview(session: orm.Session, shop: Shop, campaign_id: int, data: CampaignIn
     them (or with sample data when none); ``data`` previews unsaved edits (nothing is stored)."""
     campaign = get_campaign(session, shop, campaign_id)
     # A detached copy: the edits previewed are never stored.
-    draft = SimpleNamespace(**{f: getattr(campaign, f) for f in ("id", "name", "title", "body", "url", "icon",
-                                                                "image", "segment", "send_mode", "send_at",
+    draft = SimpleNamespace(**{f: getattr(campaign, f) for f in ("id", "shop_id", "name", "title", "body", "url",
+                                                                "icon", "image", "segment", "send_mode", "send_at",
                                                                 "local_time", "rate_per_minute")})
     if data is not None:
         _apply(draft, data)  # type: ignore[arg-type]
@@ -204,7 +197,9 @@ def preview(session: orm.Session, shop: Shop, campaign_id: int, data: CampaignIn
     ref = campaign.plan_after if campaign.plan_after and campaign.status != CampaignStatus.DRAFT.value else now
     first = segments.page(session, shop, conditions, ref, after_id=0, max_id=None, limit=1)
     first_name = first[0].first_name if first else templates.SAMPLE_CONTEXT["first_name"]
-    rendered = planner.render(draft, shop, first_name)
+    # The code each push will carry: the fixed one, or a sample for a list (the preview takes none).
+    coupon = coupons.sample_code(planner.coupon_source(session, draft))
+    rendered = planner.render(draft, shop, first_name, coupon)
     return {"audience": segments.count(session, shop, conditions, ref),
             "sample": {"title": rendered.title, "body": rendered.body, "url": rendered.url,
                        "icon": rendered.icon, "image": rendered.image},

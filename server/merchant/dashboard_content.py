@@ -1,4 +1,4 @@
-"""The dashboard's Coupons page (``/admin/coupons``): per kind, the coupon source and its code list.
+"""The dashboard's Coupons page (``/admin/coupons``): per kind (campaigns too), the coupon source and its code list.
 
 A child of ``doors.dashboard``: the door's log-in guard and CSRF check of every POST apply.
 """
@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 from server.core.clock import get_clock
 from server.core.db import get_session
 from server.core.errors import ApiError
-from server.core.models import KINDS
+from server.core.models import ALL_KINDS
 from server.merchant.coupons import (MAX_CODES_PER_UPLOAD, MAX_UPLOAD_BYTES, CouponUpdate, coupon_as_json, update_coupon, upload_codes)
 from server.core.kinds import KIND_LABELS
 from server.merchant.doors import render_page
@@ -33,14 +33,14 @@ def _upload_limits() -> None:
 @bp.get("/coupons")
 def coupons() -> str:
     """Every kind's coupon source, with how many list codes are left and given out."""
-    sources = [coupon_as_json(get_session(), g.shop, kind) for kind in KINDS]
+    sources = [coupon_as_json(get_session(), g.shop, kind) for kind in ALL_KINDS]
     return render_page("admin/coupons.html", sources=sources, max_codes=MAX_CODES_PER_UPLOAD, active="coupons")
 
 
 @bp.post("/coupons/<kind>")
 def save_coupon(kind: str) -> Response:
     """Save one kind's mode and fixed code."""
-    if kind not in KINDS:
+    if kind not in ALL_KINDS:
         abort(404)
     raw: dict[str, Any] = {"mode": request.form.get("mode", ""), "code": request.form.get("code", "")}
     try:
@@ -56,7 +56,7 @@ def save_coupon(kind: str) -> Response:
 @bp.post("/coupons/<kind>/codes")
 def upload_coupon_codes(kind: str) -> Response:
     """Add single-use codes from the text box and/or an uploaded text file (one per line)."""
-    if kind not in KINDS:
+    if kind not in ALL_KINDS:
         abort(404)
     lines = request.form.get("codes", "").splitlines()
     upload = request.files.get("codes_file")

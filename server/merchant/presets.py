@@ -102,16 +102,26 @@ def _check_delays(kind: str, delays: list[int]) -> list[int]:
     return list(delays)
 
 
-def _check_template(field: str, source: str, url: bool = False) -> str:
+def is_url_field(field: str) -> bool:
+    """Whether ``field`` (a path such as ``url``, ``actions.0.url`` or ``variants.1.image``) holds
+    a link: its last segment decides, so a link is checked at any depth."""
+    return field.rsplit(".", 1)[-1] in URL_FIELDS
+
+
+def check_template(field: str, source: str) -> str:
+    """Check one template (of a preset, an A/B variant or a campaign) and return it.
+
+    Raises Invalid (``invalid_template``, the message naming ``field``) when it does not parse
+    or, for a link field at any depth, when it does not render to an http(s) URL with sample data.
+    """
     sample = templates.validate(field, source)
-    if (url or field in URL_FIELDS) and source.strip():
+    if is_url_field(field) and source.strip():
         if sample and safe_url(sample) is None:
             raise Invalid(f"{field}: must render to an http(s) URL (got {sample[:80]!r} with sample data)",
                           code="invalid_template")
     return source
 
 
-check_template = _check_template  # for the texts of A/B variants (``merchant.experiments``)
 
 
 def _check_steps(kind: str, steps: list[StepTexts], delays: int) -> list[dict[str, str]]:
@@ -119,13 +129,13 @@ def _check_steps(kind: str, steps: list[StepTexts], delays: int) -> list[dict[st
         raise Invalid(f"steps: only {', '.join(STEP_KINDS)} has steps", code="invalid_field")
     if len(steps) > delays:
         raise Invalid(f"steps: at most one per delay ({delays})", code="invalid_field")
-    return [{name: _check_template(f"steps.{i}.{name}", getattr(step, name)) for name in ("title", "body")}
+    return [{name: check_template(f"steps.{i}.{name}", getattr(step, name)) for name in ("title", "body")}
             for i, step in enumerate(steps)]
 
 
 def _check_actions(actions: list[ActionButton]) -> list[dict[str, str]]:
-    return [{"title": _check_template(f"actions.{i}.title", action.title),
-             "url": _check_template(f"actions.{i}.url", action.url, url=True)}
+    return [{"title": check_template(f"actions.{i}.title", action.title),
+             "url": check_template(f"actions.{i}.url", action.url)}
             for i, action in enumerate(actions)]
 
 
@@ -137,9 +147,9 @@ def _check_locales(locales: dict[str, LocaleTexts]) -> dict[str, dict[str, str]]
         tag = content.normalize_locale(raw_tag)
         if tag in checked:
             raise Invalid(f"locales: {tag} is given twice", code="invalid_field")
-        checked[tag] = {"title": _check_template(f"locales.{tag}.title", texts.title),
-                        "body": _check_template(f"locales.{tag}.body", texts.body),
-                        "url": _check_template(f"locales.{tag}.url", texts.url, url=True)}
+        checked[tag] = {"title": check_template(f"locales.{tag}.title", texts.title),
+                        "body": check_template(f"locales.{tag}.body", texts.body),
+                        "url": check_template(f"locales.{tag}.url", texts.url)}
     return checked
 
 
@@ -173,7 +183,7 @@ def update_preset(session: orm.Session, shop: Shop, kind: str, changes: dict[str
         setting.locales = _check_locales(update.locales or {}) or None
     for name in TEXT_FIELDS:
         if name in fields:
-            setattr(setting, name, _check_template(name, getattr(update, name)))
+            setattr(setting, name, check_template(name, getattr(update, name)))
     if "enabled" in fields:
         was_enabled = setting.enabled
         setting.enabled = bool(update.enabled)

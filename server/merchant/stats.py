@@ -6,6 +6,7 @@ passed through a float; GMV is in the shop's one currency.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
@@ -18,6 +19,12 @@ from server.core.errors import Invalid
 from server.core.models import (ALL_KINDS, Checkout, Click, Event, Order, Push, PushStatus, Subscription, SubscriptionStatus, Visitor)
 
 MAX_DAYS = 366
+# The days a range may name. The calendar's own ends overflow the range arithmetic (the day after
+# ``to``, 29 days before it, an attribution window of up to 90 days past the end), and no push
+# predates 1970: both ends leave a wide margin rather than one exact to that arithmetic.
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(9998, 12, 31)
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 FAILED_STATUSES = (PushStatus.FAILED.value, PushStatus.EXPIRED.value)
 SHOPPING_EVENTS = ("add_to_cart", "checkout_started")
 CENT = Decimal("0.01")
@@ -43,13 +50,24 @@ class DateRange:
         return [self.first + timedelta(days=i) for i in range((self.last - self.first).days + 1)]
 
 
+def _parse_day(raw: str) -> date:
+    if not _DAY.fullmatch(raw):
+        raise ValueError(raw)
+    day = date.fromisoformat(raw)
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(raw)
+    return day
+
+
 def parse_range(raw_from: str | None, raw_to: str | None, now: datetime) -> DateRange:
-    """Read ``from``/``to`` (YYYY-MM-DD); default the last 30 days to today. Raises Invalid."""
+    """Read ``from``/``to`` (YYYY-MM-DD, FIRST_DAY to LAST_DAY); default the last 30 days to
+    today (never before FIRST_DAY). Raises Invalid (``invalid_field``) for anything else."""
     try:
-        last = date.fromisoformat(raw_to) if raw_to else now.astimezone(timezone.utc).date()
-        first = date.fromisoformat(raw_from) if raw_from else last - timedelta(days=29)
+        last = _parse_day(raw_to) if raw_to else now.astimezone(timezone.utc).date()
+        first = _parse_day(raw_from) if raw_from else max(last - timedelta(days=29), FIRST_DAY)
     except ValueError:
-        raise Invalid("from and to must be dates as YYYY-MM-DD", code="invalid_field") from None
+        raise Invalid(f"from and to must be dates as YYYY-MM-DD between {FIRST_DAY.isoformat()} "
+                      f"and {LAST_DAY.isoformat()}", code="invalid_field") from None
     if first > last:
         raise Invalid("from must not be after to", code="invalid_field")
     if (last - first).days + 1 > MAX_DAYS:

@@ -6,8 +6,9 @@ webhooks call ``on_product_updated`` with a variant's state before and after. Th
 - ``back_in_stock``: the variant was stored unavailable and is now available. A product never
   seen before plans nothing (its earlier stock is unknown, and the widget registers both kinds
   by default, also on products in stock).
-- ``price_drop``: this update lowered the variant's price (or reported a new product), the
-  variant is available, and the new price is at least ``shop.alert_min_drop_percent`` (default
+- ``price_drop``: this update lowered the variant's price (or reported a new product, or a
+  price where the stored one was unknown, e.g. after an unusable platform price), the variant is
+  available, and the new price is at least ``shop.alert_min_drop_percent`` (default
   10) below the reference: the price the visitor saw when registering (or when last alerted
   about it), else the previous price. After a price-drop alert the reference becomes the
   alerted price, so the next alert needs a further drop.
@@ -65,8 +66,9 @@ def on_product_updated(session: orm.Session, shop: Shop, before: Any, after: Any
     planned = 0
     if before is not None and not before.available and after.available:
         planned += _plan(session, shop, BACK_IN_STOCK, after, now, reference=lambda interest: None)
-    lowered = before is None or (before.price is not None and after.price is not None
-                                 and after.price < before.price)
+    # An unknown stored price (a new product, or the platform's last price was unusable and so
+    # dropped) cannot prove the price went down; the reference (the price the visitor saw) decides.
+    lowered = before is None or before.price is None or (after.price is not None and after.price < before.price)
     if after.available and after.price is not None and lowered:
         percent = shop.alert_min_drop_percent or DEFAULT_MIN_DROP_PERCENT
         previous = before.price if before is not None else None

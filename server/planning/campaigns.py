@@ -34,9 +34,10 @@ from sqlalchemy import orm
 from server.core.config import default
 from server.core.errors import Invalid
 from server.core.kinds import REGISTRY
-from server.core.models import (CAMPAIGN_KIND, OPEN_PUSH_STATUSES, Campaign, CampaignStatus, Push, Shop, Subscription)
+from server.core.models import (CAMPAIGN_KIND, OPEN_PUSH_STATUSES, Campaign, CampaignStatus, CouponSource, Push, Shop,
+                                Subscription)
 from server.outbox import plan as outbox
-from server.planning import common, segments, templates
+from server.planning import common, content, coupons, segments, templates
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +58,11 @@ def dedupe_key(campaign_id: int, subscription_id: int) -> str:
     return f"{KIND}:{campaign_id}:{subscription_id}"
 
 
-def context(shop: Shop, first_name: str | None) -> dict[str, Any]:
-    """The variables a campaign template may use: ``shop_name``, ``shop_url``, ``first_name``, ``currency``."""
+def context(shop: Shop, first_name: str | None, coupon: str = "") -> dict[str, Any]:
+    """The variables a campaign template may use: ``shop_name``, ``shop_url``, ``first_name``,
+    ``currency``, ``coupon`` (the push's code, ``""`` for none)."""
     return {"shop_name": shop.name, "shop_url": common.shop_url(shop), "first_name": first_name or "",
-            "currency": shop.currency}
+            "currency": shop.currency, "coupon": coupon}
 
 
 def _render_field(campaign: Any, field: str, variables: dict[str, Any]) -> str:
@@ -73,10 +75,10 @@ def _render_field(campaign: Any, field: str, variables: dict[str, Any]) -> str:
         return ""
 
 
-def render(campaign: Any, shop: Shop, first_name: str | None) -> outbox.Rendered:
-    """The campaign's notification for one subscriber; links that are not http(s) fall back
-    (``url`` to the shop's home page) or are dropped (``icon``, ``image``)."""
-    variables = context(shop, first_name)
+def render(campaign: Any, shop: Shop, first_name: str | None, coupon: str = "") -> outbox.Rendered:
+    """The campaign's notification for one subscriber (with ``coupon`` as ``{{ coupon }}``); links
+    that are not http(s) fall back (``url`` to the shop's home page) or are dropped (``icon``, ``image``)."""
+    variables = context(shop, first_name, coupon)
     title = _render_field(campaign, "title", variables) or shop.name
     return outbox.Rendered(
         title=common._clip(title, common.MAX_TITLE),
@@ -85,6 +87,14 @@ def render(campaign: Any, shop: Shop, first_name: str | None) -> outbox.Rendered
         icon=common.safe_url(_render_field(campaign, "icon", variables)),
         image=common.safe_url(_render_field(campaign, "image", variables)),
     )
+
+
+def coupon_source(session: orm.Session, campaign: Any) -> CouponSource | None:
+    """The shop's campaign coupon source when one of ``campaign``'s templates uses ``{{ coupon }}``
+    (``PUT /v1/admin/coupons/campaign``), else None."""
+    if not content.uses_coupon(campaign):
+        return None
+    return coupons.get_source(session, campaign.shop_id, KIND)
 
 
 def parse_hhmm(value: str) -> time:
@@ -155,13 +165,24 @@ def plan_batch(session: orm.Session, campaign: Campaign, now: datetime, limit: i
     rows = segments.page(session, shop, conditions, ref, after_id=campaign.plan_cursor,
                          max_id=campaign.audience_max_id, limit=limit)
     spreader = Spreader(campaign.rate_per_minute, dict(campaign.slots or {}))
-    rendered_for: dict[str, outbox.Rendered] = {}  # texts depend on the first name only
+    source = coupon_source(session, campaign)
+    fixed = coupons.sample_code(source) if source is not None and source.mode == "fixed" else ""
+    codes = _ListCodes(session, shop.id, campaign.id, now) if source is not None and source.mode == "list" else None
+    rendered_for: dict[str, outbox.Rendered] = {}  # without a list code, texts depend on the first name only
     starts: dict[str | None, datetime] = {}
-    planned = []
+    planned, taken = [], []
     for row in rows:
-        rendered = rendered_for.get(row.first_name or "")
-        if rendered is None:
-            rendered = rendered_for[row.first_name or ""] = render(campaign, shop, row.first_name)
+        coupon = coupons.NO_COUPON
+        if codes is not None:
+            if outbox.exists(session, shop.id, dedupe_key(campaign.id, row.id)):
+                continue  # planned before (a retried batch): taking a code for it would only give it back
+            coupon = codes.take(row.id)
+        if coupon.code:
+            rendered = render(campaign, shop, row.first_name, coupon.code)
+        else:
+            rendered = rendered_for.get(row.first_name or "")
+            if rendered is None:
+                rendered = rendered_for[row.first_name or ""] = render(campaign, shop, row.first_name, fixed)
         start = starts.get(row.zone)
         if start is None:
             start = starts[row.zone] = start_time(campaign, row.zone)
@@ -170,8 +191,18 @@ def plan_batch(session: orm.Session, campaign: Campaign, now: datetime, limit: i
             dedupe_key=dedupe_key(campaign.id, row.id), group_key=group_key(campaign.id),
             due_at=spreader.due(start, now), rendered=rendered, ttl=CAMPAIGN.ttl, urgency=CAMPAIGN.urgency,
             context={"campaign_id": campaign.id}))
-    stored = sum(outbox.plan_many(session, planned[i:i + INSERT_CHUNK], now)
-                 for i in range(0, len(planned), INSERT_CHUNK))
+        taken.append(coupon)
+    if codes is None:
+        stored = sum(outbox.plan_many(session, planned[i:i + INSERT_CHUNK], now)
+                     for i in range(0, len(planned), INSERT_CHUNK))
+    else:
+        # Row by row: each list code is attached to its stored push, or given back when the row
+        # was stored meanwhile by another planner (its dedupe key decides).
+        stored = 0
+        for push, coupon in zip(planned, taken):
+            push_id = outbox.plan_id(session, push, now)
+            coupons.attach(session, coupon, push_id)
+            stored += push_id is not None
     campaign.slots = spreader.slots
     campaign.planned = (campaign.planned or 0) + stored
     if rows:
@@ -184,6 +215,30 @@ def plan_batch(session: orm.Session, campaign: Campaign, now: datetime, limit: i
     log.info("campaign %s: planned %d row(s) up to subscription %s%s", campaign.id, stored, campaign.plan_cursor,
              " (done)" if campaign.planned_at else "")
     return stored
+
+
+@dataclass
+class _ListCodes:
+    """Single-use codes for one batch of a campaign, taken one per push (``coupons.take_code``);
+    once the list is used up the rest of the batch goes without, logged once."""
+
+    session: orm.Session
+    shop_id: int
+    campaign_id: int
+    now: datetime
+    used_up: bool = False
+
+    def take(self, subscription_id: int) -> coupons.Coupon:
+        """A fresh code assigned to ``subscription_id``, or ``NO_COUPON`` when none is left."""
+        if self.used_up:
+            return coupons.NO_COUPON
+        coupon = coupons.take_code(self.session, self.shop_id, KIND, subscription_id, self.now)
+        if coupon is None:
+            self.used_up = True
+            log.warning("coupon list used up (shop %s, kind %s): campaign %s pushes from subscription %s on "
+                        "go without a code", self.shop_id, KIND, self.campaign_id, subscription_id)
+            return coupons.NO_COUPON
+        return coupon
 
 
 def _locked(session: orm.Session, query: sa.Select[Any]) -> sa.Select[Any]:

@@ -217,7 +217,7 @@ def personalize(session: orm.Session, shop: Shop, kind: str, rendered: outbox.Re
         if coupon_source is None:
             pass  # the shop set no coupon for this kind: it renders empty
         elif test and coupon_source.mode == "list":
-            coupon = coupons.Coupon("TEST-COUPON")
+            coupon = coupons.Coupon(coupons.SAMPLE_LIST_CODE)
         else:
             coupon = coupons.coupon_for(session, shop.id, kind, subscription.id, now, source=coupon_source)
     context = {**source.context, "coupon": coupon.code}

@@ -40,6 +40,8 @@ class Coupon:
 
 
 NO_COUPON = Coupon("")
+# What a preview or a test push shows for a list: they never take one of its single-use codes.
+SAMPLE_LIST_CODE = "TEST-COUPON"
 
 
 def get_source(session: orm.Session, shop_id: int, kind: str) -> CouponSource | None:
@@ -90,6 +92,16 @@ def coupon_for(session: orm.Session, shop_id: int, kind: str, subscription_id: i
                     shop_id, kind, subscription_id)
         return NO_COUPON
     return coupon
+
+
+def sample_code(source: CouponSource | None) -> str:
+    """The code a preview shows for ``source``: the fixed code, ``SAMPLE_LIST_CODE`` for a list
+    (nothing is taken), ``""`` for none."""
+    if source is None or source.mode == "none":
+        return ""
+    if source.mode == "fixed":
+        return source.code or ""
+    return SAMPLE_LIST_CODE
 
 
 def attach(session: orm.Session, coupon: Coupon, push_id: int | None) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.dashboard_seed import D3, seed_stats_scenario as seed
+from tests.integration.test_dashboard import log_in
 
 
 def _get(client, token, path):
@@ -103,3 +104,27 @@ def test_stats_need_a_valid_token(client, session):
     assert client.get("/v1/admin/stats").status_code == 401
     response = _get(client, "adm_wrong", "/v1/admin/stats")
     assert response.status_code == 401 and response.get_json()["error"]["code"] == "unauthorized"
+
+
+EDGE_RANGES = ["from=9999-12-31&to=9999-12-31", "to=9999-12-31", "to=0001-01-01", "from=0001-01-01&to=0001-01-01",
+               "from=9999-12-01&to=9999-12-31", "from=2026-1-5&to=2026-01-07", "from=20260105&to=2026-01-07"]
+
+
+@pytest.mark.parametrize("query", EDGE_RANGES)
+@pytest.mark.parametrize("path", ["/v1/admin/stats?", "/v1/admin/lift?kind=welcome&"])
+def test_days_at_the_ends_of_the_calendar_get_422_not_500(client, session, path, query):
+    a, _ = seed(session)
+    response = _get(client, a.admin_token, path + query)
+    assert response.status_code == 422, response.get_data(as_text=True)[:200]
+    assert response.get_json()["error"]["code"] == "invalid_field"
+    assert set(response.get_json()["error"]) == {"code", "message"}
+
+
+@pytest.mark.parametrize("query", EDGE_RANGES)
+@pytest.mark.parametrize("page", ["/admin/?", "/admin/lift?kind=welcome&"])
+def test_dashboard_pages_say_what_is_wrong_with_such_a_range(client, session, page, query):
+    a, _ = seed(session)
+    log_in(client, a.admin_token)
+    response = client.get(page + query)
+    assert response.status_code == 200
+    assert "from and to must be" in response.get_data(as_text=True)

@@ -12,9 +12,11 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from server.core.models import Campaign, Event, Order, Push
+from server.core.models import Campaign, CouponCode, Event, Order, Push
 from server.delivery import policy
 from server.merchant import campaigns as service
+from server.merchant import coupons as coupon_service
+from server.merchant.coupons import CouponUpdate
 from server.planning import campaigns as planner
 from server.planning import countries, segments
 from tests.dashboard_seed import make_push
@@ -369,3 +371,26 @@ def test_two_workers_never_plan_the_same_batch(app, session, clock):
         other.close()
     rows = _rows(session, campaign.id)
     assert [r.due_at for r in rows] == [clock.now() + timedelta(seconds=i) for i in range(4)]
+
+
+def test_a_replanned_batch_takes_no_second_list_code(session, clock):
+    shop, subs = _audience(session, clock, 2)
+    update = CouponUpdate(mode="list")
+    coupon_service.update_coupon(session, shop, "campaign", update, clock.now())
+    coupon_service.upload_codes(session, shop, "campaign", ["A-1", "B-2", "C-3"], clock.now())
+    campaign = _campaign(session, shop, clock.now(), title="Code {{ coupon }}")
+    service.send_campaign(session, shop, campaign.id, service.SendIn(), clock.now())
+    session.commit()
+    assert planner.sweep(session, clock.now()) == 2
+    session.commit()
+    again = session.get(Campaign, campaign.id)
+    again.plan_cursor, again.planned_at = 0, None  # as if a second worker planned the same batch
+    session.commit()
+    assert planner.sweep(session, clock.now()) == 0
+    session.commit()
+    assert coupon_service.coupon_as_json(session, shop, "campaign")["remaining"] == 1
+    codes = dict(session.execute(sa.select(CouponCode.subscription_id, CouponCode.code)
+                                 .where(CouponCode.assigned_at.is_not(None))).all())
+    assert {row.subscription_id: row.title for row in _rows(session, campaign.id)} == {
+        sub_id: f"Code {code}" for sub_id, code in codes.items()}
+    assert set(codes) == {s.id for s in subs}

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from server.core.models import Campaign, Push
+from server.core.models import Campaign, CouponCode, Push
 from server.core.tokens import make_click_token, read_click_token
 from server.delivery.push.vapid import get_vapid, public_key_b64
 from server.webhooks.native import sign
@@ -218,3 +218,66 @@ def test_a_deleted_campaigns_id_is_never_given_to_a_new_one(client, session, clo
     assert planner.sweep(session, clock.now()) == 1  # its own row, not blocked by the old one's key
     session.commit()
     assert client.get(f"/v1/admin/campaigns/{second}/stats", headers=auth(new)).json["sent"] == 0
+
+
+def _subscribe_at_the_push_service(app, client, new, web_push_testing, visitors):
+    """Each visitor subscribed at web-push-testing through the collect API; their inboxes."""
+    key = public_key_b64(get_vapid(app))
+    inboxes = {}
+    for visitor in visitors:
+        service = web_push_testing.subscribe(key)
+        inboxes[visitor] = service["clientHash"]
+        response = client.post(f"/v1/shops/{new.shop.public_key}/subscriptions", headers={"Origin": ORIGIN}, json={
+            "visitor_id": visitor, "subscription": {"endpoint": service["endpoint"], "expirationTime": None,
+                                                    "keys": service["keys"]}})
+        assert response.status_code == 201, response.json
+    return inboxes
+
+
+def test_a_fixed_campaign_coupon_is_in_the_preview_and_every_push(app, client, session, clock, web_push_testing):
+    new = make_shop(session, clock.now(), name="Linen & Co", origins=[ORIGIN])
+    session.commit()
+    admin = auth(new)
+    assert client.put("/v1/admin/events/welcome", headers=admin, json={"enabled": False}).status_code == 200
+    assert client.put("/v1/admin/coupons/campaign", headers=admin,
+                      json={"mode": "fixed", "code": "CAMP10"}).status_code == 200
+    inboxes = _subscribe_at_the_push_service(app, client, new, web_push_testing, ["v-coupon-1", "v-coupon-2"])
+    cid = client.post("/v1/admin/campaigns", headers=admin, json={
+        "name": "Coupon", "title": "Code {{ coupon }}", "body": "Use {{ coupon }} at checkout"}).json["id"]
+    preview = client.post(f"/v1/admin/campaigns/{cid}/preview", headers=admin).json
+    assert (preview["sample"]["title"], preview["sample"]["body"]) == ("Code CAMP10", "Use CAMP10 at checkout")
+    assert client.post(f"/v1/admin/campaigns/{cid}/send", headers=admin, json={"mode": "now"}).status_code == 202
+    assert dispatch(app, clock.now())["sent"] == 2
+    for inbox in inboxes.values():
+        [message] = web_push_testing.notifications(inbox)
+        assert (message["title"], message["body"]) == ("Code CAMP10", "Use CAMP10 at checkout")
+
+
+def test_list_codes_go_one_per_campaign_push_until_the_list_runs_out(app, client, session, clock,
+                                                                      web_push_testing):
+    new = make_shop(session, clock.now(), name="Linen & Co", origins=[ORIGIN])
+    session.commit()
+    admin = auth(new)
+    assert client.put("/v1/admin/events/welcome", headers=admin, json={"enabled": False}).status_code == 200
+    assert client.put("/v1/admin/coupons/campaign", headers=admin, json={"mode": "list"}).status_code == 200
+    upload = client.post("/v1/admin/coupons/campaign/codes", headers={**admin, "Content-Type": "text/plain"},
+                         data="ONE-1\nTWO-2\n")
+    assert upload.status_code == 201, upload.json
+    inboxes = _subscribe_at_the_push_service(app, client, new, web_push_testing, ["v-list-1", "v-list-2", "v-list-3"])
+    cid = client.post("/v1/admin/campaigns", headers=admin, json={
+        "name": "Codes", "title": "{% if coupon %}Code {{ coupon }}{% else %}Sale{% endif %}"}).json["id"]
+    # The preview takes no code: it shows a sample one.
+    assert client.post(f"/v1/admin/campaigns/{cid}/preview", headers=admin).json["sample"]["title"] == \
+        "Code TEST-COUPON"
+    assert client.get("/v1/admin/coupons/campaign", headers=admin).json["remaining"] == 2
+    assert client.post(f"/v1/admin/campaigns/{cid}/send", headers=admin, json={"mode": "now"}).status_code == 202
+    assert dispatch(app, clock.now())["sent"] == 3
+    titles = sorted(m["title"] for inbox in inboxes.values() for m in web_push_testing.notifications(inbox))
+    assert titles == ["Code ONE-1", "Code TWO-2", "Sale"]
+    coupon = client.get("/v1/admin/coupons/campaign", headers=admin).json
+    assert (coupon["remaining"], coupon["assigned"]) == (0, 2)
+    session.expire_all()
+    rows = session.execute(sa.select(CouponCode.code, Push.title, Push.subscription_id, CouponCode.subscription_id)
+                           .join(Push, Push.id == CouponCode.push_id).order_by(CouponCode.code)).all()
+    assert [(code, title) for code, title, _, _ in rows] == [("ONE-1", "Code ONE-1"), ("TWO-2", "Code TWO-2")]
+    assert all(push_sub == code_sub for _, _, push_sub, code_sub in rows)

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -22,11 +23,11 @@ import sqlalchemy as sa
 from server import create_app
 from server.collect.journal import drainer as drainer_module, file as file_module
 from server.core.db import get_db
-from server.collect.journal import event_journal, journal_settings
+from server.collect.journal import database_identity, database_owner, event_journal, journal_settings
 from server.collect.journal.drainer import Drainer
 from server.collect.journal.file import Journal
 from server.core.metrics import get_metrics
-from server.core.models import Checkout, Event, JournalMark, Visitor
+from server.core.models import Base, Checkout, Event, JournalMark, Visitor
 from server.collect.events import EventBatch, EventsIn, JournaledBatch, store_batches
 from tests.factories import make_shop
 
@@ -161,11 +162,12 @@ def test_stopping_drains_the_journal_and_removes_its_files_and_mark(japp, db, sh
     for n in range(5):
         assert client.post(f"/v1/shops/{shop.shop.public_key}/events",
                            json=body("visitor_dddd", {"type": "page_view", "id": f"d{n}"})).status_code == 202
-    directory = Path(journal_config["COLLECT_JOURNAL_DIR"])
-    assert len(files(directory)) >= 2  # the journal and its lock
+    directory = journal_settings(japp).directory  # this database's folder in COLLECT_JOURNAL_DIR
+    assert directory.parent == Path(journal_config["COLLECT_JOURNAL_DIR"])
+    assert len(files(directory)) >= 3  # the journal, its lock and the folder's DATABASE label
     event_journal(japp).close()
     assert count(db, Event) == 5
-    assert files(directory) == []
+    assert files(directory) == ["DATABASE"]
     assert count(db, JournalMark) == 0
 
 
@@ -263,7 +265,9 @@ def unreachable(url: str, tmp_path: Path) -> str:
 
 def test_batches_accepted_while_the_database_is_away_are_stored_by_the_next_process(
         journal_config, make_app, japp, db, shop, tmp_path, clock):
-    down = make_app({**journal_config, "DATABASE_URL": unreachable(journal_config["DATABASE_URL"], tmp_path)}, draining=False)
+    down = make_app(journal_config, draining=False)
+    # This process cannot reach the database (the same one: its journal is that database's).
+    get_db(down).sessionmaker.configure(bind=sa.create_engine(unreachable(journal_config["DATABASE_URL"], tmp_path)))
     journal = event_journal(down)
     for n in range(4):
         journal.append(shop.shop.id, clock.now(), batch("visitor_gggg", {"type": "page_view", "id": f"g{n}"}))
@@ -275,14 +279,14 @@ def test_batches_accepted_while_the_database_is_away_are_stored_by_the_next_proc
     health = down.test_client().get("/healthz").get_json()
     assert health["journal"]["pending"] == 4
     journal.close()  # the process stops with its batches still waiting: they stay on disk
-    directory = Path(journal_config["COLLECT_JOURNAL_DIR"])
-    assert len(files(directory)) == 2
+    directory = journal_settings(japp).directory
+    assert len(files(directory)) == 3  # its journal, its lock, the DATABASE label
 
     drainer = idle_drainer(japp, directory)
     assert drainer.adopt_orphans() == 1
     assert count(db, Event, Event.client_event_id.like("g%")) == 4
     drainer.stop()
-    assert files(directory) == []
+    assert files(directory) == ["DATABASE"]
 
 
 def test_a_batch_the_database_refuses_is_set_aside_and_the_others_stored(japp, db, shop, tmp_path, clock):
@@ -493,7 +497,13 @@ def test_a_quiet_journal_is_drained_at_once_without_lingering(japp, db, shop, mo
 def test_the_journal_is_the_one_write_path_on_both_databases(app_config, make_app):
     app = make_app(app_config)
     settings = journal_settings(app)
-    assert settings.directory == Path(app.instance_path) / "journal"
+    assert settings.root == Path(app.instance_path) / "journal"
+    assert settings.directory == settings.root / database_owner(app_config["DATABASE_URL"])
+    assert (settings.directory / "DATABASE").read_text().strip() == database_identity(app_config["DATABASE_URL"])
+    # Named without the password; the driver does not matter, the schema option does.
+    assert database_identity("postgresql+psycopg://user:s3cret@db.example/shop") == "postgresql://user@db.example/shop"
+    assert database_owner("postgresql+psycopg://u:a@h/shop") == database_owner("postgresql://u:b@h/shop")
+    assert database_owner("postgresql://u@h/shop") != database_owner("postgresql://u@h/shop?options=-csearch_path%3Ds")
     assert settings.sync == "normal" and settings.max_pending == 200_000
     with pytest.raises(ValueError, match="COLLECT_JOURNAL_SYNC"):
         create_app({**app_config, "COLLECT_JOURNAL_SYNC": "never"})
@@ -527,3 +537,123 @@ def test_full_sync_syncs_each_append_to_disk_before_the_answer(journal_config, m
     assert event_journal(app).drainer.flush(10)
     with get_db(app).sessionmaker() as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(Event)) == 1
+
+
+# --- two instances (staging beside production) sharing one instance folder --------------------
+
+
+def second_database(tmp_path: Path) -> str:
+    """Another empty database with the model's tables (a SQLite file)."""
+    url = f"sqlite:///{tmp_path / 'staging.db'}"
+    engine = sa.create_engine(url)
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    return url
+
+
+def dead_instance_journal(app, shop_id: int, batches: int) -> str:
+    """A journal of ``app``'s database left by a process that died with ``batches`` undrained; its name."""
+    journal = Journal.create(journal_settings(app).directory)
+    for n in range(batches):
+        journal.append(shop_id, datetime.now(timezone.utc), 1,
+                       batch("visitor_dead", {"type": "page_view", "id": f"d{n}"}).model_dump_json())
+    journal.close()  # its lock is free: as if its process were gone
+    return journal.name
+
+
+def test_two_instances_sharing_an_instance_folder_drain_only_their_own_journals(app_config, make_app, tmp_path, clock):
+    production = make_app(app_config, draining=False)
+    staging = make_app({**app_config, "DATABASE_URL": second_database(tmp_path)}, draining=False)
+    assert production.instance_path == staging.instance_path
+    sessions = {app: get_db(app).sessionmaker() for app in (production, staging)}
+    shops = {app: make_shop(session, clock.now(), origins=[ORIGIN]) for app, session in sessions.items()}
+    for session in sessions.values():
+        session.commit()
+    assert shops[production].shop.id == shops[staging].shop.id  # the same ids: a mix-up would be silent
+    name = dead_instance_journal(staging, shops[staging].shop.id, 3)
+
+    production_drainer = Drainer(production, Journal.create(journal_settings(production).directory))
+    assert production_drainer.adopt_orphans() == 0
+    assert count(sessions[production], Event) == 0
+    staging_drainer = Drainer(staging, Journal.create(journal_settings(staging).directory))
+    assert staging_drainer.adopt_orphans() == 1
+    assert count(sessions[staging], Event, Event.client_event_id.like("d%")) == 3
+    assert count(sessions[staging], JournalMark, JournalMark.name == name) == 0
+    for drainer in (production_drainer, staging_drainer):
+        drainer.stop()
+    for session in sessions.values():
+        session.close()
+
+
+def test_each_instance_journals_its_events_into_its_own_database(app_config, make_app, tmp_path, clock):
+    production = make_app(app_config)
+    staging = make_app({**app_config, "DATABASE_URL": second_database(tmp_path)})
+    assert journal_settings(production).directory != journal_settings(staging).directory
+    for n, app in enumerate((production, staging)):
+        with get_db(app).sessionmaker() as session:
+            new = make_shop(session, clock.now(), origins=[ORIGIN])
+            session.commit()
+            response = app.test_client().post(f"/v1/shops/{new.shop.public_key}/events", headers={"Origin": ORIGIN},
+                                              json=body(f"visitor_{n}{n}{n}{n}", {"type": "page_view", "id": f"e{n}"}))
+            assert response.status_code == 202
+            assert [e.client_event_id for e in session.scalars(sa.select(Event))] == [f"e{n}"]
+
+
+def test_a_journal_naming_another_database_is_not_adopted_even_in_this_folder(app_config, make_app, tmp_path, clock):
+    production = make_app(app_config, draining=False)
+    staging = make_app({**app_config, "DATABASE_URL": second_database(tmp_path)}, draining=False)
+    with get_db(staging).sessionmaker() as session:
+        shop_id = make_shop(session, clock.now(), origins=[ORIGIN]).shop.id
+        session.commit()
+    staging_settings = journal_settings(staging)
+    journal = Journal.create(staging_settings.directory, owner=staging_settings.owner)
+    journal.append(shop_id, clock.now(), 1, batch("visitor_moved", {"type": "page_view", "id": "m1"}).model_dump_json())
+    journal.close()
+    # Moved (or copied) into production's folder by hand: its lock file still names staging's database.
+    here = journal_settings(production).directory
+    for suffix in (".log", ".lock"):
+        os.rename(journal.path.with_suffix(suffix), here / journal.path.with_suffix(suffix).name)
+    drainer = Drainer(production, Journal.create(here, owner=journal_settings(production).owner))
+    assert drainer.adopt_orphans() == 0
+    assert f"{journal.name}.log" in files(here)
+    with get_db(production).sessionmaker() as session:
+        assert count(session, Event) == 0
+    drainer.stop()
+
+
+def test_an_earlier_releases_journal_in_the_shared_folder_goes_to_the_database_with_its_mark(
+        app_config, make_app, tmp_path, clock):
+    production = make_app(app_config, draining=False)
+    staging = make_app({**app_config, "DATABASE_URL": second_database(tmp_path)}, draining=False)
+    shared = journal_settings(production).root
+    assert shared == journal_settings(staging).root
+    ids = {}
+    for app in (production, staging):
+        with get_db(app).sessionmaker() as session:
+            ids[app] = make_shop(session, clock.now(), origins=[ORIGIN]).shop.id
+            session.commit()
+    # Left in the shared folder by the earlier release (no owner in the lock): production's had
+    # been draining it (its mark is in production's database), the other one no database knows.
+    journals = {}
+    for label in ("marked", "unmarked"):
+        journal = Journal.create(shared)
+        journal.append(ids[production], clock.now(), 1,
+                       batch(f"visitor_{label}", {"type": "page_view", "id": label}).model_dump_json())
+        journal.close()
+        journals[label] = journal.name
+    with get_db(production).sessionmaker() as session:
+        session.add(JournalMark(name=journals["marked"], last_id=0, updated_at=clock.now()))
+        session.commit()
+    staging_drainer = Drainer(staging, Journal.create(journal_settings(staging).directory),
+                              owner=journal_settings(staging).owner, legacy=shared)
+    assert staging_drainer.adopt_orphans() == 0
+    production_drainer = Drainer(production, Journal.create(journal_settings(production).directory),
+                                 owner=journal_settings(production).owner, legacy=shared)
+    assert production_drainer.adopt_orphans() == 1
+    with get_db(production).sessionmaker() as session:
+        assert [e.client_event_id for e in session.scalars(sa.select(Event))] == ["marked"]
+    with get_db(staging).sessionmaker() as session:
+        assert count(session, Event) == 0
+    assert f"{journals['unmarked']}.log" in files(shared) and f"{journals['marked']}.log" not in files(shared)
+    for drainer in (staging_drainer, production_drainer):
+        drainer.stop()

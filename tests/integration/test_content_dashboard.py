@@ -97,3 +97,16 @@ def test_the_settings_page_saves_the_prompt_in_other_languages(client, shop, ses
     assert "<script>alert(1)</script>" not in page and 'value="Nein danke"' in page
     prompt = client.get(f"/v1/shops/{shop.shop.public_key}/config?locale=de-DE").get_json()["prompt"]
     assert (prompt["text"], prompt["yes"], prompt["no"]) == ("Hinweis? " + XSS, "Ja, gerne", "Nein danke")
+
+
+def test_the_coupons_page_sets_the_campaigns_coupon(client, shop):
+    csrf = log_in(client, shop.admin_token)
+    assert 'id="coupon-campaign"' in client.get("/admin/coupons").get_data(as_text=True)
+    saved = client.post("/admin/coupons/campaign", data={"csrf_token": csrf, "mode": "fixed", "code": "CAMP10"})
+    assert saved.status_code == 302
+    assert client.get("/v1/admin/coupons/campaign", headers={"Authorization": f"Bearer {shop.admin_token}"}
+                      ).json["code"] == "CAMP10"
+    added = client.post("/admin/coupons/campaign/codes", data={"csrf_token": csrf, "codes": "C-1\nC-2"})
+    assert added.status_code == 302
+    assert client.get("/v1/admin/coupons/campaign", headers={"Authorization": f"Bearer {shop.admin_token}"}
+                      ).json["remaining"] == 2

@@ -83,10 +83,10 @@ def test_experiments_api_creates_reads_changes_and_validates(client, shop):
     # One running experiment per kind; bad templates, too many variants, bad numbers: 422.
     second = client.post(url, headers=auth(shop), json={"kind": "welcome", "variants": VARIANTS})
     assert (second.status_code, second.json["error"]["code"]) == (422, "experiment_running")
-    for bad in ({"kind": "welcome", "variants": [{"title": "{{ oops"}, {"title": "x"}]},
-                {"kind": "welcome", "variants": [{"title": "x"}, {"url": "javascript:alert(1)"}]},
-                {"kind": "welcome", "variants": [{"title": str(i)} for i in range(5)]},
-                {"kind": "welcome", "variants": [{"title": "only one"}]},
+    for bad in ({"kind": "repurchase", "variants": [{"title": "{{ oops"}, {"title": "x"}]},
+                {"kind": "repurchase", "variants": [{"title": "x"}, {"url": "javascript:alert(1)"}]},
+                {"kind": "repurchase", "variants": [{"title": str(i)} for i in range(5)]},
+                {"kind": "repurchase", "variants": [{"title": "only one"}]},
                 {"kind": "nope", "variants": VARIANTS},
                 {"kind": "repurchase", "variants": VARIANTS, "slice_percent": 0},
                 {"kind": "repurchase", "variants": VARIANTS, "goal": "likes"},
@@ -94,7 +94,20 @@ def test_experiments_api_creates_reads_changes_and_validates(client, shop):
         response = client.post(url, headers=auth(shop), json=bad)
         assert response.status_code == 422, (bad, response.json)
         assert set(response.json["error"]) == {"code", "message"}
+        assert response.json["error"]["code"] != "experiment_running", bad
     assert client.get(f"{url}/9999", headers=auth(shop)).status_code == 404
+
+
+@pytest.mark.parametrize("field", ["url", "image"])
+@pytest.mark.parametrize("link", ["ftp://files.test/x", "javascript:alert(1)", "{{ shop_name }}"])
+def test_a_variants_link_is_checked_like_the_presets(client, shop, field, link):
+    preset = client.put("/v1/admin/events/welcome", headers=auth(shop), json={field: link})
+    assert (preset.status_code, preset.json["error"]["code"]) == (422, "invalid_template")
+    response = client.post("/v1/admin/experiments", headers=auth(shop),
+                           json={"kind": "welcome", "variants": [{"title": "x"}, {field: link}]})
+    assert (response.status_code, response.json["error"]["code"]) == (422, "invalid_template"), response.json
+    assert response.json["error"]["message"].startswith(f"variants.1.{field}: must render to an http(s) URL")
+    assert client.get("/v1/admin/experiments", headers=auth(shop)).json["items"] == []
 
 
 def test_another_shops_experiment_is_not_found(client, session, clock, shop):

@@ -527,3 +527,45 @@ def test_cart_update_through_the_events_journal_keeps_the_cart_token(app_config,
         assert event_journal(japp).drainer.flush(10)
         s.expire_all()
         assert s.scalars(sa.select(Visitor.cart_token)).one() == CART_TOKEN
+
+
+# -- price drops across an unusable price --------------------------------------------------------
+
+
+def follow(client, shop, visitor_key, product_id, variant_id=None):
+    """The visitor's "notify me" on a price drop, posted as the widget does."""
+    body = {"visitor_id": visitor_key, "product_id": product_id, "kinds": ["price_drop"]}
+    if variant_id is not None:
+        body["variant_id"] = variant_id
+    response = client.post(f"/v1/shops/{shop.public_key}/interests", json=body, headers={"Origin": ORIGIN})
+    assert response.status_code == 201, response.json
+
+
+def test_shopify_price_drop_after_an_unusable_price_is_measured_from_the_price_seen(client, session, clock,
+                                                                                   shop_keys):
+    subscribed_visitor(session, shop_keys.shop, clock, visitor_key="v-drop-1")
+    body = fixture("shopify/products_update.json")
+    body["variants"] = [{**body["variants"][0], "price": "100.00"}]
+    assert shopify(client, shop_keys.shop, "products/update", body, webhook_id="p-1").status_code == 200
+    follow(client, shop_keys.shop, "v-drop-1", "632910392", "808950810")  # saw 100.00
+    for n, price in enumerate(("-5.00", "80.00"), start=2):
+        body["variants"][0]["price"] = price
+        clock.advance(minutes=5)
+        assert shopify(client, shop_keys.shop, "products/update", body, webhook_id=f"p-{n}").status_code == 200
+    [push] = pushes(session, kind="price_drop")
+    assert "$80.00" in push.body and "$100.00" in push.body, push.body
+
+
+def test_woocommerce_price_drop_after_an_unusable_price_is_measured_from_the_price_seen(client, session, clock,
+                                                                                       woo_keys):
+    subscribed_visitor(session, woo_keys.shop, clock, visitor_key="v-drop-2")
+    body = {**fixture("woocommerce/product_updated.json"), "stock_status": "instock", "stock_quantity": 5,
+            "price": "100.00", "sale_price": "", "regular_price": "100.00"}
+    assert woo(client, woo_keys.shop, "product.updated", body, delivery_id="p-1").status_code == 200
+    follow(client, woo_keys.shop, "v-drop-2", "794")  # saw 100.00
+    for n, (price, regular) in enumerate((("-5.00", "-5.00"), ("80.00", "80.00")), start=2):
+        clock.advance(minutes=5)
+        changed = {**body, "price": price, "regular_price": regular}
+        assert woo(client, woo_keys.shop, "product.updated", changed, delivery_id=f"p-{n}").status_code == 200
+    [push] = pushes(session, kind="price_drop")
+    assert "$80.00" in push.body and "$100.00" in push.body, push.body

@@ -1,9 +1,11 @@
 """Small pure pieces of the dashboard and stats: delay text, money, ratios, utm merging, date ranges."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from server.merchant.dashboard import format_delay, parse_delays
 from server.core.errors import ApiError, Invalid
@@ -49,3 +51,31 @@ def test_date_ranges_are_checked():
     for bad in (("2026-02-30", None), ("2026-03-02", "2026-03-01"), ("2024-01-01", "2026-01-01")):
         with pytest.raises(Invalid):
             parse_range(bad[0], bad[1], now)
+
+
+# Any day, with the calendar's first and last months drawn often (where the arithmetic overflows).
+_day_text = (st.dates() | st.dates(max_value=date(1, 2, 28)) | st.dates(min_value=date(9999, 11, 1))).map(date.isoformat)
+_range_input = st.none() | _day_text | st.text(max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw_from=_range_input, raw_to=_range_input,
+       now=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(timezone.utc)))
+def test_any_range_input_is_a_usable_range_or_invalid(raw_from, raw_to, now):
+    # Any day of the calendar, its ends included, or any text: a range every report can use
+    # (its bounds, its days and an attribution window of up to 90 days past its end), or Invalid.
+    try:
+        rng = parse_range(raw_from, raw_to, now)
+    except Invalid as exc:
+        assert exc.message and exc.code == "invalid_field"
+        return
+    assert rng.start < rng.end and rng.end + timedelta(days=90) > rng.end
+    assert len(rng.days()) == (rng.last - rng.first).days + 1 <= 366
+
+
+@pytest.mark.parametrize(("raw_from", "raw_to"), [("9999-12-31", "9999-12-31"), (None, "9999-12-31"),
+                                                  (None, "0001-01-01"), ("0001-01-01", "0001-01-01"),
+                                                  ("9999-12-01", "9999-12-31")])
+def test_the_ends_of_the_calendar_are_invalid_not_an_overflow(raw_from, raw_to):
+    with pytest.raises(Invalid, match="between"):
+        parse_range(raw_from, raw_to, datetime(2026, 3, 31, 12, tzinfo=timezone.utc))

@@ -6,11 +6,18 @@ a thread of the same process (``drainer.Drainer``) stores the journal in the dat
 groups (``store_batches``: a handful of statements and one commit for up to ``DRAIN_GROUP``
 requests). This one path serves SQLite and PostgreSQL alike.
 
-This module is the wiring: where journals live (``COLLECT_JOURNAL_DIR``, one journal per
-process), how each process gets its own (created with its drainer on the first events request,
+This module is the wiring: where journals live (``COLLECT_JOURNAL_DIR``, one folder per
+database inside it, one journal per process), whose they are (``database_owner``), how each process gets its own (created with its drainer on the first events request,
 in the process that serves it, so a forked web worker never shares its parent's), and the
 limits: past ``COLLECT_JOURNAL_MAX_PENDING`` undrained batches, or when the disk refuses the
 write, the API answers 503 with ``Retry-After``.
+
+A journal belongs to one database: instances started from the same folder (staging beside
+production) share ``instance/journal``, so each keeps its journals in ``db-<hash>/`` named by its
+database (the URL without its password, schema options included), and each lock file names the
+database too; a drainer adopts only its own database's journals. Journals left in the shared
+folder itself by a release before this one are adopted only by the instance whose database holds
+their mark (``drainer.Drainer.adopt_orphans``).
 
 Durability: with ``COLLECT_JOURNAL_SYNC=normal`` (the default) an answered batch is in the
 kernel's page cache, so it survives the process dying; a power cut may lose the batches of the
@@ -19,6 +26,7 @@ last moments. ``full`` syncs each append to disk before the answer.
 from __future__ import annotations
 
 import atexit
+import hashlib
 import logging
 import os
 import threading
@@ -27,6 +35,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask
 
 from server.core.clock import get_clock
@@ -46,28 +55,54 @@ class JournalFull(Exception):
 
 @dataclass(frozen=True)
 class JournalSettings:
+    """``directory`` is this database's folder (``db-<hash>`` in ``root``, the configured folder)."""
+
     directory: Path
     sync: str
     max_pending: int
+    root: Path
+    owner: str  # ``database_owner``: written in each journal's lock file
+    database: str  # the database's identity, without its password (for the operator)
+
+
+def database_identity(url: str) -> str:
+    """The database a URL names, as text without its password: backend, user, host, port,
+    database and options (a PostgreSQL ``search_path`` is another database here)."""
+    parsed = sa.engine.make_url(url)
+    return sa.engine.URL.create(parsed.get_backend_name(), username=parsed.username, host=parsed.host,
+                                port=parsed.port, database=parsed.database,
+                                query=parsed.query).render_as_string(hide_password=False)
+
+
+def database_owner(url: str) -> str:
+    """``db-<hash>``: the name of the folder, and the owner written in the lock files, of the
+    journals of the database ``url`` names."""
+    return "db-" + hashlib.sha256(database_identity(url).encode()).hexdigest()[:16]
 
 
 def journal_settings(app: Flask) -> JournalSettings:
     """Where and how events are journaled."""
-    directory = app.config["COLLECT_JOURNAL_DIR"] or os.path.join(app.instance_path, "journal")
-    return JournalSettings(Path(directory), app.config["COLLECT_JOURNAL_SYNC"],
-                           app.config["COLLECT_JOURNAL_MAX_PENDING"])
+    root = Path(app.config["COLLECT_JOURNAL_DIR"] or os.path.join(app.instance_path, "journal"))
+    owner = database_owner(app.config["DATABASE_URL"])
+    return JournalSettings(root / owner, app.config["COLLECT_JOURNAL_SYNC"], app.config["COLLECT_JOURNAL_MAX_PENDING"],
+                           root=root, owner=owner, database=database_identity(app.config["DATABASE_URL"]))
 
 
 def check_journal(app: Flask) -> None:
-    """At start: ``COLLECT_JOURNAL_DIR`` must be (or become) a writable folder; raises
-    ValueError otherwise, instead of failing every events request."""
-    directory = journal_settings(app).directory
+    """At start: ``COLLECT_JOURNAL_DIR`` and this database's folder in it must be (or become)
+    writable folders; raises ValueError otherwise, instead of failing every events request.
+    The folder gets a ``DATABASE`` file naming its database (without the password) for operators."""
+    settings = journal_settings(app)
+    directory = settings.directory
     try:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)  # the batches hold personal data
     except OSError as exc:
         raise ValueError(f"COLLECT_JOURNAL_DIR {directory} cannot be created: {exc.strerror}") from None
     if not directory.is_dir() or not os.access(directory, os.W_OK | os.X_OK):
         raise ValueError(f"COLLECT_JOURNAL_DIR {directory} is not a folder this process can write to")
+    label = directory / "DATABASE"
+    if not label.exists():
+        label.write_text(settings.database + "\n")
 
 
 class EventJournal:
@@ -86,8 +121,9 @@ class EventJournal:
         if self._pid != pid:
             with self._lock:
                 if self._pid != pid:
-                    journal = Journal.create(self.settings.directory, self.settings.sync)
-                    drainer = Drainer(self.app, journal, self.settings.sync, now=get_clock(self.app).now)
+                    journal = Journal.create(self.settings.directory, self.settings.sync, owner=self.settings.owner)
+                    drainer = Drainer(self.app, journal, self.settings.sync, now=get_clock(self.app).now,
+                                      owner=self.settings.owner, legacy=self.settings.root)
                     drainer.start()
                     atexit.register(drainer.stop)
                     self._drainer, self._pid = drainer, pid

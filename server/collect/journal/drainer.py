@@ -6,7 +6,11 @@ the same transaction; only then does it pass them in the file. A crash in betwee
 that the mark already covers: they are skipped, never stored twice.
 
 Nothing lost: the journal of a process that died (its lock is free) is adopted by any drainer of
-the same folder (at start, then every ``ADOPT_EVERY`` seconds), drained and removed. A database
+the same database (its folder, and the owner its lock file names; at start, then every
+``ADOPT_EVERY`` seconds), drained and removed. A journal another database's instance left in the
+same instance folder is never adopted: its batches would land in the wrong database. Journals of
+an earlier release (in the shared folder itself, their lock naming no owner) are adopted only
+when this database holds their mark, i.e. it was draining them. A database
 outage only delays the drain, which retries with backoff. A batch the database refuses for
 itself (its shop deleted meanwhile, a damaged record) is set aside in the journal's rejected
 file, logged and counted, and never holds up the batches behind it.
@@ -18,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
+from pathlib import Path
 
 import sqlalchemy as sa
 from flask import Flask
@@ -61,10 +66,13 @@ class Drainer:
     """Moves journaled batches into the database, on a daemon thread of this process."""
 
     def __init__(self, app: Flask, journal: Journal, sync: str = "normal",
-                 now: Callable[[], datetime] | None = None) -> None:
+                 now: Callable[[], datetime] | None = None, owner: str = "", legacy: Path | None = None) -> None:
         self.app = app
         self.journal = journal
         self.directory = journal.path.parent
+        self.owner = owner or journal.owner  # the database whose journals this drainer adopts
+        self.legacy = legacy if legacy is not None and legacy != self.directory else None
+        self._unclaimed: set[str] = set()  # earlier release's journals without a mark here, logged once
         self.sync = sync
         self.now = now or (lambda: datetime.now(timezone.utc))
         self.sessionmaker = get_db(app).sessionmaker
@@ -174,13 +182,32 @@ class Drainer:
         else:
             journal.remove()
 
+    def _is_ours(self, name: str) -> bool:
+        """Whether this database holds the mark of journal ``name`` (so it was draining it)."""
+        with self.sessionmaker() as session:
+            return session.get(JournalMark, name) is not None
+
+    def _orphans(self) -> list[Path]:
+        """Lock files of journals this drainer may adopt: its folder's, and the earlier release's
+        in the shared folder above it that this database has a mark for."""
+        found = sorted(self.directory.glob("events-*.lock"))
+        if self.legacy is not None:
+            for lock_path in sorted(self.legacy.glob("events-*.lock")):
+                if self._is_ours(lock_path.stem):
+                    found.append(lock_path)
+                elif lock_path.stem not in self._unclaimed:
+                    self._unclaimed.add(lock_path.stem)
+                    log.warning("journal %s (of an earlier release, in %s) has no mark in this database: left for "
+                                "the instance it belongs to (see docs/operations.md)", lock_path.stem, self.legacy)
+        return found
+
     def adopt_orphans(self) -> int:
-        """Drain and remove the journals of processes that are gone; return how many."""
+        """Drain and remove the journals of this database's processes that are gone; return how many."""
         adopted = 0
-        for lock_path in sorted(self.directory.glob("events-*.lock")):
+        for lock_path in self._orphans():
             if lock_path.stem == self.journal.name:
                 continue
-            orphan = Journal.adopt(lock_path, self.sync)
+            orphan = Journal.adopt(lock_path, self.sync, owner=self.owner)
             if orphan is None:
                 continue
             try:

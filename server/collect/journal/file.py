@@ -5,7 +5,9 @@ request: ``<crc32> <shop id> <received at> <events> <batch JSON>``, written with
 (an append costs a few microseconds). A record's id is the base plus the file offset just past
 it, so ids only grow. Batches the database refused are kept beside it in
 ``rejected-<name>.jsonl``. Beside the file, ``events-<name>.lock`` is held under an exclusive
-``flock`` by the process that writes the journal, for as long as it lives.
+``flock`` by the process that writes the journal, for as long as it lives; it holds the journal's
+owner (the database it belongs to, ``journal.database_owner``), so no other database's drainer
+adopts it.
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ ROTATE_AT = 64 << 20  # bytes: a journal whose drained part passes this starts a
 
 
 _LEGACY_SEEN: set[str] = set()  # journals of the earlier format already logged by this process
+_FOREIGN_SEEN: set[str] = set()  # journals of another database already logged by this process
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +102,9 @@ class Journal:
     Holds the journal's lock from ``open``/``adopt`` until ``close``/``remove``.
     """
 
-    def __init__(self, path: Path, lock_fd: int, sync: str) -> None:
+    def __init__(self, path: Path, lock_fd: int, sync: str, owner: str = "") -> None:
         self.path = path
+        self.owner = owner  # the database it belongs to ("" for a journal of an earlier release)
         self.name = path.stem  # "events-<hex>": the key of its mark in the database
         self._lock_fd = lock_fd
         self._sync = sync == "full"
@@ -172,8 +176,9 @@ class Journal:
         return count - sum(1 for rejected in self._rejected_ids if low < rejected <= high)
 
     @classmethod
-    def create(cls, directory: Path, sync: str = "normal") -> Journal:
-        """A new, empty journal of this process in ``directory``, locked.
+    def create(cls, directory: Path, sync: str = "normal", owner: str = "") -> Journal:
+        """A new, empty journal of this process in ``directory``, locked, its lock file naming
+        ``owner`` (the database it belongs to).
 
         The lock file is locked under a temporary name and then renamed, so no other process
         ever sees this journal unlocked and mistakes it for a dead one's.
@@ -183,13 +188,20 @@ class Journal:
         temporary = directory / f".{name}.lock"
         fd = os.open(temporary, os.O_RDWR | os.O_CREAT, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)
-        journal = cls(directory / f"{name}.log", fd, sync)
+        if owner:
+            _write_all(fd, owner.encode())
+        journal = cls(directory / f"{name}.log", fd, sync, owner)
         os.rename(temporary, directory / f"{name}.lock")
         return journal
 
     @classmethod
-    def adopt(cls, lock_path: Path, sync: str = "normal") -> Journal | None:
-        """The journal behind ``lock_path`` if its process is gone (its lock is free), else None."""
+    def adopt(cls, lock_path: Path, sync: str = "normal", owner: str = "") -> Journal | None:
+        """The journal behind ``lock_path`` if its process is gone (its lock is free), else None.
+
+        With ``owner``, a journal whose lock file names another owner (another database's,
+        moved or copied here) is refused: None, logged. One naming no owner (an earlier
+        release's) is taken; the caller decides whether it may be.
+        """
         try:
             fd = os.open(lock_path, os.O_RDWR)
         except FileNotFoundError:
@@ -211,9 +223,17 @@ class Journal:
                 log.error("journal %s is of the earlier SQLite format: drain it with that release "
                           "(its batches are not lost, and not stored either)", lock_path.with_suffix(".sqlite").name)
             return None
+        found = os.pread(fd, 256, 0).decode(errors="replace").strip()
+        if owner and found and found != owner:
+            os.close(fd)
+            if str(lock_path) not in _FOREIGN_SEEN:
+                _FOREIGN_SEEN.add(str(lock_path))
+                log.error("journal %s belongs to another database (%s, not %s): not adopted", lock_path.stem,
+                          found[:40], owner)
+            return None
         path = lock_path.with_suffix(".log")
         try:
-            return cls(path, fd, sync)
+            return cls(path, fd, sync, found)
         except ValueError as exc:
             # Not a journal this version can read: keep it for an operator, out of every drainer's way.
             kept = path.with_name(f"unreadable-{path.name}")
