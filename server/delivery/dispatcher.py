@@ -34,6 +34,7 @@ from typing import Any, Protocol
 from server.core.db import Database
 from server.core.errors import Invalid
 from server.core.models import PushStatus
+from server.core.vapid_keys import private_pems
 from server.delivery import policy
 from server.planning import hooks
 from server.core.tokens import make_click_token
@@ -42,6 +43,7 @@ from server.outbox.claim import (Claimed, Outcome, claim_due, expire_subscriptio
 from server.delivery.payload import PayloadTooLarge, action_links, build_payload
 from server.delivery.push import Message, Sender
 from server.delivery.push.outcomes import GONE, HELD, RETRY, SENT, SendResult
+from server.delivery.push.vapid import vapid_from_pem
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +139,7 @@ class Dispatcher:
         self._public_url = str(config["PUBLIC_URL"]).rstrip("/")
         self._secret = str(config["SECRET_KEY"])
         self._db: ThreadPoolExecutor | None = None
+        self._vapid: dict[int, Any] = {}  # shops' VAPID keys by id, loaded once (a key never changes)
 
     def request_stop(self) -> None:
         """Claim nothing more; the batches already claimed are sent and recorded (SIGTERM)."""
@@ -212,6 +215,7 @@ class Dispatcher:
         with self.database.sessionmaker() as session:
             pushes = claim_due(session, now, settings.batch_size, timedelta(seconds=settings.lease_seconds))
             subscriptions = load_subscriptions(session, pushes)
+            self._load_vapid_keys(session, subscriptions)
             session.commit()
             if not pushes:
                 return None
@@ -238,6 +242,13 @@ class Dispatcher:
             session.commit()  # end the policy's (read-only) transaction
         batch.messages = [message for _, message in batch.to_send]
         return batch
+
+    def _load_vapid_keys(self, session: Any, subscriptions: Mapping[int, Any]) -> None:
+        """Load the shops' keys these subscriptions were made with (each once per process)."""
+        missing = {s.vapid_key_id for s in subscriptions.values()
+                   if s.vapid_key_id is not None and s.vapid_key_id not in self._vapid}
+        for key_id, pem in private_pems(session, missing).items():
+            self._vapid[key_id] = vapid_from_pem(pem)
 
     def _finish(self, batch: _Batch, future: Future[list[SendResult]], counts: PassCounts) -> None:
         """Wait for a batch's sends, then write every outcome of it in one transaction (on the
@@ -296,7 +307,8 @@ class Dispatcher:
         to_send.append((push, Message(
             push_id=push.id, endpoint=subscription.endpoint, p256dh=subscription.p256dh,
             auth=subscription.auth, payload=payload, ttl=push.ttl,
-            urgency=push.urgency if push.urgency in URGENCIES else "normal", topic=safe_topic(push.topic))))
+            urgency=push.urgency if push.urgency in URGENCIES else "normal", topic=safe_topic(push.topic),
+            vapid=self._vapid.get(subscription.vapid_key_id) if subscription.vapid_key_id is not None else None)))
         return None
 
     def _after_send(self, push: Claimed, result: SendResult, now: datetime) -> Outcome:
