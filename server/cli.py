@@ -13,7 +13,7 @@ from flask.cli import AppGroup
 
 from server.core.db import session_scope
 from server.core.errors import ApiError
-from server.core.shops import shop_by_public_key
+from server.core.shops import shop_by_public_key, shop_cache
 from server.merchant.shops import create_shop, reissue_admin_token
 from server.delivery.push.vapid import check_subject, init_keys, load_keys, public_key_b64
 
@@ -88,6 +88,8 @@ def vapid_rotate(public_key: str) -> None:
                        "created_at": key.created_at.isoformat()}
     except ApiError as exc:
         raise click.ClickException(exc.message) from None
+    # Other processes' widget configs follow within SHOP_CACHE_SECONDS.
+    shop_cache(current_app).forget(public_key)
     click.echo(json.dumps(payload))
 
 
