@@ -51,13 +51,16 @@ class PushSubscriptionIn(BaseModel):
     keys: KeysIn
 
 
+Locale = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8}){0,4}$", max_length=35)]
+Zone = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_+\-/]{1,64}$")]
+
+
 class SubscribeIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
     visitor_id: VisitorKey
     subscription: PushSubscriptionIn
-    locale: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8}){0,4}$",
-                                             max_length=35)] | None = None
-    timezone: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_+\-/]{1,64}$")] | None = None
+    locale: Locale | None = None
+    timezone: Zone | None = None
     # The VAPID public key the browser subscribed with (``options.applicationServerKey``).
     application_server_key: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{80,100}$")] | None = None
     # The endpoint this subscription replaces (a re-subscribe after a key rotation).
