@@ -50,6 +50,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(campaigns_api.bp)  # /v1/admin/campaigns
 
+    from server.merchant import vapid_api
+
+    app.register_blueprint(vapid_api.bp)  # /v1/admin/vapid-keys
+
     from server.merchant import content_api
 
     app.register_blueprint(content_api.bp)  # coupons
