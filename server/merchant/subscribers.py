@@ -64,13 +64,15 @@ class SubscriberLine(BaseModel):
 
 def export_lines(session: orm.Session, shop: Shop, instance_pem: str, *, with_vapid: bool) -> Iterator[dict[str, Any]]:
     """The shop's live subscriptions as export lines, oldest first; with ``with_vapid`` first the
-    key pairs they were made with (``instance_pem``: the instance key's PEM, for those made with it)."""
+    key pairs they were made with and the shop's current one (``instance_pem``: the instance
+    key's PEM, for those made with it)."""
     instance_public, instance_pkcs8 = pair_from_pem(instance_pem)
     current = current_key(session, shop.id)
     keys = {k.id: k for k in session.scalars(sa.select(VapidKey).where(VapidKey.shop_id == shop.id))}
     if with_vapid:
-        used = session.scalars(sa.select(Subscription.vapid_key_id).where(
-            Subscription.shop_id == shop.id, Subscription.status == LIVE).distinct())
+        used = set(session.scalars(sa.select(Subscription.vapid_key_id).where(
+            Subscription.shop_id == shop.id, Subscription.status == LIVE).distinct()))
+        used.add(current.id if current is not None else None)  # so the new instance keeps it current
         for key_id in sorted(used, key=lambda i: (i is not None, i or 0)):
             if key_id is None:
                 yield {"vapid": {"public_key": instance_public, "private_key": instance_pkcs8, "current": current is None}}
@@ -163,10 +165,11 @@ class SubscriberImport:
         if key is None:
             raise Invalid(f"line {number}: no VAPID key: pass the key pair it was made with (--vapid-private-key)",
                           code="invalid_line")
-        if key not in self._known and not (self.given and key == self.given[0]) \
-                and session.scalars(sa.select(VapidKey.id).where(VapidKey.shop_id == self.shop.id,
-                                                                  VapidKey.public_key == key)).first() is None:
-            self._known.add(key)  # report it once
+        if key in self._known or (self.given and key == self.given[0]):
+            return
+        self._known.add(key)  # looked up (and reported) once
+        if session.scalars(sa.select(VapidKey.id).where(VapidKey.shop_id == self.shop.id,
+                                                        VapidKey.public_key == key)).first() is None:
             raise Invalid(f"line {number}: made with VAPID key {key[:12]}..., which this instance does not have: "
                           "export with --with-vapid or pass --vapid-private-key", code="invalid_line")
 

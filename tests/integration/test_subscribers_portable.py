@@ -145,3 +145,17 @@ def test_private_keys_go_to_a_file_only(app, session, clock, runner, tmp_path):
     os.chmod(path, 0o644)  # an existing file is made private too
     assert runner.invoke(args=["subscribers", "export", "--shop", shop.public_key, "-o", str(path)]).exit_code == 0
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_the_shops_current_key_is_exported_even_before_anyone_uses_it(app, session, clock, runner, tmp_path):
+    shop = make_shop(session, clock.now()).shop
+    make_subscription(session, make_visitor(session, shop.id, clock.now()), clock.now())  # on the instance key
+    key = rotate(session, shop, clock.now())
+    session.commit()
+    path = tmp_path / "export.jsonl"
+    assert runner.invoke(args=["subscribers", "export", "--shop", shop.public_key, "--with-vapid",
+                               "-o", str(path)]).exit_code == 0
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    keys = [line["vapid"] for line in lines if "vapid" in line]
+    assert [(k["public_key"], k["current"]) for k in keys] == [(public_key_b64(get_vapid(app)), False),
+                                                              (key.public_key, True)]
