@@ -25,8 +25,9 @@ import sqlalchemy as sa
 from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints, ValidationError
 from sqlalchemy import orm
 
-from server.collect.events import VisitorKey, get_or_create_visitor
+from server.collect.events import VisitorKey
 from server.collect.subscriptions import KeysIn, Locale, Zone, check_keys, endpoint_hash
+from server.core.db import in_ids
 from server.core.errors import Invalid
 from server.core.models import Shop, Subscription, SubscriptionStatus, VapidKey, VapidKeyStatus, Visitor
 from server.core.vapid_keys import adopt, current_key, pair_from_pem
@@ -210,32 +211,37 @@ class SubscriberImport:
             self._key_ids[public] = found
         return self._key_ids[public]
 
-    def apply(self, session: orm.Session, number: int, text: str) -> None:
-        """Write one (checked) line: a key pair, or a subscription upserted by endpoint."""
-        line = parse_line(number, text)
-        if line is None:
+    def apply(self, session: orm.Session, numbered: list[tuple[int, str]]) -> None:
+        """Write a run of (checked) lines: key pairs, and subscriptions upserted by endpoint, with
+        a few queries for the whole run (its visitors and known endpoints), not a few per line."""
+        subs: list[SubscriberLine] = []
+        for number, text in numbered:
+            line = parse_line(number, text)
+            if isinstance(line, KeyLine):
+                self._adopt(session, line.vapid.private_key, current=line.vapid.current and self.given is None)
+            elif line is not None:
+                subs.append(line)
+        if not subs:
             return
-        if isinstance(line, KeyLine):
-            if line.vapid.current and self.given is None:
-                self._adopt(session, line.vapid.private_key, current=True)
-            else:
-                self._adopt(session, line.vapid.private_key, current=False)
-            return
-        public = self._key_of(line)
-        assert public is not None  # ``check`` refused such a line
-        endpoint = check_endpoint(line.endpoint, self.config)
-        visitor = get_or_create_visitor(session, self.shop, line.visitor, self.now)
-        fields = dict(visitor_id=visitor.id, p256dh=line.keys.p256dh, auth=line.keys.auth, locale=line.locale,
-                      timezone=line.zone, last_seen_at=line.last_seen or self.now,
-                      vapid_key_id=self._key_id(session, public))
-        digest = endpoint_hash(endpoint)
-        sub = session.scalars(sa.select(Subscription).where(Subscription.shop_id == self.shop.id,
-                                                            Subscription.endpoint_hash == digest)).one_or_none()
-        if sub is None:
-            session.add(Subscription(shop_id=self.shop.id, endpoint=endpoint, endpoint_hash=digest, status=LIVE,
-                                     created_at=line.created or self.now, **fields))
-            self.counts.created += 1
-        else:
+        visitors = self._visitors(session, {line.visitor for line in subs})
+        endpoints = [check_endpoint(line.endpoint, self.config) for line in subs]
+        known = {sub.endpoint_hash: sub for sub in session.scalars(sa.select(Subscription).where(
+            Subscription.shop_id == self.shop.id,
+            in_ids(Subscription.endpoint_hash, {endpoint_hash(e) for e in endpoints}, session, sa.String)))}
+        for line, endpoint in zip(subs, endpoints):
+            public = self._key_of(line)
+            assert public is not None  # ``check`` refused such a line
+            fields = dict(visitor_id=visitors[line.visitor], p256dh=line.keys.p256dh, auth=line.keys.auth,
+                          locale=line.locale, timezone=line.zone, last_seen_at=line.last_seen or self.now,
+                          vapid_key_id=self._key_id(session, public))
+            digest = endpoint_hash(endpoint)
+            sub = known.get(digest)
+            if sub is None:
+                sub = known[digest] = Subscription(shop_id=self.shop.id, endpoint=endpoint, endpoint_hash=digest,
+                                                   status=LIVE, created_at=line.created or self.now, **fields)
+                session.add(sub)
+                self.counts.created += 1
+                continue
             changed = sub.status != LIVE or any(getattr(sub, k) != v for k, v in fields.items() if k != "last_seen_at")
             for name, value in fields.items():
                 setattr(sub, name, value)
@@ -243,3 +249,15 @@ class SubscriberImport:
             if changed:
                 self.counts.updated += 1
         session.flush()
+
+    def _visitors(self, session: orm.Session, keys: set[str]) -> dict[str, int]:
+        """The shop's visitor ids for these visitor keys, creating the missing visitors."""
+        found = dict(session.execute(sa.select(Visitor.visitor_key, Visitor.id).where(
+            Visitor.shop_id == self.shop.id, in_ids(Visitor.visitor_key, keys, session, sa.String))).all())
+        missing = [Visitor(shop_id=self.shop.id, visitor_key=key, first_seen_at=self.now)
+                   for key in sorted(keys - found.keys())]
+        if missing:
+            session.add_all(missing)
+            session.flush()
+            found.update((v.visitor_key, v.id) for v in missing)
+        return found

@@ -2,6 +2,7 @@
 (``server.merchant.subscribers`` has the format)."""
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
@@ -102,12 +103,13 @@ def subscribers_import(public_key: str, pem_file: str | None, file: str) -> None
                 raise click.ClickException("nothing imported:\n" + "\n".join(errors))
             job.start(session)
             with open(file, encoding="utf-8") as lines:
-                for number, text in enumerate(lines, 1):
-                    job.apply(session, number, text)
-                    if number % CHUNK == 0:
-                        session.commit()
-                    if number % PROGRESS_EVERY == 0:
-                        click.echo(f"{number} lines imported", err=True)
+                numbered = enumerate(lines, 1)
+                while chunk := list(itertools.islice(numbered, CHUNK)):
+                    job.apply(session, chunk)
+                    session.commit()
+                    done = chunk[-1][0]
+                    if done // PROGRESS_EVERY > (done - len(chunk)) // PROGRESS_EVERY:
+                        click.echo(f"{done} lines imported", err=True)
             counts = job.counts.as_json()
     except ApiError as exc:
         raise click.ClickException(exc.message) from None

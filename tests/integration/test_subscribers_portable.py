@@ -159,3 +159,26 @@ def test_the_shops_current_key_is_exported_even_before_anyone_uses_it(app, sessi
     keys = [line["vapid"] for line in lines if "vapid" in line]
     assert [(k["public_key"], k["current"]) for k in keys] == [(public_key_b64(get_vapid(app)), False),
                                                               (key.public_key, True)]
+
+
+def test_an_import_reuses_known_visitors_and_takes_a_repeated_endpoints_last_line(app, session, clock, runner, tmp_path):
+    from server.core.models import Visitor
+
+    shop = make_shop(session, clock.now()).shop
+    known = make_visitor(session, shop.id, clock.now(), visitor_key="visitor_known")
+    session.commit()
+    instance = public_key_b64(get_vapid(app))
+    line = {"endpoint": "https://fcm.googleapis.com/fcm/send/twice", "keys": browser_keys(), "visitor": "visitor_known",
+            "locale": "de-DE", "vapid_public_key": instance}
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in [
+        line, {**line, "locale": "fr-FR"},
+        {**line, "endpoint": "https://fcm.googleapis.com/fcm/send/other", "visitor": "visitor_new"}]) + "\n")
+
+    result = runner.invoke(args=["subscribers", "import", "--shop", shop.public_key, str(path)])
+
+    assert json.loads(result.output) == {"created": 2, "updated": 1, "keys": 0}
+    session.expire_all()
+    subs = {s.endpoint.rsplit("/", 1)[1]: s for s in session.scalars(sa.select(Subscription))}
+    assert subs["twice"].visitor_id == known.id and subs["twice"].locale == "fr-FR"
+    assert sorted(session.scalars(sa.select(Visitor.visitor_key))) == ["visitor_known", "visitor_new"]
