@@ -149,8 +149,10 @@ def upsert_subscription(session: orm.Session, shop: Shop, data: SubscribeIn, con
 
     The VAPID key it was made with is ``data.application_server_key`` (``instance_key``: the
     instance's), or for a new subscription that names none, the shop's current key. Raises
-    ``Invalid`` for an endpoint the policy refuses, bad keys, or a VAPID key not the shop's. ``before_new`` is called
-    before an endpoint the shop has not seen is stored (the caller's rate limit: it may raise).
+    ``Invalid`` for an endpoint the policy refuses, bad keys, or a VAPID key not the shop's.
+    ``before_new`` is called before an endpoint the shop has not seen is stored (the caller's
+    rate limit: it may raise). With ``data.replaces``, the subscription at that endpoint ends in
+    favour of this one (``_replace``), which is then not announced as new.
     A known endpoint that was unsubscribed or expired becomes active again (a re-subscribe).
     Only a new subscription is announced to the presets (``on_subscription_created``, e.g. for
     the welcome push).
