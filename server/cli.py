@@ -13,7 +13,7 @@ from flask.cli import AppGroup
 
 from server.core.db import session_scope
 from server.core.errors import ApiError
-from server.core.shops import shop_by_public_key
+from server.core.shops import shop_by_public_key, shop_cache
 from server.merchant.shops import create_shop, reissue_admin_token
 from server.delivery.push.vapid import check_subject, init_keys, load_keys, public_key_b64
 
@@ -37,7 +37,7 @@ def alembic_config(app: Flask) -> AlembicConfig:
 
 
 db_cli = AppGroup("db", help="Database migrations.")
-vapid_cli = AppGroup("vapid", help="The VAPID key pair.")
+vapid_cli = AppGroup("vapid", help="The VAPID key pairs: the instance's, and shops' own (rotation).")
 shop_cli = AppGroup("shop", help="Shops.")
 demo_cli = AppGroup("demo", help="The demo shop that `make run` serves.")
 
@@ -71,6 +71,56 @@ def vapid_show() -> None:
     except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(public_key_b64(vapid))
+
+
+@vapid_cli.command("rotate")
+@click.option("--shop", "public_key", required=True, help="The shop's public key.")
+def vapid_rotate(public_key: str) -> None:
+    """Give a shop a new VAPID key and print it (JSON, without the private key). Subscriptions
+    made with the old key are still signed with it; widgets re-subscribe with the new one."""
+    from server.core.clock import get_clock
+    from server.core.vapid_keys import rotate
+
+    try:
+        with session_scope() as session:
+            key = rotate(session, shop_by_public_key(session, public_key), get_clock().now())
+            payload = {"id": key.id, "public_key": key.public_key, "status": key.status,
+                       "created_at": key.created_at.isoformat()}
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    # Other processes' widget configs follow within SHOP_CACHE_SECONDS.
+    shop_cache(current_app).forget(public_key)
+    click.echo(json.dumps(payload))
+
+
+@vapid_cli.command("status")
+@click.option("--shop", "public_key", help="One shop's public key (default: every shop with keys of its own).")
+def vapid_status(public_key: str | None) -> None:
+    """List a shop's VAPID keys, one JSON line each, with how many live subscriptions use each
+    (id null: the instance key). Retiring keys no live subscription uses are retired first."""
+    import sqlalchemy as sa
+
+    from server.core.clock import get_clock
+    from server.core.models import Shop, VapidKey
+    from server.core.vapid_keys import key_status
+
+    try:
+        instance = public_key_b64(load_keys(current_app.config["VAPID_PRIVATE_KEY_FILE"]))
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        with session_scope() as session:
+            if public_key:
+                shops = [shop_by_public_key(session, public_key)]
+            else:
+                shops = list(session.scalars(sa.select(Shop).where(
+                    Shop.id.in_(sa.select(VapidKey.shop_id))).order_by(Shop.id)))
+            lines = [json.dumps({"shop": shop.public_key, **row.as_json()})
+                     for shop in shops for row in key_status(session, shop, instance, get_clock().now())]
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    for line in lines:
+        click.echo(line)
 
 
 @shop_cli.command("create")
@@ -131,6 +181,9 @@ def register_cli(app: Flask) -> None:
     for group in (db_cli, vapid_cli, shop_cli, demo_cli):
         app.cli.add_command(group)
     from server.delivery.commands import dispatch_command, worker_command
+    from server.merchant.subscribers_cli import subscribers_cli
+
+    app.cli.add_command(subscribers_cli)
 
     app.cli.add_command(worker_command)
     app.cli.add_command(dispatch_command)

@@ -90,6 +90,11 @@
     for (var i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
     return out;
   }
+  function keyOf(sub) { // base64url of the subscription's applicationServerKey, where the browser tells
+    var key = sub.options && sub.options.applicationServerKey;
+    return key ? btoa(String.fromCharCode.apply(null, new Uint8Array(key)))
+      .replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "") : undefined;
+  }
   function call(path, method, body) {
     return fetch(API + path, { method: method, mode: "cors", credentials: "omit",
       headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
@@ -105,9 +110,11 @@
           applicationServerKey: b64ToBytes(config.vapid_public_key) });
       }))
       .then(function (sub) {
-        return call("/subscriptions", "POST", { visitor_id: VISITOR, subscription: sub.toJSON() });
+        // The key it was made with (the server signs its pushes with that one), and the
+        // endpoint it replaces (the server moves that one's visitor and pending pushes to it).
+        return call("/subscriptions", "POST", { visitor_id: VISITOR, subscription: sub.toJSON(),
+          application_server_key: keyOf(sub), replaces: old && old.endpoint !== sub.endpoint ? old.endpoint : undefined });
       })
-      .then(function () { return old ? call("/subscriptions", "DELETE", { endpoint: old.endpoint }) : null; })
       .catch(function () { /* the widget re-syncs on the next page view */ }));
   });
 })();

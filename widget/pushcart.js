@@ -122,10 +122,15 @@ var active = r => r.active ? r : new Promise((yes, nope) => {
   if (!x) throw Error("no worker");
   x.addEventListener("statechange", () => x.state == "activated" ? yes(r) : x.state == "redundant" && nope(Error("worker redundant")));
 });
-var send = s => {
-  var b = {visitor_id: vid, subscription: s.toJSON(), locale: nav.language};
+var key = c => Uint8Array.from(w.atob(c.vapid_public_key.replace(/-/g, "+").replace(/_/g, "/")), ch => ch.charCodeAt(0));
+// Made with another VAPID key than the shop's current one (it rotated), where the browser tells
+var made = s => s.options && s.options.applicationServerKey;
+var stale = (s, c) => !!made(s) && String(new Uint8Array(made(s))) != String(key(c));
+var send = (s, c) => {
+  var b = {visitor_id: vid, subscription: s.toJSON(), locale: nav.language,
+    application_server_key: made(s) ? c.vapid_public_key : undefined, replaces: get("replaces") || undefined};
   try { b.timezone = Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (_) {}
-  return call("/subscriptions", b);
+  return call("/subscriptions", b).then(() => set("replaces", ""));
 };
 var subscribe = () => {
   var c;
@@ -136,12 +141,13 @@ var subscribe = () => {
     if (p !== true && p != "granted") throw Error("permission " + p);
     var u = sw(c);
     return nav.serviceWorker.register(u[0], {scope: u[1]});
-  }).then(active).then(r => r.pushManager.getSubscription().then(s => s || Promise.race([
-    r.pushManager.subscribe({userVisibleOnly: true, applicationServerKey:
-      Uint8Array.from(w.atob(c.vapid_public_key.replace(/-/g, "+").replace(/_/g, "/")), ch => ch.charCodeAt(0))}),
-    // Without a reachable push service this may never settle
-    new Promise((_, nope) => w.setTimeout(() => nope(Error("push subscribe timed out (no push service?)")), 1e4))
-  ]))).then(send).then(() => true, no);
+  }).then(active).then(r => r.pushManager.getSubscription().then(s => s && !stale(s, c) ? s :
+    // The old endpoint is kept until the server has the new one, which then replaces it
+    P(s && (set("replaces", s.endpoint), s.unsubscribe())).then(() => Promise.race([
+      r.pushManager.subscribe({userVisibleOnly: true, applicationServerKey: key(c)}),
+      // Without a reachable push service this may never settle
+      new Promise((_, nope) => w.setTimeout(() => nope(Error("push subscribe timed out (no push service?)")), 1e4))
+    ])))).then(s => send(s, c)).then(() => true, no);
 };
 var unsubscribe = () => {
   set("optout", "1");
@@ -153,9 +159,11 @@ var status = () => {
   return P().then(() => { if (ok()) { o.permission = perm(); return mine(); } })
     .then(s => { o.subscribed = !!s; }, log).then(() => { if (err) o.error = err; return o; });
 };
-// pushsubscriptionchange rarely fires: re-send (or recreate) the subscription on each page load
+// pushsubscriptionchange rarely fires: re-send (or recreate) the subscription on each page load,
+// and re-subscribe in the background (permission is granted) when the shop's key rotated
 var resync = () => {
-  if (ok() && perm() == "granted" && get("optout") != "1") mine().then(s => s ? send(s) : subscribe()).catch(log);
+  if (ok() && perm() == "granted" && get("optout") != "1") mine().then(s => config().then(c =>
+    s && !stale(s, c) ? send(s, c) : subscribe())).catch(log);
 };
 
 // "Notify me" buttons: subscribe, then record the interest

@@ -121,11 +121,12 @@ def _shop() -> Shop:
 
 @bp.route("/<public_key>/config", methods=["GET", "OPTIONS"])
 def config(public_key: str) -> dict[str, Any]:
-    """What the widget needs to ask and subscribe: the VAPID key, the prompt (in the visitor's
+    """What the widget needs to ask and subscribe: the VAPID key (the shop's current one; a
+    widget whose subscription was made with another re-subscribes with it), the prompt (in the visitor's
     ``?locale=`` when the shop or the built-in labels have it), the worker path, and the shop's platform (on ``shopify`` the widget reads /cart.js and sends ``cart_update``)."""
     shop = g.collect_shop
     return {
-        "vapid_public_key": public_key_b64(get_vapid(current_app)),
+        "vapid_public_key": shop.vapid_public_key or public_key_b64(get_vapid(current_app)),
         "prompt": localized_prompt({**DEFAULT_PROMPT, **(shop.prompt or {})}, request.args.get("locale", "")[:35]),
         "sw_path": shop.sw_path,
         "platform": shop.platform,
@@ -138,7 +139,8 @@ def subscribe(public_key: str) -> tuple[dict[str, Any], int]:
     data = _body(SubscribeIn)
     shop = _shop()
     result = upsert_subscription(get_session(), shop, data, current_app.config, get_clock().now(),
-                                 before_new=lambda: count_new_subscription(shop.public_key))
+                                 before_new=lambda: count_new_subscription(shop.public_key),
+                                 instance_key=public_key_b64(get_vapid(current_app)))
     return {"subscription_id": result.subscription.id}, 201 if result.created else 200
 
 

@@ -156,3 +156,6 @@ Ref = Annotated[str, _typed(ref, f"must be an id of 1 to {MAX_REF} characters")]
 Email = Annotated[str, _typed(email, "must be an email address")]
 Locale = Annotated[str, _typed(locale, "must be a language tag such as en or pt-BR")]
 Zone = Annotated[str, _typed(zone, "must be a time zone name such as Europe/Berlin")]
+# A zone a browser reported: dropped (None) when this machine's tz database does not know it,
+# never refused (a subscription matters more than its send-time hint).
+ReportedZone = Annotated[str | None, BeforeValidator(zone)]

@@ -164,6 +164,33 @@ class Visitor(Base):
     cart_token: Mapped[str | None] = mapped_column(sa.String(128))
 
 
+class VapidKeyStatus(str, enum.Enum):
+    """A shop's VAPID key: ``active`` (the newest is current), ``retiring`` (replaced, still signs
+    for the subscriptions made with it), ``retired`` (no live subscription uses it)."""
+
+    ACTIVE = "active"
+    RETIRING = "retiring"
+    RETIRED = "retired"
+
+
+class VapidKey(Base):
+    """A shop's own VAPID key pair (``server.core.vapid_keys``). No row means the instance key
+    (``VAPID_PRIVATE_KEY_FILE``); a subscription's ``vapid_key_id`` NULL means that one too."""
+
+    __tablename__ = "vapid_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    # base64url of the uncompressed P-256 point: the browser's ``applicationServerKey``.
+    public_key: Mapped[str] = mapped_column(sa.String(100))
+    # The private key as PEM: a secret like the instance key file. Never logged, never shown
+    # except by ``subscribers export --with-vapid`` into a file only the operator can read.
+    private_key_pem: Mapped[str] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(16), default=VapidKeyStatus.ACTIVE.value)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class Subscription(Base):
     __tablename__ = "subscriptions"
     __table_args__ = (sa.UniqueConstraint("shop_id", "endpoint_hash"),)
@@ -185,6 +212,8 @@ class Subscription(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The VAPID key the browser subscribed with (NULL: the instance key): pushes are signed with it.
+    vapid_key_id: Mapped[int | None] = mapped_column(sa.ForeignKey("vapid_keys.id"), index=True)
 
 
 class Event(Base):

@@ -17,6 +17,7 @@ from sqlalchemy import orm
 
 from server.core.errors import Invalid, NotFound
 from server.core.models import Shop
+from server.core.vapid_keys import current_key
 
 
 DEFAULT_PROMPT: dict[str, Any] = {
@@ -65,13 +66,14 @@ class ShopRef:
     sw_path: str
     prompt: dict[str, Any]
     platform: str = "custom"
+    vapid_public_key: str | None = None  # the shop's current VAPID key; None: the instance key
 
 
 class ShopCache:
     """Public key to ``ShopRef``, kept ``ttl`` seconds in this process.
 
     The collect API is called on every page view: this spares it a query per call. A change
-    of origins, prompt or worker path made in this process is seen at once (``forget``); one
+    of origins, prompt, worker path or VAPID key made in this process is seen at once (``forget``); one
     made in another process within ``ttl`` seconds. Unknown keys are not kept.
     """
 
@@ -90,8 +92,9 @@ class ShopCache:
         if entry is not None and entry[0] > now:
             return entry[1]
         shop = shop_by_public_key(session(), public_key)
+        key = current_key(session(), shop.id)
         ref = ShopRef(shop.id, shop.public_key, frozenset(shop.origins or ()), shop.sw_path, dict(shop.prompt or {}),
-                      shop.platform or "custom")
+                      shop.platform or "custom", key.public_key if key is not None else None)
         with self._lock:
             if len(self._entries) >= self.max_size:
                 self._entries.clear()

@@ -45,6 +45,7 @@ import sqlalchemy as sa
 from server.core.db import Database
 from server.core.errors import Invalid
 from server.core.models import PushStatus
+from server.core.vapid_keys import private_pems
 from server.delivery import policy
 from server.planning import hooks
 from server.core.tokens import make_click_token
@@ -54,6 +55,7 @@ from server.outbox.claim import (Claimed, Outcome, claim_due, expire_subscriptio
 from server.delivery.payload import PayloadTooLarge, action_links, build_payload
 from server.delivery.push import Message, Sender
 from server.delivery.push.outcomes import GONE, HELD, RETRY, SENT, SendResult
+from server.delivery.push.vapid import vapid_from_pem
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +167,7 @@ class Dispatcher:
         # A worker whose own connection was dropped tries again well within its lease, so no
         # other worker can take (and send again) the rows it is writing.
         self._retry_cap = min(self.settings.record_retry_cap_seconds, self.settings.lease_seconds / 10)
+        self._vapid: dict[int, Any] = {}  # shops' VAPID keys by id, loaded once (a key never changes)
 
     @property
     def unwritten_outcomes(self) -> int:
@@ -258,6 +261,7 @@ class Dispatcher:
         with self.database.sessionmaker() as session:
             pushes = claim_due(session, now, settings.batch_size, timedelta(seconds=settings.lease_seconds))
             subscriptions = load_subscriptions(session, pushes)
+            self._load_vapid_keys(session, subscriptions)
             session.commit()
             if not pushes:
                 return None
@@ -284,6 +288,13 @@ class Dispatcher:
             session.commit()  # end the policy's (read-only) transaction
         batch.messages = [message for _, message in batch.to_send]
         return batch
+
+    def _load_vapid_keys(self, session: Any, subscriptions: Mapping[int, Any]) -> None:
+        """Load the shops' keys these subscriptions were made with (each once per process)."""
+        missing = {s.vapid_key_id for s in subscriptions.values()
+                   if s.vapid_key_id is not None and s.vapid_key_id not in self._vapid}
+        for key_id, pem in private_pems(session, missing).items():
+            self._vapid[key_id] = vapid_from_pem(pem)
 
     def _finish(self, batch: _Batch, future: Future[list[SendResult]], counts: PassCounts) -> None:
         """Wait for a batch's sends, then write every outcome of it in one transaction (on the
@@ -396,7 +407,8 @@ class Dispatcher:
         to_send.append((push, Message(
             push_id=push.id, endpoint=subscription.endpoint, p256dh=subscription.p256dh,
             auth=subscription.auth, payload=payload, ttl=push.ttl,
-            urgency=push.urgency if push.urgency in URGENCIES else "normal", topic=safe_topic(push.topic))))
+            urgency=push.urgency if push.urgency in URGENCIES else "normal", topic=safe_topic(push.topic),
+            vapid=self._vapid.get(subscription.vapid_key_id) if subscription.vapid_key_id is not None else None)))
         return None
 
     def _after_send(self, push: Claimed, result: SendResult, now: datetime) -> Outcome:

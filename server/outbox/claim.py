@@ -80,9 +80,10 @@ def claim_due(session: orm.Session, now: datetime, limit: int, lease: timedelta)
 
 def load_subscriptions(session: orm.Session, pushes: Sequence[Any]) -> dict[int, sa.Row[Any]]:
     """The subscriptions of ``pushes`` in one query: where and how to send (``endpoint``,
-    ``p256dh``, ``auth``) and what the send-time policy reads (``subscription_facts``)."""
+    ``p256dh``, ``auth``, ``vapid_key_id``) and what the send-time policy reads (``subscription_facts``)."""
     ids = {p.subscription_id for p in pushes if p.subscription_id is not None}
-    return subscription_facts(session, ids, Subscription.endpoint, Subscription.p256dh, Subscription.auth)
+    return subscription_facts(session, ids, Subscription.endpoint, Subscription.p256dh, Subscription.auth,
+                              Subscription.vapid_key_id)
 
 
 @dataclass(slots=True)

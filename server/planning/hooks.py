@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import orm
 
+from server.core.vapid_keys import retire_unused
 from server.core.models import Checkout, Order, Shipment, Shop, Subscription, Visitor
 from server.outbox import plan as outbox
 from server.planning.expiry import expire_stale_subscriptions, idle_expiry
@@ -122,8 +123,10 @@ def run_sweeps(session: orm.Session, now: datetime, config: Any = None) -> int:
     Subscriptions idle for ``SUBSCRIPTION_IDLE_DAYS`` (not seen, delivered to nor clicked) are
     expired first (privacy; not counted as planned). Running A/B tests set to apply their
     winner automatically are checked (each at most every 10 minutes) before anything is planned;
-    campaigns due for planning get their next batch of rows (``campaigns.sweep``).
+    campaigns due for planning get their next batch of rows (``campaigns.sweep``). Shops' retiring
+    VAPID keys no live subscription uses any more are retired.
     """
     expire_stale_subscriptions(session, now, idle_expiry(config or {}))
+    retire_unused(session, now)
     experiments.auto_apply(session, now)
     return browse_abandonment.sweep(session, now) + campaigns.sweep(session, now, config)

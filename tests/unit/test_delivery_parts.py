@@ -89,6 +89,19 @@ def test_vapid_jwt_is_cached_per_origin_and_renewed_before_it_expires():
     assert renewed != first and claims_of(renewed)["exp"] > claims["exp"] and cache.signed == 3
 
 
+def test_vapid_jwt_is_cached_per_key_and_origin():
+    instance, shop_key = Vapid02(), Vapid02()
+    instance.generate_keys()
+    shop_key.generate_keys()
+    cache = VapidCache(instance, "mailto:ops@pushcart.test")
+    origin = "https://fcm.googleapis.com"
+    by_instance, by_shop = cache.header(origin), cache.header(origin, shop_key)
+    assert cache.header(origin, shop_key) == by_shop and cache.header(origin) == by_instance
+    assert cache.signed == 2
+    assert by_instance.split("k=")[1] != by_shop.split("k=")[1]  # each names (and is signed by) its key
+    assert Vapid02.verify(by_shop)
+
+
 def test_origin_is_scheme_host_and_port():
     assert origin_of("https://fcm.googleapis.com/fcm/send/abc") == "https://fcm.googleapis.com"
     assert origin_of("http://localhost:8090/notify/x") == "http://localhost:8090"

@@ -182,3 +182,41 @@ def test_notify_me_from_the_api_and_its_failures():
     assert out["buttons"][0][0]["disabled"] is False and "/interests 500" in out["status"]["error"]
     out = run(notify=[{"product": "SKU-1"}], clickNotify=True, calls=[["notifyMe"]])
     assert out["buttons"][0][0]["disabled"] is False and sent_to(out, "/interests") == [] and out["status"]["error"]
+
+
+OLD_KEY = "B" + "A" * 85 + "E"  # two VAPID public keys (base64url of 65 bytes)
+NEW_KEY = "B" + "Q" * 85 + "E"
+
+
+def test_a_subscription_made_with_a_rotated_key_is_renewed_in_the_background():
+    out = run(push={"permission": "granted", "subscribed": True, "madeWith": OLD_KEY},
+              config={"vapid_public_key": NEW_KEY})
+    # No prompt (permission is granted): the old subscription ends, a new one is made with the new key ...
+    assert out["pushLog"] == [["unsubscribe", "https://push.example.net/send/1"],
+                              ["subscribe", "https://push.example.net/send/2"]]
+    assert out["softask"] == []
+    # ... and posted with the old endpoint, which the server replaces by it.
+    [posted] = sent_to(out, "/subscriptions")
+    assert posted["body"]["subscription"]["endpoint"] == "https://push.example.net/send/2"
+    assert posted["body"]["replaces"] == "https://push.example.net/send/1"
+    assert posted["body"]["application_server_key"] == NEW_KEY
+    assert out["storage"]["pushcart_replaces"] == "" and out["status"]["subscribed"] is True
+
+
+def test_a_subscription_made_with_the_current_key_is_only_sent_again():
+    out = run(push={"permission": "granted", "subscribed": True, "madeWith": NEW_KEY},
+              config={"vapid_public_key": NEW_KEY})
+    assert out["pushLog"] == []
+    [posted] = sent_to(out, "/subscriptions")
+    assert posted["body"]["subscription"]["endpoint"] == "https://push.example.net/send/1"
+    assert posted["body"]["application_server_key"] == NEW_KEY and "replaces" not in posted["body"]
+    # A browser that does not say which key it subscribed with: nothing renewed, no key claimed.
+    out = run(push={"permission": "granted", "subscribed": True}, config={"vapid_public_key": NEW_KEY})
+    assert out["pushLog"] == [] and "application_server_key" not in sent_to(out, "/subscriptions")[0]["body"]
+
+
+def test_the_old_endpoint_is_kept_until_the_server_has_the_new_subscription():
+    out = run(push={"permission": "granted", "subscribed": True, "madeWith": OLD_KEY},
+              config={"vapid_public_key": NEW_KEY}, subscriptionsStatus=503)
+    assert [s["body"]["replaces"] for s in sent_to(out, "/subscriptions")] == ["https://push.example.net/send/1"]
+    assert out["storage"]["pushcart_replaces"] == "https://push.example.net/send/1"

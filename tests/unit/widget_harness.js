@@ -87,6 +87,7 @@ function answer(url) {
       : { ok: true, status: 200, json: () => Promise.resolve(JSON.parse(JSON.stringify(cart))) };
   }
   if (url.indexOf("/config") >= 0) return { ok: true, status: 200, json: () => Promise.resolve(scenario.config || {}) };
+  if (url.endsWith("/subscriptions") && scenario.subscriptionsStatus) return { ok: false, status: scenario.subscriptionsStatus, json: () => Promise.resolve({}) };
   if (url.endsWith("/interests") && scenario.interestsStatus) return { ok: false, status: scenario.interestsStatus, json: () => Promise.resolve({}) };
   return { ok: true, status: 202, json: () => Promise.resolve({}) };
 }
@@ -118,23 +119,42 @@ const window = {
 };
 window.window = window;
 
-// Push support (scenario.push: {permission, answer, subscribed}): a worker registration whose
-// pushManager hands out one fixed subscription.
+// Push support (scenario.push: {permission, answer, subscribed, madeWith}): a worker registration
+// whose pushManager hands out one subscription at a time; ``madeWith`` (base64url) is the VAPID key
+// the existing subscription was made with (its ``options.applicationServerKey``). Unsubscribing
+// and subscribing again gives a new endpoint; both are recorded in ``pushLog``.
+const pushLog = [];
 if (scenario.push) {
   const regs = {};
-  const subscription = {
-    endpoint: "https://push.example.net/send/1",
-    toJSON: () => ({ endpoint: subscription.endpoint, expirationTime: null, keys: { p256dh: "p", auth: "a" } }),
-    unsubscribe: () => Promise.resolve(true),
+  const made = (endpoint, key) => {
+    const sub = {
+      endpoint,
+      options: key ? { userVisibleOnly: true, applicationServerKey: key.buffer } : {},
+      toJSON: () => ({ endpoint: sub.endpoint, expirationTime: null, keys: { p256dh: "p", auth: "a" } }),
+      unsubscribe: () => { pushLog.push(["unsubscribe", endpoint]); current = null; return Promise.resolve(true); },
+    };
+    return sub;
   };
-  let subscribed = !!scenario.push.subscribed;
+  const fromB64 = (k) => new Uint8Array(Buffer.from(k.replace(/-/g, "+").replace(/_/g, "/"), "base64"));
+  let count = 1;
+  let current = scenario.push.subscribed
+    ? made("https://push.example.net/send/1", scenario.push.madeWith ? fromB64(scenario.push.madeWith) : null) : null;
+  const subscribe = (options) => {
+    // As browsers do: the same key gives the existing subscription, another key an error
+    const same = (a, b) => String(new Uint8Array(a)) === String(new Uint8Array(b));
+    if (current && same(current.options.applicationServerKey || [], options.applicationServerKey)) return Promise.resolve(current);
+    if (current) return Promise.reject(new Error("InvalidStateError: subscribed with another key"));
+    current = made("https://push.example.net/send/" + (++count), new Uint8Array(options.applicationServerKey));
+    pushLog.push(["subscribe", current.endpoint]);
+    return Promise.resolve(current);
+  };
   navigator.serviceWorker = {
     register: (url, options) => {
       registered.push(url);
       const scope = new URL(options.scope, window.location.href).href;
       regs[scope] = regs[scope] || { scope, active: {}, pushManager: {
-        getSubscription: () => Promise.resolve(subscribed ? subscription : null),
-        subscribe: () => { subscribed = true; return Promise.resolve(subscription); },
+        getSubscription: () => Promise.resolve(current),
+        subscribe,
       } };
       return Promise.resolve(regs[scope]);
     },
@@ -149,6 +169,7 @@ if (scenario.push) {
   };
   window.isSecureContext = true;
   window.atob = (s) => Buffer.from(s, "base64").toString("binary");
+  window.btoa = (s) => Buffer.from(s, "binary").toString("base64");
 }
 
 const context = vm.createContext({ window, document, URL, Promise, JSON, Math, Date, setTimeout, clearTimeout });
@@ -182,6 +203,6 @@ const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
   });
   const buttons = notifyNodes.map((n) => n.children.map((b) => ({
     tag: b.tagName, type: b.type, className: b.className, text: b.textContent, disabled: !!b.disabled })));
-  process.stdout.write(JSON.stringify({ sent, beacons, thrown, storage, status, softask, buttons, registered,
+  process.stdout.write(JSON.stringify({ sent, beacons, thrown, storage, status, softask, buttons, registered, pushLog,
                                         api: Object.keys(api || {}) }));
 })();

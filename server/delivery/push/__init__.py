@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from py_vapid import Vapid02
+
 from server.delivery.push.outcomes import SendResult
 
 
@@ -28,6 +30,7 @@ class Message:
     ttl: int
     urgency: str = "normal"
     topic: str | None = None
+    vapid: Vapid02 | None = None  # the key the subscription was made with; None: the instance key
 
 
 class Sender(Protocol):

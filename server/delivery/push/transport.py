@@ -1,7 +1,7 @@
 """``WebPushSender``: pushes on the network, pooled HTTP (libcurl, through pycurl) on a thread of its own.
 
 Why this shape (measured, see ``bench/`` and docs/performance-delivery.md): the VAPID JWT is
-signed once per push-service origin and reused until close to expiry (``vapid.VapidCache``);
+signed once per (key, push-service origin) and reused until close to expiry (``vapid.VapidCache``);
 one libcurl multi handle keeps pooled keep-alive connections per origin and runs up to
 ``concurrency`` exchanges at once on the sender's thread. libcurl does the HTTP and the TLS
 in C, outside the interpreter lock: an exchange costs about a fifth of the CPU it cost with
@@ -293,7 +293,7 @@ class WebPushSender:
             del self._held[origin]
         try:
             headers = [
-                f"Authorization: {self.vapid_cache.header(origin)}",
+                f"Authorization: {self.vapid_cache.header(origin, message.vapid)}",
                 f"TTL: {max(0, int(message.ttl))}",
                 f"Urgency: {message.urgency}",
                 "Content-Encoding: aes128gcm",

@@ -1,8 +1,10 @@
-"""VAPID (RFC 8292): the service's key pair (P-256, a PEM file under ``instance/``), the ``sub``
-contact, and the signed ``Authorization`` headers, one per push-service origin (py-vapid)."""
+"""VAPID (RFC 8292): the instance's key pair (P-256, a PEM file under ``instance/``), the ``sub``
+contact, and the signed ``Authorization`` headers, one per (key, push-service origin) (py-vapid).
+
+Shops may have keys of their own (``server.core.vapid_keys``): a push is signed with the key its
+subscription was made with (``Message.vapid``; None: the instance key)."""
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import threading
@@ -10,17 +12,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from flask import Flask, current_app
 from py_vapid import Vapid02
+
+from server.core.vapid_keys import b64url, public_b64
 
 log = logging.getLogger(__name__)
 EXTENSION = "pushcart.vapid"
 
 
-def b64url(data: bytes) -> str:
-    """Base64url without padding, as the Push API wants keys."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+__all__ = ["b64url", "init_keys", "load_keys", "public_key_b64", "vapid_from_pem", "get_vapid", "VapidCache"]
 
 
 def init_keys(path: str | os.PathLike[str]) -> bool:
@@ -48,7 +49,12 @@ def load_keys(path: str | os.PathLike[str]) -> Vapid02:
 
 def public_key_b64(vapid: Vapid02) -> str:
     """The public key as the browser's ``applicationServerKey``: base64url of the 65-byte point."""
-    return b64url(vapid.public_key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint))
+    return public_b64(vapid.public_key)
+
+
+def vapid_from_pem(pem: str) -> Vapid02:
+    """A shop key's pair (``VapidKey.private_key_pem``) as py-vapid signs with it."""
+    return Vapid02.from_pem(pem.encode("ascii"))
 
 
 def get_vapid(app: Flask | None = None) -> Vapid02:
@@ -91,7 +97,7 @@ VAPID_RENEW_BEFORE = 3600  # re-sign an hour before expiry, so no request carrie
 
 
 class VapidCache:
-    """VAPID ``Authorization`` headers, one per push-service origin, reused until near expiry.
+    """VAPID ``Authorization`` headers, one per (key, push-service origin), reused until near expiry.
 
     Each origin gets a fresh claims dict (py-vapid and pywebpush mutate the dict they are
     given); ``exp`` is wall-clock time because the push service checks it against its clock.
@@ -106,20 +112,24 @@ class VapidCache:
         self._lifetime = lifetime
         self._renew_before = renew_before
         self._time = time_source
-        self._headers: dict[str, tuple[str, float]] = {}
+        # (id of the key, origin) -> (the key, header, exp); the key is kept so its id is not reused
+        self._headers: dict[tuple[int, str], tuple[Vapid02, str, float]] = {}
         self._lock = threading.Lock()
         self.signed = 0  # how many JWTs were signed (the tests check it stays small)
 
-    def header(self, origin: str) -> str:
-        """The ``Authorization: vapid t=...,k=...`` value for ``origin``."""
+    def header(self, origin: str, vapid: Vapid02 | None = None) -> str:
+        """The ``Authorization: vapid t=...,k=...`` value for ``origin``, signed with ``vapid``
+        (a shop's key) or the instance key."""
         now = self._time()
+        key = vapid or self._vapid
+        slot = (id(key), origin)
         with self._lock:
-            cached = self._headers.get(origin)
-            if cached is not None and cached[1] - self._renew_before > now:
-                return cached[0]
+            cached = self._headers.get(slot)
+            if cached is not None and cached[0] is key and cached[2] - self._renew_before > now:
+                return cached[1]
             exp = int(now) + self._lifetime
             claims = {"aud": origin, "sub": self._subject, "exp": exp}
-            value = self._vapid.sign(claims)["Authorization"]
-            self._headers[origin] = (value, exp)
+            value = key.sign(claims)["Authorization"]
+            self._headers[slot] = (key, value, exp)
             self.signed += 1
             return value
