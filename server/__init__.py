@@ -75,6 +75,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(campaigns_dashboard.bp)  # /admin/campaigns
 
+    from server.merchant import connect_dashboard
+
+    app.register_blueprint(connect_dashboard.bp)  # /admin/connect
+
     from server import demo
     from server.collect import assets
 

@@ -12,7 +12,8 @@ from server.core.models import Shop
 from server.merchant.presets import list_presets, update_preset
 from server.merchant.records import list_pushes, list_visitors, read_page
 from server.core.shops import shop_by_admin_token, shop_cache
-from server.merchant.shops import SettingsUpdate, settings_as_json, update_settings, without_read_only
+from server.merchant.shops import (SettingsUpdate, rotate_secret, settings_as_json, update_settings,
+                                   without_read_only)
 from server.merchant.guardrails import guardrails
 from server.merchant.stats import compute_stats, parse_range
 from server.core.validation import parse, read_json
@@ -94,3 +95,9 @@ def get_visitors() -> dict[str, Any]:
     subscribed = None if raw == "" else raw in ("1", "true")
     return list_visitors(get_session(), current_shop().id, subscribed=subscribed,
                          page=read_page(request.args.get("page"))).as_json()
+
+
+@bp.post("/secret/rotate")
+def post_secret_rotate() -> dict[str, Any]:
+    """A new webhook secret for the shop; the one before stays valid for 24 hours."""
+    return rotate_secret(current_shop(), get_clock().now()).as_json(current_shop().public_key)
