@@ -91,3 +91,49 @@ def test_dashboard_shows_the_secret_and_rotates_it_behind_csrf(client, session, 
     rotated = session.get(Shop, new.shop.id)
     assert rotated.secret != new.secret and rotated.previous_secret == new.secret
     assert rotated.secret in client.get("/admin/connect/").get_data(as_text=True)
+
+
+# -- WooCommerce: one secret story -----------------------------------------------------------------
+
+
+SITE = "https://wp.linen.example"
+
+
+def woo_delivery(client, shop, secret, *, delivery_id="d-1"):
+    """An order.created delivery as WooCommerce sends it from the webhooks the plugin made:
+    ``X-WC-Webhook-Signature`` is base64(HMAC-SHA256(secret, raw body))."""
+    data = json.dumps({"id": 727, "status": "pending", "created_via": "checkout", "currency": "USD",
+                       "total": "29.35", "billing": {"email": "j@mail.example"}, "line_items": [],
+                       "payment_url": f"{SITE}/checkout/order-pay/727/?pay_for_order=true&key=wc_order_1"}).encode()
+    signature = base64.b64encode(hmac.new(secret.encode(), data, hashlib.sha256).digest()).decode()
+    return client.post(f"/v1/integrations/woocommerce/{shop.public_key}", data=data, content_type="application/json",
+                       headers={"X-WC-Webhook-Topic": "order.created", "X-WC-Webhook-ID": "12",
+                                "X-WC-Webhook-Delivery-ID": delivery_id, "X-WC-Webhook-Signature": signature,
+                                "X-WC-Webhook-Source": SITE + "/"})
+
+
+def test_woocommerce_delivery_signed_with_the_shops_secret_as_the_plugin_asks_is_accepted(client, session, new):
+    # The plugin's page asks for the shop's secret and makes the webhooks with it; no
+    # platform_secret was ever set in Pushcart's settings.
+    new.shop.platform, new.shop.platform_domain = "woocommerce", SITE
+    session.commit()
+    response = woo_delivery(client, new.shop, new.secret)
+    assert response.status_code == 200, response.json
+    wrong = woo_delivery(client, new.shop, "whsec_someone_else", delivery_id="d-2")
+    assert wrong.status_code == 401 and wrong.json["error"]["code"] == "bad_signature"
+
+
+def test_woocommerce_keeps_accepting_the_platform_secret_of_existing_shops(client, session, new):
+    new.shop.platform, new.shop.platform_domain, new.shop.platform_secret = "woocommerce", SITE, "wc_random_value_1"
+    session.commit()
+    assert woo_delivery(client, new.shop, "wc_random_value_1").status_code == 200
+    assert woo_delivery(client, new.shop, new.secret, delivery_id="d-2").status_code == 200
+
+
+def test_woocommerce_accepts_the_previous_secret_during_a_rotation(client, session, clock, new):
+    new.shop.platform = "woocommerce"
+    session.commit()
+    assert client.post("/v1/admin/secret/rotate", headers=bearer(new.admin_token)).status_code == 200
+    assert woo_delivery(client, new.shop, new.secret).status_code == 200
+    clock.advance(hours=25)
+    assert woo_delivery(client, new.shop, new.secret, delivery_id="d-2").status_code == 401

@@ -119,7 +119,7 @@ final class Pushcart_WC_Admin {
 				esc_html__( 'Remove the stored secret', 'pushcart-for-woocommerce' )
 			);
 		}
-		echo '<p class="description">' . esc_html__( 'The shop\'s "secret" from Pushcart. WooCommerce signs each webhook delivery with it; it is never shown again here.', 'pushcart-for-woocommerce' ) . '</p>';
+		echo '<p class="description">' . esc_html__( 'The shop\'s webhook secret from Pushcart (it starts with whsec_): on Pushcart\'s dashboard under Install → Connection, or printed by its shop secret command. WooCommerce signs each webhook delivery with it, and Pushcart checks them with it; it is never shown again here.', 'pushcart-for-woocommerce' ) . '</p>';
 	}
 
 	/**
