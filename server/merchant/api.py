@@ -9,6 +9,7 @@ from server.core.clock import get_clock
 from server.core.db import get_session
 from server.core.errors import Invalid, Unauthorized
 from server.core.models import Shop
+from server.merchant import connection, install_check
 from server.merchant.presets import list_presets, update_preset
 from server.merchant.records import list_pushes, list_visitors, read_page
 from server.core.shops import shop_by_admin_token, shop_cache
@@ -101,3 +102,13 @@ def get_visitors() -> dict[str, Any]:
 def post_secret_rotate() -> dict[str, Any]:
     """A new webhook secret for the shop; the one before stays valid for 24 hours."""
     return rotate_secret(current_shop(), get_clock().now()).as_json(current_shop().public_key)
+
+
+@bp.get("/connection")
+def get_connection() -> dict[str, Any]:
+    """The connection check: refused origins, the worker file on each origin, the last event and
+    webhook deliveries, and each problem's fix."""
+    shop = current_shop()
+    public_url = current_app.config["PUBLIC_URL"]
+    return connection.check(get_session(), shop, get_clock().now(),
+                            lambda origin: install_check.check_service_worker(shop, origin, public_url))

@@ -7,11 +7,14 @@ carries the CSRF token). Handlers call the services and redirect back with a fla
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, flash, g, redirect, url_for
+from flask import Blueprint, Response, current_app, flash, g, redirect, request, url_for
 from flask_wtf.csrf import CSRFError
 
 from server.core.clock import get_clock
-from server.merchant import dashboard
+from server.core.db import get_session
+from server.core.errors import ApiError
+from server.core.shops import shop_cache
+from server.merchant import connection, dashboard, install_check
 from server.merchant.shops import rotate_secret
 
 bp = Blueprint("connect_dashboard", __name__, url_prefix="/admin/connect")
@@ -20,10 +23,43 @@ bp.after_request(dashboard._headers)
 bp.errorhandler(CSRFError)(dashboard._csrf_failed)
 
 
+def _connection_page(worker: bool) -> str:
+    shop = g.shop
+    public_url = current_app.config["PUBLIC_URL"]
+    checker = (lambda origin: install_check.check_service_worker(shop, origin, public_url)) if worker else None
+    checked = connection.check(get_session(), shop, get_clock().now(), checker)
+    return dashboard._page("admin/connect.html", active="install", checked=checked, worker_checked=worker,
+                           refused_origins=connection.refused_origins(get_session(), shop.id))
+
+
 @bp.get("/")
 def connect_page() -> str:
-    """The Connection page."""
-    return dashboard._page("admin/connect.html", active="install")
+    """The Connection page: what the service saw (the worker file is fetched on request only)."""
+    return _connection_page(worker=False)
+
+
+@bp.post("/check")
+def run_check() -> str:
+    """The Connection page with the worker file fetched from each of the shop's origins."""
+    return _connection_page(worker=True)
+
+
+@bp.post("/origins/allow")
+def allow() -> Response:
+    """Add a refused origin to the shop's origins."""
+    try:
+        origin = connection.allow_origin(get_session(), g.shop, request.form.get("origin", "")[:300])
+    except ApiError as exc:
+        flash(exc.message, "error")
+    else:
+        shop_cache(current_app).forget(g.shop.public_key)
+        flash(f"{origin} is now one of your shop's origins: the widget works there within a minute.", "success")
+    return redirect(request.referrer if _same_site(request.referrer) else url_for("connect_dashboard.connect_page"))
+
+
+def _same_site(url: str | None) -> bool:
+    """Whether ``url`` is one of this dashboard's own pages (a safe place to send the browser back to)."""
+    return bool(url) and url.startswith(request.host_url + "admin/")
 
 
 @bp.post("/secret/rotate")

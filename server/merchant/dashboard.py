@@ -20,7 +20,7 @@ from server.core.db import get_session
 from server.core.errors import ApiError
 from server.core.models import ALL_KINDS, KINDS, Shop
 from server.planning import templates
-from server.merchant import install_check
+from server.merchant import connection, install_check
 from server.clicks.service import is_http_url
 from server.merchant.content_forms import (actions_from_form, locale_rows, locales_from_form, prompt_locales_from_form)
 from server.merchant.coupons import coupon_as_json
@@ -166,7 +166,8 @@ def overview() -> str:
     stats = compute_stats(get_session(), g.shop.id, rng)
     stats["currency"] = g.shop.currency
     stats["guardrails"] = guardrails(get_session(), g.shop, stats["by_kind"], get_clock().now())
-    return _page("admin/overview.html", stats=stats, error=error, active="overview")
+    return _page("admin/overview.html", stats=stats, error=error, active="overview",
+                 refused_origins=connection.refused_origins(get_session(), g.shop.id))
 
 
 @bp.get("/events")
@@ -302,6 +303,7 @@ def _install_context() -> dict[str, Any]:
         "woocommerce_url": f"{public_url}/v1/integrations/woocommerce/{g.shop.public_key}",
         "woocommerce_topics": WOOCOMMERCE_TOPICS,
         "secret_set": bool(g.shop.platform_secret),
+        "refused_origins": connection.refused_origins(get_session(), g.shop.id),
         "active": "install",
     }
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from server.core.models import Shop
 from server.webhooks.native import sign
 from tests.factories import make_shop
-from tests.integration.test_dashboard import csrf_from, log_in
+from tests.integration.test_dashboard import _ShopOrigin, log_in, shop_origin  # noqa: F401 (a fixture)
 
 ORIGIN = "https://shop.example"
 ORDER = {"id": "o-1", "order_id": "1001", "status": "paid", "total": "20.00", "currency": "USD"}
@@ -137,3 +137,110 @@ def test_woocommerce_accepts_the_previous_secret_during_a_rotation(client, sessi
     assert woo_delivery(client, new.shop, new.secret).status_code == 200
     clock.advance(hours=25)
     assert woo_delivery(client, new.shop, new.secret, delivery_id="d-2").status_code == 401
+
+
+# -- refused origins and the connection check -------------------------------------------------------
+
+
+WWW = "https://www.shop.example"
+
+
+def widget_config(client, shop, origin=WWW):
+    return client.get(f"/v1/shops/{shop.public_key}/config", headers={"Origin": origin})
+
+
+def connection(client, new):
+    response = client.get("/v1/admin/connection", headers=bearer(new.admin_token))
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def test_a_refused_origin_is_logged_at_most_once_a_minute_and_remembered_with_its_count(client, session, clock, new,
+                                                                                       caplog):
+    caplog.set_level("WARNING", logger="server.collect.refused_origins")
+    for _ in range(5):
+        refused = widget_config(client, new.shop)
+        assert refused.status_code == 403 and WWW in refused.json["error"]["message"]
+    clock.advance(seconds=61)
+    assert widget_config(client, new.shop).status_code == 403
+
+    lines = [r.getMessage() for r in caplog.records if r.name == "server.collect.refused_origins"]
+    assert len(lines) == 2 and all(WWW in line and new.shop.public_key in line for line in lines)
+    checked = connection(client, new)
+    assert [(r["origin"], r["count"]) for r in checked["refused_origins"]] == [(WWW, 6)]
+    assert checked["refused_origins"][0]["last_seen_at"] == clock.now().isoformat()
+    problem = next(p for p in checked["problems"] if p["code"] == "origin_refused")
+    assert WWW in problem["message"] and "allow" in problem["fix"].lower()
+    assert checked["ok"] is False
+
+
+def test_only_the_last_few_refused_origins_are_kept_per_shop(client, session, clock, new):
+    for n in range(15):
+        clock.advance(seconds=1)
+        assert widget_config(client, new.shop, f"https://site{n}.example").status_code == 403
+    kept = [r["origin"] for r in connection(client, new)["refused_origins"]]
+    assert kept == [f"https://site{n}.example" for n in range(14, 4, -1)]
+
+
+def test_allow_this_origin_on_the_dashboard_adds_it_and_the_widget_gets_through(client, session, clock, new):
+    assert widget_config(client, new.shop).status_code == 403
+    csrf = log_in(client, new.admin_token)
+    overview = client.get("/admin/").get_data(as_text=True)
+    assert WWW in overview and 'id="refused-origins-banner"' in overview
+    install = client.get("/admin/install").get_data(as_text=True)
+    assert WWW in install and 'action="/admin/connect/origins/allow"' in install
+    assert client.post("/admin/connect/origins/allow", data={"origin": WWW}).status_code == 400  # no CSRF
+    response = client.post("/admin/connect/origins/allow", data={"origin": WWW, "csrf_token": csrf})
+    assert response.status_code == 302
+    session.expire_all()
+    assert session.get(Shop, new.shop.id).origins == [ORIGIN, WWW]
+    assert widget_config(client, new.shop).status_code == 200
+    assert connection(client, new)["refused_origins"] == []
+    assert 'id="refused-origins-banner"' not in client.get("/admin/").get_data(as_text=True)
+
+
+def test_connection_check_names_a_refused_webhook_delivery_and_its_fix(client, session, clock, new):
+    new.shop.platform, new.shop.platform_domain = "woocommerce", SITE
+    session.commit()
+    checked = connection(client, new)
+    assert checked["webhooks"]["woocommerce"]["last_delivery_at"] is None
+    assert any(p["code"] == "no_webhook_delivery" for p in checked["problems"])
+
+    assert woo_delivery(client, new.shop, "wc_wrong_secret_1").status_code == 401
+    checked = connection(client, new)
+    seen = checked["webhooks"]["woocommerce"]
+    assert (seen["last_failure_code"], seen["last_failure_at"]) == ("bad_signature", clock.now().isoformat())
+    problem = next(p for p in checked["problems"] if p["code"] == "webhook_refused")
+    assert "webhook secret" in problem["fix"]
+
+    clock.advance(minutes=5)
+    assert woo_delivery(client, new.shop, new.secret, delivery_id="d-2").status_code == 200
+    checked = connection(client, new)
+    assert checked["webhooks"]["woocommerce"]["last_delivery_at"] == clock.now().isoformat()
+    assert not any(p["code"] in ("webhook_refused", "no_webhook_delivery") for p in checked["problems"])
+
+
+def test_connection_check_reports_the_last_event_and_the_worker_file(client, session, clock, new):
+    checked = connection(client, new)
+    assert checked["last_event_at"] is None and any(p["code"] == "no_events" for p in checked["problems"])
+    assert checked["worker"][0]["origin"] == ORIGIN and checked["worker"][0]["ok"] is False
+    assert any(p["code"] == "worker_unreachable" for p in checked["problems"])
+    sent = client.post(f"/v1/shops/{new.shop.public_key}/events", headers={"Origin": ORIGIN},
+                       json={"visitor_id": "v-connect-0001", "events": [{"type": "page_view", "url": ORIGIN + "/"}]})
+    assert sent.status_code == 202, sent.json
+    assert connection(client, new)["last_event_at"] == clock.now().isoformat()
+
+
+def test_connection_page_names_each_problem_and_checks_the_worker_file_on_request(client, session, clock, app,
+                                                                                  shop_origin, monkeypatch):
+    monkeypatch.setattr(_ShopOrigin, "requests", [])
+    monkeypatch.setattr(_ShopOrigin, "body", f'importScripts("{app.config["PUBLIC_URL"]}/sw.js");'.encode())
+    created = make_shop(session, clock.now(), origins=[shop_origin])
+    session.commit()
+    csrf = log_in(client, created.admin_token)
+    page = client.get("/admin/connect/").get_data(as_text=True)
+    assert 'data-problem="no_events"' in page and "script tag" in page
+    assert _ShopOrigin.requests == []  # the page alone fetches nothing
+    checked = client.post("/admin/connect/check", data={"csrf_token": csrf}).get_data(as_text=True)
+    assert _ShopOrigin.requests == ["/pushcart-sw.js"]
+    assert "the service worker file is in place" in checked and 'data-problem="worker_unreachable"' not in checked
