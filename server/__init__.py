@@ -75,9 +75,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(campaigns_dashboard.bp)  # /admin/campaigns
 
-    from server.merchant import connect_dashboard
+    from server.merchant import connect_api, connect_dashboard
 
     app.register_blueprint(connect_dashboard.bp)  # /admin/connect
+    app.register_blueprint(connect_api.bp)  # POST /v1/connect, the plugins' call
 
     from server import demo
     from server.collect import assets

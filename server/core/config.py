@@ -50,6 +50,7 @@ ENV_SETTINGS: dict[str, Any] = {
     "RATELIMIT_NEW_SUBSCRIPTIONS": str,
     "RATELIMIT_WEBHOOKS_PER_SHOP": str,
     "RATELIMIT_CLICKS_PER_IP": str,
+    "RATELIMIT_CONNECT_PER_IP": str,
     "METRICS_TOKEN": str,
     "SHOP_CACHE_SECONDS": int,
     "SUBSCRIPTION_IDLE_DAYS": int,
@@ -60,7 +61,7 @@ ENV_SETTINGS: dict[str, Any] = {
 
 
 RATE_LIMITS = ("RATELIMIT_COLLECT_PER_IP", "RATELIMIT_COLLECT_PER_SHOP", "RATELIMIT_NEW_SUBSCRIPTIONS",
-               "RATELIMIT_WEBHOOKS_PER_SHOP", "RATELIMIT_CLICKS_PER_IP")
+               "RATELIMIT_WEBHOOKS_PER_SHOP", "RATELIMIT_CLICKS_PER_IP", "RATELIMIT_CONNECT_PER_IP")
 
 
 def _env_names(key: str) -> tuple[str, ...]:
@@ -120,6 +121,7 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
         RATELIMIT_NEW_SUBSCRIPTIONS="200/hour",  # per shop and client address; re-posts never count
         RATELIMIT_WEBHOOKS_PER_SHOP="3000/minute",
         RATELIMIT_CLICKS_PER_IP="120/minute",
+        RATELIMIT_CONNECT_PER_IP="10/minute",  # POST /v1/connect (a plugin connecting itself)
         METRICS_TOKEN=None,
         SHOP_CACHE_SECONDS=30,
         SUBSCRIPTION_IDLE_DAYS=60,  # not seen, delivered to nor clicked for this long: expired (0: never)

@@ -10,6 +10,7 @@ from server.core.db import get_session
 from server.core.errors import Invalid, Unauthorized
 from server.core.models import Shop
 from server.merchant import connection, install_check
+from server.merchant.connect import issue_token
 from server.merchant.presets import list_presets, update_preset
 from server.merchant.records import list_pushes, list_visitors, read_page
 from server.core.shops import shop_by_admin_token, shop_cache
@@ -112,3 +113,10 @@ def get_connection() -> dict[str, Any]:
     public_url = current_app.config["PUBLIC_URL"]
     return connection.check(get_session(), shop, get_clock().now(),
                             lambda origin: install_check.check_service_worker(shop, origin, public_url))
+
+
+@bp.post("/connect-token")
+def post_connect_token() -> tuple[dict[str, Any], int]:
+    """A one-time connect value for a plugin (valid one hour; a new one replaces the one before)."""
+    issued = issue_token(current_shop(), get_clock().now(), current_app.config["PUBLIC_URL"])
+    return issued.as_json(), 201

@@ -15,6 +15,7 @@ from server.core.db import get_session
 from server.core.errors import ApiError
 from server.core.shops import shop_cache
 from server.merchant import connection, dashboard, install_check
+from server.merchant.connect import issue_token
 from server.merchant.shops import rotate_secret
 
 bp = Blueprint("connect_dashboard", __name__, url_prefix="/admin/connect")
@@ -70,3 +71,11 @@ def rotate() -> Response:
           f"{rotated.previous_valid_until:%Y-%m-%d %H:%M} UTC: update your shop's back end or plugin before then.",
           "success")
     return redirect(url_for("connect_dashboard.connect_page", _anchor="secret"))
+
+
+@bp.post("/token")
+def make_token() -> str:
+    """The Install page with one fresh connect value to paste into the plugin (shown once, never
+    put in the session cookie)."""
+    issued = issue_token(g.shop, get_clock().now(), current_app.config["PUBLIC_URL"])
+    return dashboard._page("admin/install.html", check=None, connect=issued, **dashboard._install_context())

@@ -244,3 +244,96 @@ def test_connection_page_names_each_problem_and_checks_the_worker_file_on_reques
     checked = client.post("/admin/connect/check", data={"csrf_token": csrf}).get_data(as_text=True)
     assert _ShopOrigin.requests == ["/pushcart-sw.js"]
     assert "the service worker file is in place" in checked and 'data-problem="worker_unreachable"' not in checked
+
+
+# -- the connect token ---------------------------------------------------------------------------
+
+
+PLUGIN_SITE = "https://wp.linen.example"
+
+
+def connect_value(client, new):
+    response = client.post("/v1/admin/connect-token", headers=bearer(new.admin_token))
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def plugin_connect(client, value, **body):
+    """What the plugin sends once the merchant pasted the one value."""
+    return client.post("/v1/connect", json={"token": value, "origin": PLUGIN_SITE, "platform": "woocommerce", **body})
+
+
+def test_connect_token_registers_the_site_and_answers_everything_the_plugin_needs(app, client, session, clock, new):
+    made = connect_value(client, new)
+    public_url = app.config["PUBLIC_URL"]
+    assert made["connect_value"].startswith(f"{public_url}/connect/{new.shop.public_key}.")
+    assert made["expires_at"] == (clock.now() + timedelta(hours=1)).isoformat()
+    session.expire_all()
+    token = made["connect_value"].rsplit(".", 1)[1]
+    stored = session.get(Shop, new.shop.id)
+    assert token not in (stored.connect_token_hash or "")  # only its hash is kept
+    assert stored.connect_token_hash == hashlib.sha256(token.encode()).hexdigest()
+
+    response = plugin_connect(client, made["connect_value"], webhook_secret="wc_existing_secret_1")
+    assert response.status_code == 200, response.json
+    answer = response.json
+    assert answer["public_key"] == new.shop.public_key
+    assert answer["widget_url"] == f"{public_url}/widget.js"
+    assert (answer["worker_path"], answer["webhook_secret"]) == ("/pushcart-sw.js", new.secret)
+    assert answer["webhooks"]["url"] == f"{public_url}/v1/integrations/woocommerce/{new.shop.public_key}"
+    assert answer["webhooks"]["topics"] == ["order.created", "order.updated", "product.updated"]
+    session.expire_all()
+    shop = session.get(Shop, new.shop.id)
+    assert shop.origins == [ORIGIN, PLUGIN_SITE] and shop.platform == "woocommerce"
+    assert (shop.platform_domain, shop.platform_secret) == (PLUGIN_SITE, "wc_existing_secret_1")
+    # The widget now gets through on the site, and a delivery signed as answered is accepted.
+    assert widget_config(client, new.shop, PLUGIN_SITE).status_code == 200
+    assert woo_delivery(client, new.shop, answer["webhook_secret"]).status_code == 200
+
+
+def test_connect_token_is_single_use_expires_and_refuses_a_wrong_token_alike(client, session, clock, new):
+    made = connect_value(client, new)
+    value = made["connect_value"]
+    wrong = value[:-4] + ("aaaa" if not value.endswith("aaaa") else "bbbb")
+    for bad in (wrong, "nonsense", f"pk_unknown.{value.rsplit('.', 1)[1]}"):
+        refused = plugin_connect(client, bad)
+        assert refused.status_code == 401 and refused.json["error"]["code"] == "invalid_connect_token", bad
+    assert plugin_connect(client, value).status_code == 200
+    again = plugin_connect(client, value)
+    assert again.status_code == 401 and again.json["error"]["code"] == "invalid_connect_token"
+
+    late = connect_value(client, new)["connect_value"]
+    clock.advance(hours=1, seconds=1)
+    assert plugin_connect(client, late).status_code == 401
+    # A new token replaces the one before.
+    first, second = connect_value(client, new)["connect_value"], connect_value(client, new)["connect_value"]
+    assert plugin_connect(client, first).status_code == 401
+    assert plugin_connect(client, second).status_code == 200
+
+
+@pytest.mark.parametrize("body, code", [
+    ({"origin": "https://wp.linen.example/shop?x=1"}, "invalid_origin"),
+    ({"platform": "magento"}, "invalid_field"),
+    ({"webhook_secret": "short"}, "invalid_field"),
+])
+def test_connect_refuses_a_bad_request_and_keeps_the_token(client, session, new, body, code):
+    value = connect_value(client, new)["connect_value"]
+    refused = plugin_connect(client, value, **body)
+    assert refused.status_code in (400, 422) and refused.json["error"]["code"] == code
+    assert plugin_connect(client, value).status_code == 200
+
+
+def test_connect_is_rate_limited_per_address(app, client, new):
+    app.config["RATELIMIT_CONNECT_PER_IP"] = "3/minute"
+    codes = [plugin_connect(client, "pk_x.nope").status_code for _ in range(4)]
+    assert codes == [401, 401, 401, 429]
+
+
+def test_install_page_makes_one_value_to_paste_behind_csrf(app, client, session, new):
+    csrf = log_in(client, new.admin_token)
+    assert client.post("/admin/connect/token").status_code == 400  # no CSRF token
+    page = client.post("/admin/connect/token", data={"csrf_token": csrf}).get_data(as_text=True)
+    prefix = f"{app.config['PUBLIC_URL']}/connect/{new.shop.public_key}."
+    assert 'id="connect-value"' in page and prefix in page
+    value = page.split(prefix, 1)[1].split("<", 1)[0]
+    assert plugin_connect(client, prefix + value).status_code == 200
