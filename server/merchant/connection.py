@@ -27,11 +27,12 @@ _WEBHOOK_FIXES = {
                                       "(dashboard → Install → Connection); the plugin's button does it for you "
                                       "once its settings hold that secret",
     ("shopify", "bad_signature"): "copy the key Shopify shows under its webhooks (\"Your webhooks will be signed "
-                                  "with …\") into Settings → Webhook secret",
+                                  "with …\") into Settings → Platform webhook secret",
     ("native", "bad_signature"): "sign with the shop's webhook secret (dashboard → Install → Connection), "
                                  "as t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">",
     ("native", "stale_signature"): "the sending server's clock is more than 5 minutes off: set it by NTP",
-    ("shopify", "no_platform_secret"): "copy the key Shopify shows under its webhooks into Settings → Webhook secret",
+    ("shopify", "no_platform_secret"): "copy the key Shopify shows under its webhooks into "
+                                       "Settings → Platform webhook secret",
     ("shopify", "wrong_shop_domain"): "set Settings → Shop domain to the shop's ….myshopify.com domain",
     ("woocommerce", "wrong_shop_domain"): "set Settings → Shop domain to the site's address as WordPress knows it "
                                           "(WordPress → Settings → General → Site Address)",
@@ -69,7 +70,8 @@ def allow_origin(session: orm.Session, shop: Shop, origin: str) -> str:
 
 
 def _webhooks(session: orm.Session, shop_id: int) -> dict[str, WebhookStatus]:
-    return {row.source: row for row in session.scalars(sa.select(WebhookStatus).where(WebhookStatus.shop_id == shop_id))}
+    rows = session.scalars(sa.select(WebhookStatus).where(WebhookStatus.shop_id == shop_id))
+    return {row.source: row for row in rows}
 
 
 def check(session: orm.Session, shop: Shop, now: datetime,
