@@ -56,6 +56,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     merchant.register(app)  # the merchant side: the admin API at /v1/admin, the dashboard at /admin
 
+    from server.merchant import connect_api
+
+    app.register_blueprint(connect_api.bp)  # POST /v1/connect: a plugin connects itself with a connect value
+
     from server import demo
     from server.collect import assets
 

@@ -14,7 +14,7 @@ from flask.cli import AppGroup
 from server.core.db import session_scope
 from server.core.errors import ApiError
 from server.core.shops import shop_by_public_key, shop_cache
-from server.merchant.shops import create_shop, reissue_admin_token
+from server.merchant.shops import create_shop, reissue_admin_token, rotate_secret
 from server.delivery.push.vapid import check_subject, init_keys, load_keys, public_key_b64
 
 if TYPE_CHECKING:
@@ -152,6 +152,23 @@ def shop_token(public_key: str) -> None:
     except ApiError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(json.dumps({"public_key": public_key, "admin_token": token}))
+
+
+@shop_cli.command("secret")
+@click.option("--shop", "public_key", required=True, help="The shop's public key.")
+@click.option("--rotate", is_flag=True, help="Make a new secret; the current one stays valid for 24 hours.")
+def shop_secret(public_key: str, rotate: bool) -> None:
+    """Print the shop's webhook secret (the key its deliveries are signed with), or rotate it."""
+    from server.core.clock import get_clock
+
+    try:
+        with session_scope() as session:
+            shop = shop_by_public_key(session, public_key)
+            payload = (rotate_secret(shop, get_clock().now()).as_json(public_key) if rotate
+                       else {"public_key": public_key, "secret": shop.secret})
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(json.dumps(payload))
 
 
 @demo_cli.command("init")

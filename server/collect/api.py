@@ -16,8 +16,9 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, request
 
 from server.core.clock import get_clock
-from server.core.db import get_session
+from server.core.db import get_db, get_session
 from server.core.errors import ApiError, NotFound, TooLarge
+from server.collect import refused_origins
 from server.collect.journal import JournalFull, event_journal
 from server.core.limits import count_new_subscription
 from server.core.models import Shop
@@ -63,7 +64,10 @@ def _shop_and_origin() -> Response | None:
     shop = _shop_ref(public_key)
     origin = request.headers.get("Origin")
     if origin is not None and not _allowed_origin(shop.origins, origin):
-        raise ForbiddenOrigin("this origin is not one of the shop's origins")
+        refused_origins.note_refusal(current_app, get_db().sessionmaker, shop.id, shop.public_key, origin,
+                                     get_clock().now())
+        raise ForbiddenOrigin(f"the origin {refused_origins.displayable(origin)} is not one of the shop's origins: "
+                              "add it on the dashboard (Install, or Settings → Shop origins)")
     g.collect_shop = shop
     g.cors_origin = origin
     if request.method == "OPTIONS":

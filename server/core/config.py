@@ -79,6 +79,8 @@ class Settings(BaseModel):
         "200/hour", "new subscriptions per shop and client address (re-posts of a known endpoint never count)")
     RATELIMIT_WEBHOOKS_PER_SHOP: Rate = _setting("3000/minute", "webhook deliveries per shop")
     RATELIMIT_CLICKS_PER_IP: Rate = _setting("120/minute", "click links per client address")
+    RATELIMIT_CONNECT_PER_IP: Rate = _setting("10/minute", "connect calls (`POST /v1/connect`, a plugin connecting "
+                                                           "itself with a connect value) per client address")
     RATELIMIT_ENABLED: bool = _setting(True, "`0` switches every limit off: load runs only")
     PROXY_FIX_HOPS: int = _setting(0, "how many proxies in front may set `X-Forwarded-For` / `-Proto`", ge=0, le=10)
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = _setting("INFO", "the log level")
@@ -139,7 +141,7 @@ class Settings(BaseModel):
         return value
 
     @field_validator("RATELIMIT_COLLECT_PER_IP", "RATELIMIT_COLLECT_PER_SHOP", "RATELIMIT_NEW_SUBSCRIPTIONS",
-                     "RATELIMIT_WEBHOOKS_PER_SHOP", "RATELIMIT_CLICKS_PER_IP", mode="after")
+                     "RATELIMIT_WEBHOOKS_PER_SHOP", "RATELIMIT_CLICKS_PER_IP", "RATELIMIT_CONNECT_PER_IP", mode="after")
     @classmethod
     def _rate(cls, value: str) -> str:
         # A rate limit is read when a request asks for it: one that cannot be read must stop

@@ -11,6 +11,7 @@ so an operator (or a test) can change them without code:
 | ``RATELIMIT_NEW_SUBSCRIPTIONS`` | new subscriptions (an endpoint the shop has not seen) per shop and client address | 200/hour |
 | ``RATELIMIT_WEBHOOKS_PER_SHOP`` | webhook deliveries for one shop (native and platform ones alike) | 3000/minute |
 | ``RATELIMIT_CLICKS_PER_IP`` | ``GET /c/{token}`` from one client address | 120/minute |
+| ``RATELIMIT_CONNECT_PER_IP`` | ``POST /v1/connect`` from one client address (attached in ``server.ops.hardening``) | 10/minute |
 
 ``RATELIMIT_ENABLED=0`` switches every limit off (load runs only). The client address is
 ``request.remote_addr``: ``X-Forwarded-For`` counts only through ProxyFix with

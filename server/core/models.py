@@ -95,6 +95,13 @@ class Shop(Base):
     # Engagement guardrail: skip marketing pushes to a subscription whose last N pushes were all
     # ignored (0 = off). Browsers revoke permission from sites that send much with few clicks.
     pause_unengaged_after: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The webhook secret before the last rotation, still accepted until ``previous_secret_until``
+    # (deliveries signed and queued before the rotation are not refused).
+    previous_secret: Mapped[str | None] = mapped_column(sa.String(128))
+    previous_secret_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The one open connect token (``server.merchant.connect``): only its SHA-256, single use.
+    connect_token_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    connect_token_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class PresetSetting(Base):
@@ -308,6 +315,37 @@ class WebhookReceipt(Base):
     topic: Mapped[str] = mapped_column(sa.String(16))
     webhook_id: Mapped[str] = mapped_column(sa.String(128))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RefusedOrigin(Base):
+    """An origin the collect API refused for a shop (not one of its origins): the last few per
+    shop, with how often and when last, so the dashboard can name the fix."""
+
+    __tablename__ = "refused_origins"
+    __table_args__ = (sa.UniqueConstraint("shop_id", "origin"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"))
+    origin: Mapped[str] = mapped_column(sa.String(255))
+    count: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebhookStatus(Base):
+    """Per shop and source (``native``, ``shopify``, ``woocommerce``): the last delivery accepted
+    and the last one refused, with why (the connection check shows them)."""
+
+    __tablename__ = "webhook_status"
+    __table_args__ = (sa.UniqueConstraint("shop_id", "source"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(sa.String(16))
+    last_delivery_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_failure_code: Mapped[str | None] = mapped_column(sa.String(64))
+    last_failure: Mapped[str | None] = mapped_column(sa.String(300))
 
 
 class Product(Base):

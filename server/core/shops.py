@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -125,3 +126,12 @@ def shop_by_admin_token(session: orm.Session, token: str) -> Shop | None:
     if shop is not None and hmac.compare_digest(shop.admin_token_hash, digest):
         return shop
     return None
+
+
+def webhook_secrets(shop: Shop, now: datetime) -> list[str]:
+    """The secrets a delivery to the shop may be signed with: the current one, and the one before
+    the last rotation while its grace period lasts."""
+    keys = [shop.secret]
+    if shop.previous_secret and shop.previous_secret_until is not None and now < shop.previous_secret_until:
+        keys.append(shop.previous_secret)
+    return keys

@@ -9,10 +9,13 @@ from server.core.clock import get_clock
 from server.core.db import get_session
 from server.core.errors import Invalid
 from server.core.models import Shop
+from server.merchant import connection, install_check
+from server.merchant.connect import issue_token
 from server.merchant.presets import list_presets, update_preset
 from server.merchant.records import list_pushes, list_visitors, read_page
 from server.core.shops import shop_cache
-from server.merchant.shops import SettingsUpdate, settings_as_json, update_settings, without_read_only
+from server.merchant.shops import (SettingsUpdate, rotate_secret, settings_as_json, update_settings,
+                                   without_read_only)
 from server.merchant.guardrails import guardrails
 from server.merchant.stats import compute_stats, parse_range
 from server.core.validation import parse, read_json
@@ -79,3 +82,26 @@ def get_visitors() -> dict[str, Any]:
     subscribed = None if raw == "" else raw in ("1", "true")
     return list_visitors(get_session(), current_shop().id, subscribed=subscribed,
                          page=read_page(request.args.get("page"))).as_json()
+
+
+@bp.post("/secret/rotate")
+def post_secret_rotate() -> dict[str, Any]:
+    """A new webhook secret for the shop; the one before stays valid for 24 hours."""
+    return rotate_secret(current_shop(), get_clock().now()).as_json(current_shop().public_key)
+
+
+@bp.get("/connection")
+def get_connection() -> dict[str, Any]:
+    """The connection check: refused origins, the worker file on each origin, the last event and
+    webhook deliveries, and each problem's fix."""
+    shop = current_shop()
+    public_url = current_app.config["PUBLIC_URL"]
+    return connection.check(get_session(), shop, get_clock().now(),
+                            lambda origin: install_check.check_service_worker(shop, origin, public_url))
+
+
+@bp.post("/connect-token")
+def post_connect_token() -> tuple[dict[str, Any], int]:
+    """A one-time connect value for a plugin (valid one hour; a new one replaces the one before)."""
+    issued = issue_token(current_shop(), get_clock().now(), current_app.config["PUBLIC_URL"])
+    return issued.as_json(), 201

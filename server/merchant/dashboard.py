@@ -18,7 +18,7 @@ from server.core.db import get_session
 from server.core.errors import ApiError
 from server.core.models import ALL_KINDS, KINDS
 from server.planning import templates
-from server.merchant import install_check
+from server.merchant import connection, install_check
 from server.merchant.doors import render_page
 from server.clicks.service import is_http_url
 from server.merchant.content_forms import (actions_from_form, locale_rows, locales_from_form, prompt_locales_from_form)
@@ -77,7 +77,8 @@ def overview() -> str:
     stats = compute_stats(get_session(), g.shop.id, rng)
     stats["currency"] = g.shop.currency
     stats["guardrails"] = guardrails(get_session(), g.shop, stats["by_kind"], get_clock().now())
-    return render_page("admin/overview.html", stats=stats, error=error, active="overview")
+    return render_page("admin/overview.html", stats=stats, error=error, active="overview",
+                       refused_origins=connection.refused_origins(get_session(), g.shop.id))
 
 
 @bp.get("/events")
@@ -198,7 +199,8 @@ def visitors() -> str:
     return render_page("admin/visitors.html", page=page.as_json(), subscribed=subscribed, active="visitors")
 
 
-def _install_context() -> dict[str, Any]:
+def install_context() -> dict[str, Any]:
+    """What the Install page shows besides the check: snippets, platform, topics, secrets set or not."""
     public_url = current_app.config["PUBLIC_URL"]
     return {
         "public_url": public_url,
@@ -213,6 +215,7 @@ def _install_context() -> dict[str, Any]:
         "woocommerce_url": f"{public_url}/v1/integrations/woocommerce/{g.shop.public_key}",
         "woocommerce_topics": WOOCOMMERCE_TOPICS,
         "secret_set": bool(g.shop.platform_secret),
+        "refused_origins": connection.refused_origins(get_session(), g.shop.id),
         "active": "install",
     }
 
@@ -221,7 +224,7 @@ def _install_context() -> dict[str, Any]:
 def install() -> str:
     """What to paste into the shop: script tag, service worker file, webhook URLs; per platform
     (Shopify, WooCommerce) the theme snippet and the webhook set-up steps."""
-    return render_page("admin/install.html", check=None, **_install_context())
+    return render_page("admin/install.html", check=None, **install_context())
 
 
 @bp.get("/install/pushcart-sw.js")
@@ -241,7 +244,7 @@ def install_check_run() -> str:
         check = install_check.check_service_worker(g.shop, origin, current_app.config["PUBLIC_URL"])
     except ApiError as exc:
         check = install_check.CheckResult(False, "", None, exc.message)
-    return render_page("admin/install.html", check=check, **_install_context())
+    return render_page("admin/install.html", check=check, **install_context())
 
 
 @bp.route("/settings", methods=["GET", "POST"])

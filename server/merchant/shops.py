@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -52,6 +52,40 @@ def reissue_admin_token(shop: Shop) -> str:
     return token
 
 
+# How long the secret before a rotation stays valid: deliveries signed and queued before the
+# rotation (platform retries last hours) still get through.
+SECRET_GRACE = timedelta(hours=24)
+
+
+def new_webhook_secret() -> str:
+    """A fresh webhook secret (``whsec_`` and 32 random bytes)."""
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class RotatedSecret:
+    """The shop's new webhook secret and until when the one before it is still accepted."""
+
+    secret: str
+    previous_valid_until: datetime
+
+    def as_json(self, public_key: str) -> dict[str, Any]:
+        """The answer of ``shop secret --rotate`` and ``POST /v1/admin/secret/rotate``."""
+        return {"public_key": public_key, "secret": self.secret,
+                "previous_secret_valid_until": self.previous_valid_until.isoformat()}
+
+
+def rotate_secret(shop: Shop, now: datetime) -> RotatedSecret:
+    """Give ``shop`` a new webhook secret; the current one stays valid for ``SECRET_GRACE``.
+
+    A second rotation within the grace period ends the first one's grace: only the secret just
+    replaced is kept (the shop's back end was meant to have switched already).
+    """
+    shop.previous_secret, shop.previous_secret_until = shop.secret, now + SECRET_GRACE
+    shop.secret = new_webhook_secret()
+    return RotatedSecret(shop.secret, shop.previous_secret_until)
+
+
 def create_shop(session: orm.Session, name: str, origins: list[str], now: datetime) -> NewShop:
     """Create a shop with fresh keys and the default preset settings."""
     name = name.strip()
@@ -60,7 +94,7 @@ def create_shop(session: orm.Session, name: str, origins: list[str], now: dateti
     normalized = sorted({normalize_origin(o) for o in origins})
     if not normalized:
         raise Invalid("at least one origin is needed", code="invalid_origin")
-    secret = "whsec_" + secrets.token_urlsafe(32)
+    secret = new_webhook_secret()
     admin_token = new_admin_token()
     shop = Shop(
         public_key="pk_" + secrets.token_urlsafe(18),

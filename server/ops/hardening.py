@@ -23,6 +23,11 @@ def init_app(app: Flask) -> None:
     limiter = limits.init_app(app, collect=collect.bp, webhooks=(webhooks.bp, platforms_api.bp), clicks=clicks.bp)
     # The widget's "notify me" is a collect call: it shares the collect budgets (same scopes).
     limits.apply_collect_limits(limiter, interests_api.bp)
+    from server.merchant import connect_api
+
+    # A plugin's connect call: the token is the credential, so tries per address are few.
+    limiter.shared_limit(lambda: app.config["RATELIMIT_CONNECT_PER_IP"], scope="connect-ip",
+                         key_func=limits.ip_key)(connect_api.bp)
 
     from server.ops import api as ops
     from server.merchant.privacy_cli import register_cli

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -27,6 +28,7 @@ from server.clicks.attribution import attribute_order
 from server.core.errors import NotFound, Unauthorized
 from server.core.fields import Currency, Email, Ref, Url
 from server.core.models import Checkout, Order, Shipment, Shop, Visitor, WebhookReceipt
+from server.core.shops import webhook_secrets
 from server.planning import checkout_recovery, hooks
 from server.core.validation import decode_json, parse
 from server.webhooks import products
@@ -122,8 +124,9 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={mac.hexdigest()}"
 
 
-def verify_signature(secret: str, header: str | None, body: bytes, now: datetime) -> None:
-    """Check the signature header against ``body``; raises Unauthorized (bad, missing or stale)."""
+def verify_signature(secret: str | Sequence[str], header: str | None, body: bytes, now: datetime) -> None:
+    """Check the signature header against ``body`` with ``secret`` (or any of several, during a
+    rotation); raises Unauthorized (bad, missing or stale)."""
     if not header or len(header) > 1000:
         raise Unauthorized(f"the {SIGNATURE_HEADER} header is missing", code="bad_signature")
     timestamp: int | None = None
@@ -137,12 +140,15 @@ def verify_signature(secret: str, header: str | None, body: bytes, now: datetime
     if timestamp is None or not candidates:
         raise Unauthorized(f"the {SIGNATURE_HEADER} header must be t=<unix seconds>,v1=<hex>",
                            code="bad_signature")
-    expected = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode("ascii") + body,
-                        hashlib.sha256).hexdigest()
-    # Compare every candidate in constant time (several v1 values allow rotating secrets).
+    keys = [secret] if isinstance(secret, str) else list(secret)
+    expected = [hmac.new(key.encode("utf-8"), f"{timestamp}.".encode("ascii") + body, hashlib.sha256).hexdigest()
+                for key in keys]
+    # Compare every candidate with every key in constant time (several v1 values and keys allow
+    # rotating secrets).
     matched = False
     for candidate in candidates:
-        matched |= hmac.compare_digest(candidate.encode("ascii", "replace"), expected.encode("ascii"))
+        for value in expected:
+            matched |= hmac.compare_digest(candidate.encode("ascii", "replace"), value.encode("ascii"))
     if not matched:
         raise Unauthorized("the signature does not match", code="bad_signature")
     if abs(now.timestamp() - timestamp) > TOLERANCE_SECONDS:
@@ -220,7 +226,7 @@ def handle(session: orm.Session, shop: Shop, topic: str, body: bytes, signature:
     """
     if topic not in TOPICS:
         raise NotFound(f"unknown webhook topic {topic!r}; use one of {', '.join(TOPICS)}", code="unknown_topic")
-    verify_signature(shop.secret, signature, body, now)
+    verify_signature(webhook_secrets(shop, now), signature, body, now)
     payload = parse_body(topic, body)
     if not first_receipt(session, shop, topic, payload.id, now):
         log.info("webhook %s %s for shop %s already received", topic, payload.id, shop.id)

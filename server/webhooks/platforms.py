@@ -1,7 +1,8 @@
 """What the Shopify and WooCommerce adapters share: the signature check, the body, the result.
 
-A platform delivery is verified over its raw body with the shop's ``platform_secret`` (base64
-of HMAC-SHA256), checked against the shop's ``platform_domain`` when one is set, parsed, and
+A platform delivery is verified over its raw body (base64 of HMAC-SHA256): Shopify's with the
+shop's ``platform_secret`` (Shopify's own key), WooCommerce's with the shop's webhook ``secret``
+(what the plugin makes its webhooks with) or its ``platform_secret`` when one is set; checked against the shop's ``platform_domain`` when one is set, parsed, and
 translated into the native webhook models (``webhooks.native``), which are then applied by
 the same functions as the native webhooks. Nothing is stored before every check has passed.
 
@@ -49,12 +50,17 @@ def require_secret(shop: Shop, label: str) -> str:
     return shop.platform_secret
 
 
-def verify_base64_hmac(secret: str, header_name: str, header: str | None, body: bytes) -> None:
-    """Check a base64 HMAC-SHA256 of ``body`` (constant time); raises Unauthorized."""
+def verify_base64_hmac(secret: str | Sequence[str], header_name: str, header: str | None, body: bytes) -> None:
+    """Check a base64 HMAC-SHA256 of ``body`` with ``secret`` (or any of several), each in
+    constant time; raises Unauthorized."""
     if not header or len(header) > 200:
         raise Unauthorized(f"the {header_name} header is missing", code="bad_signature")
-    expected = base64.b64encode(hmac.new(secret.encode("utf-8"), body, hashlib.sha256).digest())
-    if not hmac.compare_digest(header.strip().encode("ascii", "replace"), expected):
+    given = header.strip().encode("ascii", "replace")
+    matched = False
+    for key in [secret] if isinstance(secret, str) else secret:
+        matched |= hmac.compare_digest(given, base64.b64encode(hmac.new(key.encode("utf-8"), body,
+                                                                         hashlib.sha256).digest()))
+    if not matched:
         raise Unauthorized("the signature does not match", code="bad_signature")
 
 

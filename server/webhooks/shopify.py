@@ -132,12 +132,19 @@ def _fulfillment(shop: Shop, webhook_id: str, data: dict[str, Any]) -> tuple[lis
 
 
 def _available(product: dict[str, Any], variant: dict[str, Any]) -> bool:
-    """Whether a variant can be bought: its ``available`` flag when sent, else from its stock rules."""
+    """Whether a variant can be bought: its ``available`` flag when sent, else from its stock rules.
+
+    Payloads of API versions before 2024 name untracked stock with ``inventory_management: null``;
+    current ones (2026-07) no longer carry the field, only ``inventory_quantity`` and
+    ``inventory_policy``: a variant without the field is read as tracked, so stock 0 with policy
+    ``deny`` is sold out (reading it as untracked hid every restock).
+    """
     if product.get("status") in ("draft", "archived"):
         return False
     if isinstance(variant.get("available"), bool):
         return variant["available"]
-    if not variant.get("inventory_management") or variant.get("inventory_policy") == "continue":
+    untracked = "inventory_management" in variant and not variant["inventory_management"]
+    if untracked or variant.get("inventory_policy") == "continue":
         return True
     quantity = platforms.count(variant.get("inventory_quantity"))
     return quantity is None or quantity > 0

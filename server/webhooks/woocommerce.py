@@ -1,7 +1,9 @@
 """WooCommerce's webhooks as they are.
 
 Deliveries: ``X-WC-Webhook-Signature`` (base64 HMAC-SHA256 of the raw body with the webhook's
-secret, the shop's ``platform_secret``), ``X-WC-Webhook-Topic``, ``X-WC-Webhook-ID`` and
+secret: the shop's webhook ``secret``, the one the plugin's page asks for and makes the webhooks
+with, its previous one during a rotation, or the shop's ``platform_secret`` when one was set by
+hand), ``X-WC-Webhook-Topic``, ``X-WC-Webhook-ID`` and
 ``X-WC-Webhook-Delivery-ID`` (together they name a delivery: a repeat changes nothing) and
 ``X-WC-Webhook-Source`` (must be the shop's site URL when one is set). WooCommerce's first
 delivery of a new webhook is an unsigned ping (form-encoded ``webhook_id=<n>``): it gets 200
@@ -28,6 +30,7 @@ from sqlalchemy import orm
 
 from server.core.errors import Unauthorized
 from server.core.models import Shop
+from server.core.shops import webhook_secrets
 from server.webhooks import platforms
 from server.core.visitors import VISITOR_ID_PATTERN
 from server.webhooks.native import CheckoutHook, OrderHook, ProductHook
@@ -61,8 +64,10 @@ def handle(session: orm.Session, shop: Shop, headers: Mapping[str, str], body: b
     if is_ping(headers, body):
         platforms.ignored("woocommerce", shop, "ping", "the webhook's test delivery")
         return {"received": True, "ping": True}
-    secret = platforms.require_secret(shop, "WooCommerce")
-    platforms.verify_base64_hmac(secret, SIGNATURE_HEADER, headers.get(SIGNATURE_HEADER), body)
+    # The shop's own webhook secret is what the plugin's page asks for (and makes the webhooks
+    # with); a platform_secret set by hand before keeps working beside it.
+    keys = webhook_secrets(shop, now) + ([shop.platform_secret] if shop.platform_secret else [])
+    platforms.verify_base64_hmac(keys, SIGNATURE_HEADER, headers.get(SIGNATURE_HEADER), body)
     if shop.platform_domain:
         source = headers.get(SOURCE_HEADER) or ""
         if platforms.normalize_site(source) != platforms.normalize_site(shop.platform_domain):

@@ -223,6 +223,30 @@ def test_shopify_product_update_upserts_each_variant_with_before_and_after(clien
     assert counts(session)["Product"] == 3
 
 
+def test_shopify_2026_07_product_update_sold_out_then_restocked_sends_back_in_stock(client, session, clock,
+                                                                                    shop_keys):
+    # Current payloads carry no inventory_management: stock 0 with policy deny is sold out all the same.
+    visitor = subscribed_visitor(session, shop_keys.shop, clock, visitor_key="v-shopify-restock")
+    body = fixture("shopify/products_update_2026_07.json")
+    assert "inventory_management" not in body["variants"][1]
+    assert shopify(client, shop_keys.shop, "products/update", body).status_code == 200
+    session.expire_all()
+    rows = {p.variant_ref: p for p in session.scalars(sa.select(Product))}
+    small, medium, large = rows["642667041472713922"], rows["757650484644203962"], rows["858543219648109713"]
+    assert (small.available, medium.available, medium.inventory, large.available) == (True, False, 0, True)
+    interest = client.post(f"/v1/shops/{shop_keys.shop.public_key}/interests", headers={"Origin": ORIGIN}, json={
+        "visitor_id": visitor.visitor_key, "product_id": "788032119674292922", "variant_id": "757650484644203962",
+        "kinds": ["back_in_stock"]})
+    assert interest.status_code == 201, interest.json
+
+    body["variants"][1].update(inventory_quantity=4, old_inventory_quantity=0)
+    clock.advance(hours=1)
+    assert shopify(client, shop_keys.shop, "products/update", body, webhook_id="wh-restock").status_code == 200
+
+    alerts = pushes(session, kind="back_in_stock")
+    assert len(alerts) == 1 and alerts[0].title == "Example T-Shirt - Medium is back in stock"
+
+
 @pytest.mark.parametrize("case, kwargs", [
     ("wrong secret", {"secret": "another-secret"}),
     ("missing signature", {"signature": ""}),

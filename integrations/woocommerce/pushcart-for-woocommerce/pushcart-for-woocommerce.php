@@ -22,6 +22,7 @@ define( 'PUSHCART_WC_FILE', __FILE__ );
 define( 'PUSHCART_WC_DIR', __DIR__ );
 
 require_once __DIR__ . '/includes/class-pushcart-wc-settings.php';
+require_once __DIR__ . '/includes/class-pushcart-wc-connect.php';
 require_once __DIR__ . '/includes/class-pushcart-wc-cart-events.php';
 require_once __DIR__ . '/includes/class-pushcart-wc-frontend.php';
 require_once __DIR__ . '/includes/class-pushcart-wc-webhooks.php';

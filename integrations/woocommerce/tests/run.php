@@ -73,6 +73,9 @@ function boot() {
 	$instance = new ReflectionProperty( 'Pushcart_WC_Plugin', 'instance' );
 	$instance->setAccessible( true );
 	$instance->setValue( null, null );
+	$done = new ReflectionProperty( 'Pushcart_WC_Connect', 'done' );
+	$done->setAccessible( true );
+	$done->setValue( null, array() );
 	return Pushcart_WC_Plugin::instance();
 }
 
@@ -602,6 +605,67 @@ test( 'saving good settings stores them clean; an empty secret field keeps the s
 	update_option( Pushcart_WC_Settings::OPTION, array( 'url' => 'https://other.example/push', 'public_key' => 'abc_DEF-9', 'secret' => 'ignored_because_cleared', 'secret_clear' => '1' ) );
 	same( '', Pushcart_WC_Settings::get( 'secret' ), 'cleared secret' );
 	same( array(), $GLOBALS['pc']['settings_errors'], 'no errors' );
+} );
+
+const PC_CONNECT = PC_URL . '/connect/' . PC_KEY . '.tok_0123456789abcdefghijKLMN';
+
+function pushcart_answers( $status, $body ) {
+	$GLOBALS['pc']['http_response'] = array(
+		'response' => array( 'code' => $status ),
+		'body'     => wp_json_encode( $body ),
+	);
+}
+
+test( 'a connect value is sent with the site origin and fills the URL, the key and the secret', function () {
+	boot();
+	do_action( 'admin_init' );
+	$GLOBALS['pc']['home'] = 'https://Shop.Example:8443/wp/';
+	pushcart_answers( 200, array( 'public_key' => PC_KEY, 'webhook_secret' => PC_SECRET, 'widget_url' => PC_URL . '/widget.js' ) );
+	update_option( Pushcart_WC_Settings::OPTION, array( 'connect' => ' ' . PC_CONNECT . ' ', 'url' => '', 'public_key' => '', 'secret' => '' ) );
+	same( array( 'url' => PC_URL, 'public_key' => PC_KEY, 'secret' => PC_SECRET ), get_option( Pushcart_WC_Settings::OPTION ), 'stored' );
+	same( 1, count( $GLOBALS['pc']['http'] ), 'requests' );
+	$request = $GLOBALS['pc']['http'][0];
+	same( PC_URL . '/v1/connect', $request['url'], 'url' );
+	same( 0, $request['args']['redirection'], 'no redirects followed' );
+	same( array( 'token' => PC_CONNECT, 'origin' => 'https://shop.example:8443', 'platform' => 'woocommerce' ), json_decode( $request['args']['body'], true ), 'body' );
+	same( array( 'pushcart_connected' ), array_column( $GLOBALS['pc']['settings_errors'], 'code' ), 'notice' );
+	// WordPress may sanitize twice in one save: the value is spent once.
+	Pushcart_WC_Settings::sanitize( array( 'connect' => PC_CONNECT ) );
+	same( 1, count( $GLOBALS['pc']['http'] ), 'requests after a second sanitize' );
+} );
+
+test( 'a refused or unreachable connect keeps the settings and says why', function () {
+	boot();
+	configure();
+	do_action( 'admin_init' );
+	pushcart_answers( 401, array( 'error' => array( 'code' => 'invalid_connect_token', 'message' => 'this connect value is not valid <b>x</b>' ) ) );
+	update_option( Pushcart_WC_Settings::OPTION, array( 'connect' => PC_CONNECT ) );
+	same( array( 'url' => PC_URL, 'public_key' => PC_KEY, 'secret' => PC_SECRET ), get_option( Pushcart_WC_Settings::OPTION ), 'kept' );
+	contains( 'this connect value is not valid x', $GLOBALS['pc']['settings_errors'][0]['message'], 'message' );
+
+	boot();
+	configure();
+	do_action( 'admin_init' );
+	$GLOBALS['pc']['http_response'] = null; // no answer at all
+	update_option( Pushcart_WC_Settings::OPTION, array( 'connect' => PC_CONNECT ) );
+	same( PC_SECRET, Pushcart_WC_Settings::get( 'secret' ), 'kept secret' );
+	contains( 'could not be reached', $GLOBALS['pc']['settings_errors'][0]['message'], 'message' );
+
+	boot();
+	do_action( 'admin_init' );
+	pushcart_answers( 200, array( 'public_key' => 'another_shop', 'webhook_secret' => PC_SECRET ) );
+	update_option( Pushcart_WC_Settings::OPTION, array( 'connect' => PC_CONNECT ) );
+	same( '', Pushcart_WC_Settings::get( 'public_key' ), 'an answer for another shop is not kept' );
+} );
+
+test( 'a value that is not a connect value is refused without a request', function () {
+	foreach ( array( 'hello', 'http://push.example.com/connect/' . PC_KEY . '.tok_0123456789abcdefghijKLMN', PC_URL . '/connect/bad key.tok_0123456789abcdefghij', PC_URL . '?x=1/connect/' . PC_KEY . '.tok_0123456789abcdefghijKLMN' ) as $value ) {
+		boot();
+		do_action( 'admin_init' );
+		update_option( Pushcart_WC_Settings::OPTION, array( 'connect' => $value ) );
+		same( array(), $GLOBALS['pc']['http'], 'requests for ' . $value );
+		same( array( 'pushcart_connect' ), array_column( $GLOBALS['pc']['settings_errors'], 'code' ), 'errors for ' . $value );
+	}
 } );
 
 test( 'the settings page escapes what it prints and never prints the secret', function () {

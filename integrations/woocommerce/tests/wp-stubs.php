@@ -68,6 +68,9 @@ function pc_reset() {
 		'next_webhook_id' => 100,
 		'products'        => array(),
 		'wc'              => null,
+		'home'            => 'https://shop.example/',
+		'http'            => array(),
+		'http_response'   => null,
 	);
 	$GLOBALS['wp_rewrite'] = (object) array( 'extra_rules_top' => array() );
 	$_COOKIE  = array();
@@ -285,6 +288,32 @@ function wp_parse_url( $url, $component = -1 ) {
 }
 function wp_json_encode( $data, $options = 0, $depth = 512 ) {
 	return json_encode( $data, $options, $depth );
+}
+function home_url( $path = '' ) {
+	return rtrim( $GLOBALS['pc']['home'], '/' ) . '/' . ltrim( $path, '/' );
+}
+
+// ---- HTTP: requests are recorded; the answer is what a test put in $GLOBALS['pc']['http_response'] ----
+
+class WP_Error {
+	public $message;
+	public function __construct( $code = '', $message = '' ) {
+		$this->message = $message;
+	}
+}
+function is_wp_error( $thing ) {
+	return $thing instanceof WP_Error;
+}
+function wp_remote_post( $url, $args = array() ) {
+	$GLOBALS['pc']['http'][] = array( 'url' => $url, 'args' => $args );
+	$response                = $GLOBALS['pc']['http_response'];
+	return is_callable( $response ) ? $response( $url, $args ) : ( null === $response ? new WP_Error( 'http_request_failed', 'no answer' ) : $response );
+}
+function wp_remote_retrieve_response_code( $response ) {
+	return is_array( $response ) && isset( $response['response']['code'] ) ? $response['response']['code'] : '';
+}
+function wp_remote_retrieve_body( $response ) {
+	return is_array( $response ) && isset( $response['body'] ) ? $response['body'] : '';
 }
 function admin_url( $path = '' ) {
 	return 'https://shop.example/wp-admin/' . ltrim( $path, '/' );

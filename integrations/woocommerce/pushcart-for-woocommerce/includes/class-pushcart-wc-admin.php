@@ -63,6 +63,7 @@ final class Pushcart_WC_Admin {
 	 */
 	public function fields() {
 		add_settings_section( 'pushcart_wc_main', __( 'Connection', 'pushcart-for-woocommerce' ), array( $this, 'section_intro' ), Pushcart_WC_Settings::PAGE );
+		add_settings_field( 'pushcart_wc_connect', __( 'Connect value', 'pushcart-for-woocommerce' ), array( $this, 'field_connect' ), Pushcart_WC_Settings::PAGE, 'pushcart_wc_main', array( 'label_for' => 'pushcart_wc_connect' ) );
 		add_settings_field( 'pushcart_wc_url', __( 'Pushcart URL', 'pushcart-for-woocommerce' ), array( $this, 'field_url' ), Pushcart_WC_Settings::PAGE, 'pushcart_wc_main', array( 'label_for' => 'pushcart_wc_url' ) );
 		add_settings_field( 'pushcart_wc_public_key', __( 'Shop public key', 'pushcart-for-woocommerce' ), array( $this, 'field_public_key' ), Pushcart_WC_Settings::PAGE, 'pushcart_wc_main', array( 'label_for' => 'pushcart_wc_public_key' ) );
 		add_settings_field( 'pushcart_wc_secret', __( 'Webhook secret', 'pushcart-for-woocommerce' ), array( $this, 'field_secret' ), Pushcart_WC_Settings::PAGE, 'pushcart_wc_main', array( 'label_for' => 'pushcart_wc_secret' ) );
@@ -73,6 +74,17 @@ final class Pushcart_WC_Admin {
 	 */
 	public function section_intro() {
 		echo '<p>' . esc_html__( 'Where your Pushcart service runs and which shop this is. The script tag and the service worker are added once the URL and the key are set.', 'pushcart-for-woocommerce' ) . '</p>';
+	}
+
+	/**
+	 * The connect value field: one value from Pushcart's Install page sets the three below.
+	 */
+	public function field_connect() {
+		printf(
+			'<input type="text" class="large-text code" id="pushcart_wc_connect" name="%1$s[connect]" value="" placeholder="https://push.example.com/connect/…" autocomplete="off" spellcheck="false" /><p class="description">%2$s</p>',
+			esc_attr( Pushcart_WC_Settings::OPTION ),
+			esc_html__( 'The quick way: on Pushcart\'s dashboard, Install → "Make a connect value", paste it here and save. The plugin then fills in the three fields below (it works once, within an hour). Or fill them in yourself.', 'pushcart-for-woocommerce' )
+		);
 	}
 
 	/**
@@ -119,7 +131,7 @@ final class Pushcart_WC_Admin {
 				esc_html__( 'Remove the stored secret', 'pushcart-for-woocommerce' )
 			);
 		}
-		echo '<p class="description">' . esc_html__( 'The shop\'s "secret" from Pushcart. WooCommerce signs each webhook delivery with it; it is never shown again here.', 'pushcart-for-woocommerce' ) . '</p>';
+		echo '<p class="description">' . esc_html__( 'The shop\'s webhook secret from Pushcart (it starts with whsec_): on Pushcart\'s dashboard under Install → Connection, or printed by its shop secret command. WooCommerce signs each webhook delivery with it, and Pushcart checks them with it; it is never shown again here.', 'pushcart-for-woocommerce' ) . '</p>';
 	}
 
 	/**

@@ -116,6 +116,17 @@ final class Pushcart_WC_Settings {
 			return $out;
 		}
 
+		// A connect value fills the URL, the key and the secret from Pushcart's answer at once.
+		if ( isset( $input['connect'] ) && is_string( $input['connect'] ) && '' !== trim( $input['connect'] ) ) {
+			$connected = Pushcart_WC_Connect::connect( trim( $input['connect'] ) );
+			if ( is_array( $connected ) ) {
+				add_settings_error( self::OPTION, 'pushcart_connected', __( 'Connected to Pushcart: this site is now one of the shop\'s origins. Press "Create or update the webhooks" below.', 'pushcart-for-woocommerce' ), 'success' );
+				return $connected;
+			}
+			add_settings_error( self::OPTION, 'pushcart_connect', $connected );
+			return $out;
+		}
+
 		if ( array_key_exists( 'url', $input ) ) {
 			$url = self::sanitize_url( $input['url'] );
 			if ( null === $url ) {
