@@ -70,6 +70,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from server.merchant import dashboard_content, experiments_dashboard  # noqa: F401 (their pages join the dashboard)
 
     app.register_blueprint(dashboard.bp)  # the merchant's pages at /admin/
+    app.register_blueprint(dashboard.root_bp)  # / leads to /admin/
 
     from server.merchant import campaigns_dashboard
 

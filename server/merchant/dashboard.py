@@ -28,6 +28,7 @@ from server.merchant.presets import STEP_KINDS, list_presets, update_preset
 from server.merchant.records import list_pushes, list_visitors, read_page
 from server.core.shops import shop_by_admin_token, shop_cache
 from server.merchant.shops import SettingsUpdate, settings_as_json, update_settings
+from server.merchant.first_steps import first_steps
 from server.merchant.guardrails import guardrails
 from server.merchant.stats import compute_stats, parse_range
 from server.merchant.test_pushes import send_test_push
@@ -38,6 +39,7 @@ bp = Blueprint("dashboard", __name__, url_prefix="/admin")
 SESSION_SHOP = "shop_id"
 SESSION_TOKEN = "token_check"  # a prefix of the token's hash: a new token logs old sessions out
 SESSION_VISITOR = "my_visitor_id"
+SESSION_WORKER_FOUND = "worker_found"  # the Install page's check passed (a first step)
 OPEN_ENDPOINTS = {"dashboard.login"}
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -166,7 +168,8 @@ def overview() -> str:
     stats = compute_stats(get_session(), g.shop.id, rng)
     stats["currency"] = g.shop.currency
     stats["guardrails"] = guardrails(get_session(), g.shop, stats["by_kind"], get_clock().now())
-    return _page("admin/overview.html", stats=stats, error=error, active="overview")
+    steps = first_steps(get_session(), g.shop.id, bool(session.get(SESSION_WORKER_FOUND)))
+    return _page("admin/overview.html", stats=stats, error=error, first_steps=steps, active="overview")
 
 
 @bp.get("/events")
@@ -330,6 +333,8 @@ def install_check_run() -> str:
         check = install_check.check_service_worker(g.shop, origin, current_app.config["PUBLIC_URL"])
     except ApiError as exc:
         check = install_check.CheckResult(False, "", None, exc.message)
+    if check.ok:
+        session[SESSION_WORKER_FOUND] = True
     return _page("admin/install.html", check=check, **_install_context())
 
 
@@ -375,6 +380,15 @@ def settings() -> Any:
     current = settings_as_json(g.shop)
     return _page("admin/settings.html", settings=current, platform_labels=PLATFORM_LABELS,
                  prompt_locale_rows=locale_rows(current["prompt"].get("locales") or {}), active="settings")
+
+
+root_bp = Blueprint("dashboard_root", __name__)
+
+
+@root_bp.get("/")
+def root() -> Response:
+    """``/`` leads to the dashboard (its guard sends a stranger on to the log-in)."""
+    return redirect(url_for("dashboard.overview"))
 
 
 def _int(raw: str | None) -> int | None:
