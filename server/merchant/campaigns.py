@@ -32,6 +32,8 @@ MAX_RATE = 100_000
 MAX_AHEAD = timedelta(days=365)
 SEND_MODES = ("now", "at", "local")
 PER_PAGE = 50
+PREVIEW_SAMPLE = 20  # subscribers of the audience a preview renders for
+TEXT_FIELDS = ("title", "body")  # where an empty variable shows; links fall back on their own
 
 
 class Conflict(ApiError):
@@ -191,8 +193,14 @@ def cancel_campaign(session: orm.Session, shop: Shop, campaign_id: int, now: dat
 
 def preview(session: orm.Session, shop: Shop, campaign_id: int, data: CampaignIn | None, now: datetime
             ) -> dict[str, Any]:
-    """How many subscriptions the campaign reaches now, and its notification rendered for the first of
-    them (or with sample data when none); ``data`` previews unsaved edits (nothing is stored)."""
+    """How many subscriptions the campaign reaches now, and its notification rendered for a
+    sample of them (the first ``PREVIEW_SAMPLE``; sample data when none), with a warning for
+    each variable printed without a fallback that is empty for some of the sample; ``data``
+    previews unsaved edits (nothing is stored).
+
+    ``sample`` is the first subscriber's rendering; ``samples`` each distinct rendering with
+    how many of the sample see it, most seen first.
+    """
     campaign = get_campaign(session, shop, campaign_id)
     # A detached copy: the edits previewed are never stored.
     draft = SimpleNamespace(**{f: getattr(campaign, f) for f in ("id", "name", "title", "body", "url", "icon",
@@ -202,13 +210,41 @@ def preview(session: orm.Session, shop: Shop, campaign_id: int, data: CampaignIn
         _apply(draft, data)  # type: ignore[arg-type]
     conditions = segments.parse_segment(draft.segment or [])
     ref = campaign.plan_after if campaign.plan_after and campaign.status != CampaignStatus.DRAFT.value else now
-    first = segments.page(session, shop, conditions, ref, after_id=0, max_id=None, limit=1)
-    first_name = first[0].first_name if first else templates.SAMPLE_CONTEXT["first_name"]
-    rendered = planner.render(draft, shop, first_name)
+    rows = segments.page(session, shop, conditions, ref, after_id=0, max_id=None, limit=PREVIEW_SAMPLE)
+    names = [row.first_name for row in rows] or [templates.SAMPLE_CONTEXT["first_name"]]
+    rendered_for: dict[str, dict[str, Any]] = {}
+    counts: dict[tuple[Any, ...], int] = {}
+    for name in names:
+        rendered = rendered_for.get(name or "")
+        if rendered is None:
+            rendered = rendered_for[name or ""] = _rendered_json(planner.render(draft, shop, name))
+        key = tuple(rendered.items())
+        counts[key] = counts.get(key, 0) + 1
     return {"audience": segments.count(session, shop, conditions, ref),
-            "sample": {"title": rendered.title, "body": rendered.body, "url": rendered.url,
-                       "icon": rendered.icon, "image": rendered.image},
-            "sample_is_subscriber": bool(first)}
+            "sample": rendered_for[names[0] or ""],
+            "sample_is_subscriber": bool(rows),
+            "sampled": len(rows),
+            "samples": [{**dict(key), "count": n} for key, n in sorted(counts.items(), key=lambda item: -item[1])],
+            "warnings": _empty_variable_warnings(draft, [planner.context(shop, row.first_name) for row in rows])}
+
+
+def _rendered_json(rendered: outbox.Rendered) -> dict[str, Any]:
+    return {"title": rendered.title, "body": rendered.body, "url": rendered.url, "icon": rendered.icon,
+            "image": rendered.image}
+
+
+def _empty_variable_warnings(draft: Any, contexts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per text field and variable it prints without a fallback: how many sampled subscribers
+    would see it empty (none: no warning)."""
+    warnings = []
+    for field in TEXT_FIELDS:
+        for variable in sorted(templates.unguarded_variables(getattr(draft, field) or "")):
+            empty = sum(1 for variables in contexts if templates.is_blank(variables.get(variable)))
+            if empty:
+                warnings.append({"field": field, "variable": variable, "empty": empty, "sampled": len(contexts),
+                                 "message": f"{variable} is empty for {empty} of {len(contexts)} sampled "
+                                            "subscribers: set a fallback"})
+    return warnings
 
 
 def campaign_stats(session: orm.Session, shop: Shop, campaign_id: int) -> dict[str, Any]:

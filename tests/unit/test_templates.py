@@ -145,3 +145,34 @@ def test_the_work_budget_counts_loop_iterations_across_the_render(quick):
     with pytest.raises(templates.TemplateLimitError):
         templates.render(ten_by_ten * 10, {})  # 1,100 steps in one render
     templates.render(ten_by_ten, {}), "each render starts with a fresh budget"
+
+
+# Merge tags with fallbacks: ``{{ first_name | default("there") }}``.
+
+@pytest.mark.parametrize("value, expected", [
+    ("Jonas", "Hi Jonas"), ("", "Hi there"), ("   ", "Hi there"), (None, "Hi there"), (0, "Hi 0"),
+])
+def test_a_fallback_stands_in_for_a_missing_or_empty_value(value, expected):
+    assert templates.render('Hi {{ first_name | default("there") }}', {"first_name": value}) == expected
+    assert templates.render('Hi {{ first_name | d("there") }}', {"first_name": value}) == expected
+
+
+def test_a_fallback_stands_in_for_an_unknown_variable():
+    assert templates.render('Hi {{ nickname | default("there") }}', {}) == "Hi there"
+
+
+@pytest.mark.parametrize("source, unguarded", [
+    ("Hi {{ first_name }}", {"first_name"}),
+    ('Hi {{ first_name | default("there") }}', set()),
+    ("Hi {{ first_name | upper }}", {"first_name"}),
+    ('Hi {{ first_name | upper | default("there") }}', set()),
+    ("{% if first_name %}Hi {{ first_name }}{% endif %}", set()),
+    ("{% if first_name %}Hi {{ first_name }}{% else %}Hi {{ product_title }}{% endif %}", {"product_title"}),
+    ("{{ first_name if first_name else 'Hi' }}", set()),
+    ("{{ product_title }} for {{ cart_total }}", {"product_title", "cart_total"}),
+    ("{% set x = 1 %}{{ x }}", set()),
+    ("{% for i in range(2) %}{{ i }}{% endfor %}", set()),
+    ("{{ not valid", set()),
+])
+def test_unguarded_variables_are_those_printed_without_a_fallback_or_a_condition(source, unguarded):
+    assert templates.unguarded_variables(source) == unguarded
