@@ -22,7 +22,8 @@ from server.core.models import ALL_KINDS, KINDS, Shop
 from server.planning import templates
 from server.merchant import install_check
 from server.clicks.service import is_http_url
-from server.merchant.content_forms import (actions_from_form, locale_rows, locales_from_form, prompt_locales_from_form)
+from server.merchant.content_forms import (FORM_UNITS, MAX_DELAY_ROWS, actions_from_form, delay_rows, delays_from_form,
+                                           locale_rows, locales_from_form, prompt_locales_from_form)
 from server.merchant.coupons import coupon_as_json
 from server.merchant.presets import STEP_KINDS, list_presets, update_preset
 from server.merchant.records import list_pushes, list_visitors, read_page
@@ -41,6 +42,7 @@ SESSION_TOKEN = "token_check"  # a prefix of the token's hash: a new token logs 
 SESSION_VISITOR = "my_visitor_id"
 SESSION_WORKER_FOUND = "worker_found"  # the Install page's check passed (a first step)
 OPEN_ENDPOINTS = {"dashboard.login"}
+SAMPLE_IMAGE = "admin/sample-product.svg"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 KIND_LABELS = {
@@ -177,11 +179,14 @@ def events() -> str:
     """The five preset cards."""
     presets = list_presets(get_session(), g.shop)
     for preset in presets:
-        preset["delays_text"] = ", ".join(format_delay(d) for d in preset["delays"])
+        rows: list[tuple[int | str, str]] = list(delay_rows(preset["delays"]))
+        if preset["kind"] in STEP_KINDS:  # an empty row for each step not used yet
+            rows += [("", "hours")] * (MAX_DELAY_ROWS - len(rows))
+        preset["delay_rows"] = rows
         preset["locale_rows"] = locale_rows(preset["locales"])
         preset["coupon"] = coupon_as_json(get_session(), g.shop, preset["kind"])
     return _page("admin/events.html", presets=presets, my_visitor=session.get(SESSION_VISITOR, ""),
-                 active="events")
+                 delay_units=FORM_UNITS, active="events")
 
 
 @bp.post("/events/<kind>")
@@ -196,7 +201,9 @@ def save_event(kind: str) -> Response:
     else:
         changes = {field: form.get(field, "") for field in ("title", "body", "url", "icon", "image")}
         try:
-            changes["delays"] = parse_delays(form.get("delays", ""))
+            # Number and unit per step; the older free-text field ("30m, 6h") is still read.
+            delays = delays_from_form(form)
+            changes["delays"] = delays if delays is not None else parse_delays(form.get("delays", ""))
         except ApiError as exc:
             flash(f"{KIND_LABELS[kind]}: {exc.message}", "error")
             return redirect(url_for("dashboard.events", _anchor=kind))
@@ -243,7 +250,9 @@ def preview() -> Response:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         return jsonify({"error": {"code": "malformed", "message": "a JSON object is needed"}}), 400
-    context = {**templates.SAMPLE_CONTEXT, "shop_name": g.shop.name}
+    # The sample product's picture is a file of this app, so the preview shows a real image.
+    context = {**templates.SAMPLE_CONTEXT, "shop_name": g.shop.name,
+               "product_image": current_app.config["PUBLIC_URL"] + url_for("static", filename=SAMPLE_IMAGE)}
     result: dict[str, Any] = {"errors": {}}
     for field in ("title", "body", "url", "icon", "image"):
         source = data.get(field, "")

@@ -16,6 +16,18 @@ from server.planning import common, templates
 from server.planning.defaults import DEFAULTS
 
 
+# Per kind, the variables its planner always fills (the rest may be empty and need a fallback).
+ALWAYS_SET = {
+    "welcome": {"shop_name", "shop_url"},
+    "browse_abandonment": {"shop_name", "shop_url", "product_image"},
+    "checkout_recovery": {"shop_name", "shop_url", "item_count", "cart_total", "checkout_url"},
+    "repurchase": {"shop_name", "shop_url", "order_id"},
+    "shipped": {"shop_name", "shop_url", "order_id", "tracking_url"},
+    "back_in_stock": {"shop_name", "shop_url", "product_title", "product_price", "product_image", "product_url"},
+    "price_drop": {"shop_name", "shop_url", "product_title", "product_price", "product_image", "product_url"},
+}
+
+
 class TookTooLong(Exception):
     pass
 
@@ -130,6 +142,27 @@ def test_legitimate_templates_still_render(quick, source, expected):
 def test_every_default_template_validates(quick, kind):
     for field in ("title", "body", "url", "icon", "image"):
         templates.validate(field, DEFAULTS[kind].get(field, ""))
+
+
+@pytest.mark.parametrize("kind", sorted(DEFAULTS))
+def test_default_texts_read_as_plain_text_with_fallbacks(kind):
+    for field in ("title", "body", "url", "icon", "image"):
+        assert "{%" not in DEFAULTS[kind].get(field, ""), f"{kind} {field}: no conditions for a merchant to read"
+    for field in ("title", "body"):  # an empty link falls back on its own
+        assert templates.unguarded_variables(DEFAULTS[kind].get(field, "")) <= ALWAYS_SET[kind], \
+            f"{kind} {field}: a variable that may be empty needs a fallback"
+
+
+def test_the_browse_reminder_reads_well_for_a_product_a_cart_and_a_cart_without_product():
+    browse = DEFAULTS["browse_abandonment"]
+    product = {"shop_name": "Acme", "product_title": "Linen Shirt", "product_url": "https://s.example/p"}
+    cart = {"shop_name": "Acme", "cart_total": "$98.00", "item_count": 2, "cart_url": "https://s.example/c",
+            "product_url": ""}
+    assert templates.render(browse["title"], product) == "Linen Shirt is waiting for you"
+    assert templates.render(browse["title"], {**cart, "product_title": "Blue Mug"}) == "Blue Mug is waiting for you"
+    assert templates.render(browse["title"], {**cart, "product_title": ""}) == "Your cart is waiting for you"
+    assert templates.render(browse["url"], product) == "https://s.example/p"
+    assert templates.render(browse["url"], cart) == "https://s.example/c"
 
 
 def test_the_output_limit_stops_rendering_early(quick):
