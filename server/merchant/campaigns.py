@@ -254,6 +254,26 @@ def campaign_stats(session: orm.Session, shop: Shop, campaign_id: int) -> dict[s
     return _stats(session, shop, [campaign])[campaign.id]
 
 
+RUNNING = (CampaignStatus.SCHEDULED.value, CampaignStatus.SENDING.value)
+
+
+def campaign_progress(session: orm.Session, shop: Shop, campaign_id: int) -> dict[str, Any]:
+    """Where a campaign's send is, for the dashboard's live bar: its stats, ``status``,
+    ``running``, ``percent`` (rows final of the audience, rounded down) and ``seconds_left``
+    at the campaign's pace (None without a pace or once it stopped). Raises NotFound."""
+    campaign = get_campaign(session, shop, campaign_id)
+    stats = _stats(session, shop, [campaign])[campaign.id]
+    total = stats["targeted"] if stats["targeted"] is not None else stats["planned"]
+    finished = stats["sent"] + stats["failed"] + stats["skipped"]
+    running = campaign.status in RUNNING
+    left = max(total - finished, 0) if running else 0
+    seconds_left = -(-left * 60 // campaign.rate_per_minute) if running and campaign.rate_per_minute else None
+    return {**stats, "status": campaign.status, "running": running,
+            "percent": min(100 * finished // total, 100) if total else (100 if not running else 0),
+            "to_go": left, "seconds_left": seconds_left, "rate_per_minute": campaign.rate_per_minute,
+            "plan_after": campaign.plan_after.isoformat() if campaign.plan_after else None}
+
+
 def _stats(session: orm.Session, shop: Shop, campaigns: list[Campaign]) -> dict[int, dict[str, Any]]:
     """Stats of several campaigns at once, one grouped query per figure."""
     keys = {planner.group_key(c.id): c.id for c in campaigns}
