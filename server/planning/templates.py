@@ -364,7 +364,9 @@ def _printed(node: nodes.Node, guarded: frozenset[str], out: set[str]) -> None:
 
 def unguarded_variables(source: str) -> set[str]:
     """The context variables ``source`` prints with no fallback and no condition around them;
-    an empty set for a template that does not compile (saving it reports that)."""
+    an empty set for a template that does not compile or is too long (saving it reports that)."""
+    if len(source) > MAX_TEMPLATE_CHARS:
+        return set()
     try:
         tree = _env().parse(source)
     except TemplateError:
