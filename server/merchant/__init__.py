@@ -22,3 +22,4 @@ def register(app: Flask) -> None:
             doors.dashboard.register_blueprint(child)
     app.register_blueprint(doors.api)
     app.register_blueprint(doors.dashboard)
+    app.register_blueprint(doors.root)

@@ -33,6 +33,8 @@ MAX_RATE = 100_000
 MAX_AHEAD = timedelta(days=365)
 SEND_MODES = ("now", "at", "local")
 PER_PAGE = 50
+PREVIEW_SAMPLE = 20  # subscribers of the audience a preview renders for
+TEXT_FIELDS = ("title", "body")  # where an empty variable shows; links fall back on their own
 
 
 class Conflict(ApiError):
@@ -184,8 +186,14 @@ def cancel_campaign(session: orm.Session, shop: Shop, campaign_id: int, now: dat
 
 def preview(session: orm.Session, shop: Shop, campaign_id: int, data: CampaignIn | None, now: datetime
             ) -> dict[str, Any]:
-    """How many subscriptions the campaign reaches now, and its notification rendered for the first of
-    them (or with sample data when none); ``data`` previews unsaved edits (nothing is stored)."""
+    """How many subscriptions the campaign reaches now, and its notification rendered for a
+    sample of them (the first ``PREVIEW_SAMPLE``; sample data when none), with a warning for
+    each variable printed without a fallback that is empty for some of the sample; ``data``
+    previews unsaved edits (nothing is stored).
+
+    ``sample`` is the first subscriber's rendering; ``samples`` each distinct rendering with
+    how many of the sample see it, most seen first.
+    """
     campaign = get_campaign(session, shop, campaign_id)
     # A detached copy: the edits previewed are never stored.
     draft = SimpleNamespace(**{f: getattr(campaign, f) for f in ("id", "shop_id", "name", "title", "body", "url",
@@ -195,15 +203,43 @@ def preview(session: orm.Session, shop: Shop, campaign_id: int, data: CampaignIn
         _apply(draft, data)  # type: ignore[arg-type]
     conditions = segments.parse_segment(draft.segment or [])
     ref = campaign.plan_after if campaign.plan_after and campaign.status != CampaignStatus.DRAFT.value else now
-    first = segments.page(session, shop, conditions, ref, after_id=0, max_id=None, limit=1)
-    first_name = first[0].first_name if first else templates.SAMPLE_CONTEXT["first_name"]
+    rows = segments.page(session, shop, conditions, ref, after_id=0, max_id=None, limit=PREVIEW_SAMPLE)
+    names = [row.first_name for row in rows] or [templates.SAMPLE_CONTEXT["first_name"]]
     # The code each push will carry: the fixed one, or a sample for a list (the preview takes none).
     coupon = coupons.sample_code(planner.coupon_source(session, draft))
-    rendered = planner.render(draft, shop, first_name, coupon)
+    rendered_for: dict[str, dict[str, Any]] = {}
+    counts: dict[tuple[Any, ...], int] = {}
+    for name in names:
+        rendered = rendered_for.get(name or "")
+        if rendered is None:
+            rendered = rendered_for[name or ""] = _rendered_json(planner.render(draft, shop, name, coupon))
+        key = tuple(rendered.items())
+        counts[key] = counts.get(key, 0) + 1
     return {"audience": segments.count(session, shop, conditions, ref),
-            "sample": {"title": rendered.title, "body": rendered.body, "url": rendered.url,
-                       "icon": rendered.icon, "image": rendered.image},
-            "sample_is_subscriber": bool(first)}
+            "sample": rendered_for[names[0] or ""],
+            "sample_is_subscriber": bool(rows),
+            "sampled": len(rows),
+            "samples": [{**dict(key), "count": n} for key, n in sorted(counts.items(), key=lambda item: -item[1])],
+            "warnings": _empty_variable_warnings(draft, [planner.context(shop, row.first_name, coupon) for row in rows])}
+
+
+def _rendered_json(rendered: outbox.Rendered) -> dict[str, Any]:
+    return {"title": rendered.title, "body": rendered.body, "url": rendered.url, "icon": rendered.icon,
+            "image": rendered.image}
+
+
+def _empty_variable_warnings(draft: Any, contexts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per text field and variable it prints without a fallback: how many sampled subscribers
+    would see it empty (none: no warning)."""
+    warnings = []
+    for field in TEXT_FIELDS:
+        for variable in sorted(templates.unguarded_variables(getattr(draft, field) or "")):
+            empty = sum(1 for variables in contexts if templates.is_blank(variables.get(variable)))
+            if empty:
+                warnings.append({"field": field, "variable": variable, "empty": empty, "sampled": len(contexts),
+                                 "message": f"{variable} is empty for {empty} of {len(contexts)} sampled "
+                                            "subscribers: set a fallback"})
+    return warnings
 
 
 def campaign_stats(session: orm.Session, shop: Shop, campaign_id: int) -> dict[str, Any]:
@@ -211,6 +247,26 @@ def campaign_stats(session: orm.Session, shop: Shop, campaign_id: int) -> dict[s
     the attribution window) was on one of its pushes, with their GMV."""
     campaign = get_campaign(session, shop, campaign_id)
     return _stats(session, shop, [campaign])[campaign.id]
+
+
+RUNNING = (CampaignStatus.SCHEDULED.value, CampaignStatus.SENDING.value)
+
+
+def campaign_progress(session: orm.Session, shop: Shop, campaign_id: int) -> dict[str, Any]:
+    """Where a campaign's send is, for the dashboard's live bar: its stats, ``status``,
+    ``running``, ``percent`` (rows final of the audience, rounded down) and ``seconds_left``
+    at the campaign's pace (None without a pace or once it stopped). Raises NotFound."""
+    campaign = get_campaign(session, shop, campaign_id)
+    stats = _stats(session, shop, [campaign])[campaign.id]
+    total = stats["targeted"] if stats["targeted"] is not None else stats["planned"]
+    finished = stats["sent"] + stats["failed"] + stats["skipped"]
+    running = campaign.status in RUNNING
+    left = max(total - finished, 0) if running else 0
+    seconds_left = -(-left * 60 // campaign.rate_per_minute) if running and campaign.rate_per_minute else None
+    return {**stats, "status": campaign.status, "running": running,
+            "percent": min(100 * finished // total, 100) if total else (100 if not running else 0),
+            "to_go": left, "seconds_left": seconds_left, "rate_per_minute": campaign.rate_per_minute,
+            "plan_after": campaign.plan_after.isoformat() if campaign.plan_after else None}
 
 
 def _stats(session: orm.Session, shop: Shop, campaigns: list[Campaign]) -> dict[int, dict[str, Any]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from flask import Blueprint, Response, flash, g, redirect, request, url_for
+from flask import Blueprint, Response, flash, g, jsonify, redirect, request, url_for
 
 from server.core.clock import get_clock
 from server.core.db import get_session
@@ -87,13 +87,13 @@ def _utc(raw: str) -> datetime | None:
 
 
 def _page(campaign: Any = None, *, values: dict[str, Any] | None = None, preview: dict[str, Any] | None = None,
-          stats: dict[str, Any] | None = None) -> str:
+          stats: dict[str, Any] | None = None, progress: dict[str, Any] | None = None) -> str:
     data = values if values is not None else (service.campaign_as_json(campaign) if campaign is not None else {
         "name": "", "title": "", "body": "", "url": "", "icon": "", "image": "", "segment": [], "status": "draft",
         "rate_per_minute": None, "send_mode": "now"})
     return render_page("admin/campaign.html", campaign=campaign, data=data,
                            seg=segment_to_form(data.get("segment") or []), builder=BUILDER, browsers=BROWSERS,
-                           preview=preview, stats=stats, active="campaigns")
+                           preview=preview, stats=stats, progress=progress, active="campaigns")
 
 
 @bp.get("")
@@ -145,7 +145,14 @@ def campaign(campaign_id: int) -> Any:
             return _page(found, values={**service.campaign_as_json(found), **_safe_fields(request.form)})
         flash("Campaign saved.", "ok")
         return redirect(url_for("dashboard.campaigns.campaign", campaign_id=campaign_id))
-    return _page(found, stats=service.campaign_stats(session, g.shop, campaign_id))
+    progress = service.campaign_progress(session, g.shop, campaign_id)
+    return _page(found, stats=progress, progress=progress)
+
+
+@bp.get("/<int:campaign_id>/progress")
+def progress(campaign_id: int) -> Response:
+    """The campaign's live figures as JSON, for the page's bar (polled while it runs)."""
+    return jsonify(service.campaign_progress(get_session(), g.shop, campaign_id))
 
 
 @bp.post("/<int:campaign_id>/preview")

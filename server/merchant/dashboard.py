@@ -21,12 +21,14 @@ from server.planning import templates
 from server.merchant import connection, install_check
 from server.merchant.doors import render_page
 from server.clicks.service import is_http_url
-from server.merchant.content_forms import (actions_from_form, locale_rows, locales_from_form, prompt_locales_from_form)
+from server.merchant.content_forms import (FORM_UNITS, MAX_DELAY_ROWS, actions_from_form, delay_rows, delays_from_form,
+                                           locale_rows, locales_from_form, prompt_locales_from_form)
 from server.merchant.coupons import coupon_as_json
 from server.merchant.presets import STEP_KINDS, list_presets, update_preset
 from server.merchant.records import list_pushes, list_visitors, read_page
 from server.core.shops import shop_cache
 from server.merchant.shops import SettingsUpdate, settings_as_json, update_settings
+from server.merchant.first_steps import first_steps
 from server.merchant.guardrails import guardrails
 from server.merchant.stats import compute_stats, parse_range
 from server.merchant.test_pushes import send_test_push
@@ -35,6 +37,8 @@ from server.core.validation import parse
 bp = Blueprint("pages", __name__)
 
 SESSION_VISITOR = "my_visitor_id"
+SESSION_WORKER_FOUND = "worker_found"  # the Install page's check passed (a first step)
+SAMPLE_IMAGE = "admin/sample-product.svg"
 WEBHOOK_TOPICS = ("checkouts", "orders", "shipments", "products")
 PLATFORM_LABELS = {"custom": "Custom / other", "shopify": "Shopify", "woocommerce": "WooCommerce"}
 SHOPIFY_TOPICS = (("Checkout creation", "checkouts/create"), ("Checkout update", "checkouts/update"),
@@ -77,7 +81,8 @@ def overview() -> str:
     stats = compute_stats(get_session(), g.shop.id, rng)
     stats["currency"] = g.shop.currency
     stats["guardrails"] = guardrails(get_session(), g.shop, stats["by_kind"], get_clock().now())
-    return render_page("admin/overview.html", stats=stats, error=error, active="overview",
+    steps = first_steps(get_session(), g.shop.id, bool(session.get(SESSION_WORKER_FOUND)))
+    return render_page("admin/overview.html", stats=stats, error=error, first_steps=steps, active="overview",
                        refused_origins=connection.refused_origins(get_session(), g.shop.id))
 
 
@@ -86,11 +91,14 @@ def events() -> str:
     """The five preset cards."""
     presets = list_presets(get_session(), g.shop)
     for preset in presets:
-        preset["delays_text"] = ", ".join(format_delay(d) for d in preset["delays"])
+        rows: list[tuple[int | str, str]] = list(delay_rows(preset["delays"]))
+        if preset["kind"] in STEP_KINDS:  # an empty row for each step not used yet
+            rows += [("", "hours")] * (MAX_DELAY_ROWS - len(rows))
+        preset["delay_rows"] = rows
         preset["locale_rows"] = locale_rows(preset["locales"])
         preset["coupon"] = coupon_as_json(get_session(), g.shop, preset["kind"])
     return render_page("admin/events.html", presets=presets, my_visitor=session.get(SESSION_VISITOR, ""),
-                 active="events")
+                       delay_units=FORM_UNITS, active="events")
 
 
 @bp.post("/events/<kind>")
@@ -105,7 +113,9 @@ def save_event(kind: str) -> Response:
     else:
         changes = {field: form.get(field, "") for field in ("title", "body", "url", "icon", "image")}
         try:
-            changes["delays"] = parse_delays(form.get("delays", ""))
+            # Number and unit per step; the older free-text field ("30m, 6h") is still read.
+            delays = delays_from_form(form)
+            changes["delays"] = delays if delays is not None else parse_delays(form.get("delays", ""))
         except ApiError as exc:
             flash(f"{KIND_LABELS[kind]}: {exc.message}", "error")
             return redirect(url_for("dashboard.pages.events", _anchor=kind))
@@ -152,7 +162,9 @@ def preview() -> Response:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         return jsonify({"error": {"code": "malformed", "message": "a JSON object is needed"}}), 400
-    context = {**templates.SAMPLE_CONTEXT, "shop_name": g.shop.name}
+    # The sample product's picture is a file of this app, so the preview shows a real image.
+    context = {**templates.SAMPLE_CONTEXT, "shop_name": g.shop.name,
+               "product_image": current_app.config["PUBLIC_URL"] + url_for("static", filename=SAMPLE_IMAGE)}
     result: dict[str, Any] = {"errors": {}}
     for field in ("title", "body", "url", "icon", "image"):
         source = data.get(field, "")
@@ -244,6 +256,8 @@ def install_check_run() -> str:
         check = install_check.check_service_worker(g.shop, origin, current_app.config["PUBLIC_URL"])
     except ApiError as exc:
         check = install_check.CheckResult(False, "", None, exc.message)
+    if check.ok:
+        session[SESSION_WORKER_FOUND] = True
     return render_page("admin/install.html", check=check, **install_context())
 
 

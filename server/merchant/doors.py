@@ -28,6 +28,7 @@ from server.core.shops import shop_by_admin_token
 
 api = Blueprint("admin_api", __name__, url_prefix="/v1/admin")
 dashboard = Blueprint("dashboard", __name__, url_prefix="/admin")
+root = Blueprint("root", __name__)  # ``/``: the way in for a person who types the service's address
 
 SESSION_SHOP = "shop_id"
 SESSION_TOKEN = "token_check"  # a prefix of the token's hash: a new token logs old sessions out
@@ -132,3 +133,9 @@ def logout() -> Response:
     """End the dashboard session."""
     session.clear()
     return redirect(url_for("dashboard.login"))
+
+
+@root.get("/")
+def home() -> Response:
+    """``/`` leads to the dashboard (its door sends a stranger on to the log-in)."""
+    return redirect(url_for("dashboard.pages.overview"))

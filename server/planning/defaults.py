@@ -1,5 +1,9 @@
 """Default timing and English texts of the five preset pushes and the two alerts, seeded for
-every new shop, and ``get_setting``: a shop's settings of a kind, created from them when missing."""
+every new shop, and ``get_setting``: a shop's settings of a kind, created from them when missing.
+
+The texts are plain sentences a merchant can read and edit: a variable that may be empty has
+a fallback (``{{ carrier | default("our carrier") }}``), never an ``{% if %}`` around it.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -16,20 +20,18 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "welcome": {
         "delays": [0],
         "title": "Welcome to {{ shop_name }}!",
-        "body": "Thanks for subscribing{% if first_name %}, {{ first_name }}{% endif %}. "
+        "body": 'Thanks for subscribing, {{ first_name | default("friend") }}. '
                 "We'll let you know about your cart, your orders and your deliveries.",
         "url": "{{ shop_url }}",
     },
     "browse_abandonment": {
         "delays": [DAY],
-        # The cart variant names a product in the cart when one is known, else counts the items.
-        "title": "{% if cart_total %}{% if product_title %}Your {{ product_title }} is waiting"
-                 "{% else %}You left {{ item_count }} item(s) in your cart{% endif %}"
-                 "{% else %}Still thinking about {{ product_title }}?{% endif %}",
-        "body": "{% if cart_total %}{{ item_count }} item(s) are waiting for you: {{ cart_total }}.{% else %}{{ product_title }} is still available for {{ product_price }}.{% endif %}",
+        # One text for both variants: the product (viewed, or the one in the cart) when known,
+        # else the cart; the link is the cart's checkout when there is a cart, else the product.
+        "title": '{{ product_title | default("Your cart") }} is waiting for you',
+        "body": "Pick up where you left off at {{ shop_name }}.",
         "image": "{{ product_image }}",
-        # The cart variant links to the cart (its checkout URL), the browse variant to the product.
-        "url": "{% if cart_url %}{{ cart_url }}{% else %}{{ product_url }}{% endif %}",
+        "url": "{{ cart_url | default(product_url) }}",
     },
     "checkout_recovery": {
         "delays": [HOUR],
@@ -46,22 +48,22 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "shipped": {
         "delays": [0],
         "title": "Your order {{ order_id }} has shipped",
-        "body": "It is on its way{% if carrier %} with {{ carrier }}{% endif %}. Tap to track it.",
+        "body": 'It is on its way with {{ carrier | default("our carrier") }}. Tap to track it.',
         "url": "{{ tracking_url }}",
     },
     # The alerts a visitor asks for with a "notify me" button (``server.planning.alerts``).
     "back_in_stock": {
         "delays": [0],
         "title": "{{ product_title }} is back in stock",
-        "body": "The {{ product_title }} you asked about is available again{% if product_price %} "
-                "for {{ product_price }}{% endif %}. Get it before it sells out.",
+        "body": "The {{ product_title }} you asked about is available again for "
+                '{{ product_price | default("its usual price") }}. Get it before it sells out.',
         "image": "{{ product_image }}",
         "url": "{{ product_url }}",
     },
     "price_drop": {
         "delays": [0],
         "title": "Price drop: {{ product_title }}",
-        "body": "{{ product_title }} is now {{ product_price }}{% if old_price %} (was {{ old_price }}){% endif %}.",
+        "body": '{{ product_title }} is now {{ product_price }} (was {{ old_price | default("more") }}).',
         "image": "{{ product_image }}",
         "url": "{{ product_url }}",
     },

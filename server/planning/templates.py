@@ -15,6 +15,11 @@ not be able to take the process's memory or time. ``PushEnvironment`` bounds bot
 * **Output.** Rendering goes through ``generate()`` and stops once the output passes
   ``MAX_OUTPUT_BYTES`` (UTF-8).
 
+**Fallbacks.** ``{{ first_name | default("there") }}`` (or ``d``) prints the fallback when the
+variable is missing, ``None`` or blank text: the planners pass an anonymous subscriber's name as
+``""``, which Jinja's own ``default`` would print as is. ``unguarded_variables`` names the
+variables a template prints without a fallback or a condition, for the preview's warnings.
+
 Going past a bound raises ``TemplateLimitError``. Any error a template can raise while it is
 compiled or rendered is in ``RENDER_ERRORS``: ``validate`` turns them into a 422
 ``invalid_template`` naming the field; the planners log them and fall back.
@@ -28,7 +33,7 @@ import string
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from jinja2 import TemplateError, nodes
+from jinja2 import TemplateError, Undefined, meta, nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -170,6 +175,15 @@ def _bounded_join(parts: Iterable[Any]) -> str:
     return "".join(texts)
 
 
+def _fallback(value: Any, default_value: Any = "", boolean: bool = False) -> Any:
+    """The ``default`` filter of push templates: blank text and ``None`` count as missing too."""
+    if isinstance(value, Undefined) or value is None or (isinstance(value, str) and not value.strip()):
+        return default_value
+    if boolean and not value:
+        return default_value
+    return value
+
+
 def _bounded_filter(name: str, func: Any) -> Any:
     @functools.wraps(func)  # keeps the pass_context / pass_environment marks
     def bounded(*args: Any, **kwargs: Any) -> Any:
@@ -217,6 +231,7 @@ class PushEnvironment(ImmutableSandboxedEnvironment):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.globals["range"] = _bounded_range
+        self.filters.update(default=_fallback, d=_fallback)
         self.filters = {name: _bounded_filter(name, func) for name, func in self.filters.items()}
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
@@ -308,6 +323,62 @@ def render(source: str, context: dict[str, Any]) -> str:
     finally:
         _steps_left.reset(token)
     return " ".join("".join(parts).split())
+
+
+FALLBACK_FILTERS = frozenset({"default", "d"})
+
+
+def _names(node: nodes.Node) -> set[str]:
+    """The names ``node`` reads, itself included (``find_all`` looks only below it)."""
+    found = {n.name for n in node.find_all(nodes.Name)}
+    return found | {node.name} if isinstance(node, nodes.Name) else found
+
+
+def _printed(node: nodes.Node, guarded: frozenset[str], out: set[str]) -> None:
+    """Add to ``out`` the names ``node`` may print neither behind a fallback nor inside a
+    condition that tests them (``{% if first_name %}…{% endif %}``, ``a if a else b``)."""
+    if isinstance(node, nodes.Filter) and node.name in FALLBACK_FILTERS:
+        for child in (*node.args, *node.kwargs):
+            _printed(child, guarded, out)
+        return  # the filtered value itself is covered
+    if isinstance(node, nodes.If):
+        tested = guarded | _names(node.test)
+        for child in node.body:
+            _printed(child, tested, out)
+        for branch in node.elif_:
+            _printed(branch, guarded, out)
+        for child in node.else_:
+            _printed(child, guarded, out)
+        return
+    if isinstance(node, nodes.CondExpr):
+        _printed(node.expr1, guarded | _names(node.test), out)
+        if node.expr2 is not None:
+            _printed(node.expr2, guarded, out)
+        return
+    if isinstance(node, nodes.Name) and node.ctx == "load" and node.name not in guarded:
+        out.add(node.name)
+        return
+    for child in node.iter_child_nodes():
+        _printed(child, guarded, out)
+
+
+def unguarded_variables(source: str) -> set[str]:
+    """The context variables ``source`` prints with no fallback and no condition around them;
+    an empty set for a template that does not compile or is too long (saving it reports that)."""
+    if len(source) > MAX_TEMPLATE_CHARS:
+        return set()
+    try:
+        tree = _env().parse(source)
+    except TemplateError:
+        return set()
+    out: set[str] = set()
+    _printed(tree, frozenset(), out)
+    return out & meta.find_undeclared_variables(tree) - set(_env().globals)
+
+
+def is_blank(value: Any) -> bool:
+    """Whether a context value prints as nothing (``None``, missing or blank text)."""
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def describe(exc: BaseException) -> str:

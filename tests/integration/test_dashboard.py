@@ -152,7 +152,8 @@ def test_editing_a_template_and_timing(client, shop, session):
     setting = session.scalars(sa.select(PresetSetting).where(PresetSetting.kind == "checkout_recovery")).one()
     assert setting.delays == [1800, 21600, 172800] and setting.title == "Still there, {{ first_name }}?"
     page = client.get("/admin/events").get_data(as_text=True)
-    assert 'value="30m, 6h, 2d"' in page
+    assert delay_fields(page, "checkout_recovery") == [("30", "minutes"), ("6", "hours"), ("2", "days"), ("", "hours"),
+                                                       ("", "hours")]
     broken = client.post("/admin/events/checkout_recovery", data={**data, "title": "{% if %}", "delays": "1h"})
     assert broken.status_code == 302
     assert "Checkout recovery: title:" in client.get("/admin/events").get_data(as_text=True)
@@ -163,6 +164,47 @@ def test_editing_a_template_and_timing(client, shop, session):
     bad_delay = client.post("/admin/events/welcome", data={**data, "delays": "soon"})
     assert bad_delay.status_code == 302
     assert "write a number" in client.get("/admin/events").get_data(as_text=True)
+
+
+def delay_fields(page: str, kind: str) -> list[tuple[str, str]]:
+    """The (number, selected unit) of each delay row of ``kind``'s card."""
+    card = re.search(rf'<section class="card preset[^"]*" id="{kind}".*?</section>', page, re.S).group(0)
+    values = re.findall(r'name="delay_value_\d" value="([^"]*)"', card)
+    units = re.findall(r'<select[^>]*name="delay_unit_\d"[^>]*>.*?<option value="(\w+)" selected', card, re.S)
+    return list(zip(values, units))
+
+
+def test_delays_are_chosen_as_a_number_and_a_unit(client, shop, session):
+    csrf = log_in(client, shop.admin_token)
+    page = client.get("/admin/events").get_data(as_text=True)
+    assert delay_fields(page, "welcome") == [("0", "minutes")]
+    assert delay_fields(page, "browse_abandonment") == [("1", "days")]
+    assert len(delay_fields(page, "checkout_recovery")) == 5, "one row per possible step"
+    assert 'name="delays"' not in page, "no free-text delays"
+    data = {"csrf_token": csrf, "title": "Almost done", "body": "", "url": "", "icon": "", "image": "",
+            "delay_value_0": "45", "delay_unit_0": "minutes", "delay_value_1": "3", "delay_unit_1": "hours",
+            "delay_value_2": "", "delay_unit_2": "hours"}
+    assert client.post("/admin/events/checkout_recovery", data=data).status_code == 302
+    session.expire_all()
+    setting = session.scalars(sa.select(PresetSetting).where(PresetSetting.kind == "checkout_recovery")).one()
+    assert setting.delays == [2700, 10800]
+    refused = client.post("/admin/events/checkout_recovery", data={**data, "delay_value_1": "-3"})
+    assert refused.status_code == 302
+    assert "delay 2: a whole number of minutes, hours or days" in client.get("/admin/events").get_data(as_text=True)
+    session.expire_all()
+    assert session.get(PresetSetting, setting.id).delays == [2700, 10800]
+
+
+def test_the_preview_shows_a_bundled_sample_image_the_app_serves(client, shop):
+    csrf = log_in(client, shop.admin_token)
+    result = client.post("/admin/preview", headers={"X-CSRFToken": csrf},
+                         json={"title": "x", "image": "{{ product_image }}"}).get_json()
+    assert result["image"].startswith("http://pushcart.test/static/"), result["image"]
+    served = client.get(result["image"].removeprefix("http://pushcart.test"))
+    try:
+        assert served.status_code == 200 and served.mimetype.startswith("image/")
+    finally:
+        served.close()  # a static file streams from disk
 
 
 def test_live_preview_renders_sample_data_and_refuses_unsafe_links(client, shop):

@@ -7,6 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from werkzeug.datastructures import MultiDict
+
+from server.merchant.content_forms import delay_rows, delays_from_form
 from server.merchant.dashboard import format_delay, parse_delays
 from server.core.errors import ApiError, Invalid
 from server.clicks.service import is_http_url, with_utm
@@ -20,6 +23,25 @@ def test_delays_read_and_write_in_human_units():
     for bad in ("soon", "1w", "-1h", "1h;2h", "", "1234567h"):
         with pytest.raises(ApiError):
             parse_delays(bad)
+
+
+def test_delays_come_from_a_number_and_a_unit_per_step():
+    form = MultiDict({"delay_value_0": "30", "delay_unit_0": "minutes", "delay_value_1": "6", "delay_unit_1": "hours",
+                      "delay_value_2": " 2 ", "delay_unit_2": "days", "delay_value_3": "", "delay_unit_3": "hours"})
+    assert delays_from_form(form) == [1800, 21600, 172800]
+    assert delays_from_form(MultiDict({"delay_value_0": "0", "delay_unit_0": "minutes"})) == [0]
+    assert delays_from_form(MultiDict({"delays": "1h"})) is None, "no number fields: the text form is read instead"
+    for bad in ({"delay_value_0": "soon", "delay_unit_0": "hours"}, {"delay_value_0": "-1", "delay_unit_0": "hours"},
+                {"delay_value_0": "1", "delay_unit_0": "weeks"}, {"delay_value_0": "", "delay_unit_0": "hours"},
+                {"delay_value_0": "1234567", "delay_unit_0": "days"}):
+        with pytest.raises(ApiError):
+            delays_from_form(MultiDict(bad))
+
+
+def test_delay_rows_show_each_delay_in_its_largest_whole_unit():
+    assert delay_rows([0, 1800, 5400, 21600, 172800]) == [(0, "minutes"), (30, "minutes"), (90, "minutes"),
+                                                            (6, "hours"), (2, "days")]
+    assert delay_rows([45]) == [(45, "seconds")], "a delay set through the API in seconds stays exact"
 
 
 def test_money_is_exact_and_ratio_stays_between_0_and_1():

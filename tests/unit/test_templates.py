@@ -16,6 +16,18 @@ from server.planning import common, templates
 from server.planning.defaults import DEFAULTS
 
 
+# Per kind, the variables its planner always fills (the rest may be empty and need a fallback).
+ALWAYS_SET = {
+    "welcome": {"shop_name", "shop_url"},
+    "browse_abandonment": {"shop_name", "shop_url", "product_image"},
+    "checkout_recovery": {"shop_name", "shop_url", "item_count", "cart_total", "checkout_url"},
+    "repurchase": {"shop_name", "shop_url", "order_id"},
+    "shipped": {"shop_name", "shop_url", "order_id", "tracking_url"},
+    "back_in_stock": {"shop_name", "shop_url", "product_title", "product_price", "product_image", "product_url"},
+    "price_drop": {"shop_name", "shop_url", "product_title", "product_price", "product_image", "product_url"},
+}
+
+
 class TookTooLong(Exception):
     pass
 
@@ -132,6 +144,27 @@ def test_every_default_template_validates(quick, kind):
         templates.validate(field, DEFAULTS[kind].get(field, ""))
 
 
+@pytest.mark.parametrize("kind", sorted(DEFAULTS))
+def test_default_texts_read_as_plain_text_with_fallbacks(kind):
+    for field in ("title", "body", "url", "icon", "image"):
+        assert "{%" not in DEFAULTS[kind].get(field, ""), f"{kind} {field}: no conditions for a merchant to read"
+    for field in ("title", "body"):  # an empty link falls back on its own
+        assert templates.unguarded_variables(DEFAULTS[kind].get(field, "")) <= ALWAYS_SET[kind], \
+            f"{kind} {field}: a variable that may be empty needs a fallback"
+
+
+def test_the_browse_reminder_reads_well_for_a_product_a_cart_and_a_cart_without_product():
+    browse = DEFAULTS["browse_abandonment"]
+    product = {"shop_name": "Acme", "product_title": "Linen Shirt", "product_url": "https://s.example/p"}
+    cart = {"shop_name": "Acme", "cart_total": "$98.00", "item_count": 2, "cart_url": "https://s.example/c",
+            "product_url": ""}
+    assert templates.render(browse["title"], product) == "Linen Shirt is waiting for you"
+    assert templates.render(browse["title"], {**cart, "product_title": "Blue Mug"}) == "Blue Mug is waiting for you"
+    assert templates.render(browse["title"], {**cart, "product_title": ""}) == "Your cart is waiting for you"
+    assert templates.render(browse["url"], product) == "https://s.example/p"
+    assert templates.render(browse["url"], cart) == "https://s.example/c"
+
+
 def test_the_output_limit_stops_rendering_early(quick):
     # 100 x 100 characters... is 10,000 bytes: past the output limit long before the loop ends.
     with pytest.raises(templates.TemplateLimitError):
@@ -145,3 +178,34 @@ def test_the_work_budget_counts_loop_iterations_across_the_render(quick):
     with pytest.raises(templates.TemplateLimitError):
         templates.render(ten_by_ten * 10, {})  # 1,100 steps in one render
     templates.render(ten_by_ten, {}), "each render starts with a fresh budget"
+
+
+# Merge tags with fallbacks: ``{{ first_name | default("there") }}``.
+
+@pytest.mark.parametrize("value, expected", [
+    ("Jonas", "Hi Jonas"), ("", "Hi there"), ("   ", "Hi there"), (None, "Hi there"), (0, "Hi 0"),
+])
+def test_a_fallback_stands_in_for_a_missing_or_empty_value(value, expected):
+    assert templates.render('Hi {{ first_name | default("there") }}', {"first_name": value}) == expected
+    assert templates.render('Hi {{ first_name | d("there") }}', {"first_name": value}) == expected
+
+
+def test_a_fallback_stands_in_for_an_unknown_variable():
+    assert templates.render('Hi {{ nickname | default("there") }}', {}) == "Hi there"
+
+
+@pytest.mark.parametrize("source, unguarded", [
+    ("Hi {{ first_name }}", {"first_name"}),
+    ('Hi {{ first_name | default("there") }}', set()),
+    ("Hi {{ first_name | upper }}", {"first_name"}),
+    ('Hi {{ first_name | upper | default("there") }}', set()),
+    ("{% if first_name %}Hi {{ first_name }}{% endif %}", set()),
+    ("{% if first_name %}Hi {{ first_name }}{% else %}Hi {{ product_title }}{% endif %}", {"product_title"}),
+    ("{{ first_name if first_name else 'Hi' }}", set()),
+    ("{{ product_title }} for {{ cart_total }}", {"product_title", "cart_total"}),
+    ("{% set x = 1 %}{{ x }}", set()),
+    ("{% for i in range(2) %}{{ i }}{% endfor %}", set()),
+    ("{{ not valid", set()),
+])
+def test_unguarded_variables_are_those_printed_without_a_fallback_or_a_condition(source, unguarded):
+    assert templates.unguarded_variables(source) == unguarded
