@@ -8,7 +8,9 @@ drive ``now``; the worker uses the system clock.
 
 Outcomes (DESIGN.md, "Responses are facts"):
 
-- 2xx: ``sent``; 404/410: ``expired``, the subscription expired and its pending rows cancelled;
+- 2xx: ``sent``; 404/410: ``expired``, the subscription expired and its pending rows cancelled,
+  unless its push service is in a storm of such answers (``server.delivery.storm``): then the
+  subscription is held as suspect and the row goes back to ``pending`` for a slow retry;
 - 413, 3xx, 400/401/403 and other 4xx: ``failed`` (never resent unchanged);
 - 429, 5xx, timeouts and connection errors: back to ``pending``, claimable again after
   ``Retry-After`` or an exponential backoff with jitter (kept in ``lease_until``; ``due_at``
@@ -34,7 +36,7 @@ from typing import Any, Protocol
 from server.core.db import Database
 from server.core.errors import Invalid
 from server.core.models import PushStatus
-from server.delivery import policy
+from server.delivery import policy, storm
 from server.planning import hooks
 from server.core.tokens import make_click_token
 from server.delivery.endpoints import check_endpoint
@@ -126,6 +128,7 @@ class Dispatcher:
         self.config = config
         self.clock = clock
         self.settings = settings or DispatchSettings.from_config(config)
+        self.storm = storm.StormSettings.from_config(config)
         worst = (2 * -(-self.settings.batch_size // int(config.get("PUSH_CONCURRENCY", 32)))
                  * (float(config.get("PUSH_CONNECT_TIMEOUT", 5.0)) + float(config.get("PUSH_READ_TIMEOUT", 10.0))))
         if self.settings.lease_seconds < worst:
@@ -241,23 +244,43 @@ class Dispatcher:
 
     def _finish(self, batch: _Batch, future: Future[list[SendResult]], counts: PassCounts) -> None:
         """Wait for a batch's sends, then write every outcome of it in one transaction (on the
-        database thread)."""
+        database thread): the push services' answer windows first (``storm``), since whether a
+        404/410 expires its subscription depends on them."""
         results = future.result()
         done = self.clock.now()
         outcomes = batch.outcomes
+        hosts = [storm.origin(message.endpoint) for _, message in batch.to_send]
+        tallies: dict[str, tuple[int, int]] = {}
+        for host, result in zip(hosts, results):
+            if result.http_status is not None:  # an answer (not a timeout, not held back)
+                answers, gone_answers = tallies.get(host, (0, 0))
+                tallies[host] = (answers + 1, gone_answers + (result.outcome == GONE))
         gone: set[int] = set()
-        for (push, _message), result in zip(batch.to_send, results):
-            outcomes.append(self._after_send(push, result, done))
-            if result.outcome == GONE and push.subscription_id is not None:
-                gone.add(push.subscription_id)
+        suspects: dict[str, set[int]] = {}
+        alive: set[int] = set()
         with self.database.sessionmaker() as session:
+            storming = storm.observe(session, tallies, done, self.storm)
+            for (push, _message), result, host in zip(batch.to_send, results, hosts):
+                if result.outcome == GONE and host in storming and push.subscription_id is not None:
+                    outcomes.append(self._hold(push, result, done))
+                    suspects.setdefault(host, set()).add(push.subscription_id)
+                    continue
+                outcomes.append(self._after_send(push, result, done))
+                if result.outcome == GONE and push.subscription_id is not None:
+                    gone.add(push.subscription_id)
+                elif result.outcome == SENT and host in storming and push.subscription_id is not None:
+                    alive.add(push.subscription_id)
             record_outcomes(session, outcomes)
             cancelled = expire_subscriptions(session, gone, done)
+            storm.mark_suspect(session, suspects, done)
+            storm.clear_suspect(session, alive)
             session.commit()
         for outcome in outcomes:
             self._count(counts, outcome.status)
-        log.info("batch: %d claimed, %d sent, %d subscriptions expired, %d pending rows cancelled",
-                 batch.claimed, sum(1 for r in results if r.outcome == SENT), len(gone), cancelled)
+        held = sum(len(ids) for ids in suspects.values())
+        log.info("batch: %d claimed, %d sent, %d subscriptions expired, %d pending rows cancelled, "
+                 "%d held as suspect (push service storm)",
+                 batch.claimed, sum(1 for r in results if r.outcome == SENT), len(gone), cancelled, held)
 
     # -- one row ---------------------------------------------------------------------------
 
@@ -311,6 +334,13 @@ class Dispatcher:
         if result.outcome == RETRY:
             return self._retry(push, now, result.http_status, result.error, result.retry_after)
         return self._final(push, PushStatus.FAILED.value, result.error, result.http_status)
+
+    def _hold(self, push: Claimed, result: SendResult, now: datetime) -> Outcome:
+        """A 404/410 during its push service's storm: pending again after the slow retry time,
+        the attempt given back (the TTL, not the attempts, ends a push held this way)."""
+        return Outcome(push.id, push.attempts, PushStatus.PENDING.value, push.attempts - 1, push.due_at,
+                       result.http_status, "held: its push service answers gone to most pushes (storm)",
+                       retry_at=now + timedelta(seconds=self.storm.retry_seconds))
 
     def _final(self, push: Claimed, status: str, error: str | None, http_status: int | None = None) -> Outcome:
         return Outcome(push.id, push.attempts, status, push.attempts, push.due_at, http_status, error)

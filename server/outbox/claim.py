@@ -190,7 +190,7 @@ def expire_subscriptions(session: orm.Session, subscription_ids: Iterable[int], 
     session.execute(
         sa.update(Subscription)
         .where(Subscription.id.in_(ids), Subscription.status == SubscriptionStatus.ACTIVE.value)
-        .values(status=SubscriptionStatus.EXPIRED.value, ended_at=now)
+        .values(status=SubscriptionStatus.EXPIRED.value, ended_at=now, suspect_since=None, suspect_host=None)
         .execution_options(synchronize_session=False)
     )
     result = session.execute(

@@ -1,0 +1,118 @@
+"""The mass 404/410 guard against the programmable fake push service: a push service's bad
+day (404 to everything for a while, then 201 again) costs no subscriber, while a burst of a few
+per cent of 404s still expires those subscriptions at once."""
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from server.core.models import Push, PushHost, Subscription
+from tests.factories import make_push, make_shop, make_subscription, make_visitor
+from tests.fakepush import Reply
+from tests.integration.test_dashboard import log_in
+
+SUBSCRIBERS = 120
+
+
+@pytest.fixture
+def app_config(app_config):
+    app_config.update(PUSHCART_INSECURE_ENDPOINTS=True, PUSH_READ_TIMEOUT=10.0, PUSH_CONNECT_TIMEOUT=5.0,
+                      DISPATCH_BATCH_SIZE=50, DISPATCH_MAX_ATTEMPTS=3, PUSH_STORM_RETRY_SECONDS=1800)
+    return app_config
+
+
+@pytest.fixture
+def shop(session, clock):
+    new = make_shop(session, clock.now())
+    session.commit()
+    return new
+
+
+def subscribers(session, shop, clock, fake, n=SUBSCRIBERS, ttl=86400):
+    """``n`` subscribers on the fake service, each with one transactional push due now."""
+    subs = []
+    for i in range(n):
+        visitor = make_visitor(session, shop.id, clock.now())
+        sub = make_subscription(session, visitor, clock.now(), endpoint=fake.endpoint(f"s{i}"), keys=fake.keys())
+        make_push(session, sub, clock.now(), kind="shipped", ttl=ttl)
+        subs.append(sub)
+    session.commit()
+    return subs
+
+
+def statuses(session, model, column="status"):
+    session.expire_all()
+    rows = session.execute(sa.select(getattr(model, column), sa.func.count()).group_by(getattr(model, column)))
+    return dict(rows.all())
+
+
+def test_a_push_service_answering_404_to_everything_loses_no_subscriber(
+        app, session, clock, fake, dispatcher, shop, client):
+    subscribers(session, shop.shop, clock, fake)
+    fake.default = Reply(404)
+
+    counts = dispatcher.run_pass()
+
+    assert (counts.sent, counts.expired, counts.failed) == (0, 0, 0)
+    assert len(fake.requests) == SUBSCRIBERS
+    assert statuses(session, Subscription) == {"active": SUBSCRIBERS}
+    assert statuses(session, Subscription, "suspect_host") == {fake.origin: SUBSCRIBERS}
+    assert statuses(session, Push) == {"pending": SUBSCRIBERS}  # held, not lost
+    host = session.get(PushHost, fake.origin)
+    assert host.storm_since == clock.now()
+    health = client.get("/healthz").get_json()
+    assert health["status"] == "degraded"
+    assert health["push_storms"] == [{"host": fake.origin, "since": clock.now().isoformat(),
+                                      "suspect_subscriptions": SUBSCRIBERS}]
+
+    clock.advance(seconds=600)  # still down, and the held pushes are not due again yet
+    assert not any(dispatcher.run_pass().as_json().values())
+
+    fake.default = Reply(201)
+    clock.advance(seconds=1200)  # the slow retry
+    counts = dispatcher.run_pass()
+
+    assert (counts.sent, counts.expired) == (SUBSCRIBERS, 0)
+    assert statuses(session, Subscription) == {"active": SUBSCRIBERS}
+    assert statuses(session, Subscription, "suspect_host") == {None: SUBSCRIBERS}
+    assert statuses(session, Push) == {"sent": SUBSCRIBERS}
+    assert sorted(fake.push_id_counts().values()) == [1] * SUBSCRIBERS
+    session.expire_all()
+    host = session.get(PushHost, fake.origin)
+    assert (host.storm_since, host.storm_until) == (None, clock.now())
+    health = client.get("/healthz").get_json()
+    assert health["status"] == "ok" and health["push_storms"] == []
+
+
+def test_a_burst_of_a_few_percent_of_404s_still_expires_at_once(session, clock, fake, dispatcher, shop):
+    subs = subscribers(session, shop.shop, clock, fake, n=100)
+    for i in range(4):
+        fake.script(f"s{i}", Reply(404))
+
+    counts = dispatcher.run_pass()
+
+    assert (counts.sent, counts.expired) == (96, 4)
+    assert statuses(session, Subscription) == {"active": 96, "expired": 4}
+    assert statuses(session, Subscription, "suspect_host") == {None: 100}
+    assert {s.id for s in subs[:4]} == set(session.scalars(
+        sa.select(Subscription.id).where(Subscription.status == "expired")))
+    assert session.get(PushHost, fake.origin).storm_since is None
+
+
+def test_a_held_push_whose_ttl_runs_out_is_missed_and_its_subscriber_kept(session, clock, fake, dispatcher, shop):
+    subscribers(session, shop.shop, clock, fake, n=60, ttl=3600)
+    fake.default = Reply(410)
+    dispatcher.run_pass()
+    clock.advance(seconds=1800)
+    counts = dispatcher.run_pass()  # within its TTL: retried, still gone, held again
+    assert (counts.expired, counts.skipped) == (0, 0) and len(fake.requests) == 120
+    clock.advance(seconds=1801)  # the next retry falls after the TTL
+
+    dispatcher.run_pass()
+
+    assert statuses(session, Push) == {"missed": 60}  # not sent late
+    assert statuses(session, Subscription) == {"active": 60}
+    assert statuses(session, Subscription, "suspect_host") == {fake.origin: 60}
