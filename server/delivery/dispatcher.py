@@ -116,6 +116,7 @@ class _Batch:
     to_send: list[tuple[Claimed, Message]] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
     prepared: Any = None  # what the sender's ``prepare`` made of ``messages``
+    suspects: set[int] = field(default_factory=set)  # subscriptions a push service storm holds
 
 
 class Dispatcher:
@@ -239,6 +240,7 @@ class Dispatcher:
                 if outcome is not None:
                     batch.outcomes.append(outcome)
             session.commit()  # end the policy's (read-only) transaction
+        batch.suspects = {sub.id for sub in subscriptions.values() if sub.suspect_since is not None}
         batch.messages = [message for _, message in batch.to_send]
         return batch
 
@@ -259,17 +261,21 @@ class Dispatcher:
         suspects: dict[str, set[int]] = {}
         alive: set[int] = set()
         with self.database.sessionmaker() as session:
-            storming = storm.observe(session, tallies, done, self.storm)
+            verdicts = storm.observe(session, tallies, done, self.storm)
             for (push, _message), result, host in zip(batch.to_send, results, hosts):
-                if result.outcome == GONE and host in storming and push.subscription_id is not None:
+                sub = push.subscription_id
+                verdict = verdicts.get(host)
+                # Held: in a storm; or too early to judge, unless this one was held already.
+                if result.outcome == GONE and sub is not None and (
+                        verdict == storm.STORM or verdict == storm.UNSURE and sub not in batch.suspects):
                     outcomes.append(self._hold(push, result, done))
-                    suspects.setdefault(host, set()).add(push.subscription_id)
+                    suspects.setdefault(host, set()).add(sub)
                     continue
                 outcomes.append(self._after_send(push, result, done))
-                if result.outcome == GONE and push.subscription_id is not None:
-                    gone.add(push.subscription_id)
-                elif result.outcome == SENT and host in storming and push.subscription_id is not None:
-                    alive.add(push.subscription_id)
+                if result.outcome == GONE and sub is not None:
+                    gone.add(sub)
+                elif result.outcome == SENT and sub in batch.suspects:
+                    alive.add(sub)
             record_outcomes(session, outcomes)
             cancelled = expire_subscriptions(session, gone, done)
             storm.mark_suspect(session, suspects, done)
@@ -339,7 +345,7 @@ class Dispatcher:
         """A 404/410 during its push service's storm: pending again after the slow retry time,
         the attempt given back (the TTL, not the attempts, ends a push held this way)."""
         return Outcome(push.id, push.attempts, PushStatus.PENDING.value, push.attempts - 1, push.due_at,
-                       result.http_status, "held: its push service answers gone to most pushes (storm)",
+                       result.http_status, "held: its push service answers gone to many pushes (a storm?)",
                        retry_at=now + timedelta(seconds=self.storm.retry_seconds))
 
     def _final(self, push: Claimed, status: str, error: str | None, http_status: int | None = None) -> Outcome:

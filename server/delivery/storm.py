@@ -11,12 +11,16 @@ its share of gone rises above ``max(min_share, baseline_factor x baseline)``, th
 - a 404/410 from it no longer expires the subscription: the subscription is marked suspect
   (``suspect_since``, ``suspect_host``; it stays ``active``) and the push goes back to the
   outbox, retried every ``retry_seconds`` (the attempt is given back; its TTL still ends it);
-- a 2xx from it to a suspect subscription clears that one (it is alive);
+- a 2xx to a suspect subscription clears that one (it is alive);
 - when the window holds ``min_answers`` answers again and the share is back under the
   threshold, the storm ends: every suspect subscription of the host is restored and its held
   pushes are due at once.
 
 Outside a storm a 404/410 expires the subscription at once: a few per cent is normal churn.
+One case is held too: while a window is too small to judge (under ``min_answers`` answers)
+but already holds several gone answers above the threshold, as at the start of a storm on a
+host whose pushes share batches with others' (``UNSURE``). Such a subscription is held once:
+its next 404/410 outside a storm expires it.
 
 The window is two buckets of ``window_seconds`` (the current one and the one before, weighted
 by how much of it still lies inside the window), kept in ``push_hosts``, one row per host,
@@ -40,6 +44,9 @@ from server.outbox.claim import expire_subscriptions
 log = logging.getLogger(__name__)
 
 STARTED, ENDED = "started", "ended"
+# What ``observe`` says of a host after a batch: in a storm, or too early to judge (fewer than
+# ``min_answers`` answers, yet already several gone and above the threshold).
+STORM, UNSURE = "storm", "unsure"
 # A host answering gone to half of everything is in a storm whatever its history: the baseline
 # can raise the threshold up to here, no further.
 MAX_THRESHOLD = 0.5
@@ -136,20 +143,32 @@ def record(row: PushHost, answers: int, gone: int, now: datetime, settings: Stor
 
 # -- the database --------------------------------------------------------------------------------
 
+def verdict(row: PushHost, now: datetime, settings: StormSettings) -> str | None:
+    """``STORM``, ``UNSURE`` (too few answers to judge, but already more than one gone and above
+    the threshold) or None (calm: a 404/410 expires at once)."""
+    if row.storm_since is not None:
+        return STORM
+    total, bad = window(row, now, settings)
+    if total < settings.min_answers and bad > 1 and bad / total > threshold(row.baseline, settings):
+        return UNSURE
+    return None
+
+
 def observe(session: orm.Session, tallies: Mapping[str, tuple[int, int]], now: datetime,
-            settings: StormSettings) -> set[str]:
-    """Add one batch's ``{host: (answers, gone)}`` to the hosts' windows and return the hosts in
-    a storm after it. A storm that ends restores its suspect subscriptions. The host rows stay
-    locked until the caller commits (every worker updates them; locked in name order)."""
+            settings: StormSettings) -> dict[str, str]:
+    """Add one batch's ``{host: (answers, gone)}`` to the hosts' windows and return the
+    ``verdict`` of each host that is not calm after it. A storm that ends restores its suspect
+    subscriptions. The host rows stay locked until the caller commits (every worker updates
+    them; locked in name order)."""
     hosts = sorted(tallies)
     if not hosts:
-        return set()
+        return {}
     rows = _locked(session, hosts)
     missing = [h for h in hosts if h not in rows]
     if missing:
         _insert_missing(session, missing, now)
         rows = _locked(session, hosts)
-    storming = set()
+    verdicts = {}
     for host in hosts:
         row = rows[host]
         change = record(row, *tallies[host], now, settings)
@@ -161,10 +180,11 @@ def observe(session: orm.Session, tallies: Mapping[str, tuple[int, int]], now: d
             restored = restore(session, host, now)
             log.warning("push service %s answers normally again: storm over, %d suspect subscriptions restored",
                         host, restored)
-        if row.storm_since is not None:
-            storming.add(host)
+        judged = verdict(row, now, settings)
+        if judged is not None:
+            verdicts[host] = judged
     session.flush()
-    return storming
+    return verdicts
 
 
 def _locked(session: orm.Session, hosts: list[str]) -> dict[str, PushHost]:

@@ -80,9 +80,11 @@ def claim_due(session: orm.Session, now: datetime, limit: int, lease: timedelta)
 
 def load_subscriptions(session: orm.Session, pushes: Sequence[Any]) -> dict[int, sa.Row[Any]]:
     """The subscriptions of ``pushes`` in one query: where and how to send (``endpoint``,
-    ``p256dh``, ``auth``) and what the send-time policy reads (``subscription_facts``)."""
+    ``p256dh``, ``auth``), whether a push service storm holds it (``suspect_since``) and what
+    the send-time policy reads (``subscription_facts``)."""
     ids = {p.subscription_id for p in pushes if p.subscription_id is not None}
-    return subscription_facts(session, ids, Subscription.endpoint, Subscription.p256dh, Subscription.auth)
+    return subscription_facts(session, ids, Subscription.endpoint, Subscription.p256dh, Subscription.auth,
+                              Subscription.suspect_since)
 
 
 @dataclass(slots=True)

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 from server.core.models import Push, PushHost, Subscription
 from tests.factories import make_push, make_shop, make_subscription, make_visitor
-from tests.fakepush import Reply
-from tests.integration.test_dashboard import log_in
+from tests.fakepush import FakePushService, Reply
+from tests.hardening.test_ops import scrape
 
 SUBSCRIBERS = 120
 
@@ -116,3 +116,46 @@ def test_a_held_push_whose_ttl_runs_out_is_missed_and_its_subscriber_kept(sessio
     assert statuses(session, Push) == {"missed": 60}  # not sent late
     assert statuses(session, Subscription) == {"active": 60}
     assert statuses(session, Subscription, "suspect_host") == {fake.origin: 60}
+
+
+def test_metrics_show_the_storm_and_the_suspects_per_host(session, clock, fake, dispatcher, shop, client):
+    subscribers(session, shop.shop, clock, fake, n=60)
+    fake.default = Reply(404)
+    dispatcher.run_pass()
+
+    samples = scrape(client)
+
+    assert samples[("pushcart_push_storm", (("host", fake.origin),))] == 1
+    assert samples[("pushcart_suspect_subscriptions", (("host", fake.origin),))] == 60
+
+
+def test_the_operator_lists_restores_and_confirms_the_suspects(runner, session, clock, fake, dispatcher, shop):
+    # Two push services share the batches: the second one's first 40 answers (under the 50 a
+    # window needs to judge) come in a batch with the first one's; they are held, not expired.
+    with FakePushService() as other:
+        subscribers(session, shop.shop, clock, fake, n=60)
+        gone_subs = subscribers(session, shop.shop, clock, other, n=60)
+        fake.default = other.default = Reply(404)
+        dispatcher.run_pass()
+
+        listed = json.loads(runner.invoke(args=["subscriptions", "suspect"]).output)
+        assert {(h["host"], h["suspect_subscriptions"], h["storm_since"]) for h in listed["hosts"]} == {
+            (fake.origin, 60, clock.now().isoformat()), (other.origin, 60, clock.now().isoformat())}
+
+        result = runner.invoke(args=["subscriptions", "restore", "--host", fake.origin])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output) == {"restored": 60, "hosts": {fake.origin: 60}}
+        result = runner.invoke(args=["subscriptions", "confirm", "--host", other.origin])
+        assert json.loads(result.output) == {"expired": 60, "hosts": {other.origin: 60}}
+
+        fake.default = Reply(201)
+        counts = dispatcher.run_pass()  # the restored ones' held pushes are due at once
+
+        assert counts.sent == 60 and len(other.requests) == 60
+        assert statuses(session, Subscription) == {"active": 60, "expired": 60}
+        assert statuses(session, Subscription, "suspect_host") == {None: 120}
+        assert {s.id for s in gone_subs} == set(session.scalars(
+            sa.select(Subscription.id).where(Subscription.status == "expired")))
+        assert statuses(session, Push) == {"sent": 60, "cancelled": 60}  # the confirmed ones' held pushes
+        assert json.loads(runner.invoke(args=["subscriptions", "suspect"]).output) == {"hosts": []}
+        assert runner.invoke(args=["subscriptions", "restore", "--host", "https://nowhere"]).exit_code == 1

@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from server.core.models import PushHost
-from server.delivery.storm import ENDED, STARTED, StormSettings, origin, record, roll, threshold, window
+from server.delivery.storm import (ENDED, STARTED, STORM, UNSURE, StormSettings, origin, record, roll, threshold,
+                                   verdict, window)
 
 T0 = datetime(2026, 6, 26, 12, 0, tzinfo=timezone.utc)
 SETTINGS = StormSettings(window_seconds=600, min_answers=50, min_share=0.2, baseline_factor=5, retry_seconds=1800)
@@ -114,3 +115,18 @@ def test_a_bucket_with_too_few_answers_leaves_the_baseline_alone():
     row = host(answers=10, gone=5)
     roll(row, T0 + timedelta(seconds=600), SETTINGS)
     assert row.baseline is None
+
+
+def test_a_single_gone_in_a_quiet_window_is_calm_and_several_are_too_early_to_judge():
+    row = host()
+    record(row, 3, 1, T0, SETTINGS)
+    assert verdict(row, T0, SETTINGS) is None  # one expiry: churn, expire it
+    record(row, 3, 2, T0, SETTINGS)
+    assert verdict(row, T0, SETTINGS) == UNSURE  # 3 gone of 6: hold until the window can judge
+    record(row, 94, 0, T0, SETTINGS)
+    assert verdict(row, T0, SETTINGS) is None  # 3 of 100: churn
+
+
+def test_a_storm_is_a_storm_whatever_the_window():
+    row = host(storm_since=T0)
+    assert verdict(row, T0 + timedelta(hours=5), SETTINGS) == STORM
