@@ -56,6 +56,11 @@ ENV_SETTINGS: dict[str, Any] = {
     "COLLECT_JOURNAL_DIR": str,
     "COLLECT_JOURNAL_SYNC": str,
     "COLLECT_JOURNAL_MAX_PENDING": int,
+    "PUSH_STORM_WINDOW_SECONDS": float,
+    "PUSH_STORM_MIN_ANSWERS": int,
+    "PUSH_STORM_MIN_SHARE": float,
+    "PUSH_STORM_BASELINE_FACTOR": float,
+    "PUSH_STORM_RETRY_SECONDS": float,
 }
 
 
@@ -93,7 +98,7 @@ def read_environment(env_file: Path) -> dict[str, Any]:
         alias = str(error["loc"][0]) if error.get("loc") else ""
         key = next((k for k in ENV_SETTINGS if alias in _env_names(k)), alias)
         name = next((n for n in _env_names(key) if n in os.environ), alias)  # the name the operator set
-        wanted = {int: "a whole number", bool: "true or false"}.get(ENV_SETTINGS.get(key), "valid")
+        wanted = {int: "a whole number", bool: "true or false", float: "a number"}.get(ENV_SETTINGS.get(key), "valid")
         raise ValueError(f"{name} must be {wanted}, got {error.get('input')!r}") from None
     return {key: getattr(settings, key) for key in settings.model_fields_set}
 
@@ -149,6 +154,15 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
         value = app.config[key]
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < lowest):
             raise ValueError(f"{key} must be a whole number of at least {lowest}, got {value!r}")
+    # The mass 404/410 guard (``server.delivery.storm``): its defaults live there.
+    for key, lowest, highest in (("PUSH_STORM_WINDOW_SECONDS", 1, None), ("PUSH_STORM_MIN_ANSWERS", 1, None),
+                                 ("PUSH_STORM_MIN_SHARE", 0, 1), ("PUSH_STORM_BASELINE_FACTOR", 0, None),
+                                 ("PUSH_STORM_RETRY_SECONDS", 1, None)):
+        value = app.config.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < lowest
+                                  or highest is not None and value > highest):
+            span = f"from {lowest} to {highest}" if highest is not None else f"of at least {lowest}"
+            raise ValueError(f"{key} must be a number {span}, got {value!r}")
     for key, allowed in (("COLLECT_JOURNAL_SYNC", ("normal", "full")),):
         value = str(app.config[key]).strip().lower()
         if value not in allowed:

@@ -275,10 +275,11 @@ class HostState:
     gone: float
 
 
-def host_states(session: orm.Session, now: datetime, settings: StormSettings,
+def host_states(session: orm.Session, now: datetime, settings: StormSettings | None = None,
                 shop_id: int | None = None) -> list[HostState]:
     """Every known push service with its storm state and suspect subscriptions (of one shop,
-    or all), by host name."""
+    or all), by host name; ``settings`` give the window's width (the defaults' otherwise)."""
+    settings = settings or StormSettings()
     query = (sa.select(Subscription.suspect_host, sa.func.count(), sa.func.min(Subscription.suspect_since))
              .where(Subscription.suspect_host.is_not(None)).group_by(Subscription.suspect_host))
     if shop_id is not None:

@@ -3,6 +3,7 @@ day (404 to everything for a while, then 201 again) costs no subscriber, while a
 per cent of 404s still expires those subscriptions at once."""
 from __future__ import annotations
 
+import html
 import json
 from datetime import timedelta
 
@@ -13,6 +14,7 @@ from server.core.models import Push, PushHost, Subscription
 from tests.factories import make_push, make_shop, make_subscription, make_visitor
 from tests.fakepush import FakePushService, Reply
 from tests.hardening.test_ops import scrape
+from tests.integration.test_dashboard import log_in
 
 SUBSCRIBERS = 120
 
@@ -159,3 +161,18 @@ def test_the_operator_lists_restores_and_confirms_the_suspects(runner, session, 
         assert statuses(session, Push) == {"sent": 60, "cancelled": 60}  # the confirmed ones' held pushes
         assert json.loads(runner.invoke(args=["subscriptions", "suspect"]).output) == {"hosts": []}
         assert runner.invoke(args=["subscriptions", "restore", "--host", "https://nowhere"]).exit_code == 1
+
+
+def test_the_overview_says_in_plain_words_that_subscribers_are_held(session, clock, fake, dispatcher, shop, client):
+    subscribers(session, shop.shop, clock, fake, n=60)
+    log_in(client, shop.admin_token)
+    assert 'data-warning="push_storm"' not in client.get("/admin/").get_data(as_text=True)
+    fake.default = Reply(404)
+    dispatcher.run_pass()
+
+    page = html.unescape(client.get("/admin/").get_data(as_text=True))
+
+    assert 'data-warning="push_storm"' in page
+    assert (f'The push service {fake.origin.partition("://")[2]} has been answering "subscription gone" to most '
+            f'pushes since {clock.now():%Y-%m-%d %H:%M} UTC') in page
+    assert "keeps the 60 subscribers it concerns instead of removing them" in page
