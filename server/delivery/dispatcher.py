@@ -130,6 +130,7 @@ class Dispatcher:
         self.clock = clock
         self.settings = settings or DispatchSettings.from_config(config)
         self.storm = storm.StormSettings.from_config(config)
+        self._hosts = storm.HostWindows(self.storm)  # touched by the database thread only
         worst = (2 * -(-self.settings.batch_size // int(config.get("PUSH_CONCURRENCY", 32)))
                  * (float(config.get("PUSH_CONNECT_TIMEOUT", 5.0)) + float(config.get("PUSH_READ_TIMEOUT", 10.0))))
         if self.settings.lease_seconds < worst:
@@ -201,7 +202,15 @@ class Dispatcher:
                 claim.exception()
             if recorded is not None:
                 recorded.result()
+        if self._hosts.unwritten:
+            db.submit(self._write_hosts).result()
         return counts
+
+    def _write_hosts(self) -> None:
+        """Add this pass's last calm answers to the push services' shared windows (``storm``)."""
+        with self.database.sessionmaker() as session:
+            self._hosts.write(session, self.clock.now())
+            session.commit()
 
     def _db_thread(self) -> ThreadPoolExecutor:
         """The database thread of this dispatcher (one, so its tasks run in order)."""
@@ -261,7 +270,7 @@ class Dispatcher:
         suspects: dict[str, set[int]] = {}
         alive: set[int] = set()
         with self.database.sessionmaker() as session:
-            verdicts = storm.observe(session, tallies, done, self.storm)
+            verdicts = self._hosts.judge(session, tallies, done)
             for (push, _message), result, host in zip(batch.to_send, results, hosts):
                 sub = push.subscription_id
                 verdict = verdicts.get(host)

@@ -24,13 +24,19 @@ its next 404/410 outside a storm expires it.
 
 The window is two buckets of ``window_seconds`` (the current one and the one before, weighted
 by how much of it still lies inside the window), kept in ``push_hosts``, one row per host,
-shared by every worker process and updated once per batch with the row locked (``FOR UPDATE``
-on PostgreSQL), in the transaction that records the batch.
+shared by every worker process. Each batch is judged on the stored row (read, not locked)
+plus the answers this process has not written yet plus the batch's own (``HostWindows``).
+The row is written (locked: ``FOR UPDATE`` on PostgreSQL, in the transaction that records the
+batch) when a batch is not calm (a storm, or too early to judge, or a storm starting or
+ending), and otherwise at most once per ``WRITE_SECONDS`` and at the end of each pass: the
+row of a busy push service is every worker's, and locking it for every batch made two
+worker processes send at the speed of one.
 """
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable, Mapping
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -52,6 +58,8 @@ STORM, UNSURE = "storm", "unsure"
 MAX_THRESHOLD = 0.5
 # How much one calm bucket moves the baseline (an exponential moving average).
 BASELINE_WEIGHT = 0.2
+# How long a process may keep calm answers before it adds them to the shared rows.
+WRITE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -185,6 +193,62 @@ def observe(session: orm.Session, tallies: Mapping[str, tuple[int, int]], now: d
             verdicts[host] = judged
     session.flush()
     return verdicts
+
+
+class HostWindows:
+    """One dispatcher's side of the shared windows: judges each batch, and writes the answers
+    to ``push_hosts`` when a batch is not calm, or when the oldest unwritten one is
+    ``WRITE_SECONDS`` old (``monotonic``), or on ``write``. Used from one thread (the
+    dispatcher's database thread)."""
+
+    def __init__(self, settings: StormSettings, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self._monotonic = monotonic
+        self._unwritten: dict[str, tuple[int, int]] = {}
+        self._oldest: float | None = None
+
+    @property
+    def unwritten(self) -> bool:
+        """Whether some answers wait to be written."""
+        return bool(self._unwritten)
+
+    def judge(self, session: orm.Session, tallies: Mapping[str, tuple[int, int]], now: datetime) -> dict[str, str]:
+        """The ``verdict`` of each of the batch's hosts that is not calm, from the stored rows
+        (not locked) plus this process's unwritten answers and the batch's ``{host: (answers,
+        gone)}``, which join the unwritten ones; they are written in this session (the caller
+        commits) when the batch is not calm or the oldest of them is due."""
+        if not tallies:
+            return {}
+        for host, (answers, gone) in tallies.items():
+            before = self._unwritten.get(host, (0, 0))
+            self._unwritten[host] = (before[0] + answers, before[1] + gone)
+        if self._oldest is None:
+            self._oldest = self._monotonic()
+        stored = {row.host: row for row in session.execute(
+            sa.select(PushHost.__table__).where(PushHost.host.in_(sorted(tallies))))}
+        verdicts = {}
+        urgent = False
+        for host in tallies:
+            row = stored.get(host)
+            copy = PushHost(**row._mapping) if row is not None else _new_row(host, now)  # never added
+            urgent |= record(copy, *self._unwritten[host], now, self.settings) is not None
+            judged = verdict(copy, now, self.settings)
+            if judged is not None:
+                verdicts[host] = judged
+        if urgent or verdicts or self._monotonic() - self._oldest >= WRITE_SECONDS:
+            self.write(session, now)
+        return verdicts
+
+    def write(self, session: orm.Session, now: datetime) -> None:
+        """Add the unwritten answers to the stored rows (``observe``); the caller commits."""
+        if self._unwritten:
+            observe(session, self._unwritten, now, self.settings)
+        self._unwritten, self._oldest = {}, None
+
+
+def _new_row(host: str, now: datetime) -> PushHost:
+    return PushHost(host=host, bucket_start=now, answers=0, gone=0, previous_answers=0, previous_gone=0,
+                    baseline=None, storm_since=None, storm_until=None, updated_at=now)
 
 
 def _locked(session: orm.Session, hosts: list[str]) -> dict[str, PushHost]:

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from server.core.models import Push, PushHost, Subscription
+from server.delivery.storm import HostWindows, StormSettings
 from tests.factories import make_push, make_shop, make_subscription, make_visitor
 from tests.fakepush import FakePushService, Reply
 from tests.hardening.test_ops import scrape
@@ -176,3 +177,30 @@ def test_the_overview_says_in_plain_words_that_subscribers_are_held(session, clo
     assert (f'The push service {fake.origin.partition("://")[2]} has been answering "subscription gone" to most '
             f'pushes since {clock.now():%Y-%m-%d %H:%M} UTC') in page
     assert "keeps the 60 subscribers it concerns instead of removing them" in page
+
+
+def test_calm_answers_are_written_once_a_second_and_a_storm_at_once(app, session, clock):
+    seconds = [100.0]
+    windows = HostWindows(StormSettings(), monotonic=lambda: seconds[0])
+    host = "https://fcm.googleapis.com"
+
+    assert windows.judge(session, {host: (200, 3)}, clock.now()) == {}  # calm: kept in the process
+    session.commit()
+    assert session.get(PushHost, host) is None
+    seconds[0] = 100.5
+    assert windows.judge(session, {host: (200, 2)}, clock.now()) == {}  # half a second later: still kept
+    session.commit()
+    assert session.get(PushHost, host) is None
+
+    seconds[0] = 101.2
+    assert windows.judge(session, {host: (10, 0)}, clock.now()) == {}  # over a second: written
+    session.commit()
+    row = session.get(PushHost, host)
+    assert (row.answers, row.gone, row.storm_since) == (410, 5, None)
+
+    assert windows.judge(session, {host: (200, 190)}, clock.now()) == {host: "storm"}  # written at once
+    session.commit()
+    session.expire_all()
+    row = session.get(PushHost, host)
+    assert (row.answers, row.gone, row.storm_since) == (610, 195, clock.now())
+    assert not windows.unwritten
