@@ -164,8 +164,8 @@ def verdict(row: PushHost, now: datetime, settings: StormSettings) -> str | None
 
 def observe(session: orm.Session, tallies: Mapping[str, tuple[int, int]], now: datetime,
             settings: StormSettings) -> dict[str, str]:
-    """Add one batch's ``{host: (answers, gone)}`` to the hosts' windows and return the
-    ``verdict`` of each host that is not calm after it. A storm that ends restores its suspect
+    """Add ``{host: (answers, gone)}`` to the hosts' windows and return the ``verdict`` of each
+    host that is not calm after it. A storm that ends restores its suspect
     subscriptions. The host rows stay locked until the caller commits (every worker updates
     them; locked in name order)."""
     hosts = sorted(tallies)
@@ -236,14 +236,15 @@ class HostWindows:
             if judged is not None:
                 verdicts[host] = judged
         if urgent or verdicts or self._monotonic() - self._oldest >= WRITE_SECONDS:
-            self.write(session, now)
+            return self.write(session, now)  # judged again on the locked rows: other workers' answers too
         return verdicts
 
-    def write(self, session: orm.Session, now: datetime) -> None:
-        """Add the unwritten answers to the stored rows (``observe``); the caller commits."""
-        if self._unwritten:
-            observe(session, self._unwritten, now, self.settings)
+    def write(self, session: orm.Session, now: datetime) -> dict[str, str]:
+        """Add the unwritten answers to the stored rows and return ``observe``'s verdicts; the
+        caller commits."""
+        verdicts = observe(session, self._unwritten, now, self.settings) if self._unwritten else {}
         self._unwritten, self._oldest = {}, None
+        return verdicts
 
 
 def _new_row(host: str, now: datetime) -> PushHost:
