@@ -4,6 +4,7 @@
     .venv/bin/python bench/fault_runs.py pg-restart  [--pushes 3000]   # restarts the local PostgreSQL!
     .venv/bin/python bench/fault_runs.py pg-drop     [--pushes 3000] [--write-drops 25] [--drop-every 1]
     .venv/bin/python bench/fault_runs.py collect-pg-restart [--seconds 12]   # restarts it too
+    .venv/bin/python bench/fault_runs.py push-404-storm [--subscribers 1000] [--storm-seconds 6] [--gone-percent 3]
 
 Both run on loopback against ``tests/fakepush.py`` (a push service that decrypts every push and
 counts each ``push_id`` it accepted), on a fresh PostgreSQL schema dropped at the end
@@ -37,6 +38,13 @@ collect-pg-restart: the collect API under gunicorn (2 workers, the events journa
 posting events; a third of the way through, PostgreSQL is restarted. The answers keep coming
 from the journal; afterwards every accepted event must be in the database (an event id is
 unique, so none is there twice) and no journal file may be left once the server stopped.
+
+push-404-storm: a push service's bad day (FCM, 2024-06-26). A real ``flask --app wsgi worker``
+process sends one push to each subscriber while the fake push service answers 404 to every
+request for ``--storm-seconds``, then 201 again; ``--gone-percent`` of the subscribers really are
+gone (404 throughout). The storm guard's thresholds are shortened to fit seconds, not hours
+(a window of 1 s, a retry every 3 s). It prints ``subscribers_lost`` (valid subscribers
+expired: must be 0), the really gone ones expired (all of them), and the pushes delivered.
 
 The delivery runs print ``planned = sent + missed + failed + expired + skipped`` and the
 duplicate count; the collect run prints accepted and stored events.
@@ -358,6 +366,81 @@ def pg_drop(args: argparse.Namespace, url: str, vapid_file: str) -> dict:
     return summary(args.pushes, status_counts(url), delivered, extra)
 
 
+def push_404_storm(args: argparse.Namespace, url: str, vapid_file: str) -> dict:
+    """404 to everything for a while, then 201: no valid subscriber lost, the really gone expired."""
+    from server.core.clock import utcnow
+    from server.core.db import Database
+    from server.core.models import Subscription
+
+    now = utcnow()
+    gone_count = args.subscribers * args.gone_percent // 100
+    with FakePushService() as fake:
+        fake.default = Reply(404)
+        database = Database(url)
+        gone_ids = set()
+        with database.sessionmaker() as session:
+            shop = make_shop(session, now).shop
+            for i in range(args.subscribers):
+                visitor = make_visitor(session, shop.id, now)
+                sub = make_subscription(session, visitor, now, endpoint=fake.endpoint(f"s{i}"), keys=fake.keys())
+                add_push(session, sub, "shipped", now - timedelta(seconds=1), 3600, now)
+                if i < gone_count:  # really gone: 404 to every try, before, during and after the storm
+                    fake.script(f"s{i}", *[Reply(404)] * 50)
+                    gone_ids.add(sub.id)
+            session.commit()
+        database.dispose()
+        env = {**os.environ, "DATABASE_URL": url, "PUSHCART_SECRET_KEY": "bench", "VAPID_PRIVATE_KEY_FILE": vapid_file,
+               "VAPID_SUBJECT": "mailto:bench@pushcart.test", "PUSHCART_INSECURE_ENDPOINTS": "1",
+               "PUBLIC_URL": "http://127.0.0.1:9", "LOG_LEVEL": "INFO",
+               "PUSH_STORM_WINDOW_SECONDS": "1", "PUSH_STORM_RETRY_SECONDS": "3"}
+        log_path = Path(vapid_file).parent / "worker.log"
+        cmd = [str(ROOT / ".venv" / "bin" / "flask"), "--app", "wsgi", "worker", "--interval", "0.2",
+               "--batch-size", str(args.batch_size), "--concurrency", "8"]
+        with open(log_path, "wb") as log:
+            worker = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
+        started = time.monotonic()
+        storm_requests = None
+        try:
+            while time.monotonic() - started < args.timeout:
+                time.sleep(0.3)
+                if storm_requests is None and time.monotonic() - started >= args.storm_seconds:
+                    storm_requests = len(fake.requests)
+                    fake.default = Reply(201)
+                    print(f"push service answers 201 again after {storm_requests} answers of 404", flush=True)
+                if storm_requests is not None:
+                    counts = status_counts(url)
+                    if counts.get("pending", 0) + counts.get("sending", 0) == 0:
+                        break
+        finally:
+            os.killpg(worker.pid, signal.SIGTERM)
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
+        elapsed = time.monotonic() - started
+        delivered = fake.push_id_counts()
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        subs = conn.execute(sa.select(Subscription.id, Subscription.status, Subscription.suspect_host)).all()
+    engine.dispose()
+    expired = {row.id for row in subs if row.status == "expired"}
+    worker_log = log_path.read_text(errors="replace")
+    extra = {"seconds": round(elapsed, 2), "subscribers": args.subscribers, "storm_seconds": args.storm_seconds,
+             "answers_404_during_storm": storm_requests, "requests": len(fake.requests),
+             "subscribers_lost": len(expired - gone_ids), "really_gone": len(gone_ids),
+             "really_gone_expired": len(expired & gone_ids),
+             "still_suspect": sum(1 for row in subs if row.suspect_host is not None),
+             "storms_logged": worker_log.count("storm, its 404/410"), "storm_ends_logged": worker_log.count("storm over"),
+             "worker_exit_code": worker.returncode}
+    result = summary(args.subscribers, status_counts(url), delivered, extra)
+    result["balanced"] = (result["balanced"] and result["subscribers_lost"] == 0
+                          and result["really_gone_expired"] == len(gone_ids)
+                          and result["sent"] == args.subscribers - len(gone_ids))
+    print(f"subscribers lost = {result['subscribers_lost']}, really gone expired = {result['really_gone_expired']} "
+          f"of {len(gone_ids)}, pushes delivered = {len(delivered)} of {args.subscribers - len(gone_ids)}")
+    return result
+
+
 def collect_pg_restart(args: argparse.Namespace, url: str, vapid_file: str) -> dict:
     """Events posted under load while PostgreSQL restarts: every accepted event is stored, once."""
     import threading
@@ -416,19 +499,21 @@ def collect_pg_restart(args: argparse.Namespace, url: str, vapid_file: str) -> d
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", choices=["clock-jump", "pg-restart", "pg-drop", "collect-pg-restart"])
+    parser.add_argument("run", choices=["clock-jump", "pg-restart", "pg-drop", "collect-pg-restart", "push-404-storm"])
     parser.add_argument("--seconds", type=float, default=12.0, help="collect-pg-restart: seconds of load")
-    parser.add_argument("--subscribers", type=int, default=200, help="clock-jump: subscribers (6 pushes each)")
+    parser.add_argument("--subscribers", type=int, default=200, help="clock-jump: subscribers (6 pushes each); push-404-storm: one push each")
     parser.add_argument("--pushes", type=int, default=3000, help="pg-restart: pushes in the backlog")
-    parser.add_argument("--batch-size", type=int, default=100, help="pg-restart: the worker's batch size")
+    parser.add_argument("--batch-size", type=int, default=100, help="pg-restart, push-404-storm: the worker's batch size")
     parser.add_argument("--lease", type=float, default=5.0, help="pg-restart: the worker's lease (seconds)")
     parser.add_argument("--delay", type=float, default=0.01, help="pg-restart: push service answer delay (s)")
-    parser.add_argument("--timeout", type=float, default=120.0, help="pg-restart: give up after this long")
+    parser.add_argument("--timeout", type=float, default=120.0, help="pg-restart, push-404-storm: give up after this long")
     parser.add_argument("--no-restart", action="store_true", help="pg-restart: the same run without the restart")
     parser.add_argument("--drop-every", type=float, default=1.0,
                         help="pg-drop: seconds (0.5-1.5x, random) between ending all the worker's connections")
     parser.add_argument("--write-drops", type=int, default=25, help="pg-drop: outcome writes to end, at most")
     parser.add_argument("--seed", type=int, default=21, help="pg-drop: seed of the drop timing")
+    parser.add_argument("--storm-seconds", type=float, default=6.0, help="push-404-storm: seconds of 404 to all")
+    parser.add_argument("--gone-percent", type=int, default=3, help="push-404-storm: subscribers really gone (%%)")
     args = parser.parse_args()
 
     from server.delivery.push.vapid import init_keys
@@ -446,7 +531,7 @@ def main() -> int:
     engine.dispose()
     try:
         run = {"clock-jump": clock_jump, "pg-restart": pg_restart, "pg-drop": pg_drop,
-               "collect-pg-restart": collect_pg_restart}[args.run]
+               "collect-pg-restart": collect_pg_restart, "push-404-storm": push_404_storm}[args.run]
         result = run(args, url, vapid_file)
     finally:
         ensure_pg_up()

@@ -197,10 +197,11 @@ def register_cli(app: Flask) -> None:
     """Attach the command groups to the app."""
     for group in (db_cli, vapid_cli, shop_cli, demo_cli):
         app.cli.add_command(group)
-    from server.delivery.commands import dispatch_command, worker_command
+    from server.delivery.commands import dispatch_command, subscriptions_cli, worker_command
     from server.merchant.subscribers_cli import subscribers_cli
 
     app.cli.add_command(subscribers_cli)
 
     app.cli.add_command(worker_command)
     app.cli.add_command(dispatch_command)
+    app.cli.add_command(subscriptions_cli)

@@ -123,6 +123,16 @@ class Settings(BaseModel):
     PUSH_READ_TIMEOUT: float = _setting(
         10.0, "idle seconds waiting for a push service's answer; with the connect timeout it caps an exchange",
         gt=0, le=300)
+    PUSH_STORM_WINDOW_SECONDS: float = _setting(
+        600.0, "the mass 404/410 guard's window per push service: a storm is judged on the answers of about this long",
+        ge=1)
+    PUSH_STORM_MIN_ANSWERS: int = _setting(50, "answers a window needs before a push service can be judged", ge=1)
+    PUSH_STORM_MIN_SHARE: float = _setting(
+        0.2, "a storm: the share of 404/410 answers above this and above the baseline factor times the usual share",
+        ge=0, le=1)
+    PUSH_STORM_BASELINE_FACTOR: float = _setting(5.0, "how many times its usual share of 404/410 a storm takes", ge=0)
+    PUSH_STORM_RETRY_SECONDS: float = _setting(
+        1800.0, "how often a push held by a storm is tried again (its TTL still ends it; the subscriber is kept)", ge=1)
     CAMPAIGN_PLAN_BATCH: int = _setting(1000, "campaign rows the sweep plans per campaign per pass", ge=1,
                                         le=1_000_000)
 
@@ -187,7 +197,8 @@ def _explain(exc: ValidationError, names: Any) -> ValueError:
     if error["type"] in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
         limit = {"greater_than_equal": "of at least {ge}", "greater_than": "greater than {gt}",
                  "less_than_equal": "of at most {le}", "less_than": "less than {lt}"}[error["type"]]
-        wanted = f"{kind} {limit.format(**bounds)}"
+        shown = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in bounds.items()}
+        wanted = f"{kind} {limit.format(**shown)}"
         got = field.annotation(got) if field is not None and field.annotation in (int, float) else got  # "-5" as -5
     elif error["type"] == "value_error":
         wanted = str(bounds.get("error") or error["msg"]).removeprefix("Value error, ").removeprefix("must be ")
@@ -257,7 +268,7 @@ def settings_tables() -> str:
                 shown = f"`{int(default)}`"
             else:
                 shown = f"`{default}`"
-        group = "tuning" if key.startswith(("DISPATCH_", "PUSH_CONCURRENCY", "PUSH_CONNECT", "PUSH_READ",
+        group = "tuning" if key.startswith(("DISPATCH_", "PUSH_CONCURRENCY", "PUSH_CONNECT", "PUSH_READ", "PUSH_STORM",
                                             "CAMPAIGN_")) else "service"
         rows[group].append(f"| `{key}` | {shown} | {field.description} |")
     head = "| setting | default | meaning |\n| --- | --- | --- |\n"

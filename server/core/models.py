@@ -200,7 +200,12 @@ class VapidKey(Base):
 
 class Subscription(Base):
     __tablename__ = "subscriptions"
-    __table_args__ = (sa.UniqueConstraint("shop_id", "endpoint_hash"),)
+    __table_args__ = (
+        sa.UniqueConstraint("shop_id", "endpoint_hash"),
+        # The suspect subscriptions of one push service (restore, confirm, metrics): few rows.
+        sa.Index("ix_subscriptions_suspect_host", "suspect_host", postgresql_where=sa.text("suspect_host IS NOT NULL"),
+                 sqlite_where=sa.text("suspect_host IS NOT NULL")),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"))
@@ -221,6 +226,31 @@ class Subscription(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The VAPID key the browser subscribed with (NULL: the instance key): pushes are signed with it.
     vapid_key_id: Mapped[int | None] = mapped_column(sa.ForeignKey("vapid_keys.id"), index=True)
+    # Held, not expired: its push service answered 404/410 during a storm of such answers
+    # (``server.delivery.storm``). Still ``active``; ``suspect_host`` is that service's origin.
+    suspect_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    suspect_host: Mapped[str | None] = mapped_column(sa.String(255))
+
+
+class PushHost(Base):
+    """One push service (an endpoint origin) as the dispatchers see it: a sliding window of its
+    answers and how many said 404/410 (gone), its usual share of gone, and its storm state
+    (``server.delivery.storm``). Shared by every worker process, updated once per batch."""
+
+    __tablename__ = "push_hosts"
+
+    host: Mapped[str] = mapped_column(sa.String(255), primary_key=True)  # https://fcm.googleapis.com
+    # The window is two buckets: the one that started at ``bucket_start`` and the one before it.
+    bucket_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    answers: Mapped[int] = mapped_column(default=0)
+    gone: Mapped[int] = mapped_column(default=0)
+    previous_answers: Mapped[int] = mapped_column(default=0)
+    previous_gone: Mapped[int] = mapped_column(default=0)
+    # The usual share of gone answers (a moving average of calm buckets); None until one closed.
+    baseline: Mapped[float | None] = mapped_column(sa.Float)
+    storm_since: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: no storm now
+    storm_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when the last one ended
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Event(Base):

@@ -1,4 +1,5 @@
-"""The delivery commands: ``worker`` (runs the dispatcher until stopped) and ``dispatch --once``."""
+"""The delivery commands: ``worker`` (runs the dispatcher until stopped), ``dispatch --once``,
+and ``subscriptions suspect|restore|confirm`` (the subscriptions a push service storm holds)."""
 from __future__ import annotations
 
 import json
@@ -14,10 +15,12 @@ from typing import Any
 
 import click
 from flask import current_app
-from flask.cli import with_appcontext
+from flask.cli import AppGroup, with_appcontext
 
-from server.core.clock import FrozenClock
+from server.core.clock import FrozenClock, get_clock
 from server.delivery.push.vapid import load_keys, subject_problem
+from server.core.db import session_scope
+from server.delivery import storm
 from server.delivery.runtime import close_delivery, make_dispatcher
 
 log = logging.getLogger(__name__)
@@ -254,3 +257,55 @@ def dispatch_command(once: bool, at: str | None) -> None:
     finally:
         close_delivery(app)
     click.echo(json.dumps(counts.as_json()))
+
+
+subscriptions_cli = AppGroup("subscriptions", help="Subscriptions held as suspect during a push service storm.")
+
+
+def _states_json(session: Any, now: datetime) -> list[dict[str, Any]]:
+    """The push services with a storm or suspect subscriptions, as the commands print them."""
+    return [{"host": s.host, "storm_since": s.storm_since.isoformat() if s.storm_since else None,
+             "suspect_subscriptions": s.suspects,
+             "suspect_since": s.suspect_since.isoformat() if s.suspect_since else None,
+             "window_answers": round(s.answers, 1),
+             "window_gone_share": round(s.gone / s.answers, 3) if s.answers else None}
+            for s in storm.host_states(session, now, storm.StormSettings.from_config(current_app.config))
+            if s.storm_since is not None or s.suspects]
+
+
+@subscriptions_cli.command("suspect")
+def subscriptions_suspect() -> None:
+    """List, per push service host, the storm and the subscriptions held as suspect (JSON)."""
+    with session_scope() as session:
+        click.echo(json.dumps({"hosts": _states_json(session, get_clock().now())}))
+
+
+def _settle(host: str | None, confirm: bool) -> None:
+    """Restore (or confirm as gone) the suspect subscriptions of ``host``, or of every host, and
+    end those hosts' storms."""
+    now = get_clock().now()
+    with session_scope() as session:
+        hosts = [s["host"] for s in _states_json(session, now) if host is None or s["host"] == host]
+        if host is not None and not hosts:
+            raise click.ClickException(f"no storm and no suspect subscriptions for {host}")
+        done = {}
+        for name in hosts:
+            done[name] = storm.confirm(session, name, now) if confirm else storm.restore(session, name, now)
+            storm.end_storm(session, name, now)
+            log.warning("push service %s: %d suspect subscriptions %s by the operator", name, done[name],
+                        "expired" if confirm else "restored")
+    click.echo(json.dumps({"expired" if confirm else "restored": sum(done.values()), "hosts": done}))
+
+
+@subscriptions_cli.command("restore")
+@click.option("--host", default=None, help="One push service, as listed by `subscriptions suspect`.")
+def subscriptions_restore(host: str | None) -> None:
+    """Make suspect subscriptions active again (their held pushes due now) and end the storm."""
+    _settle(host, confirm=False)
+
+
+@subscriptions_cli.command("confirm")
+@click.option("--host", default=None, help="One push service, as listed by `subscriptions suspect`.")
+def subscriptions_confirm(host: str | None) -> None:
+    """They really are gone: expire the suspect subscriptions (pending pushes cancelled) and end the storm."""
+    _settle(host, confirm=True)

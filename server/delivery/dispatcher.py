@@ -8,7 +8,9 @@ drive ``now``; the worker uses the system clock.
 
 Outcomes (DESIGN.md, "Responses are facts"):
 
-- 2xx: ``sent``; 404/410: ``expired``, the subscription expired and its pending rows cancelled;
+- 2xx: ``sent``; 404/410: ``expired``, the subscription expired and its pending rows cancelled,
+  unless its push service is in a storm of such answers (``server.delivery.storm``): then the
+  subscription is held as suspect and the row goes back to ``pending`` for a slow retry;
 - 413, 3xx, 400/401/403 and other 4xx: ``failed`` (never resent unchanged);
 - 429, 5xx, timeouts and connection errors: back to ``pending``, claimable again after
   ``Retry-After`` or an exponential backoff with jitter (kept in ``lease_until``; ``due_at``
@@ -46,7 +48,7 @@ from server.core.db import Database
 from server.core.errors import Invalid
 from server.core.models import PushStatus
 from server.core.vapid_keys import private_pems
-from server.delivery import policy
+from server.delivery import policy, storm
 from server.planning import hooks
 from server.core.tokens import make_click_token
 from server.delivery.endpoints import check_endpoint
@@ -140,6 +142,7 @@ class _Batch:
     to_send: list[tuple[Claimed, Message]] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
     prepared: Any = None  # what the sender's ``prepare`` made of ``messages``
+    suspects: set[int] = field(default_factory=set)  # subscriptions a push service storm holds
 
 
 class Dispatcher:
@@ -152,6 +155,8 @@ class Dispatcher:
         self.config = config
         self.clock = clock
         self.settings = settings or DispatchSettings.from_config(config)
+        self.storm = storm.StormSettings.from_config(config)
+        self._hosts = storm.HostWindows(self.storm)  # touched by the database thread only
         worst = (2 * -(-self.settings.batch_size // int(config["PUSH_CONCURRENCY"]))
                  * (float(config["PUSH_CONNECT_TIMEOUT"]) + float(config["PUSH_READ_TIMEOUT"])))
         if self.settings.lease_seconds < worst:
@@ -244,7 +249,15 @@ class Dispatcher:
                 claim.exception()
             if recorded is not None:
                 recorded.result()
+        if self._hosts.unwritten:
+            db.submit(self._write_hosts).result()
         return counts
+
+    def _write_hosts(self) -> None:
+        """Add this pass's last calm answers to the push services' shared windows (``storm``)."""
+        with self.database.sessionmaker() as session:
+            self._hosts.write(session, self.clock.now())
+            session.commit()
 
     def _db_thread(self) -> ThreadPoolExecutor:
         """The database thread of this dispatcher (one, so its tasks run in order)."""
@@ -286,6 +299,7 @@ class Dispatcher:
                 if outcome is not None:
                     batch.outcomes.append(outcome)
             session.commit()  # end the policy's (read-only) transaction
+        batch.suspects = {sub.id for sub in subscriptions.values() if sub.suspect_since is not None}
         batch.messages = [message for _, message in batch.to_send]
         return batch
 
@@ -298,24 +312,65 @@ class Dispatcher:
 
     def _finish(self, batch: _Batch, future: Future[list[SendResult]], counts: PassCounts) -> None:
         """Wait for a batch's sends, then write every outcome of it in one transaction (on the
-        database thread)."""
+        database thread): the push services' answer windows first (``storm``), since whether a
+        404/410 expires its subscription depends on them."""
         results = future.result()
         done = self.clock.now()
         outcomes = batch.outcomes
+        hosts = [storm.origin(message.endpoint) for _, message in batch.to_send]
+        tallies: dict[str, tuple[int, int]] = {}
+        for host, result in zip(hosts, results):
+            if result.http_status is not None:  # an answer (not a timeout, not held back)
+                answers, gone_answers = tallies.get(host, (0, 0))
+                tallies[host] = (answers + 1, gone_answers + (result.outcome == GONE))
         gone: set[int] = set()
-        for (push, _message), result in zip(batch.to_send, results):
+        suspects: dict[str, set[int]] = {}
+        alive: set[int] = set()
+        verdicts = self._judge(tallies, done)
+        for (push, _message), result, host in zip(batch.to_send, results, hosts):
+            sub = push.subscription_id
+            verdict = verdicts.get(host)
+            # Held: in a storm; or too early to judge, unless this one was held already.
+            if result.outcome == GONE and sub is not None and (
+                    verdict == storm.STORM or verdict == storm.UNSURE and sub not in batch.suspects):
+                outcomes.append(self._hold(push, result, done))
+                suspects.setdefault(host, set()).add(sub)
+                continue
             outcomes.append(self._after_send(push, result, done))
-            if result.outcome == GONE and push.subscription_id is not None:
-                gone.add(push.subscription_id)
-        cancelled = self._write(outcomes, gone, done)
+            if result.outcome == GONE and sub is not None:
+                gone.add(sub)
+            elif result.outcome == SENT and sub in batch.suspects:
+                alive.add(sub)
+        cancelled = self._write(outcomes, gone, done, suspects, alive)
         for outcome in outcomes:
             self._count(counts, outcome.status)
-        log.info("batch: %d claimed, %d sent, %d subscriptions expired, %d pending rows cancelled",
-                 batch.claimed, sum(1 for r in results if r.outcome == SENT), len(gone), cancelled)
+        held = sum(len(ids) for ids in suspects.values())
+        log.info("batch: %d claimed, %d sent, %d subscriptions expired, %d pending rows cancelled, "
+                 "%d held as suspect (push service storm)",
+                 batch.claimed, sum(1 for r in results if r.outcome == SENT), len(gone), cancelled, held)
 
-    def _write(self, outcomes: list[Outcome], gone: set[int], now: datetime) -> int:
-        """Write a batch's outcomes and expire its gone subscriptions, in one transaction; return
-        how many pending rows were cancelled.
+    def _judge(self, tallies: Mapping[str, tuple[int, int]], now: datetime) -> dict[str, str]:
+        """The storm verdicts of the batch's push services (``storm.HostWindows.judge``), in a
+        transaction of their own. While the database is away every host counts as unsure: a
+        404/410 is held once rather than expiring a subscription unjudged."""
+        if not tallies:
+            return {}
+        try:
+            with self.database.sessionmaker() as session:
+                verdicts = self._hosts.judge(session, tallies, now)
+                session.commit()
+                return verdicts
+        except sa.exc.DBAPIError as exc:
+            if not _database_away(exc):
+                raise
+            log.warning("could not judge the push services' answers (%s): gone answers are held once", _reason(exc))
+            return {host: storm.UNSURE for host in tallies}
+
+    def _write(self, outcomes: list[Outcome], gone: set[int], now: datetime,
+               suspects: Mapping[str, set[int]] | None = None, alive: set[int] | None = None) -> int:
+        """Write a batch's outcomes, expire its gone subscriptions and mark (or clear) the ones a
+        push service storm holds as suspect, in one transaction; return how many pending rows
+        were cancelled.
 
         While the database is away (a dropped connection, a restart, a locked SQLite file) the
         outcomes are kept and the write tried again after a pause that doubles up to
@@ -333,6 +388,8 @@ class Dispatcher:
                 with self.database.sessionmaker() as session:
                     record_outcomes(session, outcomes)
                     cancelled = expire_subscriptions(session, gone, now)
+                    storm.mark_suspect(session, suspects or {}, now)
+                    storm.clear_suspect(session, alive or set())
                     session.commit()
             except sa.exc.DBAPIError as exc:
                 if not _database_away(exc):
@@ -423,6 +480,13 @@ class Dispatcher:
         if result.outcome == RETRY:
             return self._retry(push, now, result.http_status, result.error, result.retry_after)
         return self._final(push, PushStatus.FAILED.value, result.error, result.http_status)
+
+    def _hold(self, push: Claimed, result: SendResult, now: datetime) -> Outcome:
+        """A 404/410 during its push service's storm: pending again after the slow retry time,
+        the attempt given back (the TTL, not the attempts, ends a push held this way)."""
+        return Outcome(push.id, push.attempts, PushStatus.PENDING.value, push.attempts - 1, push.due_at,
+                       result.http_status, "held: its push service answers gone to many pushes (a storm?)",
+                       retry_at=now + timedelta(seconds=self.storm.retry_seconds))
 
     def _final(self, push: Claimed, status: str, error: str | None, http_status: int | None = None) -> Outcome:
         return Outcome(push.id, push.attempts, status, push.attempts, push.due_at, http_status, error)

@@ -6,7 +6,9 @@ few clicks. The stats carry a ``guardrails`` block, with plain-words warnings wh
 - a kind's click rate over the stats range is under ``LOW_CTR`` (1 %) after at least
   ``MIN_SENDS`` (200) sends;
 - more than half of the active subscriptions clicked none of their last N pushes (N is the
-  shop's ``pause_unengaged_after``, else ``engagement.DEFAULT_LAST_N`` = 10).
+  shop's ``pause_unengaged_after``, else ``engagement.DEFAULT_LAST_N`` = 10);
+- a push service is in a storm of 404/410 answers (``server.delivery.storm``) and holds some of
+  the shop's subscribers as suspect: said so, in words that tell it is not the shop's fault.
 """
 from __future__ import annotations
 
@@ -18,10 +20,16 @@ from sqlalchemy import orm
 
 from server.core.models import Push, PushStatus, Shop
 from server.delivery.engagement import DEFAULT_LAST_N, unengaged_count
+from server.delivery.storm import host_states
 
 LOW_CTR = 0.01
 MIN_SENDS = 200
 WINDOW_DAYS = 7
+# Whose push service a host is, for the storm warning (by the end of its name).
+PUSH_SERVICES = (("googleapis.com", "Google's push service (Chrome, Edge on Android)"),
+                 ("mozilla.com", "Mozilla's push service (Firefox)"),
+                 ("push.apple.com", "Apple's push service (Safari)"),
+                 ("notify.windows.com", "Microsoft's push service (Edge on Windows)"))
 
 
 def _label(kind: str) -> str:
@@ -57,6 +65,7 @@ def guardrails(session: orm.Session, shop: Shop, by_kind: dict[str, dict[str, An
                        "Browsers may take notification permission away from sites people ignore: send less, "
                        "or pause marketing pushes to unengaged subscribers in Settings.",
         })
+    warnings.extend(storm_warnings(session, shop.id, now))
     return {
         "window_days": WINDOW_DAYS,
         "pushes_sent": total,
@@ -69,3 +78,28 @@ def guardrails(session: orm.Session, shop: Shop, by_kind: dict[str, dict[str, An
         "pause_unengaged_after": shop.pause_unengaged_after,
         "warnings": warnings,
     }
+
+
+def _service_name(host: str) -> str:
+    name = host.partition("://")[2] or host
+    for suffix, label in PUSH_SERVICES:
+        if name == suffix or name.endswith("." + suffix):
+            return f"{label}, {name},"
+    return f"The push service {name}"
+
+
+def storm_warnings(session: orm.Session, shop_id: int, now: datetime) -> list[dict[str, Any]]:
+    """One warning per push service in a storm that holds some of this shop's subscribers."""
+    warnings = []
+    for state in host_states(session, now, shop_id=shop_id):
+        if state.storm_since is None or not state.suspects:
+            continue
+        warnings.append({
+            "code": "push_storm", "host": state.host, "suspect_subscriptions": state.suspects,
+            "message": f"{_service_name(state.host)} has been answering \"subscription gone\" to most pushes "
+                       f"since {state.storm_since:%Y-%m-%d %H:%M} UTC. That is the push service's fault, not your "
+                       f"subscribers': Pushcart keeps the {state.suspects} subscribers it concerns instead of "
+                       "removing them, retries their pushes, and restores them when the service answers "
+                       "normally again.",
+        })
+    return warnings

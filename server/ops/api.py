@@ -6,6 +6,10 @@ when it does not. The scheduler reports its last tick in
 ``app.extensions["pushcart.scheduler_last_tick"]`` (an aware datetime or a Unix time); a web
 process without a scheduler (``RUN_SCHEDULER=0``) reports ``null`` there.
 
+``push_storms`` lists the push services answering 404/410 to most pushes
+(``server.delivery.storm``): each one's host, since when, and the subscriptions held as suspect
+instead of expired. Any storm makes the service ``degraded``.
+
 When events are journaled (``server.collect.journal``), ``journal`` tells this process's batches not
 yet stored, the oldest one's age, the batches refused, and the drain's last error.
 
@@ -32,6 +36,7 @@ from server.core.metrics import get_metrics
 from server.ops.health import database_reachable, outbox_backlog, push_counts, subscription_counts
 from server.delivery.push.vapid import subject_problem
 from server.delivery.runtime import DISPATCHER
+from server.delivery.storm import StormSettings, host_states
 
 bp = Blueprint("ops", __name__)
 
@@ -73,6 +78,7 @@ def healthz() -> tuple[dict[str, Any], int]:
             "ticking": ticking,
         },
         "outbox": None,
+        "push_storms": None,
         "journal": _journal_status(),
         # Pushes cannot be sent with this set-up (a sending process refuses to start): say why.
         "delivery": {"vapid_subject": current_app.config.get("VAPID_SUBJECT"),
@@ -89,8 +95,12 @@ def healthz() -> tuple[dict[str, Any], int]:
         "oldest_due_age_seconds": (round(backlog.oldest_due_age_seconds, 3)
                                    if backlog.oldest_due_age_seconds is not None else None),
     }
+    body["push_storms"] = [
+        {"host": state.host, "since": state.storm_since.isoformat(), "suspect_subscriptions": state.suspects}
+        for state in host_states(session, now, StormSettings.from_config(current_app.config))
+        if state.storm_since is not None]
     journal = body["journal"] or {}
-    if (ticking is False or body["delivery"]["problem"] or (backlog.oldest_due_age_seconds or 0) > BACKLOG_STALE_SECONDS
+    if (body["push_storms"] or ticking is False or body["delivery"]["problem"] or (backlog.oldest_due_age_seconds or 0) > BACKLOG_STALE_SECONDS
             or journal.get("last_error") or (journal.get("oldest_age_seconds") or 0) > JOURNAL_STALE_SECONDS):
         body["status"] = "degraded"
     return body, 200
@@ -147,7 +157,16 @@ def _database_families(now: datetime) -> list[GaugeMetricFamily]:
     oldest = GaugeMetricFamily("pushcart_outbox_oldest_due_age_seconds",
                                "How long the oldest due push has waited (0 when none)",
                                value=backlog.oldest_due_age_seconds or 0.0)
-    return families + [pushes, subscriptions, outbox, oldest]
+    storms = GaugeMetricFamily("pushcart_push_storm",
+                               "1 while a push service answers 404/410 to most pushes (a storm), by host",
+                               labels=["host"])
+    suspects = GaugeMetricFamily("pushcart_suspect_subscriptions",
+                                 "Subscriptions held as suspect (a 404/410 during a storm), by push service host",
+                                 labels=["host"])
+    for state in host_states(session, now, StormSettings.from_config(current_app.config)):
+        storms.add_metric([state.host], 1.0 if state.storm_since is not None else 0.0)
+        suspects.add_metric([state.host], state.suspects)
+    return families + [pushes, subscriptions, outbox, oldest, storms, suspects]
 
 
 @bp.get("/metrics")

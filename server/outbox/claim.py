@@ -80,10 +80,11 @@ def claim_due(session: orm.Session, now: datetime, limit: int, lease: timedelta)
 
 def load_subscriptions(session: orm.Session, pushes: Sequence[Any]) -> dict[int, sa.Row[Any]]:
     """The subscriptions of ``pushes`` in one query: where and how to send (``endpoint``,
-    ``p256dh``, ``auth``, ``vapid_key_id``) and what the send-time policy reads (``subscription_facts``)."""
+    ``p256dh``, ``auth``, ``vapid_key_id``), whether a push service storm holds it
+    (``suspect_since``) and what the send-time policy reads (``subscription_facts``)."""
     ids = {p.subscription_id for p in pushes if p.subscription_id is not None}
     return subscription_facts(session, ids, Subscription.endpoint, Subscription.p256dh, Subscription.auth,
-                              Subscription.vapid_key_id)
+                              Subscription.vapid_key_id, Subscription.suspect_since)
 
 
 @dataclass(slots=True)
@@ -210,7 +211,7 @@ def expire_subscriptions(session: orm.Session, subscription_ids: Iterable[int], 
     session.execute(
         sa.update(Subscription)
         .where(Subscription.id.in_(ids), Subscription.status == SubscriptionStatus.ACTIVE.value)
-        .values(status=SubscriptionStatus.EXPIRED.value, ended_at=now)
+        .values(status=SubscriptionStatus.EXPIRED.value, ended_at=now, suspect_since=None, suspect_host=None)
         .execution_options(synchronize_session=False)
     )
     result = session.execute(

@@ -28,6 +28,9 @@ def test_create_app_uses_test_config(app):
     ("SHOP_CACHE_SECONDS", "-5", "SHOP_CACHE_SECONDS must be a whole number of at least 0, got -5"),
     ("COLLECT_JOURNAL_MAX_PENDING", "0", "COLLECT_JOURNAL_MAX_PENDING must be a whole number of at least 1, got 0"),
     ("SUBSCRIPTION_IDLE_DAYS", "soon", "SUBSCRIPTION_IDLE_DAYS must be a whole number, got 'soon'"),
+    ("PUSH_STORM_MIN_SHARE", "lots", "PUSH_STORM_MIN_SHARE must be a number, got 'lots'"),
+    ("PUSH_STORM_MIN_SHARE", "1.5", "PUSH_STORM_MIN_SHARE must be a number of at most 1, got 1.5"),
+    ("PUSH_STORM_MIN_ANSWERS", "0", "PUSH_STORM_MIN_ANSWERS must be a whole number of at least 1, got 0"),
     ("RATELIMIT_NEW_SUBSCRIPTIONS", "lots", "RATELIMIT_NEW_SUBSCRIPTIONS must be a rate like 300/minute or 200/hour, "
                                             "got 'lots'"),
 ])
@@ -36,6 +39,16 @@ def test_a_bad_tuning_variable_stops_the_start_with_its_name(monkeypatch, tmp_pa
     with pytest.raises(ValueError) as refused:
         create_app({"INSTANCE_PATH": str(tmp_path / "inst")})
     assert str(refused.value) == message
+
+
+def test_the_storm_guards_thresholds_come_from_the_environment(monkeypatch, tmp_path):
+    from server.delivery.storm import StormSettings
+
+    monkeypatch.setenv("PUSHCART_PUSH_STORM_MIN_ANSWERS", "10")
+    monkeypatch.setenv("PUSH_STORM_RETRY_SECONDS", "90.5")
+    app = create_app({"INSTANCE_PATH": str(tmp_path / "inst")})
+    settings = StormSettings.from_config(app.config)
+    assert (settings.min_answers, settings.retry_seconds, settings.min_share) == (10, 90.5, 0.2)
 
 
 def test_environment_overrides_defaults(monkeypatch, tmp_path):
