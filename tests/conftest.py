@@ -25,7 +25,9 @@ from server.core.clock import FrozenClock
 from server.core.db import get_db
 from server.delivery.runtime import close_delivery, get_dispatcher
 from server.collect.journal import EXTENSION as JOURNAL
-from server.core.models import Base
+from server.core.models import Base, Shop
+from server.merchant.shops import NewShop
+from tests.factories import make_shop
 from tests.fakepush import FakePushService
 from server.delivery.push.vapid import init_keys
 
@@ -187,3 +189,20 @@ def dispatcher(app: Flask) -> Iterator[Any]:
     """The app's dispatcher with its real sender, closed after the test."""
     yield get_dispatcher(app)
     close_delivery(app)
+
+
+@pytest.fixture
+def new_shop(request: pytest.FixtureRequest, session: Any, clock: FrozenClock) -> NewShop:
+    """A shop (origin ``https://shop.example``) with its one-time secrets (``.shop``, ``.secret``,
+    ``.admin_token``); a module or test marked ``@pytest.mark.shop(name=..., origins=[...])``
+    gets that name and those origins."""
+    marker = request.node.get_closest_marker("shop")
+    created = make_shop(session, clock.now(), **(marker.kwargs if marker else {}))
+    session.commit()
+    return created
+
+
+@pytest.fixture
+def shop(new_shop: NewShop) -> Shop:
+    """The ``new_shop``'s shop row."""
+    return new_shop.shop

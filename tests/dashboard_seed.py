@@ -84,7 +84,7 @@ H = timedelta(hours=1)
 def seed_stats_scenario(session: orm.Session) -> tuple[NewShop, NewShop]:
     """Two shops; shop A gets the scenario below (range Jan 5 to 7, 2026), shop B one push of its own.
 
-    ``tests/integration/test_admin_stats.py`` counts its figures by hand.
+    ``tests/integration/merchant/test_admin_stats.py`` counts its figures by hand.
     """
     a = make_shop(session, D0, name="Shop A")
     b = make_shop(session, D0, name="Shop B")

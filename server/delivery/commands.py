@@ -66,7 +66,7 @@ def default_processes(dialect: str) -> int:
     first statement of its transaction, so it takes the database's write lock before it reads
     (no stale snapshot, no row claimed twice), and every outcome is written with
     ``status = 'sending' AND attempts = <the claim's>``. Three processes on one SQLite file
-    deliver every push exactly once (tests/integration/test_workers.py). Only the first
+    deliver every push exactly once (tests/integration/delivery/test_workers.py). Only the first
     process runs the sweeps (they read, then write). What a second process gains depends on
     free cores: docs/performance-delivery.md has the figures.
     """

@@ -12,7 +12,7 @@ from server.core.models import PresetSetting, Shop
 from tests.browser.chromium import wait_for
 from tests.browser.test_dashboard_pages import all_css, by_css, fits_width, live, log_in, shots  # noqa: F401
 from tests.factories import make_shop
-from tests.integration.test_alerts_guardrails import busy_shop  # noqa: F401 (the hand-counted shop)
+from tests.integration.planning.test_alerts_guardrails import busy_shop  # noqa: F401 (the hand-counted shop)
 
 pytestmark = pytest.mark.browser
 

@@ -16,7 +16,7 @@ from server.core.models import PresetSetting
 from tests.browser.chromium import LiveServer, wait_for
 from tests.dashboard_seed import make_event, make_push, seed_stats_scenario
 from tests.factories import make_shop, make_subscription, make_visitor
-from tests.integration.test_admin_stats import EXPECTED_A
+from tests.integration.merchant.test_admin_stats import EXPECTED_A
 
 pytestmark = pytest.mark.browser
 

@@ -12,7 +12,7 @@ from server.core.models import Experiment, Holdout, PresetSetting
 from tests.browser.chromium import wait_for
 from tests.browser.test_dashboard_pages import XSS, all_css, by_css, fits_width, live, log_in, no_alert, shots  # noqa: F401
 from tests.factories import make_shop
-from tests.integration.test_experiments import seed_lift_scenario, seed_results
+from tests.integration.merchant.test_experiments import seed_lift_scenario, seed_results
 
 pytestmark = pytest.mark.browser
 

@@ -23,9 +23,9 @@ from server.core.models import Visitor
 from tests.browser.chromium import LiveServer, wait_for
 from tests.browser.test_storefront import event_types, post_from_page, status, widget_ready
 from tests.factories import make_shop
-from tests.integration.test_platform_webhooks import CART_TOKEN, DOMAIN, SECRET, SITE, fixture, shopify, woo
-from tests.integration.test_platforms_e2e import recovery_flow, set_series
-from tests.integration.test_presets_e2e import dispatch
+from tests.integration.webhooks.test_platform_webhooks import CART_TOKEN, DOMAIN, SECRET, SITE, fixture, shopify, woo
+from tests.integration.webhooks.test_platforms_e2e import recovery_flow, set_series
+from tests.integration.planning.test_presets_e2e import dispatch
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,20 +7,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.factories import browser_keys, make_shop
+from tests.factories import browser_keys
 
 ORIGIN = "https://shop.example"
-@pytest.fixture
-def new_shop(session, clock):
-    """A shop with its one-time secrets (``.shop``, ``.secret``, ``.admin_token``)."""
-    created = make_shop(session, clock.now(), origins=[ORIGIN])
-    session.commit()
-    return created
-
-
-@pytest.fixture
-def shop(new_shop):
-    return new_shop.shop
 
 
 def visitor_key() -> str:

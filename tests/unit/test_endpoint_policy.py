@@ -2,7 +2,7 @@
 
 The URL and its host are checked when a browser subscribes and again at send time; the
 address libcurl is about to connect to is checked by the sender (``may_connect``); the
-wiring of that check is tested against a real socket in tests/integration/test_sender.py.
+wiring of that check is tested against a real socket in tests/integration/delivery/test_sender.py.
 """
 from __future__ import annotations
 

@@ -9,13 +9,8 @@ import pytest
 from server.core.models import PushStatus, SubscriptionStatus
 from server.delivery import policy
 from server.outbox import plan as outbox
-from tests.factories import make_shop, make_subscription, make_visitor
+from tests.factories import make_subscription, make_visitor
 from tests.presets_support import deliver_due, pushes
-
-
-@pytest.fixture
-def shop(session, clock):
-    return make_shop(session, clock.now()).shop
 
 
 @pytest.fixture

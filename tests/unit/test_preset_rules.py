@@ -9,17 +9,12 @@ import pytest
 from server.core.models import Checkout, Order, PresetSetting, PushStatus, Shipment, SubscriptionStatus
 from server.planning import checkout_recovery, hooks
 from server.merchant.presets import update_preset
-from tests.factories import make_shop, make_subscription, make_visitor
+from tests.factories import make_subscription, make_visitor
 from tests.presets_support import MUG, PRODUCT, cart, deliver_due, emit, pushes, sweep
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 GRACE = timedelta(minutes=1)  # a leave is planned once no other event followed it for a minute
-
-
-@pytest.fixture
-def shop(session, clock):
-    return make_shop(session, clock.now(), name="Test Shop").shop
 
 
 @pytest.fixture

@@ -9,12 +9,7 @@ from server.core.errors import Invalid, NotFound
 from server.core.models import KINDS, Push, PushStatus
 from server.outbox import plan as outbox
 from server.merchant.presets import list_presets, update_preset
-from tests.factories import make_shop, make_subscription, make_visitor
-
-
-@pytest.fixture
-def shop(session, clock):
-    return make_shop(session, clock.now()).shop
+from tests.factories import make_subscription, make_visitor
 
 
 def test_list_presets_gives_the_five_kinds_in_the_contract_shape(session, shop):

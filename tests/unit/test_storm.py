@@ -20,9 +20,12 @@ def host(**overrides) -> PushHost:
     return PushHost(**values)
 
 
-def test_settings_are_read_from_the_config_with_defaults():
-    assert StormSettings.from_config({}) == StormSettings()
-    read = StormSettings.from_config({"PUSH_STORM_MIN_ANSWERS": "10", "PUSH_STORM_MIN_SHARE": "0.3",
+def test_settings_are_read_from_the_config_whose_defaults_are_the_declared_ones():
+    from server.core.config import Settings
+
+    defaults = Settings().model_dump()
+    assert StormSettings.from_config(defaults) == StormSettings()
+    read = StormSettings.from_config({**defaults, "PUSH_STORM_MIN_ANSWERS": "10", "PUSH_STORM_MIN_SHARE": "0.3",
                                       "PUSH_STORM_RETRY_SECONDS": 60})
     assert (read.min_answers, read.min_share, read.retry_seconds) == (10, 0.3, 60.0)
 
