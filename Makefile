@@ -11,7 +11,7 @@ PORT   ?= 5000
 export VAPID_SUBJECT ?= mailto:admin@localhost
 export PUBLIC_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: run test venv dev-venv system-deps node-deps bench clean vendor widget readme-config
+.PHONY: run test venv dev-venv system-deps node-deps bench clean vendor widget readme-config plugin
 
 venv: $(VENV)/.runtime
 dev-venv: $(VENV)/.dev
@@ -64,6 +64,11 @@ vendor: node-deps
 # widget/dist/pushcart.min.js, which is committed; the tests check it is the build of the source.
 widget: node-deps
 	npm run --silent build:widget
+
+# The WordPress plugin as dist/pushcart-for-woocommerce-<version>.zip, reproducible (sorted
+# entries, fixed timestamps): the same bytes as the dashboard's Install page serves.
+plugin: venv
+	$(BIN)/python -m server.merchant.plugin_zip dist
 
 bench: dev-venv node-deps
 	$(BIN)/python bench/send_bench.py
