@@ -33,11 +33,16 @@ run: venv
 	RUN_SCHEDULER=1 $(FLASK) run --host $(HOST) --port $(PORT) --no-reload --no-debugger --with-threads
 
 # Debian packages the tests use, installed (in one apt run) when missing and root: chromium +
-# chromium-driver (browser tests), php-cli (the WooCommerce plugin's tests), wrk (load runs).
-DEBIAN_PACKAGES := chromium:chromium chromium-driver:chromedriver php-cli:php wrk:wrk
+# chromium-driver (browser tests), php-cli (the WooCommerce plugin's tests), wordpress +
+# php-mysql (the plugin on real WordPress, with the MariaDB at 127.0.0.1:3306), wrk (load runs).
+# Each is package:command; a package without a command (package:) is looked up with dpkg.
+DEBIAN_PACKAGES := chromium:chromium chromium-driver:chromedriver php-cli:php wordpress: php-mysql: wrk:wrk
 system-deps:
 	@missing=""; for pair in $(DEBIAN_PACKAGES); do \
-	  command -v "$${pair#*:}" >/dev/null || missing="$$missing $${pair%%:*}"; done; \
+	  pkg="$${pair%%:*}"; cmd="$${pair#*:}"; \
+	  if [ -n "$$cmd" ]; then command -v "$$cmd" >/dev/null; \
+	  else dpkg-query -W -f='$${Status}' "$$pkg" 2>/dev/null | grep -q "ok installed"; fi \
+	  || missing="$$missing $$pkg"; done; \
 	if [ -z "$$missing" ]; then echo "system packages present"; \
 	elif [ "$$(id -u)" = 0 ]; then \
 	  echo "installing:$$missing"; \
