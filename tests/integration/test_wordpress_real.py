@@ -58,6 +58,17 @@ require $_SERVER['DOCUMENT_ROOT'] . '/index.php';
 """
 
 
+# What some SEO and redirect plugins do to unknown addresses, before the plugin's parse_request.
+REDIRECTING_PLUGIN = """<?php
+add_action( 'parse_request', function () {
+	if ( false !== strpos( $_SERVER['REQUEST_URI'], '.js' ) ) {
+		wp_redirect( home_url( '/elsewhere/' ), 301 );
+		exit;
+	}
+}, -1 );
+"""
+
+
 def _php_sql(sql: str, database: str = "") -> str:
     """Run one SQL statement on MariaDB through PHP's mysqli (the driver WordPress uses)."""
     code = ("$db = new mysqli($argv[1], 'root', '', $argv[2], (int) $argv[3]);"
@@ -289,6 +300,15 @@ def test_plugin_on_real_wordpress_without_woocommerce(app, wordpress, clock):
             assert worker.text == f'importScripts("{pushcart.base}/sw.js");'
             page = wp.get(page_url, timeout=30).text
             assert 'class="pushcart-wc-check-ok"' in page, structure
+
+        # A plugin that redirects .js addresses (here a must-use plugin): the check names it.
+        must_use = wordpress["site"] / "wp-content" / "mu-plugins"
+        must_use.mkdir()
+        (must_use / "redirect-js.php").write_text(REDIRECTING_PLUGIN, encoding="utf-8")
+        page = wp.get(page_url, timeout=30).text
+        check = re.search(r'id="pushcart-wc-check-worker" class="pushcart-wc-check-failed">(.*?)</p>', page, re.S)
+        assert check and f"answers a redirect (301 to {base}/elsewhere/)" in html.unescape(check.group(1)), page[-4000:]
+        shutil.rmtree(must_use)
 
         # Deactivate, then delete (WordPress runs uninstall.php): the options are gone.
         plugins = wp.get(f"{base}/wp-admin/plugins.php", timeout=30).text
