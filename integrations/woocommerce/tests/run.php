@@ -369,7 +369,7 @@ test( 'the settings page shows the worker check once the plugin is set up', func
 	do_action( 'admin_init' );
 	site_answers( 301, array( 'location' => 'https://shop.example/x/' ), '' );
 	$html = output_of( array( Pushcart_WC_Plugin::instance()->admin, 'render' ) );
-	contains( '<p id="pushcart-wc-check-worker" class="pushcart-wc-check-failed"><strong>Worker file: not reachable.</strong>', $html, 'page' );
+	contains( '<div class="notice inline notice-error"><p id="pushcart-wc-check-worker" class="pushcart-wc-check-failed"><strong>Worker file: not reachable.</strong>', $html, 'page' );
 } );
 
 test( 'the webhook button names what blocks it', function () {

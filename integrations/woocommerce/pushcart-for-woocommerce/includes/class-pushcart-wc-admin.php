@@ -223,7 +223,8 @@ final class Pushcart_WC_Admin {
 		}
 		$worker = Pushcart_WC_Frontend::check_worker();
 		printf(
-			'<p id="pushcart-wc-check-worker" class="pushcart-wc-check-%1$s"><strong>%2$s</strong> %3$s</p>',
+			'<div class="notice inline notice-%1$s"><p id="pushcart-wc-check-worker" class="pushcart-wc-check-%2$s"><strong>%3$s</strong> %4$s</p></div>',
+			esc_attr( $worker['ok'] ? 'success' : 'error' ),
 			esc_attr( $worker['ok'] ? 'ok' : 'failed' ),
 			esc_html( $worker['ok'] ? __( 'Worker file: OK.', 'pushcart-for-woocommerce' ) : __( 'Worker file: not reachable.', 'pushcart-for-woocommerce' ) ),
 			esc_html( $worker['message'] )
