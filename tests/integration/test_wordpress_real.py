@@ -15,6 +15,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -162,8 +163,9 @@ def wordpress(tmp_path) -> Iterator[dict[str, Any]]:
     port = _free_port()
     log = (tmp_path / "php-server.log").open("wb")
     # Several workers: the plugin's page fetches the site's own worker file while it renders.
+    # They are forked children: a session of their own lets the end stop them all.
     server = subprocess.Popen([PHP, "-S", f"127.0.0.1:{port}", "-t", str(site), str(tmp_path / "router.php")],
-                              cwd=site, stdout=log, stderr=subprocess.STDOUT,
+                              cwd=site, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                               env={**os.environ, "PHP_CLI_SERVER_WORKERS": "4"})
     base = f"http://127.0.0.1:{port}"
     try:
@@ -175,7 +177,7 @@ def wordpress(tmp_path) -> Iterator[dict[str, Any]]:
                 time.sleep(0.05)
         yield {"base": base, "site": site, "database": database, "debug_log": tmp_path / "debug.log"}
     finally:
-        server.terminate()
+        os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=10)
         log.close()
         _php_sql(f"DROP DATABASE IF EXISTS `{database}`")
