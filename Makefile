@@ -11,7 +11,7 @@ PORT   ?= 5000
 export VAPID_SUBJECT ?= mailto:admin@localhost
 export PUBLIC_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: run test venv dev-venv system-deps node-deps bench clean vendor widget readme-config
+.PHONY: run test venv dev-venv system-deps node-deps bench clean vendor widget readme-config plugin
 
 venv: $(VENV)/.runtime
 dev-venv: $(VENV)/.dev
@@ -33,11 +33,16 @@ run: venv
 	RUN_SCHEDULER=1 $(FLASK) run --host $(HOST) --port $(PORT) --no-reload --no-debugger --with-threads
 
 # Debian packages the tests use, installed (in one apt run) when missing and root: chromium +
-# chromium-driver (browser tests), php-cli (the WooCommerce plugin's tests), wrk (load runs).
-DEBIAN_PACKAGES := chromium:chromium chromium-driver:chromedriver php-cli:php wrk:wrk
+# chromium-driver (browser tests), php-cli (the WooCommerce plugin's tests), wordpress +
+# php-mysql (the plugin on real WordPress, with the MariaDB at 127.0.0.1:3306), wrk (load runs).
+# Each is package:command; a package without a command (package:) is looked up with dpkg.
+DEBIAN_PACKAGES := chromium:chromium chromium-driver:chromedriver php-cli:php wordpress: php-mysql: wrk:wrk
 system-deps:
 	@missing=""; for pair in $(DEBIAN_PACKAGES); do \
-	  command -v "$${pair#*:}" >/dev/null || missing="$$missing $${pair%%:*}"; done; \
+	  pkg="$${pair%%:*}"; cmd="$${pair#*:}"; \
+	  if [ -n "$$cmd" ]; then command -v "$$cmd" >/dev/null; \
+	  else dpkg-query -W -f='$${Status}' "$$pkg" 2>/dev/null | grep -q "ok installed"; fi \
+	  || missing="$$missing $$pkg"; done; \
 	if [ -z "$$missing" ]; then echo "system packages present"; \
 	elif [ "$$(id -u)" = 0 ]; then \
 	  echo "installing:$$missing"; \
@@ -64,6 +69,11 @@ vendor: node-deps
 # widget/dist/pushcart.min.js, which is committed; the tests check it is the build of the source.
 widget: node-deps
 	npm run --silent build:widget
+
+# The WordPress plugin as dist/pushcart-for-woocommerce-<version>.zip, reproducible (sorted
+# entries, fixed timestamps): the same bytes as the dashboard's Install page serves.
+plugin: venv
+	$(BIN)/python -m server.merchant.plugin_zip dist
 
 bench: dev-venv node-deps
 	$(BIN)/python bench/send_bench.py

@@ -18,7 +18,7 @@ from server.core.db import get_session
 from server.core.errors import ApiError
 from server.core.models import ALL_KINDS, KINDS
 from server.planning import templates
-from server.merchant import connection, install_check
+from server.merchant import connection, install_check, plugin_zip
 from server.merchant.doors import render_page
 from server.clicks.service import is_http_url
 from server.merchant.content_forms import (FORM_UNITS, MAX_DELAY_ROWS, actions_from_form, delay_rows, delays_from_form,
@@ -246,6 +246,17 @@ def sw_download() -> Response:
     name = g.shop.sw_path.rsplit("/", 1)[-1] or "pushcart-sw.js"
     return Response(source, mimetype="text/javascript",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@bp.get("/install/pushcart-for-woocommerce.zip")
+def plugin_download() -> Response:
+    """The WordPress plugin, zipped from this install's source as ``make plugin`` builds it."""
+    try:
+        data, name = plugin_zip.build_zip(), plugin_zip.zip_name()
+    except plugin_zip.PluginSourceMissing:
+        abort(404)
+    return Response(data, mimetype="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
 
 
 @bp.post("/install/check")

@@ -2,10 +2,9 @@
 /**
  * Plugin Name:       Pushcart for WooCommerce
  * Description:       Adds the Pushcart widget and service worker to a WooCommerce shop, sends cart and checkout events from WooCommerce's own hooks, links orders to Pushcart visitors and sets up the order webhooks.
- * Version:           0.1.0
- * Requires at least: 6.3
+ * Version:           0.2.0
+ * Requires at least: 6.1
  * Requires PHP:      7.4
- * Requires Plugins:  woocommerce
  * Author:            Pushcart
  * License:           GPL-2.0-or-later
  * License URI:       https://www.gnu.org/licenses/gpl-2.0.html
@@ -17,7 +16,7 @@
 
 defined( 'ABSPATH' ) || exit;
 
-define( 'PUSHCART_WC_VERSION', '0.1.0' );
+define( 'PUSHCART_WC_VERSION', '0.2.0' );
 define( 'PUSHCART_WC_FILE', __FILE__ );
 define( 'PUSHCART_WC_DIR', __DIR__ );
 

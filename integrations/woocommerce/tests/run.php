@@ -306,6 +306,89 @@ test( 'parse_request serves the file and stops (in a child process, since it exi
 	same( "status 200\nimportScripts(\"https://push.example.com/sw.js\");", $out, 'child output' );
 } );
 
+test( 'with plain permalinks parse_request serves the file from its path, before any canonical redirect', function () {
+	$child = __DIR__ . '/serve-sw-child.php';
+	$out   = shell_exec( escapeshellarg( PHP_BINARY ) . ' ' . escapeshellarg( $child ) . ' plain 2>&1' );
+	same( "status 200\nimportScripts(\"https://push.example.com/sw.js\");", $out, 'child output' );
+} );
+
+test( 'the worker path is the home path plus pushcart-sw.js, whatever the query string', function () {
+	boot();
+	check( Pushcart_WC_Frontend::is_worker_path( '/pushcart-sw.js' ), 'at the root' );
+	check( Pushcart_WC_Frontend::is_worker_path( '/pushcart-sw.js?shop=k&v=2' ), 'with a query' );
+	check( ! Pushcart_WC_Frontend::is_worker_path( '/blog/pushcart-sw.js' ), 'elsewhere' );
+	check( ! Pushcart_WC_Frontend::is_worker_path( '/pushcart-sw.jsx' ), 'another name' );
+	check( ! Pushcart_WC_Frontend::is_worker_path( '/?p=1' ), 'a post' );
+	$GLOBALS['pc']['home'] = 'https://shop.example/wp/';
+	check( Pushcart_WC_Frontend::is_worker_path( '/wp/pushcart-sw.js' ), 'under a sub-folder home' );
+	check( ! Pushcart_WC_Frontend::is_worker_path( '/pushcart-sw.js' ), 'outside the sub-folder home' );
+	same( 'https://shop.example/wp/pushcart-sw.js', Pushcart_WC_Frontend::worker_url(), 'url' );
+} );
+
+function site_answers( $status, $headers, $body ) {
+	$GLOBALS['pc']['http_response'] = array(
+		'response' => array( 'code' => $status ),
+		'headers'  => $headers,
+		'body'     => $body,
+	);
+}
+
+test( 'the worker check names what stops the worker: redirect, not passed to WordPress, not JavaScript, unreachable', function () {
+	boot();
+	configure();
+	site_answers( 200, array( 'content-type' => 'application/javascript; charset=utf-8' ), 'importScripts("https://push.example.com/sw.js");' );
+	$ok = Pushcart_WC_Frontend::check_worker();
+	same( true, $ok['ok'], 'served' );
+	same( 'https://shop.example/pushcart-sw.js', $GLOBALS['pc']['http'][0]['url'], 'fetched url' );
+	same( 0, $GLOBALS['pc']['http'][0]['args']['redirection'], 'no redirects followed' );
+
+	site_answers( 301, array( 'location' => 'https://shop.example/pushcart-sw-js/' ), '' );
+	$moved = Pushcart_WC_Frontend::check_worker();
+	same( false, $moved['ok'], 'redirected' );
+	contains( 'redirect (301 to https://shop.example/pushcart-sw-js/)', $moved['message'], 'redirect message' );
+
+	site_answers( 404, array( 'content-type' => 'text/html' ), '<html>' );
+	$missing = Pushcart_WC_Frontend::check_worker();
+	same( false, $missing['ok'], 'not found' );
+	contains( 'pretty permalinks', $missing['message'], 'not found message' );
+
+	site_answers( 200, array( 'content-type' => 'text/html' ), '<html>' );
+	$html = Pushcart_WC_Frontend::check_worker();
+	same( false, $html['ok'], 'a page instead' );
+	contains( 'not the Pushcart worker', $html['message'], 'page message' );
+
+	$GLOBALS['pc']['http_response'] = null;
+	$down = Pushcart_WC_Frontend::check_worker();
+	same( false, $down['ok'], 'unreachable' );
+	contains( 'could not fetch its own', $down['message'], 'unreachable message' );
+} );
+
+test( 'the settings page shows the worker check once the plugin is set up', function () {
+	boot();
+	configure();
+	do_action( 'admin_init' );
+	site_answers( 301, array( 'location' => 'https://shop.example/x/' ), '' );
+	$html = output_of( array( Pushcart_WC_Plugin::instance()->admin, 'render' ) );
+	contains( '<div class="notice inline notice-error"><p id="pushcart-wc-check-worker" class="pushcart-wc-check-failed"><strong>Worker file: not reachable.</strong>', $html, 'page' );
+} );
+
+test( 'the webhook button names what blocks it', function () {
+	boot();
+	contains( 'connect value', Pushcart_WC_Admin::webhook_blocker(), 'nothing set' );
+	configure( '' );
+	contains( 'webhook secret', Pushcart_WC_Admin::webhook_blocker(), 'no secret' );
+	configure();
+	same( '', Pushcart_WC_Admin::webhook_blocker(), 'ready' );
+} );
+
+test( 'before WordPress 6.3 the scripts get the in_footer flag, not a strategy array', function () {
+	boot();
+	same( array( 'strategy' => 'async', 'in_footer' => false ), Pushcart_WC_Frontend::script_args( 'async', false ), '6.4' );
+	$GLOBALS['wp_version'] = '6.1.9';
+	same( false, Pushcart_WC_Frontend::script_args( 'async', false ), 'widget on 6.1' );
+	same( true, Pushcart_WC_Frontend::script_args( 'defer', true ), 'helper on 6.1' );
+} );
+
 // ---- cart events -------------------------------------------------------------------------------
 
 test( 'add to cart queues an event, and the footer prints it once as a widget call with the whole cart', function () {

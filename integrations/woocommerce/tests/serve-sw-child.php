@@ -25,5 +25,11 @@ register_shutdown_function(
 ob_start();
 // Not the service worker's request: nothing happens.
 do_action( 'parse_request', (object) array( 'query_vars' => array( 'p' => '3' ) ) );
-do_action( 'parse_request', (object) array( 'query_vars' => array( 'pushcart_sw' => '1' ) ) );
+if ( isset( $argv[1] ) && 'plain' === $argv[1] ) {
+	// Plain permalinks: no rewrite rule set the query var, only the path says it.
+	$_SERVER['REQUEST_URI'] = '/pushcart-sw.js?shop=shop_Key-1&v=3';
+	do_action( 'parse_request', (object) array( 'query_vars' => array() ) );
+} else {
+	do_action( 'parse_request', (object) array( 'query_vars' => array( 'pushcart_sw' => '1' ) ) );
+}
 echo 'not reached';

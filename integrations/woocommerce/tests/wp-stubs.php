@@ -77,7 +77,8 @@ function pc_reset() {
 	$_REQUEST = array();
 	$_POST    = array();
 	$_GET     = array();
-	unset( $_SERVER['HTTP_X_REQUESTED_WITH'], $_SERVER['REQUEST_METHOD'] );
+	unset( $_SERVER['HTTP_X_REQUESTED_WITH'], $_SERVER['REQUEST_METHOD'], $_SERVER['REQUEST_URI'] );
+	$GLOBALS['wp_version'] = '6.4.2';
 }
 pc_reset();
 
@@ -308,6 +309,12 @@ function wp_remote_post( $url, $args = array() ) {
 	$GLOBALS['pc']['http'][] = array( 'url' => $url, 'args' => $args );
 	$response                = $GLOBALS['pc']['http_response'];
 	return is_callable( $response ) ? $response( $url, $args ) : ( null === $response ? new WP_Error( 'http_request_failed', 'no answer' ) : $response );
+}
+function wp_remote_get( $url, $args = array() ) {
+	return wp_remote_post( $url, $args + array( 'method' => 'GET' ) );
+}
+function wp_remote_retrieve_header( $response, $header ) {
+	return is_array( $response ) && isset( $response['headers'][ strtolower( $header ) ] ) ? $response['headers'][ strtolower( $header ) ] : '';
 }
 function wp_remote_retrieve_response_code( $response ) {
 	return is_array( $response ) && isset( $response['response']['code'] ) ? $response['response']['code'] : '';

@@ -387,6 +387,19 @@ def test_install_page_gives_script_tag_worker_file_and_webhooks(client, new_shop
     assert "attachment" in download.headers["Content-Disposition"]
 
 
+def test_install_page_offers_the_wordpress_plugin_zip_to_logged_in_merchants(client, new_shop):
+    from server.merchant import plugin_zip
+
+    assert client.get("/admin/install/pushcart-for-woocommerce.zip").status_code == 302, "behind the log-in"
+    log_in(client, new_shop.admin_token)
+    page = client.get("/admin/install").get_data(as_text=True)
+    assert 'href="/admin/install/pushcart-for-woocommerce.zip"' in page
+    download = client.get("/admin/install/pushcart-for-woocommerce.zip")
+    assert download.status_code == 200 and download.mimetype == "application/zip"
+    assert download.headers["Content-Disposition"] == f'attachment; filename="{plugin_zip.zip_name()}"'
+    assert download.get_data() == plugin_zip.build_zip()
+
+
 def test_settings_form_saves_and_refuses_bad_input(client, new_shop, session):
     csrf = log_in(client, new_shop.admin_token)
     form = {"csrf_token": csrf, "name": "Acme Two", "origins": "https://acme.example\nhttps://www.acme.example",

@@ -73,6 +73,17 @@ def test_plugin_header_and_readme_agree_on_version():
     assert f"define( 'PUSHCART_WC_VERSION', '{header['Version']}' );" in main
 
 
+def test_plugin_installs_on_wordpress_6_1_with_or_without_woocommerce():
+    """Debian 12 ships WordPress 6.1, and a "Requires Plugins" header blocks activation on 6.5+
+    when WooCommerce is missing, although the plugin runs without it (with a notice)."""
+    main = (PLUGIN / "pushcart-for-woocommerce.php").read_text(encoding="utf-8")
+    readme = (PLUGIN / "readme.txt").read_text(encoding="utf-8")
+    header = dict(re.findall(r"^ \* ([A-Za-z ]+):\s+(.+)$", main, re.M))
+    assert header["Requires at least"] == "6.1"
+    assert re.search(r"^Requires at least: 6\.1$", readme, re.M)
+    assert "Requires Plugins" not in main and "Requires Plugins" not in readme
+
+
 def test_plugin_reads_the_visitor_id_the_widget_keeps():
     """The helper falls back to the widget's localStorage key, and the server side checks ids
     with the widget's own pattern: a change in the widget must show up here."""

@@ -148,6 +148,7 @@ final class Pushcart_WC_Admin {
 		do_settings_sections( Pushcart_WC_Settings::PAGE );
 		submit_button();
 		echo '</form>';
+		$this->render_checks();
 		$this->render_webhooks();
 		echo '</div>';
 	}
@@ -182,15 +183,53 @@ final class Pushcart_WC_Admin {
 		}
 		echo '</tbody></table>';
 
-		$ready = '' !== $url && '' !== Pushcart_WC_Settings::get( 'secret' ) && class_exists( 'WC_Webhook' );
+		$blocker = self::webhook_blocker();
 		echo '<form method="post" action="' . esc_url( admin_url( 'admin-post.php' ) ) . '">';
 		echo '<input type="hidden" name="action" value="' . esc_attr( self::WEBHOOK_ACTION ) . '" />';
 		wp_nonce_field( self::WEBHOOK_ACTION );
-		submit_button( __( 'Create or update the webhooks', 'pushcart-for-woocommerce' ), 'secondary', 'submit', true, $ready ? array() : array( 'disabled' => 'disabled' ) );
-		if ( ! $ready ) {
-			echo '<p class="description">' . esc_html__( 'Save the URL, the key and the secret first (and keep WooCommerce active).', 'pushcart-for-woocommerce' ) . '</p>';
+		submit_button( __( 'Create or update the webhooks', 'pushcart-for-woocommerce' ), 'secondary', 'submit', true, '' === $blocker ? array() : array( 'disabled' => 'disabled' ) );
+		if ( '' !== $blocker ) {
+			echo '<p class="description" id="pushcart-wc-webhook-blocker">' . esc_html( $blocker ) . '</p>';
 		}
 		echo '</form>';
+	}
+
+	/**
+	 * What keeps the webhook button from working, first things first.
+	 *
+	 * @return string '' when nothing does.
+	 */
+	public static function webhook_blocker() {
+		if ( ! class_exists( 'WC_Webhook' ) ) {
+			return __( 'WooCommerce is not active: install and activate WooCommerce (Plugins → Add New), then come back to make the webhooks.', 'pushcart-for-woocommerce' );
+		}
+		if ( '' === Pushcart_WC_Webhooks::delivery_url() ) {
+			return __( 'Save a connect value (or the Pushcart URL and the shop public key) first.', 'pushcart-for-woocommerce' );
+		}
+		if ( '' === Pushcart_WC_Settings::get( 'secret' ) ) {
+			return __( 'Save the webhook secret first: WooCommerce signs every delivery with it.', 'pushcart-for-woocommerce' );
+		}
+		return '';
+	}
+
+	/**
+	 * The checks: whether this site serves the worker file so that a browser can register it.
+	 */
+	private function render_checks() {
+		echo '<h2>' . esc_html__( 'Checks', 'pushcart-for-woocommerce' ) . '</h2>';
+		if ( ! Pushcart_WC_Settings::is_configured() ) {
+			echo '<p>' . esc_html__( 'The checks run once the Pushcart URL and the shop public key are saved.', 'pushcart-for-woocommerce' ) . '</p>';
+			return;
+		}
+		$worker = Pushcart_WC_Frontend::check_worker();
+		printf(
+			'<div class="notice inline notice-%1$s"><p id="pushcart-wc-check-worker" class="pushcart-wc-check-%2$s"><strong>%3$s</strong> %4$s</p></div>',
+			esc_attr( $worker['ok'] ? 'success' : 'error' ),
+			esc_attr( $worker['ok'] ? 'ok' : 'failed' ),
+			esc_html( $worker['ok'] ? __( 'Worker file: OK.', 'pushcart-for-woocommerce' ) : __( 'Worker file: not reachable.', 'pushcart-for-woocommerce' ) ),
+			esc_html( $worker['message'] )
+		);
+		echo '<p class="description">' . esc_html__( 'Pushcart\'s dashboard (Install → Connection) checks the other side: that this site\'s origin is allowed and that webhook deliveries arrive.', 'pushcart-for-woocommerce' ) . '</p>';
 	}
 
 	/**
@@ -211,7 +250,7 @@ final class Pushcart_WC_Admin {
 	 */
 	public function notices() {
 		if ( ! class_exists( 'WooCommerce' ) && current_user_can( 'activate_plugins' ) ) {
-			echo '<div class="notice notice-warning"><p>' . esc_html__( 'Pushcart for WooCommerce needs WooCommerce: the widget is added, but no cart events, order links or webhooks are made without it.', 'pushcart-for-woocommerce' ) . '</p></div>';
+			echo '<div class="notice notice-warning" id="pushcart-wc-no-woocommerce"><p>' . esc_html__( 'Pushcart for WooCommerce: WooCommerce is not active. The widget and the service worker are added, but no cart events, order links or webhooks are made until WooCommerce is installed and activated.', 'pushcart-for-woocommerce' ) . '</p></div>';
 		}
 		// phpcs:disable WordPress.Security.NonceVerification.Recommended -- a message selector after our own redirect; it changes nothing.
 		$page   = isset( $_GET['page'] ) ? sanitize_key( wp_unslash( $_GET['page'] ) ) : '';

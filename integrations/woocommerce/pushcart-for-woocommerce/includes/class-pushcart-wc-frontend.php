@@ -18,6 +18,7 @@ final class Pushcart_WC_Frontend {
 	const SCRIPT_HANDLE = 'pushcart-wc';
 	const QUERY_VAR     = 'pushcart_sw';
 	const SW_REGEX      = '^pushcart-sw\.js$';
+	const FILE          = 'pushcart-sw.js';
 	const AJAX_ACTION   = 'pushcart_events';
 	const NONCE_ACTION  = 'pushcart_wc_events';
 
@@ -101,7 +102,92 @@ final class Pushcart_WC_Frontend {
 	 * @return bool
 	 */
 	public static function is_service_worker_request( $wp ) {
-		return is_object( $wp ) && ! empty( $wp->query_vars[ self::QUERY_VAR ] );
+		if ( is_object( $wp ) && ! empty( $wp->query_vars[ self::QUERY_VAR ] ) ) {
+			return true;
+		}
+		// Plain permalinks have no rewrite rules: WordPress would answer a 404 and
+		// redirect_canonical a 301 to a guessed post. The path itself says what is asked.
+		$uri = isset( $_SERVER['REQUEST_URI'] ) ? wp_unslash( $_SERVER['REQUEST_URI'] ) : ''; // phpcs:ignore WordPress.Security.ValidatedSanitizedInput.InputNotSanitized -- only compared.
+		return is_string( $uri ) && self::is_worker_path( $uri );
+	}
+
+	/**
+	 * Whether a request URI asks for the worker file: the home URL's path plus
+	 * `pushcart-sw.js`, whatever the query string (the widget adds ?shop=...&v=...).
+	 *
+	 * @param string $uri The request URI (path and query).
+	 * @return bool
+	 */
+	public static function is_worker_path( $uri ) {
+		$path = wp_parse_url( $uri, PHP_URL_PATH );
+		$home = wp_parse_url( home_url( '/' ), PHP_URL_PATH );
+		$home = is_string( $home ) ? '/' . trim( $home, '/' ) : '/';
+		return is_string( $path ) && rtrim( $home, '/' ) . '/' . self::FILE === $path;
+	}
+
+	/**
+	 * The worker file's public URL on this site.
+	 *
+	 * @return string
+	 */
+	public static function worker_url() {
+		return home_url( '/' . self::FILE );
+	}
+
+	/**
+	 * Fetches the worker file from this site as a browser would (no redirects followed) and
+	 * says what stops it from registering, for the settings page.
+	 *
+	 * @return array{ok: bool, message: string}
+	 */
+	public static function check_worker() {
+		$url      = self::worker_url();
+		$response = wp_remote_get(
+			$url,
+			array(
+				'timeout'     => 10,
+				'redirection' => 0,
+				// What WordPress's own loopback checks do: a local certificate may be self-signed.
+				'sslverify'   => apply_filters( 'https_local_ssl_verify', false ),
+			)
+		);
+		if ( is_wp_error( $response ) ) {
+			/* translators: %s: the worker file's URL */
+			return self::check_result( false, sprintf( __( 'This site could not fetch its own %s: the server may block requests to itself. Open the address in a browser: it must show one line of JavaScript.', 'pushcart-for-woocommerce' ), $url ) );
+		}
+		$status = (int) wp_remote_retrieve_response_code( $response );
+		$type   = (string) wp_remote_retrieve_header( $response, 'content-type' );
+		if ( $status >= 300 && $status < 400 ) {
+			/* translators: 1: the worker file's URL, 2: HTTP status, 3: where it redirects */
+			return self::check_result( false, sprintf( __( '%1$s answers a redirect (%2$d to %3$s): browsers refuse a redirected service worker. Check Settings → Permalinks and any redirect rule or plugin that catches .js addresses.', 'pushcart-for-woocommerce' ), $url, $status, (string) wp_remote_retrieve_header( $response, 'location' ) ) );
+		}
+		if ( 404 === $status && ! Pushcart_WC_Settings::get( 'url' ) ) {
+			return self::check_result( false, __( 'The worker file is served once the Pushcart URL is saved.', 'pushcart-for-woocommerce' ) );
+		}
+		if ( 200 !== $status ) {
+			/* translators: 1: the worker file's URL, 2: HTTP status */
+			return self::check_result( false, sprintf( __( '%1$s answers HTTP %2$d: the web server does not pass it to WordPress. Turn on pretty permalinks (Settings → Permalinks, anything but "Plain"), or add a rule that sends /pushcart-sw.js to index.php.', 'pushcart-for-woocommerce' ), $url, $status ) );
+		}
+		if ( 0 !== strpos( strtolower( $type ), 'application/javascript' ) || false === strpos( (string) wp_remote_retrieve_body( $response ), 'importScripts(' ) ) {
+			/* translators: 1: the worker file's URL, 2: its content type */
+			return self::check_result( false, sprintf( __( '%1$s is not the Pushcart worker (Content-Type "%2$s"): a cache or another plugin answers it. Exclude /pushcart-sw.js from page caching.', 'pushcart-for-woocommerce' ), $url, $type ) );
+		}
+		/* translators: %s: the worker file's URL */
+		return self::check_result( true, sprintf( __( '%s is served as JavaScript, without redirects.', 'pushcart-for-woocommerce' ), $url ) );
+	}
+
+	/**
+	 * One check's outcome.
+	 *
+	 * @param bool   $ok      Whether the check passed.
+	 * @param string $message What to tell the merchant.
+	 * @return array{ok: bool, message: string}
+	 */
+	private static function check_result( $ok, $message ) {
+		return array(
+			'ok'      => $ok,
+			'message' => $message,
+		);
 	}
 
 	/**
@@ -160,10 +246,7 @@ final class Pushcart_WC_Frontend {
 			Pushcart_WC_Settings::get( 'url' ) . '/widget.js',
 			array(),
 			null, // No ?ver=: the widget is versioned by the Pushcart server that serves it.
-			array(
-				'strategy'  => 'async',
-				'in_footer' => false,
-			)
+			self::script_args( 'async', false )
 		);
 		if ( ! function_exists( 'WC' ) ) {
 			return;
@@ -173,16 +256,33 @@ final class Pushcart_WC_Frontend {
 			plugins_url( 'assets/pushcart-wc.js', PUSHCART_WC_FILE ),
 			array(),
 			PUSHCART_WC_VERSION,
-			array(
-				'strategy'  => 'defer',
-				'in_footer' => true,
-			)
+			self::script_args( 'defer', true )
 		);
 		$config = array(
 			'events' => class_exists( 'WC_AJAX' ) ? WC_AJAX::get_endpoint( self::AJAX_ACTION ) : '',
 			'nonce'  => wp_create_nonce( self::NONCE_ACTION ),
 		);
 		wp_add_inline_script( self::SCRIPT_HANDLE, 'window.pushcartWc=' . wp_json_encode( $config, Pushcart_WC_Cart_Events::json_flags() ) . ';', 'before' );
+	}
+
+	/**
+	 * wp_enqueue_script's last argument: a loading strategy from WordPress 6.3, before that a
+	 * bare in_footer flag (an array there would read as "in the footer"; the tag filter below
+	 * adds async to the widget's tag itself).
+	 *
+	 * @param string $strategy  async or defer.
+	 * @param bool   $in_footer Whether the script goes in the footer.
+	 * @return array|bool
+	 */
+	public static function script_args( $strategy, $in_footer ) {
+		global $wp_version;
+		if ( is_string( $wp_version ) && version_compare( $wp_version, '6.3', '<' ) ) {
+			return $in_footer;
+		}
+		return array(
+			'strategy'  => $strategy,
+			'in_footer' => $in_footer,
+		);
 	}
 
 	/**
