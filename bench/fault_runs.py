@@ -63,6 +63,7 @@ import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -215,30 +216,57 @@ def ensure_pg_up() -> None:
     raise RuntimeError("PostgreSQL did not come back")
 
 
+def seed_backlog(url: str, fake: FakePushService, count: int, now: datetime, ttl: int = 86400,
+                 setup: Any = None) -> set[int]:
+    """One shop, ``count`` subscribers on ``fake`` and one due push each (``setup(i, sub)`` may
+    script a subscriber); returns the subscription ids ``setup`` answered true for."""
+    from server.core.db import Database
+
+    marked = set()
+    database = Database(url)
+    with database.sessionmaker() as session:
+        shop = make_shop(session, now).shop
+        for i in range(count):
+            visitor = make_visitor(session, shop.id, now)
+            sub = make_subscription(session, visitor, now, endpoint=fake.endpoint(f"s{i}"), keys=fake.keys())
+            add_push(session, sub, "shipped", now - timedelta(seconds=1), ttl, now)
+            if setup is not None and setup(i, sub):
+                marked.add(sub.id)
+        session.commit()
+    database.dispose()
+    return marked
+
+
+def start_worker(url: str, vapid_file: str, options: list[str], **env_extra: str) -> tuple[subprocess.Popen, Path]:
+    """A real ``flask --app wsgi worker`` on ``url`` (its own session group), logging to a file."""
+    env = {**os.environ, "DATABASE_URL": url, "PUSHCART_SECRET_KEY": "bench", "VAPID_PRIVATE_KEY_FILE": vapid_file,
+           "VAPID_SUBJECT": "mailto:bench@pushcart.test", "PUSHCART_INSECURE_ENDPOINTS": "1",
+           "PUBLIC_URL": "http://127.0.0.1:9", "LOG_LEVEL": "INFO", **env_extra}
+    log_path = Path(vapid_file).parent / "worker.log"
+    cmd = [str(ROOT / ".venv" / "bin" / "flask"), "--app", "wsgi", "worker", *options]
+    with open(log_path, "wb") as log:
+        worker = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
+    return worker, log_path
+
+
+def stop_worker(worker: subprocess.Popen) -> None:
+    """SIGTERM to the worker's group; SIGKILL when it has not exited 30 s later."""
+    os.killpg(worker.pid, signal.SIGTERM)
+    try:
+        worker.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(worker.pid, signal.SIGKILL)
+
+
 def pg_restart(args: argparse.Namespace, url: str, vapid_file: str) -> dict:
     from server.core.clock import utcnow
-    from server.core.db import Database
 
     now = utcnow()
     with FakePushService() as fake:
         fake.default = Reply(delay=args.delay)  # a push service some milliseconds away
-        database = Database(url)
-        with database.sessionmaker() as session:
-            shop = make_shop(session, now).shop
-            for i in range(args.pushes):
-                visitor = make_visitor(session, shop.id, now)
-                sub = make_subscription(session, visitor, now, endpoint=fake.endpoint(f"s{i}"), keys=fake.keys())
-                add_push(session, sub, "shipped", now - timedelta(seconds=1), 86400, now)
-            session.commit()
-        database.dispose()
-        env = {**os.environ, "DATABASE_URL": url, "PUSHCART_SECRET_KEY": "bench", "VAPID_PRIVATE_KEY_FILE": vapid_file,
-               "VAPID_SUBJECT": "mailto:bench@pushcart.test", "PUSHCART_INSECURE_ENDPOINTS": "1",
-               "PUBLIC_URL": "http://127.0.0.1:9", "LOG_LEVEL": "INFO"}
-        log_path = Path(vapid_file).parent / "worker.log"
-        cmd = [str(ROOT / ".venv" / "bin" / "flask"), "--app", "wsgi", "worker", "--interval", "0.5",
-               "--batch-size", str(args.batch_size), "--lease", str(args.lease), "--concurrency", "8"]
-        with open(log_path, "wb") as log:
-            worker = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
+        seed_backlog(url, fake, args.pushes, now)
+        worker, log_path = start_worker(url, vapid_file, ["--interval", "0.5", "--batch-size", str(args.batch_size),
+                                                          "--lease", str(args.lease), "--concurrency", "8"])
         restarted = None
         started = time.monotonic()
         try:
@@ -262,11 +290,7 @@ def pg_restart(args: argparse.Namespace, url: str, vapid_file: str) -> dict:
                         break
         finally:
             ensure_pg_up()
-            os.killpg(worker.pid, signal.SIGTERM)
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
+            stop_worker(worker)
         elapsed = time.monotonic() - started
         delivered = fake.push_id_counts()
     worker_log = log_path.read_text(errors="replace")
@@ -285,27 +309,14 @@ def pg_drop(args: argparse.Namespace, url: str, vapid_file: str) -> dict:
     import threading
 
     from server.core.clock import utcnow
-    from server.core.db import Database
 
     now = utcnow()
     name = f"pushcart_drop_{os.getpid()}"  # the worker's connections, and only they, carry it
     with FakePushService() as fake:
         fake.default = Reply(delay=args.delay)
-        database = Database(url)
-        with database.sessionmaker() as session:
-            shop = make_shop(session, now).shop
-            for i in range(args.pushes):
-                visitor = make_visitor(session, shop.id, now)
-                sub = make_subscription(session, visitor, now, endpoint=fake.endpoint(f"s{i}"), keys=fake.keys())
-                add_push(session, sub, "shipped", now - timedelta(seconds=1), 86400, now)
-            session.commit()
-        database.dispose()
-        env = {**os.environ, "DATABASE_URL": f"{url}&application_name={name}", "PUSHCART_SECRET_KEY": "bench",
-               "VAPID_PRIVATE_KEY_FILE": vapid_file, "VAPID_SUBJECT": "mailto:bench@pushcart.test",
-               "PUSHCART_INSECURE_ENDPOINTS": "1", "PUBLIC_URL": "http://127.0.0.1:9", "LOG_LEVEL": "INFO"}
-        log_path = Path(vapid_file).parent / "worker.log"
-        cmd = [str(ROOT / ".venv" / "bin" / "flask"), "--app", "wsgi", "worker", "--interval", "0.5",
-               "--batch-size", str(args.batch_size), "--lease", str(args.lease), "--concurrency", "8"]
+        seed_backlog(url, fake, args.pushes, now)
+        options = ["--interval", "0.5", "--batch-size", str(args.batch_size), "--lease", str(args.lease),
+                   "--concurrency", "8"]
         drops = {"all_backends": 0, "outcome_writes": 0, "backends_ended": 0}
         done = threading.Event()
         # Outcome writes: the batch UPDATE running, or written and not yet committed.
@@ -335,8 +346,7 @@ def pg_drop(args: argparse.Namespace, url: str, vapid_file: str) -> dict:
             finally:
                 admin.dispose()
 
-        with open(log_path, "wb") as log:
-            worker = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
+        worker, log_path = start_worker(f"{url}&application_name={name}", vapid_file, options)
         dropper = threading.Thread(target=drop, name="pg-drop")
         started = time.monotonic()
         dropper.start()
@@ -349,11 +359,7 @@ def pg_drop(args: argparse.Namespace, url: str, vapid_file: str) -> dict:
         finally:
             done.set()
             dropper.join(10)
-            os.killpg(worker.pid, signal.SIGTERM)
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
+            stop_worker(worker)
         elapsed = time.monotonic() - started
         delivered = fake.push_id_counts()
     worker_log = log_path.read_text(errors="replace")
@@ -369,35 +375,22 @@ def pg_drop(args: argparse.Namespace, url: str, vapid_file: str) -> dict:
 def push_404_storm(args: argparse.Namespace, url: str, vapid_file: str) -> dict:
     """404 to everything for a while, then 201: no valid subscriber lost, the really gone expired."""
     from server.core.clock import utcnow
-    from server.core.db import Database
     from server.core.models import Subscription
 
     now = utcnow()
     gone_count = args.subscribers * args.gone_percent // 100
     with FakePushService() as fake:
         fake.default = Reply(404)
-        database = Database(url)
-        gone_ids = set()
-        with database.sessionmaker() as session:
-            shop = make_shop(session, now).shop
-            for i in range(args.subscribers):
-                visitor = make_visitor(session, shop.id, now)
-                sub = make_subscription(session, visitor, now, endpoint=fake.endpoint(f"s{i}"), keys=fake.keys())
-                add_push(session, sub, "shipped", now - timedelta(seconds=1), 3600, now)
-                if i < gone_count:  # really gone: 404 to every try, before, during and after the storm
-                    fake.script(f"s{i}", *[Reply(404)] * 50)
-                    gone_ids.add(sub.id)
-            session.commit()
-        database.dispose()
-        env = {**os.environ, "DATABASE_URL": url, "PUSHCART_SECRET_KEY": "bench", "VAPID_PRIVATE_KEY_FILE": vapid_file,
-               "VAPID_SUBJECT": "mailto:bench@pushcart.test", "PUSHCART_INSECURE_ENDPOINTS": "1",
-               "PUBLIC_URL": "http://127.0.0.1:9", "LOG_LEVEL": "INFO",
-               "PUSH_STORM_WINDOW_SECONDS": "1", "PUSH_STORM_RETRY_SECONDS": "3"}
-        log_path = Path(vapid_file).parent / "worker.log"
-        cmd = [str(ROOT / ".venv" / "bin" / "flask"), "--app", "wsgi", "worker", "--interval", "0.2",
-               "--batch-size", str(args.batch_size), "--concurrency", "8"]
-        with open(log_path, "wb") as log:
-            worker = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
+
+        def really_gone(i: int, sub: Any) -> bool:
+            if i < gone_count:  # 404 to every try, before, during and after the storm
+                fake.script(f"s{i}", *[Reply(404)] * 50)
+            return i < gone_count
+
+        gone_ids = seed_backlog(url, fake, args.subscribers, now, ttl=3600, setup=really_gone)
+        worker, log_path = start_worker(url, vapid_file, ["--interval", "0.2", "--batch-size", str(args.batch_size),
+                                                          "--concurrency", "8"],
+                                        PUSH_STORM_WINDOW_SECONDS="1", PUSH_STORM_RETRY_SECONDS="3")
         started = time.monotonic()
         storm_requests = None
         try:
@@ -412,11 +405,7 @@ def push_404_storm(args: argparse.Namespace, url: str, vapid_file: str) -> dict:
                     if counts.get("pending", 0) + counts.get("sending", 0) == 0:
                         break
         finally:
-            os.killpg(worker.pid, signal.SIGTERM)
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
+            stop_worker(worker)
         elapsed = time.monotonic() - started
         delivered = fake.push_id_counts()
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)

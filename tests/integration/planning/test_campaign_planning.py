@@ -192,18 +192,24 @@ def test_a_throttled_campaign_spreads_due_at_at_its_rate_across_batches(session,
     assert session.get(Campaign, campaign.id).targeted == 25
 
 
-def test_planning_again_stores_nothing_twice(session, clock):
-    shop, subs = _audience(session, clock, 5)
-    campaign = _campaign(session, shop, clock.now())
+def _plan_twice(session, shop, campaign, clock, count: int) -> None:
+    """Send ``campaign``, plan its ``count`` rows, then plan the same batch again (as a second
+    worker would): the second sweep stores nothing."""
     service.send_campaign(session, shop, campaign.id, service.SendIn(), clock.now())
     session.commit()
-    assert planner.sweep(session, clock.now()) == 5
+    assert planner.sweep(session, clock.now()) == count
     session.commit()
     again = session.get(Campaign, campaign.id)
-    again.plan_cursor, again.planned_at = 0, None  # as if a second worker planned the same batch
+    again.plan_cursor, again.planned_at = 0, None
     session.commit()
     assert planner.sweep(session, clock.now()) == 0
     session.commit()
+
+
+def test_planning_again_stores_nothing_twice(session, clock):
+    shop, subs = _audience(session, clock, 5)
+    campaign = _campaign(session, shop, clock.now())
+    _plan_twice(session, shop, campaign, clock, 5)
     rows = _rows(session, campaign.id)
     assert sorted(r.dedupe_key for r in rows) == sorted(f"campaign:{campaign.id}:{s.id}" for s in subs)
 
@@ -379,15 +385,7 @@ def test_a_replanned_batch_takes_no_second_list_code(session, clock):
     coupon_service.update_coupon(session, shop, "campaign", update, clock.now())
     coupon_service.upload_codes(session, shop, "campaign", ["A-1", "B-2", "C-3"], clock.now())
     campaign = _campaign(session, shop, clock.now(), title="Code {{ coupon }}")
-    service.send_campaign(session, shop, campaign.id, service.SendIn(), clock.now())
-    session.commit()
-    assert planner.sweep(session, clock.now()) == 2
-    session.commit()
-    again = session.get(Campaign, campaign.id)
-    again.plan_cursor, again.planned_at = 0, None  # as if a second worker planned the same batch
-    session.commit()
-    assert planner.sweep(session, clock.now()) == 0
-    session.commit()
+    _plan_twice(session, shop, campaign, clock, 2)
     assert coupon_service.coupon_as_json(session, shop, "campaign")["remaining"] == 1
     codes = dict(session.execute(sa.select(CouponCode.subscription_id, CouponCode.code)
                                  .where(CouponCode.assigned_at.is_not(None))).all())
