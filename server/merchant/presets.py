@@ -15,7 +15,8 @@ from server.core.errors import Invalid, NotFound
 from server.core.validation import parse
 from server.core.models import KINDS, PresetSetting, Shop
 from server.planning import content, templates
-from server.planning.common import get_setting, safe_url
+from server.planning.defaults import get_setting
+from server.planning.rendering import safe_url
 from server.outbox import plan as outbox
 
 MAX_DELAY = 90 * 24 * 3600  # seconds

@@ -15,7 +15,7 @@ from sqlalchemy import orm
 from server.core.errors import Invalid, NotFound
 from server.core.models import KINDS, Shop, Visitor
 from server.delivery import policy
-from server.planning import common, templates
+from server.planning import defaults, recipients, rendering, templates
 from server.core import visitors
 
 VISITOR_KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -37,15 +37,15 @@ def send_test_push(session: orm.Session, shop: Shop, kind: str, visitor_key: str
     if kind not in KINDS:
         raise NotFound(f"unknown kind {kind!r}", code="unknown_kind")
     visitor = find_visitor(session, shop, visitor_key)
-    subscriptions = common.active_subscriptions(session, visitor.id)
+    subscriptions = recipients.active_subscriptions(session, visitor.id)
     if not subscriptions:
         raise Invalid("this visitor has no active push subscription: allow notifications on your shop first",
                       code="not_subscribed")
-    context = {**templates.SAMPLE_CONTEXT, **common.base_context(shop, visitor)}
+    context = {**templates.SAMPLE_CONTEXT, **rendering.base_context(shop, visitor)}
     context["first_name"] = context["first_name"] or templates.SAMPLE_CONTEXT["first_name"]
-    rendered = common.render(common.get_setting(session, shop, kind), context, common.shop_url(shop))
+    rendered = rendering.render(defaults.get_setting(session, shop, kind), context, rendering.shop_url(shop))
     nonce = secrets.token_hex(6)
-    return common.plan_rows(
+    return recipients.plan_rows(
         session, shop=shop, kind=kind, subscriptions=subscriptions, key=f"test:{kind}:{nonce}",
         group_key=f"{policy.TEST_GROUP_PREFIX}{visitor.id}", due_at=now, rendered=rendered, now=now,
         context={"test": True},

@@ -32,7 +32,7 @@ from sqlalchemy import orm
 
 from server.core.db import in_ids
 from server.core.models import (Interest, Product, Push, PushKind, PushStatus, Shop, Subscription, SubscriptionStatus, Visitor)
-from server.planning import common
+from server.planning import defaults, recipients, rendering
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ ALERTED_STATUSES = (PushStatus.PENDING.value, PushStatus.SENDING.value, PushStat
 
 def group_key(kind: str, product_ref: str) -> str:
     """The plan name of one product's alerts of one kind (the window check looks it up)."""
-    return f"{kind}:{common.short_hash(product_ref, 16)}"
+    return f"{kind}:{recipients.short_hash(product_ref, 16)}"
 
 
 def threshold(reference: Decimal, percent: int) -> Decimal:
@@ -86,7 +86,7 @@ def _plan(session: orm.Session, shop: Shop, kind: str, after: Any, now: datetime
           only: Callable[[Interest], bool] | None = None) -> int:
     """Plan ``kind`` for every interest in ``after`` that passes ``only``; return rows planned.
     ``reference`` gives an interest's ``old_price`` (None for back in stock)."""
-    setting = common.get_setting(session, shop, kind)
+    setting = defaults.get_setting(session, shop, kind)
     if not setting.enabled:
         return 0
     interests = [i for i in _interests(session, shop.id, kind, after.product_ref, after.variant_ref)
@@ -105,9 +105,9 @@ def _plan(session: orm.Session, shop: Shop, kind: str, after: Any, now: datetime
     group = group_key(kind, after.product_ref)
     recent = _recently_alerted(session, shop.id, group, [s.id for s in subscriptions], now - window)
     period = int(now.timestamp() // window.total_seconds())
-    base = {**common.base_context(shop, None),
-            "product_title": after.title, "product_price": common.format_money(after.price, after.currency),
-            "product_url": common.safe_url(after.url) or "", "product_image": common.safe_url(after.image) or ""}
+    base = {**rendering.base_context(shop, None),
+            "product_title": after.title, "product_price": rendering.format_money(after.price, after.currency),
+            "product_url": rendering.safe_url(after.url) or "", "product_image": rendering.safe_url(after.image) or ""}
     fallback = base["product_url"] or base["shop_url"]
     visitors = {v.id: v for v in session.scalars(
         sa.select(Visitor).where(in_ids(Visitor.id, set(by_visitor), session)))} if by_visitor else {}
@@ -117,14 +117,14 @@ def _plan(session: orm.Session, shop: Shop, kind: str, after: Any, now: datetime
             continue
         interest = by_visitor[subscription.visitor_id]
         old = reference(interest)
-        context = {**base, **common.base_context(shop, visitors.get(subscription.visitor_id)),
-                   "old_price": common.format_money(old, after.currency) if old is not None else ""}
-        rendered = common.render(setting, context, fallback_url=fallback)
+        context = {**base, **rendering.base_context(shop, visitors.get(subscription.visitor_id)),
+                   "old_price": rendering.format_money(old, after.currency) if old is not None else ""}
+        rendered = rendering.render(setting, context, fallback_url=fallback)
         delay = setting.delays[0] if setting.delays else 0
-        planned = common.plan_rows(
+        planned = recipients.plan_rows(
             session, shop=shop, kind=kind, subscriptions=[subscription],
             key=f"{group}:{period}", group_key=group, due_at=now + timedelta(seconds=delay),
-            rendered=rendered, now=now, topic=f"a{common.short_hash(group, 20)}",
+            rendered=rendered, now=now, topic=f"a{recipients.short_hash(group, 20)}",
             context={"product_ref": after.product_ref, "variant_ref": after.variant_ref,
                      "interest_id": interest.id},
         )

@@ -26,7 +26,7 @@ from sqlalchemy import orm
 
 from server.core.models import Event, Push, PushStatus, Shop, Visitor
 from server.outbox import plan as outbox
-from server.planning import common
+from server.planning import defaults, recipients, rendering
 
 log = logging.getLogger(__name__)
 
@@ -89,22 +89,22 @@ def plan_leave(session: orm.Session, shop: Shop, visitor: Visitor, left_at: date
     visitor.engaged_since = None
     # Cancelling first makes "a new leave restarts the clock" hold even without an event between.
     outbox.cancel_group(session, shop.id, group_key(visitor.id), reason="left_again")
-    setting = common.get_setting(session, shop, KIND)
+    setting = defaults.get_setting(session, shop, KIND)
     if not setting.enabled:
         return 0
     if _sent_recently(session, visitor.id, left_at):
         log.info("visitor %s left again within 24 h of a sent reminder: nothing planned", visitor.id)
         return 0
-    subscriptions = common.active_subscriptions(session, visitor.id)
+    subscriptions = recipients.active_subscriptions(session, visitor.id)
     if not subscriptions:
         return 0
     context, variant = _context(session, shop, visitor)
     if variant is None:
         return 0
-    rendered = common.render(setting, context, fallback_url=context["shop_url"])
+    rendered = rendering.render(setting, context, fallback_url=context["shop_url"])
     delay = setting.delays[0] if setting.delays else 86400
     window = int(engaged_since.timestamp() * 1000)
-    return common.plan_rows(
+    return recipients.plan_rows(
         session, shop=shop, kind=KIND, subscriptions=subscriptions,
         key=f"browse:{visitor.id}:{window}", group_key=group_key(visitor.id),
         due_at=left_at + timedelta(seconds=delay), rendered=rendered, now=now,
@@ -132,28 +132,28 @@ def _context(session: orm.Session, shop: Shop, visitor: Visitor) -> tuple[dict[s
     ).all()
     product = next((e.product for e in events if e.type in ENGAGING_EVENTS and isinstance(e.product, dict)), None)
     cart = next((e.cart for e in events if isinstance(e.cart, dict)), None)
-    context = common.base_context(shop, visitor)
+    context = rendering.base_context(shop, visitor)
     variant: str | None = None
     if cart is not None and _has_items(cart):
-        cart_count = common.to_decimal(cart.get("item_count"))
+        cart_count = rendering.to_decimal(cart.get("item_count"))
         variant = "cart"
         items = [i for i in (cart.get("items") or []) if isinstance(i, dict)]
         product = _carted_product(events, items)
         currency = cart.get("currency") or shop.currency
         context.update({
-            "cart_total": common.format_money(cart.get("total"), currency),
+            "cart_total": rendering.format_money(cart.get("total"), currency),
             "item_count": int(cart_count) if cart_count is not None else len(items),
-            "cart_url": common.safe_url(cart.get("checkout_url")) or "",
-            "checkout_url": common.safe_url(cart.get("checkout_url")) or "",
+            "cart_url": rendering.safe_url(cart.get("checkout_url")) or "",
+            "checkout_url": rendering.safe_url(cart.get("checkout_url")) or "",
         })
     elif product:
         variant = "browse"
     if product:
         context.update({
             "product_title": str(product.get("title") or ""),
-            "product_price": common.format_money(product.get("price"), product.get("currency") or shop.currency),
-            "product_url": common.safe_url(product.get("url")) or "",
-            "product_image": common.safe_url(product.get("image")) or "",
+            "product_price": rendering.format_money(product.get("price"), product.get("currency") or shop.currency),
+            "product_url": rendering.safe_url(product.get("url")) or "",
+            "product_image": rendering.safe_url(product.get("image")) or "",
         })
     return context, variant
 
@@ -178,10 +178,10 @@ def _carted_product(events: list[Event], items: list[dict[str, Any]]) -> dict[st
 
 
 def _has_items(cart: dict[str, Any]) -> bool:
-    count = common.to_decimal(cart.get("item_count"))
+    count = rendering.to_decimal(cart.get("item_count"))
     if count is not None:
         return count > 0
-    return bool(cart.get("items")) or (common.to_decimal(cart.get("total")) or 0) > 0
+    return bool(cart.get("items")) or (rendering.to_decimal(cart.get("total")) or 0) > 0
 
 
 def sweep(session: orm.Session, now: datetime, batch: int = SWEEP_BATCH) -> int:

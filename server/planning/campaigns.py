@@ -37,7 +37,7 @@ from server.core.kinds import REGISTRY
 from server.core.models import (CAMPAIGN_KIND, OPEN_PUSH_STATUSES, Campaign, CampaignStatus, CouponSource, Push, Shop,
                                 Subscription)
 from server.outbox import plan as outbox
-from server.planning import common, content, coupons, segments, templates
+from server.planning import content, coupons, rendering, segments, templates
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def dedupe_key(campaign_id: int, subscription_id: int) -> str:
 def context(shop: Shop, first_name: str | None, coupon: str = "") -> dict[str, Any]:
     """The variables a campaign template may use: ``shop_name``, ``shop_url``, ``first_name``,
     ``currency``, ``coupon`` (the push's code, ``""`` for none)."""
-    return {"shop_name": shop.name, "shop_url": common.shop_url(shop), "first_name": first_name or "",
+    return {"shop_name": shop.name, "shop_url": rendering.shop_url(shop), "first_name": first_name or "",
             "currency": shop.currency, "coupon": coupon}
 
 
@@ -81,11 +81,11 @@ def render(campaign: Any, shop: Shop, first_name: str | None, coupon: str = "") 
     variables = context(shop, first_name, coupon)
     title = _render_field(campaign, "title", variables) or shop.name
     return outbox.Rendered(
-        title=common._clip(title, common.MAX_TITLE),
-        body=common._clip(_render_field(campaign, "body", variables), common.MAX_BODY),
-        url=common.safe_url(_render_field(campaign, "url", variables)) or common.shop_url(shop),
-        icon=common.safe_url(_render_field(campaign, "icon", variables)),
-        image=common.safe_url(_render_field(campaign, "image", variables)),
+        title=rendering._clip(title, rendering.MAX_TITLE),
+        body=rendering._clip(_render_field(campaign, "body", variables), rendering.MAX_BODY),
+        url=rendering.safe_url(_render_field(campaign, "url", variables)) or rendering.shop_url(shop),
+        icon=rendering.safe_url(_render_field(campaign, "icon", variables)),
+        image=rendering.safe_url(_render_field(campaign, "image", variables)),
     )
 
 

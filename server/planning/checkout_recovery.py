@@ -17,7 +17,7 @@ from sqlalchemy import exc, orm
 
 from server.core.models import Checkout, Shop, Visitor
 from server.outbox import plan as outbox
-from server.planning import common
+from server.planning import defaults, recipients, rendering
 
 KIND = "checkout_recovery"
 
@@ -67,7 +67,7 @@ def record(session: orm.Session, shop: Shop, data: CheckoutData, visitor: Visito
         value = getattr(data, name)
         if value is not None:
             setattr(checkout, name, value)
-    if checkout.checkout_url and common.safe_url(checkout.checkout_url) is None:
+    if checkout.checkout_url and rendering.safe_url(checkout.checkout_url) is None:
         checkout.checkout_url = None
     session.flush()
     plan(session, shop, checkout, now)
@@ -79,15 +79,15 @@ def _context(shop: Shop, checkout: Checkout, visitor: Visitor | None) -> dict[st
     first = items[0] if items else {}
     currency = checkout.currency or shop.currency
     return {
-        **common.base_context(shop, visitor),
-        "cart_total": common.format_money(checkout.total, currency),
+        **rendering.base_context(shop, visitor),
+        "cart_total": rendering.format_money(checkout.total, currency),
         "item_count": checkout.item_count if checkout.item_count is not None else len(items),
-        "checkout_url": common.safe_url(checkout.checkout_url) or "",
-        "cart_url": common.safe_url(checkout.checkout_url) or "",
+        "checkout_url": rendering.safe_url(checkout.checkout_url) or "",
+        "cart_url": rendering.safe_url(checkout.checkout_url) or "",
         "product_title": str(first.get("title") or ""),
-        "product_price": common.format_money(first.get("price"), currency),
-        "product_url": common.safe_url(first.get("url")) or "",
-        "product_image": common.safe_url(first.get("image")) or "",
+        "product_price": rendering.format_money(first.get("price"), currency),
+        "product_url": rendering.safe_url(first.get("url")) or "",
+        "product_image": rendering.safe_url(first.get("image")) or "",
     }
 
 
@@ -95,10 +95,10 @@ def plan(session: orm.Session, shop: Shop, checkout: Checkout, now: datetime) ->
     """Plan every step of an unpaid checkout's series (idempotent); return rows planned."""
     if checkout.paid_at is not None or checkout.visitor_id is None:
         return 0
-    setting = common.get_setting(session, shop, KIND)
+    setting = defaults.get_setting(session, shop, KIND)
     if not setting.enabled or not setting.delays:
         return 0
-    subscriptions = common.active_subscriptions(session, checkout.visitor_id)
+    subscriptions = recipients.active_subscriptions(session, checkout.visitor_id)
     if not subscriptions:
         return 0
     visitor = session.get(Visitor, checkout.visitor_id)
@@ -106,13 +106,13 @@ def plan(session: orm.Session, shop: Shop, checkout: Checkout, now: datetime) ->
     fallback_url = context["checkout_url"] or context["shop_url"]
     texts = list(setting.steps or [])
     # A newer step replaces an undelivered older one of the same checkout at the push service.
-    topic = f"checkout-{common.short_hash(checkout.token)}"
+    topic = f"checkout-{recipients.short_hash(checkout.token)}"
     planned = 0
     previous = None
     for step, offset in enumerate(setting.delays, start=1):  # steps are 1-based
         own = texts[step - 1] if step <= len(texts) else None
-        rendered = common.render(setting, context, fallback_url=fallback_url, texts=own)
-        planned += common.plan_rows(
+        rendered = rendering.render(setting, context, fallback_url=fallback_url, texts=own)
+        planned += recipients.plan_rows(
             session, shop=shop, kind=KIND, subscriptions=subscriptions,
             key=f"checkout:{checkout.id}:{step}", group_key=group_key(checkout),
             due_at=checkout.started_at + timedelta(seconds=offset), rendered=rendered, now=now,

@@ -1,9 +1,9 @@
 """What a push says to one subscriber: the locale's texts, the action buttons, ``{{ coupon }}``.
 
-The planners render a kind's templates once per plan (``common.render``); a plan's rows are then
+The planners render a kind's templates once per plan (``rendering.render``); a plan's rows are then
 rendered again per subscription only when that can change them (``personalize``): the kind has
 per-locale texts, or one of its templates uses ``coupon``. Other planners (campaigns, alerts)
-get the same by rendering through ``common.render`` and planning through ``common.plan_rows``.
+get the same by rendering through ``rendering.render`` and planning through ``recipients.plan_rows``.
 
 Locale choice (``pick_locale``): the subscriber's locale (``subscriptions.locale``, else
 ``visitors.locale``, as the browser gave it, e.g. ``de-DE``) is matched case-insensitively

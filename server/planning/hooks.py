@@ -18,7 +18,7 @@ from server.core.vapid_keys import retire_unused
 from server.core.models import Checkout, Order, Shipment, Shop, Subscription, Visitor
 from server.outbox import plan as outbox
 from server.planning.expiry import expire_stale_subscriptions, idle_expiry
-from server.planning import (alerts, browse_abandonment, campaigns, checkout_recovery, common, experiments, repurchase, shipped, welcome)
+from server.planning import alerts, browse_abandonment, campaigns, checkout_recovery, experiments, rendering, repurchase, shipped, welcome
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def checkout_from_cart(cart: dict[str, Any]) -> checkout_recovery.CheckoutData |
     token = cart.get("token")
     if not isinstance(token, str) or not token.strip() or len(token) > 128:
         return None
-    total = common.to_decimal(cart.get("total"))
+    total = rendering.to_decimal(cart.get("total"))
     if total is not None and not (0 <= total <= MAX_TOTAL):
         total = None
     currency = cart.get("currency")
@@ -77,7 +77,7 @@ def checkout_from_cart(cart: dict[str, Any]) -> checkout_recovery.CheckoutData |
         total=total.quantize(Decimal("0.01")) if total is not None else None,
         currency=currency.upper() if isinstance(currency, str) and _CURRENCY.match(currency) else None,
         item_count=count if isinstance(count, int) and not isinstance(count, bool) and 0 <= count <= 10000 else None,
-        checkout_url=common.safe_url(cart.get("checkout_url")),
+        checkout_url=rendering.safe_url(cart.get("checkout_url")),
         items=[i for i in items if isinstance(i, dict)][:MAX_ITEMS] if isinstance(items, list) else None,
     )
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import orm
 
 from server.core.models import Order, Shop
-from server.planning import common
+from server.planning import recipients, rendering
 
 KIND = "repurchase"
 
@@ -20,7 +20,7 @@ def _first_item(order: Order) -> dict:
 
 def plan(session: orm.Session, shop: Shop, order: Order, now: datetime) -> int:
     """Plan the repurchase reminder of a paid order; return rows planned."""
-    audience = common.order_audience(session, shop, KIND, order)
+    audience = recipients.order_audience(session, shop, KIND, order)
     if audience is None:
         return 0
     setting, subscriptions = audience.setting, audience.subscriptions
@@ -28,12 +28,12 @@ def plan(session: orm.Session, shop: Shop, order: Order, now: datetime) -> int:
     context = {
         **audience.context(shop, order),
         "product_title": str(item.get("title") or ""),
-        "product_url": common.safe_url(item.get("url")) or "",
-        "product_image": common.safe_url(item.get("image")) or "",
+        "product_url": rendering.safe_url(item.get("url")) or "",
+        "product_image": rendering.safe_url(item.get("image")) or "",
     }
-    rendered = common.render(setting, context, fallback_url=context["shop_url"])
+    rendered = rendering.render(setting, context, fallback_url=context["shop_url"])
     delay = setting.delays[0] if setting.delays else 7 * 86400
-    return common.plan_rows(
+    return recipients.plan_rows(
         session, shop=shop, kind=KIND, subscriptions=subscriptions, key=f"{KIND}:{order.id}",
         group_key=f"{KIND}:{order.id}", due_at=order.paid_at + timedelta(seconds=delay),
         rendered=rendered, now=now, topic=KIND,

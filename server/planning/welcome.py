@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import orm
 
 from server.core.models import Shop, Subscription, SubscriptionStatus, Visitor
-from server.planning import common
+from server.planning import defaults, recipients, rendering
 
 KIND = "welcome"
 
@@ -14,13 +14,13 @@ KIND = "welcome"
 def plan(session: orm.Session, shop: Shop, visitor: Visitor, subscription: Subscription,
          now: datetime) -> int:
     """Plan the welcome push of a new subscription; return rows planned (0 or 1)."""
-    setting = common.get_setting(session, shop, KIND)
+    setting = defaults.get_setting(session, shop, KIND)
     if not setting.enabled or subscription.status != SubscriptionStatus.ACTIVE.value:
         return 0
-    context = common.base_context(shop, visitor)
-    rendered = common.render(setting, context, fallback_url=context["shop_url"])
+    context = rendering.base_context(shop, visitor)
+    rendered = rendering.render(setting, context, fallback_url=context["shop_url"])
     delay = setting.delays[0] if setting.delays else 0
-    return common.plan_rows(
+    return recipients.plan_rows(
         session, shop=shop, kind=KIND, subscriptions=[subscription], key=KIND,
         group_key=f"{KIND}:{subscription.id}", due_at=now + timedelta(seconds=delay),
         rendered=rendered, now=now,

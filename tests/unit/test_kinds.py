@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from server.core import kinds
 from server.core.models import ALERT_KINDS, ALL_KINDS, KINDS, TRANSACTIONAL_KINDS, PushKind
-from server.planning.common import DELIVERY
+from server.planning.recipients import DELIVERY
 from server.planning.defaults import DEFAULTS
 
 

@@ -366,7 +366,7 @@ def test_a_template_rendering_to_a_bad_link_falls_back_to_the_shop(session, shop
 
 
 def test_prices_are_formatted_with_the_currency():
-    from server.planning.common import format_money
+    from server.planning.rendering import format_money
 
     assert format_money("49", "USD") == "$49.00"
     assert format_money(Decimal("1234.5"), "EUR") == "€1,234.50"

@@ -12,7 +12,7 @@ import signal
 import pytest
 
 from server.core.errors import Invalid
-from server.planning import common, templates
+from server.planning import rendering, templates
 from server.planning.defaults import DEFAULTS
 
 
@@ -103,7 +103,7 @@ def test_hostile_templates_fall_back_at_plan_time_with_a_warning(quick, caplog, 
     setting = type("Setting", (), {"kind": "shipped", "shop_id": 42, "title": "Order {{ order_id }}",
                                    "body": source, "url": "", "icon": "", "image": source})()
     with caplog.at_level(logging.WARNING, logger="server.planning.common"):
-        rendered = common.render(setting, {**templates.SAMPLE_CONTEXT}, fallback_url="https://shop.example/")
+        rendered = rendering.render(setting, {**templates.SAMPLE_CONTEXT}, fallback_url="https://shop.example/")
     assert rendered.title == "Order 1001"
     assert rendered.body == "" and rendered.image is None and rendered.url == "https://shop.example/"
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
