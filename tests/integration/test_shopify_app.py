@@ -146,3 +146,30 @@ def test_app_deliveries_count_against_the_named_shops_webhook_limit(app_config, 
     second = app_delivery(client, "customers/create", {"id": 9}, webhook_id="b-1",
                           domain="second-shop.myshopify.com").status_code
     assert (first, second) == ([200, 200, 429], 200)
+
+
+def test_the_install_page_shows_the_app_embed_values_when_the_service_has_the_app(client, session, app_shop):
+    from tests.integration.test_dashboard import log_in
+    log_in(client, app_shop.admin_token)
+    page = client.get("/admin/install").get_data(as_text=True)
+    assert '<details id="install-shopify" open>' in page
+    assert 'id="shopify-app-steps"' in page
+    # What the merchant types into the app embed's two settings, and what the settings must hold.
+    assert '<code id="shopify-embed-url">http://pushcart.test</code>' in page
+    assert f'<code id="shopify-embed-key">{app_shop.shop.public_key}</code>' in page
+    assert f'id="shopify-domain-state">{DOMAIN}<' in page
+    assert "/apps/pushcart/pushcart-sw.js" in page
+    assert CLIENT_SECRET not in page
+
+
+def test_without_the_app_the_install_page_shows_the_hand_made_steps_only(app_config, make_app, clock):
+    from tests.integration.test_dashboard import log_in
+    app = make_app({**app_config, "SHOPIFY_CLIENT_SECRET": None})
+    client = app.test_client()
+    with get_db(app).sessionmaker() as s:
+        new = make_shop(s, clock.now(), origins=[ORIGIN])
+        new.shop.platform = "shopify"
+        s.commit()
+    log_in(client, new.admin_token)
+    page = client.get("/admin/install").get_data(as_text=True)
+    assert 'id="shopify-app-steps"' not in page and 'id="shopify-webhook-url"' in page
