@@ -86,6 +86,7 @@ def shop_by_domain(session: orm.Session, domain: str | None) -> Shop:
     shops = session.scalars(sa.select(Shop).where(Shop.platform == "shopify", Shop.platform_domain == value)
                             .limit(2)).all() if DOMAIN_PATTERN.match(value) else []
     if not shops:
+        log.info("Shopify app delivery for %s refused: no Shopify shop has this domain", value[:255])
         raise NotFound("no Shopify shop here has this myshopify domain in its settings", code="unknown_shop_domain")
     if len(shops) > 1:
         log.warning("Shopify app delivery for %s refused: several shops claim this domain", value)

@@ -173,3 +173,23 @@ def test_without_the_app_the_install_page_shows_the_hand_made_steps_only(app_con
     log_in(client, new.admin_token)
     page = client.get("/admin/install").get_data(as_text=True)
     assert 'id="shopify-app-steps"' not in page and 'id="shopify-webhook-url"' in page
+
+
+def test_shop_list_names_the_shops_that_claim_a_domain(runner, session, clock, app_shop):
+    other = make_shop(session, clock.now(), name="Elsewhere", origins=["https://other.example"])
+    session.commit()
+    result = runner.invoke(args=["shop", "list", "--domain", DOMAIN.upper()])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert rows == [{"public_key": app_shop.shop.public_key, "name": app_shop.shop.name, "platform": "shopify",
+                     "platform_domain": DOMAIN}]
+    everyone = runner.invoke(args=["shop", "list"]).output.splitlines()
+    assert {json.loads(line)["public_key"] for line in everyone} == {app_shop.shop.public_key, other.shop.public_key}
+
+
+def test_the_client_secret_is_never_logged(client, session, app_shop, caplog):
+    with caplog.at_level(logging.DEBUG):
+        app_delivery(client, "orders/paid", fixture("shopify/orders_paid.json"))
+        app_delivery(client, "orders/paid", fixture("shopify/orders_paid.json"), secret="wrong", webhook_id="x")
+        app_delivery(client, "orders/paid", fixture("shopify/orders_paid.json"), domain="nobody.myshopify.com")
+    assert caplog.records and CLIENT_SECRET not in caplog.text
