@@ -103,3 +103,34 @@ def test_theme_check_reports_a_broken_block(tmp_path, change, check):
     block.write_text(block.read_text().replace(old, new))
     returncode, offenses = theme_check(copy)
     assert returncode == 1 and check in {offense["check"] for offense in offenses}, offenses
+
+
+def render_embed(settings: dict) -> str:
+    """The app-embed block rendered by LiquidJS with these settings, as a storefront shows it."""
+    node = shutil.which("node")
+    if node is None or not (ROOT / "node_modules" / "liquidjs").is_dir():
+        pytest.skip("node or node_modules/liquidjs missing: run `make node-deps`")
+    done = subprocess.run([node, str(ROOT / "tests" / "integration" / "shopify_embed_harness.cjs")],
+                          input=json.dumps({"settings": settings}), capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.mark.parametrize("url", ["https://push.example.com", "https://push.example.com/", " https://push.example.com/ "])
+def test_the_app_embed_renders_the_install_pages_script_tag(url):
+    assert render_embed({"pushcart_url": url, "shop_key": " pk_live_1 "}) == (
+        '<script src="https://push.example.com/widget.js" data-shop="pk_live_1" async></script>')
+
+
+@pytest.mark.parametrize("settings", [{}, {"pushcart_url": "https://push.example.com"}, {"shop_key": "pk_1"},
+                                      {"pushcart_url": "  ", "shop_key": "pk_1"}])
+def test_the_app_embed_adds_nothing_until_both_values_are_set(settings):
+    assert render_embed({"pushcart_url": None, "shop_key": None, **settings}) == ""
+
+
+def test_the_app_embed_escapes_what_the_merchant_typed():
+    html = render_embed({"pushcart_url": 'https://push.example.com/"><script>x()</script>',
+                         "shop_key": '"><img src=x onerror=y()>'})
+    assert "<script>x()" not in html and "<img" not in html
+    assert html.count("<script") == 1 and 'data-shop="&#34;&gt;&lt;img' in html
