@@ -11,7 +11,7 @@ from flask import Blueprint, Response, current_app, request
 from server.core.embed import worker_source
 from server.core.clock import get_clock
 from server.core.db import get_db, get_session
-from server.core.errors import ApiError, Unauthorized
+from server.core.errors import ApiError
 from server.core.models import Shop
 from server.webhooks import shopify, status, woocommerce
 from server.core.shops import shop_by_public_key
@@ -76,10 +76,7 @@ def shopify_proxy_worker(public_key: str) -> Response:
 def shopify_app_proxy_worker() -> Response:
     """The worker through the operator app's proxy (one proxy URL for every shop): signed with the
     app's client secret, for a shop Pushcart knows by the proxy's ``shop`` parameter."""
-    secret = _app_secret()
-    if not secret:
-        raise Unauthorized("this service has no Shopify app: SHOPIFY_CLIENT_SECRET is not set", code="no_app_secret")
-    shopify.verify_proxy_signature([secret], request.args)
+    shopify.verify_app_proxy(_app_secret(), request.args)
     shopify.shop_by_domain(get_session(), request.args.get("shop"))
     return _worker()
 

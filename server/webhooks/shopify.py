@@ -1,9 +1,10 @@
 """Shopify's webhooks as they are, and its app proxy.
 
 Deliveries: ``X-Shopify-Hmac-Sha256`` (base64 HMAC-SHA256 of the raw body with the shop's
-``platform_secret`` or the operator's app client secret, ``SHOPIFY_CLIENT_SECRET``), ``X-Shopify-Topic``, ``X-Shopify-Webhook-Id`` (the same on every retry of
-one event: a repeat changes nothing) and ``X-Shopify-Shop-Domain`` (must be the shop's
-myshopify domain when one is set). Each topic is translated into a native webhook model:
+``platform_secret`` or the operator's app client secret, ``SHOPIFY_CLIENT_SECRET``),
+``X-Shopify-Topic``, ``X-Shopify-Webhook-Id`` (the same on every retry of one event: a repeat
+changes nothing) and ``X-Shopify-Shop-Domain`` (must be the shop's myshopify domain when one is
+set; the client secret counts only for a shop that has one). Each topic is translated into a native webhook model:
 
 | topic | becomes |
 | --- | --- |
@@ -61,11 +62,24 @@ class AmbiguousDomain(ApiError):
 def secrets_for(shop: Shop, app_secret: str | None) -> list[str]:
     """The keys a delivery for the shop may be signed with: its own ``platform_secret`` (a
     webhook made on Shopify's Notifications page) and the operator app's client secret; raises
-    Unauthorized when there is neither."""
-    keys = [key for key in (shop.platform_secret, app_secret) if key]
+    Unauthorized when there is neither.
+
+    The client secret counts only for a shop with a myshopify domain: it signs the deliveries
+    of every shop on the app, so the domain they carry is what keeps one shop's delivery out of
+    another's.
+    """
+    keys = [key for key in (shop.platform_secret, app_secret if shop.platform_domain else None) if key]
     if not keys:
         platforms.require_secret(shop, "Shopify")
     return keys
+
+
+def verify_app_proxy(app_secret: str | None, params: MultiDict[str, str]) -> None:
+    """Check a request through the app's one proxy URL against the app's client secret; raises
+    Unauthorized."""
+    if not app_secret:
+        raise Unauthorized("this service has no Shopify app: SHOPIFY_CLIENT_SECRET is not set", code="no_app_secret")
+    verify_proxy_signature([app_secret], params)
 
 
 def verify_app_delivery(app_secret: str | None, headers: Mapping[str, str], body: bytes) -> None:

@@ -193,3 +193,17 @@ def test_the_client_secret_is_never_logged(client, session, app_shop, caplog):
         app_delivery(client, "orders/paid", fixture("shopify/orders_paid.json"), secret="wrong", webhook_id="x")
         app_delivery(client, "orders/paid", fixture("shopify/orders_paid.json"), domain="nobody.myshopify.com")
     assert caplog.records and CLIENT_SECRET not in caplog.text
+
+
+def test_the_client_secret_is_no_key_for_a_shop_without_a_domain(client, session, app_shop):
+    # An app delivery names its shop by domain: a shop that names none could be handed another
+    # shop's captured delivery, so for it only its own platform secret counts.
+    shop = session.get(Shop, app_shop.shop.id)
+    shop.platform_domain = None
+    session.commit()
+    response = shopify(client, app_shop.shop, "orders/paid", fixture("shopify/orders_paid.json"),
+                       secret=CLIENT_SECRET)
+    assert response.status_code == 401 and response.json["error"]["code"] == "no_platform_secret"
+    path = f"/v1/integrations/shopify/{app_shop.shop.public_key}/proxy/pushcart-sw.js"
+    assert client.get(f"{path}?{urlencode(proxy_params())}").status_code == 401
+    assert counts(session)["Order"] == 0
