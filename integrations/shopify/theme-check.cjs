@@ -7,7 +7,8 @@ const { themeCheckRun } = require("@shopify/theme-check-node");
 
 async function main() {
   const root = path.resolve(process.argv[2] || path.join(__dirname, "extensions", "pushcart-embed"));
-  const { offenses } = await themeCheckRun(root, path.join(root, ".theme-check.yml"), () => {});
+  // The config lives beside the app, not in the extension: the CLI deploys the extension's folder.
+  const { offenses } = await themeCheckRun(root, path.join(__dirname, "theme-check.yml"), () => {});
   const found = offenses.map((o) => ({
     check: o.check, severity: ["error", "warning", "info"][o.severity] || String(o.severity),
     file: path.relative(root, o.uri.replace(/^file:\/\//, "")), line: o.start.line + 1, message: o.message,

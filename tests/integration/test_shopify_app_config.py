@@ -93,6 +93,8 @@ def test_the_extension_passes_shopifys_theme_check():
     (("{%- endif -%}\n\n{% schema %}", "\n{% schema %}"), "LiquidHTMLSyntaxError"),
     ((" async></script>", "></script>"), "ParserBlockingScript"),
     (('"target": "body",', '"target": "body",,'), "ValidSchema"),
+    # A check of the app-extension config only: a theme may have it, an app block may not.
+    (("\n{% schema %}", "\n{% javascript %}var a;{% endjavascript %}\n{% schema %}"), "AppBlockValidTags"),
 ])
 def test_theme_check_reports_a_broken_block(tmp_path, change, check):
     copy = tmp_path / "pushcart-embed"
