@@ -51,7 +51,9 @@ system-deps:
 	  echo "missing and not root:$$missing (the tests that need them are skipped)" >&2; \
 	fi
 
-# The npm packages the tests use: web-push-testing (the mock push service), web-push (bench).
+# The npm packages the tests use: web-push-testing (the mock push service), web-push (bench),
+# @shopify/theme-check-node (Shopify's checks on integrations/shopify's theme app extension), liquidjs
+# (renders its app-embed block in the tests).
 node-deps: node_modules/.installed
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

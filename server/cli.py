@@ -13,7 +13,7 @@ from flask.cli import AppGroup
 
 from server.core.db import session_scope
 from server.core.errors import ApiError
-from server.core.shops import shop_by_public_key, shop_cache
+from server.core.shops import list_shops, shop_by_public_key, shop_cache
 from server.merchant.shops import create_shop, reissue_admin_token, rotate_secret
 from server.delivery.push.vapid import check_subject, init_keys, load_keys, public_key_b64
 
@@ -138,6 +138,19 @@ def shop_create(name: str, origins: tuple[str, ...]) -> None:
     except ApiError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(json.dumps(payload))
+
+
+@shop_cli.command("list")
+@click.option("--domain", default=None, help="Only the shops whose platform domain is this one "
+                                             "(e.g. linen-co.myshopify.com).")
+def shop_list(domain: str | None) -> None:
+    """Print the shops, one JSON object a line: public key, name, platform and platform domain
+    (which shop a Shopify app delivery for a domain goes to)."""
+    with session_scope() as session:
+        rows = [{"public_key": shop.public_key, "name": shop.name, "platform": shop.platform,
+                 "platform_domain": shop.platform_domain} for shop in list_shops(session, domain)]
+    for row in rows:
+        click.echo(json.dumps(row))
 
 
 @shop_cli.command("token")

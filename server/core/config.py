@@ -100,6 +100,9 @@ class Settings(BaseModel):
     COLLECT_JOURNAL_MAX_PENDING: int = _setting(
         200_000, "batches a process may hold undrained (a database outage) before the events API answers 503 `busy`",
         ge=1)
+    SHOPIFY_CLIENT_SECRET: str | None = _setting(
+        None, "the client secret of the operator's Shopify app (`integrations/shopify`): it signs the app's webhooks "
+        "(`POST /v1/integrations/shopify`) and its app proxy; never shown or logged", shown="none (the app routes answer 401)")
     PLATFORM_MAX_CONTENT_LENGTH: int = _setting(1024 * 1024, "the largest Shopify or WooCommerce webhook body, in bytes",
                                                 ge=64 * 1024)
 

@@ -51,8 +51,13 @@ def ip_key() -> str:
 
 
 def shop_key() -> str:
-    """Rate-limit key for the shop named by the public key in the path."""
-    return "shop:" + str((request.view_args or {}).get("public_key", ""))
+    """Rate-limit key for the shop named by the public key in the path, or (the Shopify app's one
+    URL for every shop) by the myshopify domain its delivery or proxy request names."""
+    public_key = (request.view_args or {}).get("public_key")
+    if public_key is not None:
+        return "shop:" + str(public_key)
+    domain = request.headers.get("X-Shopify-Shop-Domain") or request.args.get("shop") or ""
+    return "shopify:" + domain.strip().lower()[:255]
 
 
 def _config_limit(name: str) -> Callable[[], str]:

@@ -116,6 +116,14 @@ def shop_cache(app: Flask) -> ShopCache:
     return cache
 
 
+def list_shops(session: orm.Session, platform_domain: str | None = None) -> list[Shop]:
+    """Every shop in creation order, or those whose ``platform_domain`` is this one (any case)."""
+    query = sa.select(Shop).order_by(Shop.id)
+    if platform_domain is not None:
+        query = query.where(Shop.platform_domain == platform_domain.strip().lower())
+    return list(session.scalars(query))
+
+
 def shop_by_admin_token(session: orm.Session, token: str) -> Shop | None:
     """The shop whose admin token this is, or None."""
     if not token:

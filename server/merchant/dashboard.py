@@ -224,6 +224,9 @@ def install_context() -> dict[str, Any]:
         "shopify_url": f"{public_url}/v1/integrations/shopify/{g.shop.public_key}",
         "shopify_proxy_url": f"{public_url}/v1/integrations/shopify/{g.shop.public_key}/proxy",
         "shopify_topics": SHOPIFY_TOPICS,
+        # The operator deployed the Shopify app (integrations/shopify): its webhooks and proxy are
+        # signed with this key, so the merchant installs the app instead of building one.
+        "shopify_app": bool(current_app.config["SHOPIFY_CLIENT_SECRET"]),
         "woocommerce_url": f"{public_url}/v1/integrations/woocommerce/{g.shop.public_key}",
         "woocommerce_topics": WOOCOMMERCE_TOPICS,
         "secret_set": bool(g.shop.platform_secret),

@@ -3,6 +3,7 @@ file through Shopify's app proxy (``/v1/integrations/...``)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
@@ -11,6 +12,7 @@ from server.core.embed import worker_source
 from server.core.clock import get_clock
 from server.core.db import get_db, get_session
 from server.core.errors import ApiError
+from server.core.models import Shop
 from server.webhooks import shopify, status, woocommerce
 from server.core.shops import shop_by_public_key
 
@@ -24,9 +26,8 @@ def _body_limit() -> None:
     request.max_content_length = current_app.config["PLATFORM_MAX_CONTENT_LENGTH"]
 
 
-def _deliver(source: str, handle: Callable[..., dict[str, Any]], public_key: str) -> tuple[dict[str, Any], int]:
+def _deliver(source: str, handle: Callable[..., dict[str, Any]], shop: Shop) -> tuple[dict[str, Any], int]:
     """Run one platform's handler, noting the delivery as accepted or refused for the connection check."""
-    shop = shop_by_public_key(get_session(), public_key)
     now = get_clock().now()
     try:
         result = handle(get_session(), shop, request.headers, request.get_data(cache=True), now)
@@ -37,22 +38,49 @@ def _deliver(source: str, handle: Callable[..., dict[str, Any]], public_key: str
     return result, 200
 
 
+def _app_secret() -> str | None:
+    return current_app.config["SHOPIFY_CLIENT_SECRET"]
+
+
 @bp.post("/shopify/<public_key>")
 def shopify_webhook(public_key: str) -> tuple[dict[str, Any], int]:
     """A Shopify webhook delivery: verified over the raw body, then translated and applied."""
-    return _deliver("shopify", shopify.handle, public_key)
+    shop = shop_by_public_key(get_session(), public_key)
+    return _deliver("shopify", partial(shopify.handle, app_secret=_app_secret()), shop)
+
+
+@bp.post("/shopify")
+def shopify_app_webhook() -> tuple[dict[str, Any], int]:
+    """A delivery of the operator's Shopify app (one URL for every shop): signed with the app's
+    client secret, then given to the shop of its ``X-Shopify-Shop-Domain``."""
+    shopify.verify_app_delivery(_app_secret(), request.headers, request.get_data(cache=True))
+    shop = shopify.shop_by_domain(get_session(), request.headers.get(shopify.DOMAIN_HEADER))
+    return _deliver("shopify", partial(shopify.handle, app_secret=_app_secret()), shop)
 
 
 @bp.post("/woocommerce/<public_key>")
 def woocommerce_webhook(public_key: str) -> tuple[dict[str, Any], int]:
     """A WooCommerce webhook delivery (or its first, unsigned ping)."""
-    return _deliver("woocommerce", woocommerce.handle, public_key)
+    return _deliver("woocommerce", woocommerce.handle, shop_by_public_key(get_session(), public_key))
 
 
 @bp.get("/shopify/<public_key>/proxy/pushcart-sw.js")
 def shopify_proxy_worker(public_key: str) -> Response:
     """The one-line service worker, served on the shop's origin through Shopify's app proxy."""
     shop = shop_by_public_key(get_session(), public_key)
-    shopify.verify_proxy(shop, request.args)
+    shopify.verify_proxy(shop, request.args, app_secret=_app_secret())
+    return _worker()
+
+
+@bp.get("/shopify/proxy/pushcart-sw.js")
+def shopify_app_proxy_worker() -> Response:
+    """The worker through the operator app's proxy (one proxy URL for every shop): signed with the
+    app's client secret, for a shop Pushcart knows by the proxy's ``shop`` parameter."""
+    shopify.verify_app_proxy(_app_secret(), request.args)
+    shopify.shop_by_domain(get_session(), request.args.get("shop"))
+    return _worker()
+
+
+def _worker() -> Response:
     source = worker_source(current_app.config["PUBLIC_URL"]) + "\n"
     return Response(source, mimetype="text/javascript", headers={"Cache-Control": "public, max-age=300"})

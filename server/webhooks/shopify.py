@@ -1,9 +1,10 @@
 """Shopify's webhooks as they are, and its app proxy.
 
 Deliveries: ``X-Shopify-Hmac-Sha256`` (base64 HMAC-SHA256 of the raw body with the shop's
-``platform_secret``), ``X-Shopify-Topic``, ``X-Shopify-Webhook-Id`` (the same on every retry of
-one event: a repeat changes nothing) and ``X-Shopify-Shop-Domain`` (must be the shop's
-myshopify domain when one is set). Each topic is translated into a native webhook model:
+``platform_secret`` or the operator's app client secret, ``SHOPIFY_CLIENT_SECRET``),
+``X-Shopify-Topic``, ``X-Shopify-Webhook-Id`` (the same on every retry of one event: a repeat
+changes nothing) and ``X-Shopify-Shop-Domain`` (must be the shop's myshopify domain when one is
+set; the client secret counts only for a shop that has one). Each topic is translated into a native webhook model:
 
 | topic | becomes |
 | --- | --- |
@@ -12,7 +13,14 @@ myshopify domain when one is set). Each topic is translated into a native webhoo
 | ``fulfillments/create`` | a ``shipments`` hook with the tracking link and company |
 | ``products/update`` | one ``products`` hook per variant (price, stock) |
 
-Other topics are answered 200 and ignored. The app proxy forwards
+Other topics are answered 200 and ignored.
+
+The operator's app (``integrations/shopify``) has one webhook URL and one proxy URL for every
+shop: those deliveries name their shop by its myshopify domain (``X-Shopify-Shop-Domain``, the
+proxy's ``shop`` parameter), which is read only after the client secret's signature has
+matched, and must be held by exactly one Shopify shop (``shop_by_domain``).
+
+The app proxy forwards
 ``GET /apps/<proxy>/pushcart-sw.js`` with a ``signature`` query parameter: the hex HMAC-SHA256
 of the other parameters, sorted, as ``key=value`` joined with nothing.
 """
@@ -20,18 +28,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import orm
 from werkzeug.datastructures import MultiDict
 
-from server.core.errors import Malformed, Unauthorized
+from server.core.errors import ApiError, Malformed, NotFound, Unauthorized
 from server.core.models import Shop
 from server.webhooks import platforms
 from server.webhooks.native import CheckoutHook, OrderHook, ProductHook, ShipmentHook
+
+log = logging.getLogger(__name__)
 
 HMAC_HEADER = "X-Shopify-Hmac-Sha256"
 TOPIC_HEADER = "X-Shopify-Topic"
@@ -43,15 +55,67 @@ MAX_ITEMS = 100
 DEFAULT_VARIANT = "Default Title"
 
 
+class AmbiguousDomain(ApiError):
+    status, code = 409, "ambiguous_shop_domain"
+
+
+def secrets_for(shop: Shop, app_secret: str | None) -> list[str]:
+    """The keys a delivery for the shop may be signed with: its own ``platform_secret`` (a
+    webhook made on Shopify's Notifications page) and the operator app's client secret; raises
+    Unauthorized when there is neither.
+
+    The client secret counts only for a shop with a myshopify domain: it signs the deliveries
+    of every shop on the app, so the domain they carry is what keeps one shop's delivery out of
+    another's.
+    """
+    keys = [key for key in (shop.platform_secret, app_secret if shop.platform_domain else None) if key]
+    if not keys:
+        platforms.require_secret(shop, "Shopify")
+    return keys
+
+
+def verify_app_proxy(app_secret: str | None, params: MultiDict[str, str]) -> None:
+    """Check a request through the app's one proxy URL against the app's client secret; raises
+    Unauthorized."""
+    if not app_secret:
+        raise Unauthorized("this service has no Shopify app: SHOPIFY_CLIENT_SECRET is not set", code="no_app_secret")
+    verify_proxy_signature([app_secret], params)
+
+
+def verify_app_delivery(app_secret: str | None, headers: Mapping[str, str], body: bytes) -> None:
+    """Check a delivery to the app's one URL against the app's client secret, before anything of
+    it (its shop domain included) is read; raises Unauthorized."""
+    if not app_secret:
+        raise Unauthorized("this service has no Shopify app: SHOPIFY_CLIENT_SECRET is not set", code="no_app_secret")
+    platforms.verify_base64_hmac(app_secret, HMAC_HEADER, headers.get(HMAC_HEADER), body)
+
+
+def shop_by_domain(session: orm.Session, domain: str | None) -> Shop:
+    """The one Shopify shop whose ``platform_domain`` is this myshopify domain.
+
+    Raises NotFound when no shop holds it, AmbiguousDomain when several do: a delivery then goes
+    to none of them, since one of them has claimed another merchant's shop.
+    """
+    value = (domain or "").strip().lower()
+    shops = session.scalars(sa.select(Shop).where(Shop.platform == "shopify", Shop.platform_domain == value)
+                            .limit(2)).all() if DOMAIN_PATTERN.match(value) else []
+    if not shops:
+        log.info("Shopify app delivery for %s refused: no Shopify shop has this domain", value[:255])
+        raise NotFound("no Shopify shop here has this myshopify domain in its settings", code="unknown_shop_domain")
+    if len(shops) > 1:
+        log.warning("Shopify app delivery for %s refused: several shops claim this domain", value)
+        raise AmbiguousDomain(f"several shops claim {value}; the operator must settle which one it is")
+    return shops[0]
+
+
 def handle(session: orm.Session, shop: Shop, headers: Mapping[str, str], body: bytes,
-           now: datetime) -> dict[str, Any]:
+           now: datetime, *, app_secret: str | None = None) -> dict[str, Any]:
     """Verify and apply one Shopify delivery; return the response body.
 
     Raises Unauthorized (no secret, bad signature, another shop's domain), Malformed (no
     webhook id, not JSON) or Invalid (a field Pushcart keeps is unusable).
     """
-    secret = platforms.require_secret(shop, "Shopify")
-    platforms.verify_base64_hmac(secret, HMAC_HEADER, headers.get(HMAC_HEADER), body)
+    platforms.verify_base64_hmac(secrets_for(shop, app_secret), HMAC_HEADER, headers.get(HMAC_HEADER), body)
     if shop.platform_domain:
         domain = (headers.get(DOMAIN_HEADER) or "").strip().lower()
         if domain != shop.platform_domain:
@@ -196,15 +260,22 @@ def proxy_signature(secret: str, params: MultiDict[str, str]) -> str:
     return hmac.new(secret.encode("utf-8"), message.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def verify_proxy(shop: Shop, params: MultiDict[str, str]) -> None:
-    """Check an app proxy request's ``signature`` (and its ``shop`` when a domain is set); raises Unauthorized."""
-    secret = platforms.require_secret(shop, "Shopify")
+def verify_proxy_signature(secrets: list[str], params: MultiDict[str, str]) -> None:
+    """Check an app proxy request's ``signature`` against any of ``secrets``; raises Unauthorized."""
     given = params.get("signature", "")
     if not given or len(given) > 200:
         raise Unauthorized("the app proxy signature is missing", code="bad_signature")
-    if not hmac.compare_digest(given.strip().lower().encode("ascii", "replace"),
-                               proxy_signature(secret, params).encode("ascii")):
+    given_bytes = given.strip().lower().encode("ascii", "replace")
+    matched = False
+    for secret in secrets:
+        matched |= hmac.compare_digest(given_bytes, proxy_signature(secret, params).encode("ascii"))
+    if not matched:
         raise Unauthorized("the app proxy signature does not match", code="bad_signature")
+
+
+def verify_proxy(shop: Shop, params: MultiDict[str, str], *, app_secret: str | None = None) -> None:
+    """Check an app proxy request's ``signature`` (and its ``shop`` when a domain is set); raises Unauthorized."""
+    verify_proxy_signature(secrets_for(shop, app_secret), params)
     if shop.platform_domain and params.get("shop", "").strip().lower() != shop.platform_domain:
         raise Unauthorized("this request is from another Shopify shop than the one set in the settings",
                            code="wrong_shop_domain")
