@@ -389,6 +389,16 @@ class JournalMark(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class SweepCursor(Base):
+    """Where a sweep that walks a whole table a slice per pass goes on next (``planning.expiry``)."""
+
+    __tablename__ = "sweep_cursors"
+
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(sa.BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Experiment(Base):
     """An A/B test of a preset kind's texts on a slice of its audience (``server.planning.experiments``).
 
