@@ -1,7 +1,9 @@
-"""scale: the expiry sweep's cursor
+"""scale: the expiry sweep's cursor; the records' orders as indexes
 
 ``sweep_cursors``: where a sweep that walks a table a slice per pass goes on next (the idle
-subscription expiry, ``planning.expiry``).
+subscription expiry, ``planning.expiry``). ``ix_pushes_shop_due`` and
+``ix_visitors_shop_first_seen``: the push and visitor records' orders (``merchant.records``), so
+a page is a range of an index at any shop size.
 
 Revision ID: 0064
 Revises: 0060
@@ -28,7 +30,11 @@ def upgrade() -> None:
         sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint('name'),
     )
+    op.create_index('ix_pushes_shop_due', 'pushes', ['shop_id', 'due_at', 'id'])
+    op.create_index('ix_visitors_shop_first_seen', 'visitors', ['shop_id', 'first_seen_at', 'id'])
 
 def downgrade() -> None:
     """Downgrade schema."""
+    op.drop_index('ix_visitors_shop_first_seen', table_name='visitors')
+    op.drop_index('ix_pushes_shop_due', table_name='pushes')
     op.drop_table('sweep_cursors')

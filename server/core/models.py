@@ -144,6 +144,8 @@ class Visitor(Base):
         # An order's email finds the visitor who identified with it.
         sa.Index("ix_visitors_email", "email", postgresql_where=sa.text("email IS NOT NULL"),
                  sqlite_where=sa.text("email IS NOT NULL")),
+        # The visitor records' order (``merchant.records``): columns an event never changes.
+        sa.Index("ix_visitors_shop_first_seen", "shop_id", "first_seen_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -322,6 +324,8 @@ class Push(Base):
         sa.Index("ix_pushes_shop_created", "shop_id", "created_at"),
         sa.Index("ix_pushes_subscription_sent", "subscription_id", "sent_at"),
         sa.Index("ix_pushes_group", "shop_id", "group_key"),
+        # The push records' order (``merchant.records``), read backwards a page at a time.
+        sa.Index("ix_pushes_shop_due", "shop_id", "due_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -74,6 +74,8 @@ def test_the_newest_migration_downgrades_and_upgrades_again(app, empty_url):
     engine = sa.create_engine(empty_url, poolclass=sa.pool.NullPool)
     with engine.connect() as conn:
         assert "sweep_cursors" not in sa.inspect(conn).get_table_names()
+        assert "ix_pushes_shop_due" not in {ix["name"] for ix in sa.inspect(conn).get_indexes("pushes")}
+        assert "ix_visitors_shop_first_seen" not in {ix["name"] for ix in sa.inspect(conn).get_indexes("visitors")}
     command.upgrade(cfg, "head")
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
