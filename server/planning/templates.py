@@ -28,7 +28,7 @@ import string
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from jinja2 import TemplateError, nodes
+from jinja2 import TemplateError, meta, nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -285,6 +285,17 @@ def _env() -> PushEnvironment:
 @functools.lru_cache(maxsize=512)
 def _compile(source: str) -> Any:
     return _env().from_string(source)
+
+
+def uses(source: str, name: str) -> bool:
+    """Whether the template may read the variable ``name`` (True when it does not parse: the
+    caller then renders it per value, and the render reports the error)."""
+    if not source:
+        return False
+    try:
+        return name in meta.find_undeclared_variables(_env().parse(source))
+    except TemplateError:
+        return True
 
 
 def render(source: str, context: dict[str, Any]) -> str:
