@@ -12,6 +12,8 @@ with the test client, the dispatcher's pass, the sweeps the dispatcher runs):
 
 - ``dispatch``: one dispatcher pass (sweeps included) with the same 1,000 pushes due, sent to a
   local HTTP sink answering 201 (``send_bench.sink_main``);
+- ``leave sweep``: the dispatcher's sweeps with the same 1,000 engaged subscribers silent for an
+  hour (their browse reminders planned);
 - ``stats``: ``GET /v1/admin/stats`` for 30 days, the big shop;
 - ``push records`` / ``visitor records``: page 1 of ``GET /v1/admin/pushes`` and ``/visitors``;
 - ``preview``: ``POST /v1/admin/campaigns/{id}/preview`` of a campaign to "viewed a product page
@@ -57,7 +59,7 @@ DAYS = 90
 SPAN = DAYS * 86400
 PUSHES_PER_SUBSCRIPTION = 4
 DUE = 1000
-OPERATIONS = ("dispatch", "stats", "push records", "visitor records", "preview", "campaign")
+OPERATIONS = ("dispatch", "leave sweep", "stats", "push records", "visitor records", "preview", "campaign")
 
 
 class Sql:
@@ -235,6 +237,25 @@ def measure(url: str, size: int, args: argparse.Namespace, sink: str, key_file: 
 
     median_time(dispatch, args.runs)
     results["dispatch"] = statistics.median(results.pop("dispatch_runs"))
+
+    def leave() -> None:
+        tag = next(round_)
+        with database.engine.begin() as conn:  # the same 1,000 subscribers engaged, then silent for an hour
+            conn.execute(sa.text(
+                "UPDATE visitors SET engaged_since = :engaged, last_event_at = :last, left_at = NULL WHERE id IN "
+                "(SELECT visitor_id FROM subscriptions WHERE shop_id = :shop AND status = 'active' "
+                "AND last_seen_at >= :recent ORDER BY id LIMIT :n)"),
+                {"engaged": stored(NOW - timedelta(hours=2, seconds=tag)), "last": stored(NOW - timedelta(hours=1)),
+                 "recent": stored(NOW - timedelta(days=30)), "shop": shop_id, "n": DUE})
+        began = time.perf_counter()
+        with database.sessionmaker() as session:
+            planned = hooks.run_sweeps(session, clock.now(), app.config)
+            session.commit()
+        results.setdefault("sweep_runs", []).append(time.perf_counter() - began)
+        assert planned > DUE // 2, planned
+
+    median_time(leave, args.runs)
+    results["leave sweep"] = statistics.median(results.pop("sweep_runs"))
     results["stats"] = median_time(lambda: get("/v1/admin/stats"), args.runs)
     results["push records"] = median_time(lambda: get("/v1/admin/pushes"), args.runs)
     results["visitor records"] = median_time(lambda: get("/v1/admin/visitors"), args.runs)

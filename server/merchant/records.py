@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import orm
 
+from server.core.db import UTCDateTime
 from server.core.errors import Invalid
 from server.core.models import (ALL_KINDS, Checkout, Click, Event, Order, Push, PushStatus, Subscription, SubscriptionStatus, Visitor)
 from server.clicks.service import is_http_url
@@ -78,8 +79,11 @@ def read_cursor(raw: str | None) -> Cursor | None:
 
 
 def _after(time_column: Any, id_column: Any, cursor: Cursor) -> sa.ColumnElement[bool]:
-    """Rows after ``cursor`` in ``time DESC, id DESC`` order (a range on the index)."""
-    return sa.or_(time_column < cursor.at, sa.and_(time_column == cursor.at, id_column < cursor.id))
+    """Rows after ``cursor`` in ``time DESC, id DESC`` order: a row comparison, which both
+    databases read as one range of the ``(shop_id, time, id)`` index (an OR of the two cases
+    would be read from the index's start, filtered)."""
+    return sa.tuple_(time_column, id_column) < sa.tuple_(sa.literal(cursor.at, UTCDateTime()),
+                                                        sa.literal(cursor.id, sa.BigInteger()))
 
 
 def _count(session: orm.Session, query: sa.Select[Any]) -> tuple[int, bool]:
@@ -179,7 +183,11 @@ def list_visitors(session: orm.Session, shop_id: int, *, subscribed: bool | None
     rows = session.execute(
         sa.select(
             Visitor,
-            sa.case((active_sub, True), else_=False).label("subscribed"),
+            # A probe per row of the page: as a CASE over EXISTS, PostgreSQL hashed every
+            # subscription of the instance once per page.
+            sa.func.coalesce(sa.select(sa.true()).where(Subscription.visitor_id == Visitor.id,
+                                                        Subscription.status == SubscriptionStatus.ACTIVE.value)
+                             .limit(1).correlate(Visitor).scalar_subquery(), sa.false()).label("subscribed"),
             count(Event, Event.visitor_id == Visitor.id, Event.type == "product_view").label("views"),
             count(Event, Event.visitor_id == Visitor.id, Event.type == "add_to_cart").label("carts"),
             count(Checkout, Checkout.visitor_id == Visitor.id).label("checkouts"),
