@@ -169,7 +169,9 @@ def seed(engine: sa.Engine, visitors: int, events_per_visitor: int, sink: str) -
             conn.execute(sa.text(statement))
     with engine.connect() as conn:
         if sql.pg:
-            conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("VACUUM ANALYZE"))
+            auto = conn.execution_options(isolation_level="AUTOCOMMIT")
+            for table in ("visitors", "subscriptions", "events", "pushes", "clicks", "orders"):
+                auto.execute(sa.text(f"VACUUM ANALYZE {table}"))  # this schema's tables only
         else:
             conn.execute(sa.text("ANALYZE"))
             conn.commit()
