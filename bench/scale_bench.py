@@ -92,8 +92,8 @@ class Sql:
         """A stored timestamp back as seconds after ``NOW - 90 days``."""
         base = NOW - timedelta(days=DAYS)
         if self.pg:
-            return f"CAST(EXTRACT(EPOCH FROM {column}) AS BIGINT) - {int(base.timestamp())}"
-        return f"CAST(strftime('%s', {column}) AS INTEGER) - {int(base.timestamp())}"
+            return f"(CAST(EXTRACT(EPOCH FROM {column}) AS BIGINT) - {int(base.timestamp())})"
+        return f"(CAST(strftime('%s', {column}) AS INTEGER) - {int(base.timestamp())})"
 
     def product(self, product_id: str) -> str:
         """A product_view's ``product`` JSON."""
@@ -266,7 +266,11 @@ def measure(url: str, size: int, args: argparse.Namespace, sink: str, key_file: 
                                                           "days": 30}]})
     assert made.status_code == 201, made.get_data(as_text=True)
     preview = f"/v1/admin/campaigns/{made.get_json()['id']}/preview"
-    results["preview"] = median_time(lambda: client.post(preview, headers=auth).get_json(), args.runs)
+    def preview_audience() -> None:
+        response = client.post(preview, headers=auth)
+        assert response.status_code == 200 and response.get_json()["audience"] > 0, response.get_data(as_text=True)
+
+    results["preview"] = median_time(preview_audience, args.runs)
     results["campaign"] = plan_campaign(app, client, auth, database, clock)
     close_delivery(app)
     database.dispose()
