@@ -136,7 +136,7 @@ class Settings(BaseModel):
     PUSH_STORM_BASELINE_FACTOR: float = _setting(5.0, "how many times its usual share of 404/410 a storm takes", ge=0)
     PUSH_STORM_RETRY_SECONDS: float = _setting(
         1800.0, "how often a push held by a storm is tried again (its TTL still ends it; the subscriber is kept)", ge=1)
-    CAMPAIGN_PLAN_BATCH: int = _setting(1000, "campaign rows the sweep plans per campaign per pass", ge=1,
+    CAMPAIGN_PLAN_BATCH: int = _setting(5000, "campaign rows the sweep plans per campaign per pass", ge=1,
                                         le=1_000_000)
 
     @field_validator("PUSH_ENDPOINT_ALLOW", mode="before")

@@ -147,6 +147,8 @@ class Visitor(Base):
         # An order's email finds the visitor who identified with it.
         sa.Index("ix_visitors_email", "email", postgresql_where=sa.text("email IS NOT NULL"),
                  sqlite_where=sa.text("email IS NOT NULL")),
+        # The visitor records' order (``merchant.records``): columns an event never changes.
+        sa.Index("ix_visitors_shop_first_seen", "shop_id", "first_seen_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -415,6 +417,8 @@ class Push(Base):
         sa.Index("ix_pushes_shop_created", "shop_id", "created_at"),
         sa.Index("ix_pushes_subscription_sent", "subscription_id", "sent_at"),
         sa.Index("ix_pushes_group", "shop_id", "group_key"),
+        # The push records' order (``merchant.records``), read backwards a page at a time.
+        sa.Index("ix_pushes_shop_due", "shop_id", "due_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -479,6 +483,16 @@ class JournalMark(Base):
 
     name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     last_id: Mapped[int] = mapped_column(sa.BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SweepCursor(Base):
+    """Where a sweep that walks a whole table a slice per pass goes on next (``planning.expiry``)."""
+
+    __tablename__ = "sweep_cursors"
+
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(sa.BigInteger)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

@@ -12,7 +12,7 @@ from server.core.models import Shop
 from server.merchant import connection, install_check
 from server.merchant.connect import issue_token
 from server.merchant.presets import list_presets, update_preset
-from server.merchant.records import list_pushes, list_visitors, read_page
+from server.merchant.records import list_pushes, list_visitors, read_cursor, read_page
 from server.core.shops import shop_cache
 from server.merchant.shops import (SettingsUpdate, rotate_secret, settings_as_json, update_settings,
                                    without_read_only)
@@ -66,22 +66,24 @@ def get_stats() -> dict[str, Any]:
 
 @bp.get("/pushes")
 def get_pushes() -> dict[str, Any]:
-    """Push records, newest first, filterable by ``kind``, ``status`` and ``visitor``."""
+    """Push records, newest first, filterable by ``kind``, ``status`` and ``visitor``; by ``page``
+    or by ``cursor`` (a page's ``next``)."""
     args = request.args
     return list_pushes(get_session(), current_shop().id, kind=args.get("kind") or None,
                        status=args.get("status") or None, visitor_key=args.get("visitor") or None,
-                       page=read_page(args.get("page"))).as_json()
+                       page=read_page(args.get("page")), cursor=read_cursor(args.get("cursor"))).as_json()
 
 
 @bp.get("/visitors")
 def get_visitors() -> dict[str, Any]:
-    """Visitor records, most recently active first; ``subscribed=1|0`` filters."""
+    """Visitor records, newest first; ``subscribed=1|0`` filters; by ``page`` or by ``cursor``."""
     raw = request.args.get("subscribed", "")
     if raw not in ("", "0", "1", "true", "false"):
         raise Invalid("subscribed must be 1 or 0", code="invalid_field")
     subscribed = None if raw == "" else raw in ("1", "true")
     return list_visitors(get_session(), current_shop().id, subscribed=subscribed,
-                         page=read_page(request.args.get("page"))).as_json()
+                         page=read_page(request.args.get("page")),
+                         cursor=read_cursor(request.args.get("cursor"))).as_json()
 
 
 @bp.post("/secret/rotate")

@@ -25,7 +25,7 @@ from server.merchant.content_forms import (FORM_UNITS, MAX_DELAY_ROWS, actions_f
                                            locale_rows, locales_from_form, prompt_locales_from_form)
 from server.merchant.coupons import coupon_as_json
 from server.merchant.presets import STEP_KINDS, list_presets, update_preset
-from server.merchant.records import list_pushes, list_visitors, read_page
+from server.merchant.records import list_pushes, list_visitors, read_cursor, read_page
 from server.core.shops import shop_cache
 from server.merchant.shops import SettingsUpdate, settings_as_json, update_settings
 from server.merchant.first_steps import first_steps
@@ -190,7 +190,7 @@ def pushes() -> str:
     kind, status = request.args.get("kind") or None, request.args.get("status") or None
     try:
         page = list_pushes(get_session(), g.shop.id, kind=kind, status=status,
-                           page=read_page(request.args.get("page")))
+                           page=read_page(request.args.get("page")), cursor=read_cursor(request.args.get("cursor")))
         error = None
     except ApiError as exc:
         page, error, kind, status = list_pushes(get_session(), g.shop.id), exc.message, None, None
@@ -205,7 +205,7 @@ def visitors() -> str:
     subscribed = {"1": True, "0": False}.get(raw)
     try:
         page = list_visitors(get_session(), g.shop.id, subscribed=subscribed,
-                             page=read_page(request.args.get("page")))
+                             page=read_page(request.args.get("page")), cursor=read_cursor(request.args.get("cursor")))
     except ApiError:
         page, subscribed = list_visitors(get_session(), g.shop.id), None
     return render_page("admin/visitors.html", page=page.as_json(), subscribed=subscribed, active="visitors")

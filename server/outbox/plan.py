@@ -7,6 +7,7 @@ as a whole. Only ``pending`` rows are cancelled: a row being sent is already on 
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from dataclasses import dataclass, field
@@ -63,13 +64,17 @@ class PlannedPush:
     variant: str | None = None
 
 
-def _insert(session: orm.Session) -> Any:
-    dialect = session.get_bind().dialect.name
+@functools.lru_cache(maxsize=4)
+def _plan_one(dialect: str) -> Any:
+    """``INSERT ... ON CONFLICT (shop_id, dedupe_key) DO NOTHING RETURNING id`` for one row's parameters."""
     if dialect == "postgresql":
-        return postgresql.insert(Push)
-    if dialect == "sqlite":
-        return sqlite.insert(Push)
-    raise RuntimeError(f"unsupported database dialect {dialect!r}")
+        insert = postgresql.insert(Push.__table__)
+    elif dialect == "sqlite":
+        insert = sqlite.insert(Push.__table__)
+    else:
+        raise RuntimeError(f"unsupported database dialect {dialect!r}")
+    return (insert.on_conflict_do_nothing(index_elements=["shop_id", "dedupe_key"])
+            .returning(Push.__table__.c.id))
 
 
 def _values(planned: PlannedPush, now: datetime) -> dict[str, Any]:
@@ -96,7 +101,7 @@ def _values(planned: PlannedPush, now: datetime) -> dict[str, Any]:
         "topic": planned.topic,
         "ttl": planned.ttl,
         "urgency": planned.urgency,
-        "context": planned.context or None,
+        "context": planned.context or None,  # the same dict, not a copy (``plan_many`` dumps it once)
         "created_at": now,
     }
 
@@ -109,13 +114,11 @@ def plan(session: orm.Session, planned: PlannedPush, now: datetime) -> bool:
 
 def plan_id(session: orm.Session, planned: PlannedPush, now: datetime) -> int | None:
     """Store ``planned`` unless its dedupe key exists; return the new row's id, or None."""
-    values = _values(planned, now)
     # The unique (shop_id, dedupe_key) decides, in the database, so concurrent planners agree.
-    stmt = (_insert(session).values(**values)
-            .on_conflict_do_nothing(index_elements=["shop_id", "dedupe_key"])
-            .returning(Push.id))
-    # RETURNING, not rowcount: drivers report rowcount -1 for some ORM inserts.
-    row = session.execute(stmt).first()
+    # The row goes as parameters of one statement built once per dialect (values embedded in the
+    # statement made SQLAlchemy build and key a new statement per row: most of a row's cost).
+    # RETURNING, not rowcount: drivers report rowcount -1 for some inserts.
+    row = session.execute(_plan_one(session.get_bind().dialect.name), _values(planned, now)).first()
     if row is not None:
         log.info("planned %s push %s for subscription %s due %s%s", planned.kind, planned.dedupe_key,
                  planned.subscription_id, planned.due_at.isoformat(),
@@ -129,38 +132,68 @@ def exists(session: orm.Session, shop_id: int, dedupe_key: str) -> bool:
                            .limit(1)).first() is not None
 
 
-# PostgreSQL: many rows in one statement, each column sent as one array (a short, fixed text:
-# one round trip and one plan, where a multi-row VALUES of hundreds of rows made the driver
-# parse a long query each time). Columns and their array types, in the table's order.
+# PostgreSQL: many rows in one statement, each column that differs between the rows sent as
+# one array, each column they share (a campaign's texts, kind, group, times) as one value (a
+# short, fixed text per set of differing columns: one round trip and one plan, where a
+# multi-row VALUES of hundreds of rows made the driver parse a long query each time, and where
+# every text column as an array had the driver quote a thousand strings per column). Columns
+# and their types, in the table's order.
 _BULK_COLUMNS = (("shop_id", "INTEGER"), ("kind", "VARCHAR"), ("dedupe_key", "VARCHAR"), ("group_key", "VARCHAR"),
                  ("step", "INTEGER"), ("visitor_id", "BIGINT"), ("subscription_id", "BIGINT"),
                  ("status", "VARCHAR"), ("due_at", "TIMESTAMPTZ"), ("attempts", "INTEGER"), ("title", "TEXT"),
                  ("body", "TEXT"), ("url", "TEXT"), ("icon", "TEXT"), ("image", "TEXT"), ("topic", "VARCHAR"),
                  ("ttl", "INTEGER"), ("urgency", "VARCHAR"), ("context", "TEXT"), ("created_at", "TIMESTAMPTZ"))
-_PLAN_MANY_PG = sa.text(
-    f"INSERT INTO {Push.__tablename__} ({', '.join(name for name, _ in _BULK_COLUMNS)}) "
-    f"SELECT {', '.join('CAST(v.context AS JSONB)' if name == 'context' else 'v.' + name for name, _ in _BULK_COLUMNS)} "
-    f"FROM unnest({', '.join(f'CAST(:{name} AS {kind}[])' for name, kind in _BULK_COLUMNS)}) "
-    f"AS v({', '.join(name for name, _ in _BULK_COLUMNS)}) "
-    "ON CONFLICT (shop_id, dedupe_key) DO NOTHING RETURNING id")
+
+
+@functools.lru_cache(maxsize=64)
+def _plan_many_pg(varying: tuple[str, ...]) -> sa.TextClause:
+    """The bulk insert whose ``varying`` columns come as arrays (unnested) and the rest as one value."""
+    def value(name: str, kind: str) -> str:
+        source = f"v.{name}" if name in varying else f"CAST(:{name} AS {kind})"
+        return f"CAST({source} AS JSONB)" if name == "context" else source
+
+    kinds = dict(_BULK_COLUMNS)
+    return sa.text(
+        f"INSERT INTO {Push.__tablename__} ({', '.join(name for name, _ in _BULK_COLUMNS)}) "
+        f"SELECT {', '.join(value(name, kind) for name, kind in _BULK_COLUMNS)} "
+        f"FROM unnest({', '.join(f'CAST(:{name} AS {kinds[name]}[])' for name in varying)}) "
+        f"AS v({', '.join(varying)}) "
+        "ON CONFLICT (shop_id, dedupe_key) DO NOTHING RETURNING id")
 
 
 def plan_many(session: orm.Session, planned: list[PlannedPush], now: datetime) -> int:
     """Store many rows at once (those whose dedupe key exists are left out); return how many
-    were stored. For bulk planners (campaigns): a few hundred to a thousand rows per call."""
+    were stored. For bulk planners (campaigns): a few hundred to a few thousand rows per call."""
     if not planned:
         return 0
     rows = [_values(p, now) for p in planned]
     if session.get_bind().dialect.name == "postgresql":
-        columns: dict[str, list[Any]] = {name: [row[name] for row in rows] for name, _ in _BULK_COLUMNS}
-        columns["context"] = [json.dumps(c) if c is not None else None for c in columns["context"]]
-        return len(session.execute(_PLAN_MANY_PG, columns).all())
+        dumped: dict[int, str] = {}  # a bulk planner shares one context dict between its rows
+        for row in rows:
+            context = row["context"]
+            if context is not None:
+                row["context"] = dumped.get(id(context)) or dumped.setdefault(id(context), json.dumps(context))
+        first = rows[0]
+        # The dedupe key always differs (and gives unnest its row count, even for one row).
+        varying = tuple(name for name, _ in _BULK_COLUMNS
+                        if name == "dedupe_key" or any(row[name] != first[name] for row in rows))
+        params = {name: [row[name] for row in rows] if name in varying else first[name] for name, _ in _BULK_COLUMNS}
+        return len(session.execute(_plan_many_pg(varying), params).all())
     # SQLite: one statement with many parameter sets, which SQLAlchemy sends as multi-row
     # INSERTs compiled once (``.values([...])`` would compile hundreds of rows every time).
     stmt = (sqlite.insert(Push.__table__)
             .on_conflict_do_nothing(index_elements=["shop_id", "dedupe_key"])
             .returning(Push.__table__.c.id))
     return len(session.execute(stmt, rows).all())
+
+
+def plan_from_select(session: orm.Session, columns: list[str], rows: sa.Select[Any]) -> int:
+    """Store the rows a query makes, in the database alone (PostgreSQL: no row goes through
+    Python); ``columns`` name the table's columns the query's columns fill, in order. Rows whose
+    dedupe key exists are left out; returns how many were stored."""
+    stmt = (postgresql.insert(Push).from_select(columns, rows)
+            .on_conflict_do_nothing(index_elements=["shop_id", "dedupe_key"]).returning(Push.id))
+    return len(session.execute(stmt).all())
 
 
 def _cancel(session: orm.Session, reason: str, *conditions: Any) -> int:
@@ -180,6 +213,13 @@ def cancel_group(session: orm.Session, shop_id: int, group_key: str, reason: str
     if count:
         log.info("cancelled %d pending push(es) of %s: %s", count, group_key, reason)
     return count
+
+
+def cancel_groups(session: orm.Session, shop_id: int, group_keys: list[str], reason: str) -> int:
+    """Cancel every pending row of the plans ``group_keys`` in one statement; return how many."""
+    if not group_keys:
+        return 0
+    return _cancel(session, reason, Push.shop_id == shop_id, Push.group_key.in_(group_keys))
 
 
 def cancel_kind(session: orm.Session, shop_id: int, kind: str, reason: str,

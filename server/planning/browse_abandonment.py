@@ -18,13 +18,16 @@ empty) wins over the browse variant (the last product viewed).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-from server.core.models import Event, Push, PushStatus, Shop, Visitor
+from server.core.models import (Event, PresetSetting, Push, PushStatus, Shop, Subscription, SubscriptionStatus,
+                                Visitor)
 from server.outbox import plan as outbox
 from server.planning import defaults, recipients, rendering
 
@@ -80,56 +83,137 @@ def on_leave_event(visitor: Visitor, now: datetime) -> None:
     visitor.left_at = now
 
 
+@dataclass
+class _Leaving:
+    """One visitor of a sweep's batch and what the batch's reads found for it."""
+
+    visitor: Visitor
+    shop: Shop
+    left_at: datetime
+    engaged_since: datetime
+    subscriptions: list[Subscription] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+
 def plan_leave(session: orm.Session, shop: Shop, visitor: Visitor, left_at: datetime, now: datetime) -> int:
     """The visitor left at ``left_at``: plan the reminder if they were engaged; return rows planned."""
-    engaged_since = visitor.engaged_since
-    visitor.left_at = left_at
-    if engaged_since is None:
+    return _plan_leaves(session, [(shop, visitor, left_at)], now)
+
+
+def _plan_leaves(session: orm.Session, leaves: Sequence[tuple[Shop, Visitor, datetime]], now: datetime) -> int:
+    """Plan the reminders of a batch of visitors who left; return rows planned.
+
+    Each read is one statement for the whole batch (the cancel of their pending reminders, the
+    reminders sent in the last 24 h, the active subscriptions, the latest product and cart
+    events), not one per visitor; only the rows themselves are stored one subscription at a time
+    (``recipients.plan_rows``: its holdouts, variants, locales and coupons).
+    """
+    batch: list[_Leaving] = []
+    for shop, visitor, left_at in leaves:
+        engaged_since = visitor.engaged_since
+        visitor.left_at = left_at
+        if engaged_since is None:
+            continue
+        visitor.engaged_since = None
+        batch.append(_Leaving(visitor, shop, left_at, engaged_since))
+    if not batch:
         return 0
-    visitor.engaged_since = None
     # Cancelling first makes "a new leave restarts the clock" hold even without an event between.
-    outbox.cancel_group(session, shop.id, group_key(visitor.id), reason="left_again")
-    setting = defaults.get_setting(session, shop, KIND)
-    if not setting.enabled:
-        return 0
-    if _sent_recently(session, visitor.id, left_at):
-        log.info("visitor %s left again within 24 h of a sent reminder: nothing planned", visitor.id)
-        return 0
-    subscriptions = recipients.active_subscriptions(session, visitor.id)
-    if not subscriptions:
-        return 0
-    context, variant = _context(session, shop, visitor)
-    if variant is None:
-        return 0
-    rendered = rendering.render(setting, context, fallback_url=context["shop_url"])
-    delay = setting.delays[0] if setting.delays else 86400
-    window = int(engaged_since.timestamp() * 1000)
-    return recipients.plan_rows(
-        session, shop=shop, kind=KIND, subscriptions=subscriptions,
-        key=f"browse:{visitor.id}:{window}", group_key=group_key(visitor.id),
-        due_at=left_at + timedelta(seconds=delay), rendered=rendered, now=now,
-        topic="browse", context={"variant": variant, "left_at": left_at.isoformat()},
-    )
+    _cancel_groups(session, batch)
+    settings: dict[int, PresetSetting] = {}
+    for leaving in batch:
+        if leaving.shop.id not in settings:
+            settings[leaving.shop.id] = defaults.get_setting(session, leaving.shop, KIND)
+    batch = [leaving for leaving in batch if settings[leaving.shop.id].enabled]
+    recent = _sent_since(session, batch)
+    kept = []
+    for leaving in batch:
+        sent = recent.get(leaving.visitor.id, ())
+        if any(at is None or at > leaving.left_at - ONCE_PER for at in sent):
+            log.info("visitor %s left again within 24 h of a sent reminder: nothing planned", leaving.visitor.id)
+        else:
+            kept.append(leaving)
+    batch = _with_subscriptions(session, kept)
+    _read_histories(session, batch)
+    planned = 0
+    for leaving in batch:
+        shop, visitor, setting = leaving.shop, leaving.visitor, settings[leaving.shop.id]
+        context, variant = _context_of(shop, visitor, leaving.events)
+        if variant is None:
+            continue
+        rendered = rendering.render(setting, context, fallback_url=context["shop_url"])
+        delay = setting.delays[0] if setting.delays else 86400
+        window = int(leaving.engaged_since.timestamp() * 1000)
+        planned += recipients.plan_rows(
+            session, shop=shop, kind=KIND, subscriptions=leaving.subscriptions,
+            key=f"browse:{visitor.id}:{window}", group_key=group_key(visitor.id),
+            due_at=leaving.left_at + timedelta(seconds=delay), rendered=rendered, now=now,
+            topic="browse", context={"variant": variant, "left_at": leaving.left_at.isoformat()},
+        )
+    return planned
 
 
-def _sent_recently(session: orm.Session, visitor_id: int, when: datetime) -> bool:
-    return session.scalars(
-        sa.select(Push.id).where(
-            Push.visitor_id == visitor_id, Push.kind == KIND,
+def _cancel_groups(session: orm.Session, batch: list[_Leaving]) -> None:
+    """Cancel the pending reminders of every visitor of the batch, in one statement."""
+    by_shop: dict[int, list[str]] = {}
+    for leaving in batch:
+        by_shop.setdefault(leaving.shop.id, []).append(group_key(leaving.visitor.id))
+    for shop_id, keys in by_shop.items():
+        count = outbox.cancel_groups(session, shop_id, keys, reason="left_again")
+        if count:
+            log.info("cancelled %d pending reminder(s) of visitors who left again", count)
+
+
+def _sent_since(session: orm.Session, batch: list[_Leaving]) -> dict[int, list[datetime | None]]:
+    """The send times of each visitor's reminders sent (or being sent) in the 24 h before the
+    batch's earliest leave."""
+    if not batch:
+        return {}
+    since = min(leaving.left_at for leaving in batch) - ONCE_PER
+    found: dict[int, list[datetime | None]] = {}
+    for visitor_id, sent_at in session.execute(
+        sa.select(Push.visitor_id, Push.sent_at).where(
+            Push.visitor_id.in_([leaving.visitor.id for leaving in batch]), Push.kind == KIND,
             Push.status.in_((PushStatus.SENT.value, PushStatus.SENDING.value)),
-            sa.or_(Push.sent_at > when - ONCE_PER, Push.sent_at.is_(None)),
-        ).limit(1)
-    ).first() is not None
+            sa.or_(Push.sent_at > since, Push.sent_at.is_(None)))
+    ).all():
+        found.setdefault(visitor_id, []).append(sent_at)
+    return found
 
 
-def _context(session: orm.Session, shop: Shop, visitor: Visitor) -> tuple[dict[str, Any], str | None]:
-    """The template variables and the variant (``cart``, ``browse``, or None: nothing to remind of)."""
-    events = session.scalars(
-        sa.select(Event)
-        .where(Event.visitor_id == visitor.id, Event.type.in_(ENGAGING_EVENTS + CART_EVENTS))
-        .order_by(Event.occurred_at.desc(), Event.id.desc())
-        .limit(HISTORY)
-    ).all()
+def _with_subscriptions(session: orm.Session, batch: list[_Leaving]) -> list[_Leaving]:
+    """The batch's visitors with active subscriptions, each with them (in id order)."""
+    if not batch:
+        return []
+    by_visitor = {leaving.visitor.id: leaving for leaving in batch}
+    for subscription in session.scalars(
+        sa.select(Subscription)
+        .where(Subscription.visitor_id.in_(list(by_visitor)), Subscription.status == SubscriptionStatus.ACTIVE.value)
+        .order_by(Subscription.id)
+    ):
+        by_visitor[subscription.visitor_id].subscriptions.append(subscription)
+    return [leaving for leaving in batch if leaving.subscriptions]
+
+
+def _read_histories(session: orm.Session, batch: list[_Leaving]) -> None:
+    """Each visitor's latest ``HISTORY`` product and cart events, newest first, in one query."""
+    if not batch:
+        return
+    by_visitor = {leaving.visitor.id: leaving for leaving in batch}
+    ranked = (sa.select(Event.id, sa.func.row_number().over(
+        partition_by=Event.visitor_id, order_by=(Event.occurred_at.desc(), Event.id.desc())).label("n"))
+        .where(Event.visitor_id.in_(list(by_visitor)), Event.type.in_(ENGAGING_EVENTS + CART_EVENTS))
+        .subquery())
+    for event in session.scalars(
+        sa.select(Event).join(ranked, ranked.c.id == Event.id).where(ranked.c.n <= HISTORY)
+        .order_by(Event.visitor_id, Event.occurred_at.desc(), Event.id.desc())
+    ):
+        by_visitor[event.visitor_id].events.append(event)
+
+
+def _context_of(shop: Shop, visitor: Visitor, events: Sequence[Event]) -> tuple[dict[str, Any], str | None]:
+    """The template variables and the variant (``cart``, ``browse``, or None: nothing to remind
+    of), from the visitor's latest product and cart events (newest first)."""
     product = next((e.product for e in events if e.type in ENGAGING_EVENTS and isinstance(e.product, dict)), None)
     cart = next((e.cart for e in events if isinstance(e.cart, dict)), None)
     context = rendering.base_context(shop, visitor)
@@ -138,7 +222,7 @@ def _context(session: orm.Session, shop: Shop, visitor: Visitor) -> tuple[dict[s
         cart_count = rendering.to_decimal(cart.get("item_count"))
         variant = "cart"
         items = [i for i in (cart.get("items") or []) if isinstance(i, dict)]
-        product = _carted_product(events, items)
+        product = _carted_product(list(events), items)
         currency = cart.get("currency") or shop.currency
         context.update({
             "cart_total": rendering.format_money(cart.get("total"), currency),
@@ -209,6 +293,7 @@ def sweep(session: orm.Session, now: datetime, batch: int = SWEEP_BATCH) -> int:
         if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         visitors = session.scalars(query).all()
+        leaves = []
         for visitor in visitors:
             shop = shops.get(visitor.shop_id) or session.get(Shop, visitor.shop_id)
             shops[visitor.shop_id] = shop
@@ -217,7 +302,8 @@ def sweep(session: orm.Session, now: datetime, batch: int = SWEEP_BATCH) -> int:
                 left_at = visitor.left_at
             else:
                 left_at = last + SILENCE
-            planned += plan_leave(session, shop, visitor, left_at, now)
+            leaves.append((shop, visitor, left_at))
+        planned += _plan_leaves(session, leaves, now)
         session.flush()
         if len(visitors) < batch:
             return planned

@@ -302,6 +302,17 @@ def _compile(source: str) -> Any:
     return _env().from_string(source)
 
 
+def uses(source: str, name: str) -> bool:
+    """Whether the template may read the variable ``name`` (True when it does not parse: the
+    caller then renders it per value, and the render reports the error)."""
+    if not source:
+        return False
+    try:
+        return name in meta.find_undeclared_variables(_env().parse(source))
+    except TemplateError:
+        return True
+
+
 def render(source: str, context: dict[str, Any]) -> str:
     """Render one template with ``context``; missing variables render empty.
 

@@ -5,6 +5,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 
 from server.core.models import Checkout, Order, PresetSetting, PushStatus, Shipment, SubscriptionStatus
 from server.planning import checkout_recovery, hooks
@@ -144,6 +145,40 @@ def test_sweep_handles_many_visitors_in_batches(session, shop, clock):
     assert planned == 7
     assert active.engaged_since is not None, "a visitor still browsing has not left"
 
+
+
+def _reads_of_a_sweep(session, shop, clock, leaving):
+    """How many statements a sweep of ``leaving`` engaged, silent visitors sends, besides the
+    inserts of their rows (one per subscription)."""
+    from server.planning import browse_abandonment
+
+    start = clock.now()
+    for _ in range(leaving):
+        v = make_visitor(session, shop.id, start)
+        make_subscription(session, v, start)
+        emit(session, shop, v, "product_view", start, product=PRODUCT)
+        emit(session, shop, v, "add_to_cart", start, product=PRODUCT)
+    session.flush()
+    statements = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    engine = session.get_bind()
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        planned = browse_abandonment.sweep(session, start + timedelta(minutes=40))
+        session.flush()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    assert planned == leaving
+    return sum(1 for s in statements if not s.lstrip().upper().startswith("INSERT INTO PUSHES"))
+
+
+def test_the_leave_sweep_reads_per_batch_not_per_visitor(session, shop, clock):
+    few = _reads_of_a_sweep(session, shop, clock, 2)
+    clock.advance(hours=30)
+    assert _reads_of_a_sweep(session, shop, clock, 9) == few
 
 def test_second_leave_within_24h_of_a_sent_reminder_plans_nothing(session, shop, visitor, sub, clock):
     emit(session, shop, visitor, "product_view", clock.now(), product=PRODUCT)

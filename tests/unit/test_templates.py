@@ -102,7 +102,7 @@ def test_hostile_templates_are_refused_at_save_time_naming_the_field(quick, sour
 def test_hostile_templates_fall_back_at_plan_time_with_a_warning(quick, caplog, source):
     setting = type("Setting", (), {"kind": "shipped", "shop_id": 42, "title": "Order {{ order_id }}",
                                    "body": source, "url": "", "icon": "", "image": source})()
-    with caplog.at_level(logging.WARNING, logger="server.planning.common"):
+    with caplog.at_level(logging.WARNING, logger="server.planning.rendering"):
         rendered = rendering.render(setting, {**templates.SAMPLE_CONTEXT}, fallback_url="https://shop.example/")
     assert rendered.title == "Order 1001"
     assert rendered.body == "" and rendered.image is None and rendered.url == "https://shop.example/"

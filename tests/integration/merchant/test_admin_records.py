@@ -138,3 +138,61 @@ def test_events_list_and_change(client, session, clock):
     assert bad.status_code == 422 and bad.get_json()["error"]["code"] == "invalid_template"
     assert client.put("/v1/admin/events/spam", headers=headers, json={}).status_code == 404
     assert client.put("/v1/admin/events/welcome", json={"enabled": False}).status_code == 401
+
+
+def test_push_records_walk_on_by_cursor_with_their_filters(client, session, clock):
+    new = make_shop(session, clock.now())
+    visitor = make_visitor(session, new.shop.id, clock.now())
+    for i in range(110):
+        # Pairs share a time: the cursor must tell them apart by id.
+        make_push(session, visitor, "welcome" if i % 2 else "shipped", clock.now() - timedelta(minutes=i // 2))
+    session.commit()
+    token = new.admin_token
+    one = _get(client, token, "/v1/admin/pushes?kind=welcome").get_json()
+    assert one["next"] and len(one["items"]) == 50
+    two = _get(client, token, f"/v1/admin/pushes?kind=welcome&cursor={one['next']}").get_json()
+    assert [p["id"] for p in two["items"]] == \
+        [p["id"] for p in _get(client, token, "/v1/admin/pushes?kind=welcome&page=2").get_json()["items"]]
+    assert len(two["items"]) == 5 and two["next"] is None and two["has_more"] is False
+    assert {p["kind"] for p in one["items"] + two["items"]} == {"welcome"}
+    times = [(p["time"], p["id"]) for p in one["items"] + two["items"]]
+    assert times == sorted(times, reverse=True)
+    for bad in ("x", "12", "-1-2", "1-2-3", "9" * 30 + "-1"):
+        assert _get(client, token, f"/v1/admin/pushes?cursor={bad}").status_code == 422, bad
+
+
+def test_visitor_records_walk_on_by_cursor_newest_first(client, session, clock):
+    new = make_shop(session, clock.now())
+    now = clock.now()
+    keys = []
+    for i in range(60):
+        visitor = make_visitor(session, new.shop.id, now - timedelta(hours=i // 3), visitor_key=f"v-{i:02d}")
+        if i % 2:
+            make_subscription(session, visitor, now)
+        keys.append(visitor.visitor_key)
+    session.commit()
+    token = new.admin_token
+    one = _get(client, token, "/v1/admin/visitors").get_json()
+    two = _get(client, token, f"/v1/admin/visitors?cursor={one['next']}").get_json()
+    walked = [v["id"] for v in one["items"] + two["items"]]
+    assert sorted(walked) == sorted(keys) and len(set(walked)) == 60 and two["next"] is None
+    assert [v["first_seen"] for v in one["items"] + two["items"]] == \
+        sorted((v["first_seen"] for v in one["items"] + two["items"]), reverse=True)
+    subscribed = _get(client, token, "/v1/admin/visitors?subscribed=1").get_json()
+    assert subscribed["next"] is None and len(subscribed["items"]) == 30
+    assert _get(client, token, "/v1/admin/visitors?cursor=nope").status_code == 422
+
+
+def test_record_totals_are_counted_up_to_a_cap(client, session, clock, monkeypatch):
+    from server.merchant import records
+
+    monkeypatch.setattr(records, "COUNT_CAP", 20)
+    new = make_shop(session, clock.now())
+    visitor = make_visitor(session, new.shop.id, clock.now())
+    for i in range(55):
+        make_push(session, visitor, "welcome", clock.now() - timedelta(minutes=i))
+    session.commit()
+    page = _get(client, new.admin_token, "/v1/admin/pushes").get_json()
+    assert (page["total"], page["total_capped"], page["has_more"], len(page["items"])) == (20, True, True, 50)
+    few = _get(client, new.admin_token, "/v1/admin/pushes?status=failed").get_json()
+    assert (few["total"], few["total_capped"], few["has_more"]) == (0, False, False)

@@ -286,6 +286,21 @@ def test_send_a_test_push_to_me_plans_a_push_due_now(client, new_shop, session, 
     assert lonely.id and session.scalar(sa.select(sa.func.count()).select_from(Push)) == 1
 
 
+def test_record_pages_go_on_to_older_ones_by_cursor(client, new_shop, session, clock):
+    visitor = make_visitor(session, new_shop.shop.id, clock.now())
+    for i in range(52):
+        make_push(session, visitor, "welcome", clock.now() - timedelta(minutes=i), title=f"Push number {i:02d}")
+    session.commit()
+    log_in(client, new_shop.admin_token)
+    first = client.get("/admin/pushes?kind=welcome").get_data(as_text=True)
+    assert "Push number 00" in first and "Push number 50" not in first
+    older = re.search(r'href="([^"]*cursor=[^"]*)">Older', first)
+    assert older, "page 1 links to the older pushes by cursor"
+    second = client.get(html.unescape(older.group(1))).get_data(as_text=True)
+    assert "Push number 50" in second and "Push number 51" in second and "Push number 49" not in second
+    assert "Older" not in second and "Newest" in second
+
+
 def test_pages_show_records_and_figures(client, new_shop, session, clock):
     visitor = make_visitor(session, new_shop.shop.id, clock.now(), visitor_key="vis-records")
     push = make_push(session, visitor, "welcome", clock.now(), title="Welcome aboard")

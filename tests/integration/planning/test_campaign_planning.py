@@ -392,3 +392,36 @@ def test_a_replanned_batch_takes_no_second_list_code(session, clock):
     assert {row.subscription_id: row.title for row in _rows(session, campaign.id)} == {
         sub_id: f"Code {code}" for sub_id, code in codes.items()}
     assert set(codes) == {s.id for s in subs}
+
+
+@pytest.mark.parametrize("rate", [None, 7])
+def test_the_database_plans_the_same_rows_as_python_would(session, clock, rate):
+    # PostgreSQL plans a batch in one INSERT ... SELECT; the rows must be the ones the row-by-row
+    # planner makes: texts per first name, due times spread at the rate, slots carried on.
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("the set-based planner is PostgreSQL's")
+    shop = make_shop(session, clock.now(), origins=[ORIGIN]).shop
+    for i in range(9):
+        visitor = make_visitor(session, shop.id, clock.now(), first_name=(None, "Anna", "Ben")[i % 3])
+        make_subscription(session, visitor, clock.now())
+    session.commit()
+    made = {}
+    for way in (planner._plan_in_python, planner._plan_in_sql):
+        campaign = _campaign(session, shop, clock.now(), body="{{ first_name or 'friend' }}, {{ shop_name }}",
+                             rate_per_minute=rate)
+        service.send_campaign(session, shop, campaign.id, service.SendIn(mode="now"), clock.now())
+        session.commit()
+        campaign = session.get(Campaign, campaign.id)
+        campaign.audience_max_id = 10**9
+        spreader = planner.Spreader(rate, {})
+        batches = [way(session, campaign, shop, [], spreader, clock.now(), 4)]
+        campaign.plan_cursor = batches[-1][1]
+        batches.append(way(session, campaign, shop, [], spreader, clock.now(), 4))
+        session.commit()
+        made[way.__name__] = ([b[0::2] for b in batches], spreader.slots,
+                              [(r.subscription_id, r.visitor_id, r.due_at, r.title, r.body, r.url,
+                               r.context == {"campaign_id": campaign.id}, r.status)
+                               for r in _rows(session, campaign.id)])
+    assert made["_plan_in_sql"] == made["_plan_in_python"]
+    assert made["_plan_in_sql"][0] == [(4, 4), (4, 4)]
+    assert {row[3] for row in made["_plan_in_sql"][2]} == {"Hi", "Hi Anna", "Hi Ben"}
