@@ -20,11 +20,13 @@ from pathlib import Path
 import pytest
 import requests
 import sqlalchemy as sa
-from flask import Flask, Response
+from flask import Flask, Response, request
+from markupsafe import escape
 
 from server.core.embed import worker_source
 from server.core.models import Shop
 from tests.browser.chromium import LiveServer, wait_for
+from tests.browser.test_accessibility import AXE, violations
 from tests.browser.test_dashboard_pages import all_css, by_css, fits_width, log_in, shots  # noqa: F401 (a fixture)
 from tests.browser.test_storefront import event_types, soft_ask, status, widget_ready
 from tests.factories import make_shop
@@ -51,9 +53,6 @@ def sites(app) -> Iterator[Sites]:
 
     @shop_site.get("/")
     def home() -> Response:
-        from flask import request
-        from markupsafe import escape
-
         return Response(f'<!doctype html><html><head><title>Linen &amp; Co</title>'
                         f'<script src="{pushcart.base}/widget.js" data-shop="{escape(request.args["shop"])}" '
                         f'async></script></head><body><h1>Linen &amp; Co</h1></body></html>', mimetype="text/html")
@@ -95,6 +94,14 @@ def shoot(driver, folder: Path, name: str, refresh: bool = True, whole: tuple[st
     driver.set_window_size(*LAPTOP)
 
 
+def accessible(driver, name: str) -> None:
+    """No serious or critical axe-core violation on the current page (skipped without axe-core)."""
+    if not AXE.is_file():
+        return
+    driver.execute_script(AXE.read_text())
+    assert violations(driver) == [], name
+
+
 def shop_origins(session, public_key: str) -> list[str]:
     session.expire_all()
     return list(session.scalars(sa.select(Shop.origins).where(Shop.public_key == public_key)).one())
@@ -122,6 +129,7 @@ def test_a_refused_origin_shows_on_the_overview_and_one_click_makes_the_widget_w
     assert "refused" in banner.text
     assert [c.text for c in all_css(driver, "#refused-origins-banner code")] == [sites.shop]
     shoot(driver, shots, "overview-refused-origin")
+    accessible(driver, "the overview with the refused-origin banner")
     by_css(driver, "#refused-origins-banner button.allow-origin").click()
     wait_for(lambda: f"{sites.shop} is now one of your shop's origins" in by_css(driver, "body").text,
              message="the flash after allowing the origin")
@@ -155,6 +163,7 @@ def test_connect_value_from_install_registers_the_shop_and_the_connection_page_f
     assert value.startswith(f"{sites.pushcart}/connect/{key}.")
     # No refresh between the two widths: it would post again, for another value.
     shoot(driver, shots, "install-connect-value", refresh=False, whole=("#connect-value",))
+    accessible(driver, "the install page with a connect value")
 
     # The plugin's call, with the value pasted, from the shop's server.
     http = requests.Session()
@@ -184,6 +193,7 @@ def test_connect_value_from_install_registers_the_shop_and_the_connection_page_f
     unreachable = [li.text for li in all_css(driver, '#connection-problems li[data-problem="worker_unreachable"]')]
     assert len(unreachable) == 1 and "https://linen.example/pushcart-sw.js" in unreachable[0], unreachable
     shoot(driver, shots, "connection-problems", refresh=False, whole=("#webhook-secret",))
+    accessible(driver, "the connection page with problems")
 
     # A visit to the shop: the widget's first event arrives and "no events" goes.
     driver.get(f"{sites.shop}/?shop={key}")
