@@ -30,6 +30,7 @@ from tests.browser.test_accessibility import AXE, violations
 from tests.browser.test_dashboard_pages import all_css, by_css, fits_width, log_in, shots  # noqa: F401 (a fixture)
 from tests.browser.test_storefront import event_types, soft_ask, status, widget_ready
 from tests.factories import make_shop
+from tests.integration.webhooks.test_platform_webhooks import fixture, woo
 
 pytestmark = pytest.mark.browser
 
@@ -174,6 +175,15 @@ def test_connect_value_from_install_registers_the_shop_and_the_connection_page_f
     assert answer.status_code == 200, answer.text
     assert answer.json()["public_key"] == key and sites.shop in answer.json()["origins"]
 
+    # Install's own check reaches the worker file on the origin the plugin registered.
+    from selenium.webdriver.support.select import Select
+
+    driver.get(sites.pushcart + "/admin/install")
+    Select(by_css(driver, "#check-origin")).select_by_value(sites.shop)
+    by_css(driver, "#check-sw").click()
+    checked = wait_for(lambda: by_css(driver, "#check-result").text, message="the install check's answer")
+    assert checked == f"✓ {sites.shop}/pushcart-sw.js: the service worker file is in place"
+
     # The Connection page: the new origin, and what is still missing, in plain words.
     driver.get(sites.pushcart + "/admin/connect/")
     assert sites.shop in by_css(driver, "#connection-origins").text
@@ -209,3 +219,23 @@ def test_connect_value_from_install_registers_the_shop_and_the_connection_page_f
             for tr in all_css(driver, "#connection-check tr")}
     assert rows["Last WooCommerce webhook delivery"] == "none yet"
     shoot(driver, shots, "connection-after-event")
+
+    # A WooCommerce webhook signed with the wrong key: named, with the fix; then one signed with
+    # the secret the plugin was given: nothing left to fix.
+    client = app.test_client()
+    order = fixture("woocommerce/order_created_pending.json")
+    wrong = woo(client, new.shop, "order.created", order, secret="not-the-shop-secret", source=sites.shop + "/")
+    assert wrong.status_code == 401, wrong.json
+    driver.get(sites.pushcart + "/admin/connect/")
+    refused = by_css(driver, '#connection-problems li[data-problem="webhook_refused"]').text
+    assert "The last WooCommerce webhook delivery" in refused and "Fix: Set each WooCommerce webhook's Secret" in refused
+    webhook_row = by_css(driver, "#connection-check tr:nth-last-child(1) td").text
+    assert webhook_row == (f"none yet; last refused at {clock.now():%Y-%m-%d %H:%M} UTC: "
+                           "the signature does not match (bad_signature)")
+    shoot(driver, shots, "connection-webhook-refused")
+    right = woo(client, new.shop, "order.created", order, delivery_id="d-2", secret=answer.json()["webhook_secret"],
+                source=sites.shop + "/")
+    assert right.status_code == 200, right.json
+    driver.get(sites.pushcart + "/admin/connect/")
+    assert by_css(driver, "#connection-ok").text == "Everything Pushcart can see is in place."
+    assert not all_css(driver, "#connection-problems")
