@@ -131,6 +131,9 @@ def test_a_refused_origin_shows_on_the_overview_and_one_click_makes_the_widget_w
     assert [c.text for c in all_css(driver, "#refused-origins-banner code")] == [sites.shop]
     shoot(driver, shots, "overview-refused-origin")
     accessible(driver, "the overview with the refused-origin banner")
+    driver.get(sites.pushcart + "/admin/install")  # the Install page names it too
+    assert [c.text for c in all_css(driver, "#refused-origins-banner code")] == [sites.shop]
+    driver.get(sites.pushcart + "/admin/")
     by_css(driver, "#refused-origins-banner button.allow-origin").click()
     wait_for(lambda: f"{sites.shop} is now one of your shop's origins" in by_css(driver, "body").text,
              message="the flash after allowing the origin")
