@@ -28,6 +28,7 @@ def _connection_page(worker: bool) -> str:
     checker = (lambda origin: install_check.check_service_worker(shop, origin, public_url)) if worker else None
     checked = connection.check(get_session(), shop, get_clock().now(), checker)
     return render_page("admin/connect.html", active="install", checked=checked, worker_checked=worker,
+                           platform_labels=connection.PLATFORM_LABELS,
                            refused_origins=connection.refused_origins(get_session(), shop.id),
                            in_grace=shop.previous_secret_until is not None
                            and get_clock().now() < shop.previous_secret_until)
