@@ -22,7 +22,7 @@ from sqlalchemy import orm
 from server.core.errors import ApiError, Invalid, NotFound
 from server.core.models import Campaign, CampaignStatus, Click, Order, Push, PushStatus, Shop
 from server.merchant.presets import check_template
-from server.merchant.stats import money, ratio
+from server.reports.stats import money, ratio
 from server.outbox import plan as outbox
 from server.planning import campaigns as planner
 from server.planning import coupons, segments, templates

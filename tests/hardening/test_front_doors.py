@@ -12,7 +12,7 @@ import re
 import pytest
 from flask import Flask
 
-from server.merchant import campaigns_api
+from server.merchant.api import campaigns as campaigns_api
 from tests.hardening.conftest import assert_json_error
 
 OPEN_PAGES = {"/admin/login"}

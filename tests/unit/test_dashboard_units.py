@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
 from server.merchant.content_forms import delay_rows, delays_from_form
-from server.merchant.dashboard import format_delay, parse_delays
+from server.merchant.pages.shop import format_delay, parse_delays
 from server.core.errors import ApiError, Invalid
 from server.clicks.service import is_http_url, with_utm
-from server.merchant.stats import money, parse_range, ratio
+from server.reports.stats import money, parse_range, ratio
 
 
 def test_delays_read_and_write_in_human_units():

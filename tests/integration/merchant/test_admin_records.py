@@ -184,7 +184,7 @@ def test_visitor_records_walk_on_by_cursor_newest_first(client, session, clock):
 
 
 def test_record_totals_are_counted_up_to_a_cap(client, session, clock, monkeypatch):
-    from server.merchant import records
+    from server.reports import records
 
     monkeypatch.setattr(records, "COUNT_CAP", 20)
     new = make_shop(session, clock.now())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from server.core.models import Campaign, Order, Push
-from server.merchant.campaigns_dashboard import segment_from_form, segment_to_form
+from server.merchant.pages.campaigns import segment_from_form, segment_to_form
 from server.planning import campaigns as planner
 from tests.factories import make_shop, make_subscription, make_visitor
 from tests.integration.merchant.test_dashboard import log_in

@@ -105,7 +105,7 @@ def test_list_codes_go_to_one_push_each_then_the_text_without_a_coupon(client, s
 
 
 def test_a_test_push_shows_a_sample_code_and_takes_none_from_the_list(client, session, clock, new):
-    from server.merchant.test_pushes import send_test_push
+    from server.merchant.trial_pushes import send_test_push
     client.post("/v1/admin/coupons/welcome/codes", data="REAL-1", headers={**auth(new), "Content-Type": "text/plain"})
     client.put("/v1/admin/coupons/welcome", json={"mode": "list"}, headers=auth(new))
     set_welcome(client, new, title="Code {{ coupon }}")

@@ -12,8 +12,8 @@ from server.core.errors import ApiError
 from server.core.models import KINDS
 from server.merchant import experiments as service
 from server.merchant.doors import render_page
-from server.merchant.lift import lift_report
-from server.merchant.stats import parse_range
+from server.reports.lift import lift_report
+from server.reports.stats import parse_range
 from server.planning.experiments import VARIANT_FIELDS, VARIANT_KEYS
 
 # Transactional ``shipped`` is not offered for tests of texts on the page (the API allows it).

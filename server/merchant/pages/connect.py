@@ -14,7 +14,7 @@ from server.core.db import get_session
 from server.core.errors import ApiError
 from server.core.shops import shop_cache
 from server.merchant import connection, install_check
-from server.merchant.dashboard import install_context
+from server.merchant.pages.shop import install_context
 from server.merchant.doors import render_page
 from server.merchant.connect import issue_token
 from server.merchant.shops import rotate_secret

@@ -14,8 +14,8 @@ from server.core.clock import get_clock
 from server.core.db import get_session
 from server.core.validation import read_json
 from server.merchant import experiments as service
-from server.merchant.lift import check_kind, lift_report
-from server.merchant.stats import parse_range
+from server.reports.lift import check_kind, lift_report
+from server.reports.stats import parse_range
 
 bp = Blueprint("experiments", __name__)
 

@@ -12,12 +12,12 @@ from server.core.models import Shop
 from server.merchant import connection, install_check
 from server.merchant.connect import issue_token
 from server.merchant.presets import list_presets, update_preset
-from server.merchant.records import list_pushes, list_visitors, read_cursor, read_page
+from server.reports.records import list_pushes, list_visitors, read_cursor, read_page
 from server.core.shops import shop_cache
 from server.merchant.shops import (SettingsUpdate, rotate_secret, settings_as_json, update_settings,
                                    without_read_only)
-from server.merchant.guardrails import guardrails
-from server.merchant.stats import compute_stats, parse_range
+from server.reports.guardrails import guardrails
+from server.reports.stats import compute_stats, parse_range
 from server.core.validation import parse, read_json
 
 bp = Blueprint("shop", __name__)

@@ -32,7 +32,7 @@ from server.core import significance
 from server.core.errors import Invalid
 from server.core.models import KINDS, Order, Push, PushStatus, Shop
 from server.delivery.policy import NOT_A_TEST
-from server.merchant.stats import DateRange, money
+from server.reports.stats import DateRange, money
 from server.planning.rendering import format_money
 from server.planning.experiments import HOLDOUT_REASON
 

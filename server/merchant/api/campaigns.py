@@ -13,7 +13,7 @@ from flask import Blueprint, g, request
 from server.core.clock import get_clock
 from server.core.db import get_session
 from server.merchant import campaigns as service
-from server.merchant.records import read_page
+from server.reports.records import read_page
 from server.core.validation import parse, read_json
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")

@@ -18,7 +18,7 @@ from server.core.errors import ApiError, Invalid
 from server.core.validation import parse
 from server.merchant import campaigns as service
 from server.merchant.doors import render_page
-from server.merchant.records import read_page
+from server.reports.records import read_page
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 

@@ -22,7 +22,7 @@ from server.core.db import UTCDateTime
 from server.core.errors import Invalid
 from server.core.models import (ALL_KINDS, Checkout, Click, Event, Order, Push, PushStatus, Subscription, SubscriptionStatus, Visitor)
 from server.clicks.service import is_http_url
-from server.merchant.stats import money
+from server.reports.stats import money
 
 PER_PAGE = 50
 MAX_PAGE = 10_000

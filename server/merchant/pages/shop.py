@@ -25,13 +25,13 @@ from server.merchant.content_forms import (FORM_UNITS, MAX_DELAY_ROWS, actions_f
                                            locale_rows, locales_from_form, prompt_locales_from_form)
 from server.merchant.coupons import coupon_as_json
 from server.merchant.presets import STEP_KINDS, list_presets, update_preset
-from server.merchant.records import list_pushes, list_visitors, read_cursor, read_page
+from server.reports.records import list_pushes, list_visitors, read_cursor, read_page
 from server.core.shops import shop_cache
 from server.merchant.shops import SettingsUpdate, settings_as_json, update_settings
-from server.merchant.first_steps import first_steps
-from server.merchant.guardrails import guardrails
-from server.merchant.stats import compute_stats, parse_range
-from server.merchant.test_pushes import send_test_push
+from server.reports.first_steps import first_steps
+from server.reports.guardrails import guardrails
+from server.reports.stats import compute_stats, parse_range
+from server.merchant.trial_pushes import send_test_push
 from server.core.validation import parse
 
 bp = Blueprint("pages", __name__)

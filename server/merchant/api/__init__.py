@@ -1,0 +1,1 @@
+"""The admin API's children, mounted in ``doors.api`` (Bearer), one module per noun."""

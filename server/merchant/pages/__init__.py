@@ -1,0 +1,1 @@
+"""The dashboard's children, mounted in ``doors.dashboard`` (log-in, CSRF, headers), one module per page group."""
