@@ -26,26 +26,36 @@
   }
 
   // A push must always show something: browsers penalise (and may revoke) pushes that show nothing.
+  // Two forms arrive: today's flat payload, and (to Apple's push service) a Declarative Web Push
+  // message, {"web_push": 8030, "notification": {title, body, navigate, ...}, push_id, kind, url},
+  // which Safari 18.4+ shows itself and an older Safari hands to this worker.
   function notificationFrom(event) {
     var payload = null;
     try { payload = event.data ? event.data.json() : null; } catch (_) { payload = null; }
-    if (!payload || typeof payload !== "object" || Array.isArray(payload) || !text(payload.title, 200)) {
+    var shown = payload && typeof payload === "object" && !Array.isArray(payload) ? payload : null;
+    if (shown && shown.web_push === 8030) {
+      shown = shown.notification && typeof shown.notification === "object" ? shown.notification : null;
+    }
+    if (!shown || !text(shown.title, 200)) {
       return { title: GENERIC.title, options: { body: GENERIC.body, data: { url: GENERIC.url } } };
     }
-    var url = safeUrl(payload.url, GENERIC.url);
-    var options = { body: text(payload.body, 500), data: { url: url, push_id: payload.push_id, kind: text(payload.kind, 32), actions: {} } };
-    if (payload.icon) { var icon = safeUrl(payload.icon, ""); if (icon) options.icon = icon; }
-    if (payload.image) { var image = safeUrl(payload.image, ""); if (image) options.image = image; }
-    if (payload.tag) { options.tag = text(payload.tag, 64); options.renotify = true; }
-    if (Array.isArray(payload.actions)) {
+    var url = safeUrl(shown.navigate || payload.url, GENERIC.url);
+    var options = { body: text(shown.body, 500), data: { url: url, push_id: payload.push_id, kind: text(payload.kind, 32), actions: {} } };
+    if (shown.icon) { var icon = safeUrl(shown.icon, ""); if (icon) options.icon = icon; }
+    if (shown.image) { var image = safeUrl(shown.image, ""); if (image) options.image = image; }
+    if (shown.tag) { options.tag = text(shown.tag, 64); options.renotify = true; }
+    if (shown.lang) options.lang = text(shown.lang, 35);
+    if (shown.dir === "ltr" || shown.dir === "rtl") options.dir = shown.dir;
+    if (shown.silent === true) options.silent = true;
+    if (Array.isArray(shown.actions)) {
       options.actions = [];
-      payload.actions.slice(0, 2).forEach(function (a) {
+      shown.actions.slice(0, 2).forEach(function (a) {
         if (!a || !text(a.action, 64) || !text(a.title, 64)) return;
         options.actions.push({ action: text(a.action, 64), title: text(a.title, 64) });
-        options.data.actions[a.action] = safeUrl(a.url, url);
+        options.data.actions[a.action] = safeUrl(a.navigate || a.url, url);
       });
     }
-    return { title: text(payload.title, 200), options: options };
+    return { title: text(shown.title, 200), options: options };
   }
 
   self.addEventListener("install", function (event) {

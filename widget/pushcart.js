@@ -104,6 +104,11 @@ var shopify = () => config().then(c => c.platform == "shopify" &&
 // Push
 var ok = () => "serviceWorker" in nav && "PushManager" in w && "Notification" in w && w.isSecureContext !== false;
 var perm = () => w.Notification.permission;
+// iOS/iPadOS (an iPad says it is a Mac) shows web push only in a Home Screen app, and only a
+// site with a manifest can be one: outside it, Safari has no PushManager and gets coaching
+var coach = () => !ok() && (/iP(hone|ad|od)/.test(nav.userAgent) || nav.platform == "MacIntel" && nav.maxTouchPoints > 1)
+  && nav.standalone !== true && !(w.matchMedia && w.matchMedia("(display-mode: standalone)").matches)
+  && !!d.querySelector("link[rel=manifest]");
 var config = () => {
   if (!cfg) (cfg = call("/config?locale=" + encodeURIComponent(nav.language))).catch(e => { cfg = 0; log(e); });
   return cfg;
@@ -137,7 +142,9 @@ var subscribe = () => {
   err = null;
   if (!ok()) return NO;
   set("optout", "");
-  return config().then(x => (c = x, perm() == "granted" || w.Notification.requestPermission())).then(p => {
+  // Asked in the caller's own task: Safari grants it only from a user gesture (the click)
+  var asked = perm() == "granted" || w.Notification.requestPermission();
+  return config().then(x => (c = x, asked)).then(p => {
     if (p !== true && p != "granted") throw Error("permission " + p);
     var u = sw(c);
     return nav.serviceWorker.register(u[0], {scope: u[1]});
@@ -189,7 +196,7 @@ var buttons = () => d.querySelectorAll("[data-pushcart-notify]").forEach(n => {
 
 // The soft-ask
 var dismiss = p => set("dismissed_until", Date.now() + (Math.max(0, p.dismiss_days) || 0) * 864e5);
-var ask = p => {
+var ask = (p, k) => {
   if (d.getElementById("pushcart-softask")) return;
   var c = /^#[\da-f]{6}$/i.test(p.color) ? p.color : "#1f6feb", n = parseInt(c.slice(1), 16),
     host = d.createElement("div"), root = host.attachShadow ? host.attachShadow({mode: "open"}) : host, box, s,
@@ -208,9 +215,11 @@ button{font:inherit;font-weight:600;border-radius:8px;padding:8px 14px;cursor:po
 <svg class=bell viewBox="0 0 24 24" aria-hidden=true><path d="M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22zm7-6V11a7 7 0 0 0-5.5-6.84V3.5a1.5 1.5 0 0 0-3 0v.66A7 7 0 0 0 5 11v5l-2 2v1h18v-1z"/></svg>
 <p id=pc-text></p></div><div class=btns><button class=no></button><button class=yes></button></div></div>`;
   box = root.firstChild;
-  q("p", p.text || "Get notified about your cart and orders?");
-  q(".no", p.no || "Not now").addEventListener("click", safe(close));
-  q(".yes", p.yes || "Yes, notify me").addEventListener("click", safe(() => { host.remove(); subscribe().then(yes => yes || dismiss(p)); }));
+  q("p", k ? "Add this shop to your Home Screen: Share, then Add to Home Screen, to get notifications"
+    : p.text || "Get notified about your cart and orders?");
+  q(".no", k ? "OK" : p.no || "Not now").addEventListener("click", safe(close));
+  s = q(".yes", p.yes || "Yes, notify me");
+  k ? s.remove() : s.addEventListener("click", safe(() => { host.remove(); subscribe().then(yes => yes || dismiss(p)); }));
   box.addEventListener("keydown", safe(close));
   // A constructed sheet passes a CSP without 'unsafe-inline'; <style> is the fallback
   try { s = new w.CSSStyleSheet(); s.replaceSync(css); root.adoptedStyleSheets = [s]; } catch (_) {
@@ -221,10 +230,11 @@ button{font:inherit;font-weight:600;border-radius:8px;padding:8px 14px;cursor:po
   d.body.appendChild(host);
 };
 var maybeAsk = () => {
-  if (ok() && perm() == "default" && get("optout") != "1" && !(get("dismissed_until") > Date.now())) config().then(c => {
+  var k = coach();
+  if ((k || ok() && perm() == "default") && get("optout") != "1" && !(get("dismissed_until") > Date.now())) config().then(c => {
     var p = c.prompt || {}, v = Number(p.after_pageviews), s = Number(p.after_seconds) || 0;
     if (isNaN(v)) v = 2;
-    if (views >= v || s > 0) w.setTimeout(safe(() => ask(p)), views >= v ? 0 : s * 1e3);
+    if (views >= v || s > 0) w.setTimeout(safe(() => ask(p, k)), views >= v ? 0 : s * 1e3);
   }).catch(log);
 };
 

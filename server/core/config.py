@@ -68,6 +68,9 @@ class Settings(BaseModel):
     PUSH_ENDPOINT_ALLOW: Annotated[tuple[str, ...], NoDecode] = _setting(
         DEFAULT_PUSH_ENDPOINT_ALLOW, "comma-separated host patterns (`*.example.com`) a subscription endpoint may use",
         shown="FCM, Mozilla, Apple, Windows push hosts")
+    PUSH_DECLARATIVE_HOSTS: Annotated[tuple[str, ...], NoDecode] = _setting(
+        ("*.push.apple.com",), "comma-separated host patterns whose pushes carry the Declarative Web Push form "
+        "(`web_push: 8030`, shown by Safari 18.4+ without the service worker)", shown="`*.push.apple.com`")
     PUSHCART_INSECURE_ENDPOINTS: bool = _setting(
         False, "tests only: also allow `http://127.0.0.1:<port>` and `http://localhost:<port>`")
     RUN_SCHEDULER: bool = _setting(False, "whether the web process also runs the dispatcher",
@@ -139,7 +142,7 @@ class Settings(BaseModel):
     CAMPAIGN_PLAN_BATCH: int = _setting(5000, "campaign rows the sweep plans per campaign per pass", ge=1,
                                         le=1_000_000)
 
-    @field_validator("PUSH_ENDPOINT_ALLOW", mode="before")
+    @field_validator("PUSH_ENDPOINT_ALLOW", "PUSH_DECLARATIVE_HOSTS", mode="before")
     @classmethod
     def _split_lists(cls, value: Any) -> Any:
         if isinstance(value, str):

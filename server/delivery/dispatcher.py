@@ -51,7 +51,7 @@ from server.core.vapid_keys import private_pems
 from server.delivery import policy, storm
 from server.planning import hooks
 from server.core.tokens import make_click_token
-from server.delivery.endpoints import check_endpoint
+from server.delivery.endpoints import check_endpoint, declarative_endpoint
 from server.outbox.claim import (Claimed, Outcome, claim_due, expire_subscriptions, extend_lease, load_subscriptions,
                                  record_outcomes)
 from server.delivery.payload import PayloadTooLarge, action_links, build_payload
@@ -458,7 +458,8 @@ class Dispatcher:
             click = f"{self._public_url}/c/{make_click_token(self._secret, push.id)}"
             payload = build_payload(
                 push_id=push.id, kind=push.kind, title=push.title, body=push.body, url=click,
-                icon=push.icon, image=push.image, tag=push.topic, actions=action_links(click, push.actions))
+                icon=push.icon, image=push.image, tag=push.topic, actions=action_links(click, push.actions),
+                declarative=declarative_endpoint(subscription.endpoint, self.config.get("PUSH_DECLARATIVE_HOSTS", ())))
         except PayloadTooLarge as exc:
             return self._final(push, PushStatus.FAILED.value, str(exc))
         to_send.append((push, Message(

@@ -89,3 +89,13 @@ def check_endpoint(url: Any, config: Mapping[str, Any]) -> str:
     if not host_allowed(host, config.get("PUSH_ENDPOINT_ALLOW") or ()):
         raise Invalid("endpoint host is not an allowed push service", code="endpoint_not_allowed")
     return url
+
+
+def declarative_endpoint(url: str, patterns: Iterable[str]) -> bool:
+    """Whether a push to ``url`` carries the Declarative Web Push form: its host matches one of
+    ``patterns`` (``PUSH_DECLARATIVE_HOSTS``, Apple's push service by default)."""
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return False
+    return bool(host) and host_allowed(host, patterns)

@@ -66,3 +66,70 @@ def test_a_dropped_subscription_is_made_again_with_the_configs_key():
     [post] = [s for s in sent if s["method"] == "POST"]
     assert post["body"]["application_server_key"] == NEW_KEY
     assert post["body"]["replaces"] == "https://push.example.net/old"
+
+
+PUSH_HARNESS = r"""
+const fs = require("fs"), vm = require("vm");
+const [swPath, scenario] = [process.argv[1], JSON.parse(process.argv[2])];
+const listeners = {}, shown = [], opened = [];
+const self = {
+  location: new URL("https://shop.example/pushcart-sw.js?shop=pk_test&v=visitor_0001"),
+  addEventListener: (type, fn) => { listeners[type] = fn; },
+  registration: { showNotification: (title, options) => { shown.push({ title, options }); return Promise.resolve(); } },
+  clients: { matchAll: () => Promise.resolve([]), openWindow: (url) => { opened.push(url); return Promise.resolve(); } },
+};
+const context = vm.createContext({ self, URL, Promise, JSON, Uint8Array, String, Math, Array });
+// The server writes its public URL into the worker when it serves it.
+vm.runInContext(fs.readFileSync(swPath, "utf8").replace("__PUSHCART_PUBLIC_URL__", "https://pushcart.example"), context);
+const run = (type, event) => new Promise((resolve) => listeners[type]({ ...event, waitUntil: resolve }));
+(async () => {
+  await run("push", { data: { json: () => scenario.payload } });
+  const data = shown[0].options.data;
+  await run("notificationclick", { action: scenario.action || "", notification: { data, close: () => {} } });
+  process.stdout.write(JSON.stringify({ shown, opened }));
+})();
+"""
+
+CLICK = "https://pushcart.example/c/2a.AAAAAAAAAAAAAAAAAAAAAA"
+
+
+def push(payload: dict, action: str = "") -> dict:
+    result = subprocess.run(["node", "-e", PUSH_HARNESS, str(ROOT / "service_worker" / "sw.js"),
+                             json.dumps({"payload": payload, "action": action})],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+DECLARATIVE = {"web_push": 8030, "push_id": 42, "kind": "shipped", "url": CLICK,
+               "notification": {"title": "On its way", "body": "Track it", "navigate": CLICK, "lang": "de",
+                                "dir": "ltr", "tag": "order-1", "icon": "https://shop.example/i.png",
+                                "actions": [{"action": "a1", "title": "Track", "navigate": CLICK + "?a=1"}]}}
+
+
+def test_a_declarative_message_handed_to_the_worker_is_shown_and_clicks_go_through_the_click_link():
+    result = push(DECLARATIVE)
+    [note] = result["shown"]
+    assert note["title"] == "On its way"
+    options = note["options"]
+    assert (options["body"], options["lang"], options["dir"], options["tag"]) == ("Track it", "de", "ltr", "order-1")
+    assert options["icon"] == "https://shop.example/i.png"
+    assert options["actions"] == [{"action": "a1", "title": "Track"}]
+    assert (options["data"]["push_id"], options["data"]["kind"]) == (42, "shipped")
+    assert result["opened"] == [CLICK]
+
+
+def test_a_declarative_messages_button_opens_its_own_click_link():
+    assert push(DECLARATIVE, action="a1")["opened"] == [CLICK + "?a=1"]
+
+
+def test_todays_payload_is_still_shown_as_before():
+    result = push({"push_id": 7, "kind": "shipped", "title": "Hello", "body": "B", "url": CLICK,
+                   "actions": [{"action": "a1", "title": "Go", "url": CLICK + "?a=1"}]}, action="a1")
+    assert [n["title"] for n in result["shown"]] == ["Hello"]
+    assert result["opened"] == [CLICK + "?a=1"]
+
+
+def test_a_declarative_message_without_a_notification_still_shows_something():
+    result = push({"web_push": 8030, "push_id": 9, "url": CLICK})
+    assert [n["title"] for n in result["shown"]] == ["New notification"]

@@ -220,3 +220,47 @@ def test_the_old_endpoint_is_kept_until_the_server_has_the_new_subscription():
               config={"vapid_public_key": NEW_KEY}, subscriptionsStatus=503)
     assert [s["body"]["replaces"] for s in sent_to(out, "/subscriptions")] == ["https://push.example.net/send/1"]
     assert out["storage"]["pushcart_replaces"] == "https://push.example.net/send/1"
+
+
+IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+          "Version/18.4 Mobile/15E148 Safari/604.1")
+IPAD_AS_MAC = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+               "Version/18.4 Safari/605.1.15")
+COACHING = "Add this shop to your Home Screen: Share, then Add to Home Screen, to get notifications"
+SHOW_AT_ONCE = {"prompt": {"after_pageviews": 0, "dismiss_days": 7}, "vapid_public_key": "BAAA"}
+
+
+@pytest.mark.parametrize("device", [{"userAgent": IPHONE, "platform": "iPhone"},
+                                    {"userAgent": IPAD_AS_MAC, "platform": "MacIntel", "maxTouchPoints": 5}])
+def test_safari_on_ios_outside_the_home_screen_coaches_instead_of_asking(device):
+    # Safari's tab on iOS has no PushManager: a prompt there could never work.
+    out = run(manifest=True, config=SHOW_AT_ONCE, **device)
+    [coach] = out["softask"]
+    assert coach["text"] == COACHING
+    assert coach["yes"] is None and coach["no"] == "OK"
+    assert out["pushLog"] == [] and out["status"]["permission"] == "unsupported"
+
+
+def test_closing_the_coaching_remembers_it_like_not_now():
+    out = run(manifest=True, config=SHOW_AT_ONCE, userAgent=IPHONE, clickSoftAsk="no")
+    assert float(out["storage"]["pushcart_dismissed_until"]) > 0
+    again = run(manifest=True, config=SHOW_AT_ONCE, userAgent=IPHONE, storage=out["storage"])
+    assert again["softask"] == []
+
+
+def test_no_coaching_without_a_manifest_or_on_other_browsers_without_push():
+    assert run(manifest=False, config=SHOW_AT_ONCE, userAgent=IPHONE)["softask"] == []
+    assert run(manifest=True, config=SHOW_AT_ONCE)["softask"] == []  # not iOS: nothing to coach
+
+
+@pytest.mark.parametrize("home", [{"standalone": True}, {"displayMode": "standalone"}])
+def test_inside_the_home_screen_app_permission_is_asked_only_from_the_soft_asks_click(home):
+    shown = run(manifest=True, config=SHOW_AT_ONCE, userAgent=IPHONE, push={"permission": "default"}, **home)
+    [ask] = shown["softask"]
+    assert ask["yes"] == "Yes, notify me" and ask["text"] != COACHING
+    assert shown["pushLog"] == []  # never asked by itself
+
+    out = run(manifest=True, config=SHOW_AT_ONCE, userAgent=IPHONE, push={"permission": "default"},
+              clickSoftAsk="yes", **home)
+    assert out["pushLog"][0] == ["requestPermission", "in a click"]
+    assert out["status"]["subscribed"] is True

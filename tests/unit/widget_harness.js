@@ -48,7 +48,9 @@ function element(tag, attributes) {
   });
   return el;
 }
-function click(el) { for (const fn of el.listeners.click || []) fn({ type: "click" }); }
+// ``inClick`` is true only while a click's listeners run (Safari's user gesture).
+let inClick = false;
+function click(el) { inClick = true; try { for (const fn of el.listeners.click || []) fn({ type: "click" }); } finally { inClick = false; } }
 
 const script = {
   src: "https://push.example/widget.js",
@@ -65,7 +67,8 @@ const document = {
   visibilityState: "visible",
   readyState: scenario.readyState || "complete",
   body,
-  querySelector: () => script,
+  // scenario.manifest: the shop's page links a web app manifest
+  querySelector: (sel) => (sel.indexOf("manifest") >= 0 ? (scenario.manifest ? element("link") : null) : script),
   querySelectorAll: (sel) => (sel.indexOf("ld+json") >= 0 ? ldNodes : sel === "[data-pushcart-notify]" ? notifyNodes : []),
   addEventListener: (type, fn) => { (listeners[type] = listeners[type] || []).push(fn); },
   getElementById: (id) => body.children.find((c) => c.id === id) || null,
@@ -92,8 +95,14 @@ function answer(url) {
   return { ok: true, status: 202, json: () => Promise.resolve({}) };
 }
 
+// scenario.userAgent / platform / maxTouchPoints / standalone (iOS's navigator.standalone) and
+// scenario.displayMode (what matchMedia("(display-mode: ...)") matches) emulate Safari on iOS.
 const navigator = {
   language: scenario.language || "de-DE",
+  userAgent: scenario.userAgent || "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0 Safari/537.36",
+  platform: scenario.platform || "Linux x86_64",
+  maxTouchPoints: scenario.maxTouchPoints || 0,
+  standalone: scenario.standalone,
   sendBeacon: (url, body) => { beacons.push({ url, body: JSON.parse(body) }); return true; },
 };
 const window = {
@@ -113,6 +122,7 @@ const window = {
     },
   setTimeout: (fn, ms) => setTimeout(() => { try { fn(); } catch (e) { thrown.push(String(e)); } }, Math.min(ms, 5)),
   clearTimeout: (t) => clearTimeout(t),
+  matchMedia: (q) => ({ matches: q === "(display-mode: " + (scenario.displayMode || "browser") + ")" }),
   addEventListener: (type, fn) => { (listeners[type] = listeners[type] || []).push(fn); },
   Promise, URL, JSON, Math, Date, String, Number, Array, Uint8Array, RegExp, Error, Intl,
   pushcart: scenario.queue || undefined,
@@ -165,7 +175,10 @@ if (scenario.push) {
   window.PushManager = function PushManager() {};
   window.Notification = {
     permission: scenario.push.permission || "granted",
-    requestPermission: () => Promise.resolve(window.Notification.permission = scenario.push.answer || "granted"),
+    requestPermission: () => {
+      pushLog.push(["requestPermission", inClick ? "in a click" : "outside a click"]);
+      return Promise.resolve(window.Notification.permission = scenario.push.answer || "granted");
+    },
   };
   window.isSecureContext = true;
   window.atob = (s) => Buffer.from(s, "base64").toString("binary");
@@ -192,13 +205,17 @@ const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
     await wait(20);
   }
   if (scenario.clickNotify) for (const n of notifyNodes) for (const b of n.children) click(b);
+  // scenario.clickSoftAsk: "yes" or "no", a click on that soft-ask button
+  if (scenario.clickSoftAsk) for (const host of body.children.filter((c) => c.id === "pushcart-softask")) {
+    click((host.shadowRoot || host).firstChild.querySelector("." + scenario.clickSoftAsk));
+  }
   await wait(30);
   if (scenario.leave) for (const fn of listeners.pagehide || []) fn();
   await wait(30);
   const status = api && api.status ? await api.status() : null;
   const softask = body.children.filter((c) => c.id === "pushcart-softask").map((host) => {
     const root = host.shadowRoot || host;
-    const part = (sel) => root.firstChild.querySelector(sel).textContent;
+    const part = (sel) => { const e = root.firstChild.querySelector(sel); return e ? e.textContent : null; };
     return { text: part("p"), no: part(".no"), yes: part(".yes"), html: root.innerHTML };
   });
   const buttons = notifyNodes.map((n) => n.children.map((b) => ({

@@ -275,6 +275,17 @@ def install_check_run() -> str:
     return render_page("admin/install.html", check=check, **install_context())
 
 
+@bp.post("/install/manifest-check")
+def install_manifest_check_run() -> str:
+    """Fetch the shop origin's home page and the manifest it links, and report."""
+    origin = request.form.get("origin", "")
+    try:
+        check = install_check.check_manifest(g.shop, origin)
+    except ApiError as exc:
+        check = install_check.CheckResult(False, "", None, exc.message)
+    return render_page("admin/install.html", manifest_check=check, **install_context())
+
+
 @bp.route("/settings", methods=["GET", "POST"])
 def settings() -> Any:
     """The shop's settings: name, origins, prompt, frequency cap, quiet hours, attribution, platform."""
