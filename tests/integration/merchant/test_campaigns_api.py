@@ -155,12 +155,18 @@ def test_campaign_stats_match_a_hand_counted_scenario(app, client, session, cloc
     assert records.status_code == 200 and records.json["total"] == 5
 
 
-def test_a_campaign_end_to_end_through_a_real_push_service(app, client, session, clock, web_push_testing):
+def shop_without_welcome(app, client, session, clock):
+    """A shop whose welcome push is off (so a real push service receives only the campaign), its
+    admin headers and the VAPID public key its subscriptions are made with."""
     new = make_shop(session, clock.now(), name="Linen & Co", origins=[ORIGIN])
     session.commit()
     admin = auth(new)
     assert client.put("/v1/admin/events/welcome", headers=admin, json={"enabled": False}).status_code == 200
-    key = public_key_b64(get_vapid(app))
+    return new, admin, public_key_b64(get_vapid(app))
+
+
+def test_a_campaign_end_to_end_through_a_real_push_service(app, client, session, clock, web_push_testing):
+    new, admin, key = shop_without_welcome(app, client, session, clock)
     inboxes = {}
     for visitor, locale in (("visitor-de", "de-DE"), ("visitor-fr", "fr-FR")):
         service = web_push_testing.subscribe(key)

@@ -6,9 +6,8 @@ import re
 
 import pytest
 
-from server.delivery.push.vapid import get_vapid, public_key_b64
 from tests.factories import make_shop, make_subscription, make_visitor
-from tests.integration.merchant.test_campaigns_api import ORIGIN, auth
+from tests.integration.merchant.test_campaigns_api import ORIGIN, auth, shop_without_welcome
 from tests.integration.merchant.test_dashboard import log_in
 from tests.integration.planning.test_presets_e2e import dispatch
 
@@ -58,11 +57,7 @@ def test_the_dashboard_preview_shows_the_warning_and_the_sampled_variants(client
 
 def test_a_fallback_reaches_an_anonymous_subscriber_through_a_real_push_service(app, client, session, clock,
                                                                                 web_push_testing):
-    new = make_shop(session, clock.now(), name="Linen & Co", origins=[ORIGIN])
-    session.commit()
-    admin = auth(new)
-    assert client.put("/v1/admin/events/welcome", headers=admin, json={"enabled": False}).status_code == 200
-    key = public_key_b64(get_vapid(app))
+    new, admin, key = shop_without_welcome(app, client, session, clock)
     inboxes = {}
     for visitor in ("visitor-anonymous", "visitor-named"):
         service = web_push_testing.subscribe(key)
