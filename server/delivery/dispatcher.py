@@ -167,6 +167,7 @@ class Dispatcher:
         self._sweeps = bool(config["DISPATCH_SWEEPS"])  # off in all but one `worker` process
         self._public_url = str(config["PUBLIC_URL"]).rstrip("/")
         self._secret = str(config["SECRET_KEY"])
+        self._declarative_hosts = tuple(config["PUSH_DECLARATIVE_HOSTS"])  # Apple's: the declarative payload
         self._db: ThreadPoolExecutor | None = None
         self._unwritten = 0  # outcomes held while the database is away
         # A worker whose own connection was dropped tries again well within its lease, so no
@@ -366,8 +367,8 @@ class Dispatcher:
             log.warning("could not judge the push services' answers (%s): gone answers are held once", _reason(exc))
             return {host: storm.UNSURE for host in tallies}
 
-    def _write(self, outcomes: list[Outcome], gone: set[int], now: datetime,
-               suspects: Mapping[str, set[int]] | None = None, alive: set[int] | None = None) -> int:
+    def _write(self, outcomes: list[Outcome], gone: set[int], now: datetime, suspects: Mapping[str, set[int]],
+               alive: set[int]) -> int:
         """Write a batch's outcomes, expire its gone subscriptions and mark (or clear) the ones a
         push service storm holds as suspect, in one transaction; return how many pending rows
         were cancelled.
@@ -388,8 +389,8 @@ class Dispatcher:
                 with self.database.sessionmaker() as session:
                     record_outcomes(session, outcomes)
                     cancelled = expire_subscriptions(session, gone, now)
-                    storm.mark_suspect(session, suspects or {}, now)
-                    storm.clear_suspect(session, alive or set())
+                    storm.mark_suspect(session, suspects, now)
+                    storm.clear_suspect(session, alive)
                     session.commit()
             except sa.exc.DBAPIError as exc:
                 if not _database_away(exc):
@@ -459,7 +460,7 @@ class Dispatcher:
             payload = build_payload(
                 push_id=push.id, kind=push.kind, title=push.title, body=push.body, url=click,
                 icon=push.icon, image=push.image, tag=push.topic, actions=action_links(click, push.actions),
-                declarative=declarative_endpoint(subscription.endpoint, self.config.get("PUSH_DECLARATIVE_HOSTS", ())))
+                declarative=declarative_endpoint(subscription.endpoint, self._declarative_hosts))
         except PayloadTooLarge as exc:
             return self._final(push, PushStatus.FAILED.value, str(exc))
         to_send.append((push, Message(
