@@ -60,6 +60,13 @@ def insert_ignoring_duplicates(session: orm.Session, table: sa.Table, index: lis
     return dialect.insert(table).on_conflict_do_nothing(index_elements=index)
 
 
+def upsert(session: orm.Session, table: Any, index: list[str], key: dict[str, Any], changes: dict[str, Any]) -> Any:
+    """``INSERT (key + changes) ... ON CONFLICT (index) DO UPDATE SET changes`` in the session's
+    dialect: one statement, whichever of two writers comes first."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).values(**key, **changes).on_conflict_do_update(index_elements=index, set_=changes)
+
+
 class Base(orm.DeclarativeBase):
     """Declarative base with a naming convention so migrations name constraints stably."""
 

@@ -55,7 +55,7 @@ def shopify_app_webhook() -> tuple[dict[str, Any], int]:
     client secret, then given to the shop of its ``X-Shopify-Shop-Domain``."""
     shopify.verify_app_delivery(_app_secret(), request.headers, request.get_data(cache=True))
     shop = shopify.shop_by_domain(get_session(), request.headers.get(shopify.DOMAIN_HEADER))
-    return _deliver("shopify", partial(shopify.handle, app_secret=_app_secret()), shop)
+    return _deliver("shopify", partial(shopify.handle, verified=True), shop)
 
 
 @bp.post("/woocommerce/<public_key>")

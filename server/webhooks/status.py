@@ -9,34 +9,24 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy import exc, orm
 
+from server.core.db import upsert
 from server.core.models import WebhookStatus
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("native", "shopify", "woocommerce")
 
-
-def _row(session: orm.Session, shop_id: int, source: str) -> WebhookStatus:
-    query = sa.select(WebhookStatus).where(WebhookStatus.shop_id == shop_id, WebhookStatus.source == source)
-    row = session.scalars(query).one_or_none()
-    if row is not None:
-        return row
-    try:
-        with session.begin_nested():
-            row = WebhookStatus(shop_id=shop_id, source=source)
-            session.add(row)
-        return row
-    except exc.IntegrityError:
-        return session.scalars(query).one()  # another request made it first
+def _note(session: orm.Session, shop_id: int, source: str, **changes: Any) -> None:
+    session.execute(upsert(session, WebhookStatus, ["shop_id", "source"], {"shop_id": shop_id, "source": source},
+                           changes))
 
 
 def note_delivery(session: orm.Session, shop_id: int, source: str, now: datetime) -> None:
-    """An accepted delivery from ``source``."""
-    _row(session, shop_id, source).last_delivery_at = now
+    """An accepted delivery from ``source`` (one statement in the request's transaction)."""
+    _note(session, shop_id, source, last_delivery_at=now)
 
 
 def note_failure(session_factory: orm.sessionmaker[orm.Session], shop_id: int, source: str, code: str,
@@ -44,8 +34,7 @@ def note_failure(session_factory: orm.sessionmaker[orm.Session], shop_id: int, s
     """A refused delivery from ``source``, with the error's code and message (never the body)."""
     session = session_factory()
     try:
-        row = _row(session, shop_id, source)
-        row.last_failure_at, row.last_failure_code, row.last_failure = now, code[:64], message[:300]
+        _note(session, shop_id, source, last_failure_at=now, last_failure_code=code[:64], last_failure=message[:300])
         session.commit()
     except exc.SQLAlchemyError:
         session.rollback()
