@@ -37,13 +37,16 @@ def hash_token(token: str) -> str:
 
 def normalize_origin(raw: str) -> str:
     """Return ``scheme://host[:port]`` in lower case; raises Invalid for anything else."""
-    parts = urlsplit(raw.strip())
+    try:
+        parts = urlsplit(raw.strip())
+        port = parts.port  # raises ValueError for a port that is no number or out of range
+    except ValueError:
+        raise Invalid(f"origin must be an http(s) URL with a valid port: {raw!r}", code="invalid_origin") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Invalid(f"origin must be an http(s) URL: {raw!r}", code="invalid_origin")
     if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
         raise Invalid(f"origin must have no path, query or credentials: {raw!r}", code="invalid_origin")
     host = parts.hostname.lower()
-    port = parts.port
     default = {"http": 80, "https": 443}[parts.scheme]
     netloc = host if port in (None, default) else f"{host}:{port}"
     return f"{parts.scheme}://{netloc}"

@@ -29,7 +29,7 @@ def delays_from_form(form: MultiDict[str, str]) -> list[int] | None:
         if not raw:
             continue
         unit = form.get(f"delay_unit_{i}", "")
-        if not raw.isdigit() or len(raw) > 6 or unit not in DELAY_UNITS:
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 6 or unit not in DELAY_UNITS:
             raise Invalid(f"delay {i + 1}: a whole number of minutes, hours or days", code="invalid_field")
         delays.append(int(raw) * DELAY_UNITS[unit])
     if not delays:

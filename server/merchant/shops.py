@@ -282,9 +282,10 @@ def update_settings(shop: Shop, update: SettingsUpdate) -> Shop:
         shop.quiet_hours_start = update.quiet_hours.start if update.quiet_hours else None
         shop.quiet_hours_end = update.quiet_hours.end if update.quiet_hours else None
     if "timezone" in fields and update.timezone is not None:
-        if known_zone(update.timezone) is None:
+        zone = known_zone(update.timezone)  # the zone as the tz database names it (trimmed)
+        if zone is None:
             raise Invalid(f"unknown time zone {update.timezone!r}", code="invalid_field")
-        shop.timezone = update.timezone
+        shop.timezone = zone
     if "attribution_hours" in fields and update.attribution_hours is not None:
         shop.attribution_hours = update.attribution_hours
     if "currency" in fields and update.currency is not None:

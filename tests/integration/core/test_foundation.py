@@ -211,6 +211,9 @@ def test_settings_update_validates(client, session, clock):
     assert malformed.status_code == 400
     session.expire_all()
     assert session.get(Shop, a.shop.id).frequency_cap_per_24h == 5
+    # A zone the tz database knows is stored as it names it (a padded one would fall back to UTC later).
+    padded = client.put("/v1/admin/settings", headers=auth, json={"timezone": " Europe/Berlin "})
+    assert padded.status_code == 200 and padded.get_json()["timezone"] == "Europe/Berlin"
 
 
 def test_settings_round_trip_puts_back_what_get_gave(client, session, clock):

@@ -313,6 +313,8 @@ def test_connect_token_is_single_use_expires_and_refuses_a_wrong_token_alike(cli
 
 @pytest.mark.parametrize("body, code", [
     ({"origin": "https://wp.linen.example/shop?x=1"}, "invalid_origin"),
+    ({"origin": "http://wp.linen.example:99999"}, "invalid_origin"),
+    ({"origin": "http://wp.linen.example:port"}, "invalid_origin"),
     ({"platform": "magento"}, "invalid_field"),
     ({"webhook_secret": "short"}, "invalid_field"),
 ])

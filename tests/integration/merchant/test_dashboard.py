@@ -183,9 +183,10 @@ def test_delays_are_chosen_as_a_number_and_a_unit(client, new_shop, session):
     session.expire_all()
     setting = session.scalars(sa.select(PresetSetting).where(PresetSetting.kind == "checkout_recovery")).one()
     assert setting.delays == [2700, 10800]
-    refused = client.post("/admin/events/checkout_recovery", data={**data, "delay_value_1": "-3"})
-    assert refused.status_code == 302
-    assert "delay 2: a whole number of minutes, hours or days" in client.get("/admin/events").get_data(as_text=True)
+    for bad in ("-3", "²", "3.5"):  # "²" passes str.isdigit() but is no number int() reads
+        refused = client.post("/admin/events/checkout_recovery", data={**data, "delay_value_1": bad})
+        assert refused.status_code == 302, bad
+        assert "delay 2: a whole number of minutes, hours or days" in client.get("/admin/events").get_data(as_text=True)
     session.expire_all()
     assert session.get(PresetSetting, setting.id).delays == [2700, 10800]
 
