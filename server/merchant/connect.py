@@ -23,6 +23,7 @@ from server.core.embed import worker_source
 from server.core.errors import Unauthorized
 from server.core.models import Shop
 from server.core.shops import hash_token, normalize_origin
+from server.merchant.connection import allow_origin
 
 TOKEN_LIFETIME = timedelta(hours=1)
 VALUE_PATH = "/connect/"
@@ -94,8 +95,7 @@ def redeem(session: orm.Session, data: ConnectIn, now: datetime, public_url: str
     if spent.rowcount != 1:
         raise refused  # spent by a call racing this one
     session.refresh(shop)
-    if origin not in shop.origins:
-        shop.origins = sorted({*shop.origins, origin})
+    allow_origin(session, shop, origin)  # as the dashboard's button does: its refusals are forgotten too
     shop.platform = data.platform
     if data.platform == "woocommerce" and not shop.platform_domain:
         shop.platform_domain = origin

@@ -31,7 +31,7 @@ from server.core.fields import Locale, ReportedZone
 from server.core.db import in_ids
 from server.core.errors import Invalid
 from server.core.models import Shop, Subscription, SubscriptionStatus, VapidKey, VapidKeyStatus, Visitor
-from server.core.vapid_keys import adopt, current_key, pair_from_pem
+from server.core.vapid_keys import adopt, current_key, key_by_public, pair_from_pem
 from server.delivery.endpoints import MAX_ENDPOINT_LENGTH, check_endpoint
 
 log = logging.getLogger(__name__)
@@ -170,8 +170,7 @@ class SubscriberImport:
         if key in self._known or (self.given and key == self.given[0]):
             return
         self._known.add(key)  # looked up (and reported) once
-        if session.scalars(sa.select(VapidKey.id).where(VapidKey.shop_id == self.shop.id,
-                                                        VapidKey.public_key == key)).first() is None:
+        if key_by_public(session, self.shop.id, key) is None:
             raise Invalid(f"line {number}: made with VAPID key {key[:12]}..., which this instance does not have: "
                           "export with --with-vapid or pass --vapid-private-key", code="invalid_line")
 
@@ -187,8 +186,7 @@ class SubscriberImport:
         public, _ = pair_from_pem(pem)
         if public == self.instance_public:
             return None
-        before = session.scalars(sa.select(VapidKey.id).where(VapidKey.shop_id == self.shop.id,
-                                                              VapidKey.public_key == public)).first()
+        before = key_by_public(session, self.shop.id, public)
         key = adopt(session, self.shop, pem, self.now,
                     status=VapidKeyStatus.ACTIVE.value if current else VapidKeyStatus.RETIRING.value)
         if before is None:
@@ -205,11 +203,10 @@ class SubscriberImport:
 
     def _key_id(self, session: orm.Session, public: str) -> int | None:
         if public not in self._key_ids:
-            found = session.scalars(sa.select(VapidKey.id).where(VapidKey.shop_id == self.shop.id,
-                                                                 VapidKey.public_key == public)).first()
+            found = key_by_public(session, self.shop.id, public)
             if found is None:
                 raise Invalid(f"no key pair for VAPID key {public[:12]}...", code="invalid_line")
-            self._key_ids[public] = found
+            self._key_ids[public] = found.id
         return self._key_ids[public]
 
     def apply(self, session: orm.Session, numbered: list[tuple[int, str]]) -> None:

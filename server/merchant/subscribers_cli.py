@@ -81,11 +81,14 @@ def subscribers_import(public_key: str, pem_file: str | None, file: str) -> None
     changes nothing). Every line is checked before anything is written."""
     from server.core.clock import get_clock
 
-    instance_public, _ = pair_from_pem(_instance_pem())
     try:
+        instance_public, _ = pair_from_pem(_instance_pem())
         given = Path(pem_file).read_text(encoding="ascii") if pem_file else None
     except UnicodeDecodeError:
         raise click.ClickException(f"{pem_file}: not a PEM file") from None
+    except ApiError as exc:
+        raise click.ClickException(f"the instance's VAPID key ({current_app.config['VAPID_PRIVATE_KEY_FILE']}) "
+                                   f"cannot be read: {exc.message}") from None
     try:
         with session_scope() as session:
             shop = shop_by_public_key(session, public_key)

@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import orm
 
+from server.core.kinds import KIND_LABELS
 from server.core.models import Push, PushStatus, Shop
 from server.delivery.engagement import DEFAULT_LAST_N, unengaged_count
 from server.delivery.storm import host_states
@@ -30,10 +31,6 @@ PUSH_SERVICES = (("googleapis.com", "Google's push service (Chrome, Edge on Andr
                  ("mozilla.com", "Mozilla's push service (Firefox)"),
                  ("push.apple.com", "Apple's push service (Safari)"),
                  ("notify.windows.com", "Microsoft's push service (Edge on Windows)"))
-
-
-def _label(kind: str) -> str:
-    return kind.replace("_", " ").capitalize()
 
 
 def guardrails(session: orm.Session, shop: Shop, by_kind: dict[str, dict[str, Any]], now: datetime) -> dict[str, Any]:
@@ -54,7 +51,7 @@ def guardrails(session: orm.Session, shop: Shop, by_kind: dict[str, dict[str, An
         if row["sent"] >= MIN_SENDS and row["ctr"] < LOW_CTR:
             warnings.append({
                 "code": "low_ctr", "kind": kind,
-                "message": f"{_label(kind)}: only {row['ctr'] * 100:.1f} % of its {row['sent']} pushes were clicked. "
+                "message": f"{KIND_LABELS[kind]}: only {row['ctr'] * 100:.1f} % of its {row['sent']} pushes were clicked. "
                            "Browsers may stop showing your notifications when people ignore them: "
                            "send this one less often, or make it more useful.",
             })

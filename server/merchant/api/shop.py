@@ -3,12 +3,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 
 from server.core.clock import get_clock
 from server.core.db import get_session
 from server.core.errors import Invalid
-from server.core.models import Shop
 from server.merchant import connection, install_check
 from server.merchant.connect import issue_token
 from server.merchant.presets import list_presets, update_preset
@@ -17,14 +16,11 @@ from server.core.shops import shop_cache
 from server.merchant.shops import (SettingsUpdate, rotate_secret, settings_as_json, update_settings,
                                    without_read_only)
 from server.reports.guardrails import guardrails
+from server.merchant.doors import current_shop
 from server.reports.stats import compute_stats, parse_range
 from server.core.validation import parse, read_json
 
 bp = Blueprint("shop", __name__)
-
-def current_shop() -> Shop:
-    """The shop authenticated for this request."""
-    return g.shop
 
 
 @bp.get("/settings")

@@ -291,6 +291,15 @@ def test_connect_token_registers_the_site_and_answers_everything_the_plugin_need
     assert woo_delivery(client, new.shop, answer["webhook_secret"]).status_code == 200
 
 
+def test_connecting_a_refused_site_forgets_its_refusals(client, session, new):
+    # The widget was on the site before the plugin connected it: the site is refused first.
+    assert widget_config(client, new.shop, PLUGIN_SITE).status_code == 403
+    assert client.get("/v1/admin/connection", headers=bearer(new.admin_token)).json["refused_origins"]
+    assert plugin_connect(client, connect_value(client, new)["connect_value"]).status_code == 200
+    check = client.get("/v1/admin/connection", headers=bearer(new.admin_token)).json
+    assert check["refused_origins"] == [] and "origin_refused" not in {p["code"] for p in check["problems"]}
+
+
 def test_connect_token_is_single_use_expires_and_refuses_a_wrong_token_alike(client, session, clock, new):
     made = connect_value(client, new)
     value = made["connect_value"]

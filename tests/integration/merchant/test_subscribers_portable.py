@@ -182,3 +182,20 @@ def test_an_import_reuses_known_visitors_and_takes_a_repeated_endpoints_last_lin
     subs = {s.endpoint.rsplit("/", 1)[1]: s for s in session.scalars(sa.select(Subscription))}
     assert subs["twice"].visitor_id == known.id and subs["twice"].locale == "fr-FR"
     assert sorted(session.scalars(sa.select(Visitor.visitor_key))) == ["visitor_known", "visitor_new"]
+
+
+def test_an_unreadable_key_is_named_not_a_traceback(app, session, clock, runner, tmp_path):
+    shop = make_shop(session, clock.now()).shop
+    session.commit()
+    path = tmp_path / "subs.jsonl"
+    path.write_text("")
+    not_p256 = tmp_path / "rsa.pem"
+    not_p256.write_text("-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n")
+    given = runner.invoke(args=["subscribers", "import", "--shop", shop.public_key, "--vapid-private-key",
+                                str(not_p256), str(path)])
+    assert given.exit_code != 0 and isinstance(given.exception, SystemExit), given.exception
+    assert "Traceback" not in given.output and "Error:" in given.output
+    app.config["VAPID_PRIVATE_KEY_FILE"] = str(not_p256)  # the instance's own key file, damaged
+    instance = runner.invoke(args=["subscribers", "import", "--shop", shop.public_key, str(path)])
+    assert instance.exit_code != 0 and isinstance(instance.exception, SystemExit), instance.exception
+    assert "the instance's VAPID key" in instance.output and "cannot be read" in instance.output
