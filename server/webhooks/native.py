@@ -124,8 +124,8 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={mac.hexdigest()}"
 
 
-def verify_signature(secret: str | Sequence[str], header: str | None, body: bytes, now: datetime) -> None:
-    """Check the signature header against ``body`` with ``secret`` (or any of several, during a
+def verify_signature(keys: Sequence[str], header: str | None, body: bytes, now: datetime) -> None:
+    """Check the signature header against ``body`` with any of ``keys`` (several during a secret
     rotation); raises Unauthorized (bad, missing or stale)."""
     if not header or len(header) > 1000:
         raise Unauthorized(f"the {SIGNATURE_HEADER} header is missing", code="bad_signature")
@@ -140,7 +140,6 @@ def verify_signature(secret: str | Sequence[str], header: str | None, body: byte
     if timestamp is None or not candidates:
         raise Unauthorized(f"the {SIGNATURE_HEADER} header must be t=<unix seconds>,v1=<hex>",
                            code="bad_signature")
-    keys = [secret] if isinstance(secret, str) else list(secret)
     expected = [hmac.new(key.encode("utf-8"), f"{timestamp}.".encode("ascii") + body, hashlib.sha256).hexdigest()
                 for key in keys]
     # Compare every candidate with every key in constant time (several v1 values and keys allow

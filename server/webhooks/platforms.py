@@ -50,14 +50,14 @@ def require_secret(shop: Shop, label: str) -> str:
     return shop.platform_secret
 
 
-def verify_base64_hmac(secret: str | Sequence[str], header_name: str, header: str | None, body: bytes) -> None:
-    """Check a base64 HMAC-SHA256 of ``body`` with ``secret`` (or any of several), each in
-    constant time; raises Unauthorized."""
+def verify_base64_hmac(keys: Sequence[str], header_name: str, header: str | None, body: bytes) -> None:
+    """Check a base64 HMAC-SHA256 of ``body`` with any of ``keys``, each in constant time; raises
+    Unauthorized."""
     if not header or len(header) > 200:
         raise Unauthorized(f"the {header_name} header is missing", code="bad_signature")
     given = header.strip().encode("ascii", "replace")
     matched = False
-    for key in [secret] if isinstance(secret, str) else secret:
+    for key in keys:
         matched |= hmac.compare_digest(given, base64.b64encode(hmac.new(key.encode("utf-8"), body,
                                                                          hashlib.sha256).digest()))
     if not matched:

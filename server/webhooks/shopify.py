@@ -87,7 +87,7 @@ def verify_app_delivery(app_secret: str | None, headers: Mapping[str, str], body
     it (its shop domain included) is read; raises Unauthorized."""
     if not app_secret:
         raise Unauthorized("this service has no Shopify app: SHOPIFY_CLIENT_SECRET is not set", code="no_app_secret")
-    platforms.verify_base64_hmac(app_secret, HMAC_HEADER, headers.get(HMAC_HEADER), body)
+    platforms.verify_base64_hmac([app_secret], HMAC_HEADER, headers.get(HMAC_HEADER), body)
 
 
 def shop_by_domain(session: orm.Session, domain: str | None) -> Shop:

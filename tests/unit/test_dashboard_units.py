@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
 from server.merchant.content_forms import delay_rows, delays_from_form
-from server.merchant.pages.shop import format_delay, parse_delays
+from server.merchant.pages.shop import parse_delays
 from server.core.errors import ApiError, Invalid
 from server.clicks.service import is_http_url, with_utm
 from server.reports.stats import money, parse_range, ratio
@@ -19,7 +19,6 @@ from server.reports.stats import money, parse_range, ratio
 def test_delays_read_and_write_in_human_units():
     assert parse_delays("30m, 6h, 2d") == [1800, 21600, 172800]
     assert parse_delays("0") == [0] and parse_delays(" 45s ") == [45]
-    assert [format_delay(s) for s in (0, 45, 1800, 5400, 21600, 172800)] == ["0", "45s", "30m", "90m", "6h", "2d"]
     for bad in ("soon", "1w", "-1h", "1h;2h", "", "1234567h"):
         with pytest.raises(ApiError):
             parse_delays(bad)

@@ -62,14 +62,6 @@ def parse_delays(text: str) -> list[int]:
     return delays
 
 
-def format_delay(seconds: int) -> str:
-    """Seconds in the largest whole unit: ``86400`` → ``1d``, ``5400`` → ``90m``."""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s" if seconds else "0"
-
-
 @bp.get("/")
 def overview() -> str:
     """Headline figures, the daily chart and the funnel for a date range."""
