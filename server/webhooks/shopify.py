@@ -69,6 +69,9 @@ def secrets_for(shop: Shop, app_secret: str | None) -> list[str]:
     another's.
     """
     keys = [key for key in (shop.platform_secret, app_secret if shop.platform_domain else None) if key]
+    if not keys and app_secret:
+        raise Unauthorized("this shop has no myshopify domain in its settings (Settings → Shop domain), so the "
+                           "Shopify app's deliveries cannot be matched to it", code="no_platform_secret")
     if not keys:
         platforms.require_secret(shop, "Shopify")
     return keys

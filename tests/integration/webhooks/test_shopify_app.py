@@ -204,6 +204,7 @@ def test_the_client_secret_is_no_key_for_a_shop_without_a_domain(client, session
     response = shopify(client, app_shop.shop, "orders/paid", fixture("shopify/orders_paid.json"),
                        secret=CLIENT_SECRET)
     assert response.status_code == 401 and response.json["error"]["code"] == "no_platform_secret"
+    assert "myshopify domain" in response.json["error"]["message"]  # the fix for an app-installed shop
     path = f"/v1/integrations/shopify/{app_shop.shop.public_key}/proxy/pushcart-sw.js"
     assert client.get(f"{path}?{urlencode(proxy_params())}").status_code == 401
     assert counts(session)["Order"] == 0
