@@ -119,7 +119,7 @@ def get_or_create_visitor(session: orm.Session, shop: Shop, visitor_key: str, no
     return visitor
 
 
-def _fill_source(visitor: Visitor, event: JournaledEvent) -> None:
+def _fill_source(visitor: Visitor, event: StoredEvent) -> None:
     """The first page view tells where the visitor came from."""
     if visitor.landing_url is not None or event.url is None:
         return
@@ -132,7 +132,7 @@ def _fill_source(visitor: Visitor, event: JournaledEvent) -> None:
             setattr(visitor, field, values[0].strip()[:200])
 
 
-def _identify(visitor: Visitor, event: JournaledEvent) -> None:
+def _identify(visitor: Visitor, event: StoredEvent) -> None:
     if event.email:
         visitor.email = event.email.lower()
     if event.customer_id:
@@ -141,7 +141,7 @@ def _identify(visitor: Visitor, event: JournaledEvent) -> None:
         visitor.first_name = event.first_name
 
 
-def _note_cart(visitor: Visitor, event: JournaledEvent) -> None:
+def _note_cart(visitor: Visitor, event: StoredEvent) -> None:
     """A ``cart_update`` (the widget read the platform's cart): keep its token on the visitor."""
     token = platform_cart_token(event.cart.get("token") if event.cart else None)
     if token is not None:
@@ -149,12 +149,14 @@ def _note_cart(visitor: Visitor, event: JournaledEvent) -> None:
 
 
 @dataclass(slots=True)
-class JournaledEvent:
-    """An event read back from the events journal: validated when it arrived (``EventIn``),
-    kept as ``EventBatch.model_dump_json(exclude_none=True)`` wrote it, so product and cart are
-    already the JSON documents stored with the event."""
+class StoredEvent:
+    """An event in its stored form: validated when it arrived (``EventIn``) and kept as
+    ``EventBatch.model_dump_json(exclude_none=True)`` wrote it, so product and cart are already
+    the JSON documents stored with it. The preset hooks read it as they read an ``Event`` row
+    (its ``occurred_at`` is the batch's ``received_at``)."""
 
     type: str
+    occurred_at: datetime
     id: str | None = None
     url: str | None = None
     referrer: str | None = None
@@ -166,36 +168,22 @@ class JournaledEvent:
 
 
 @dataclass(slots=True)
-class JournaledBatch:
-    """An ``EventBatch`` read back from the events journal (no second validation), with the
-    journal's text of it (``EventBatch.model_dump_json(exclude_none=True)``)."""
+class StoredBatch:
+    """One request's ``EventBatch`` in its stored form, as the events journal hands it back to
+    ``store_batches`` (no second validation): the shop, the server's time of arrival, and the
+    journal's JSON text of the batch, which the database expands into event rows itself."""
 
+    shop_id: int
+    received_at: datetime
     visitor_id: str
-    events: list[JournaledEvent]
+    events: list[StoredEvent]
     text: str
 
     @classmethod
-    def from_json(cls, text: str) -> JournaledBatch:
+    def from_json(cls, shop_id: int, received_at: datetime, text: str) -> StoredBatch:
         data = json.loads(text)
-        return cls(data["visitor_id"], [JournaledEvent(**event) for event in data["events"]], text)
-
-
-@dataclass(slots=True)
-class EventsIn:
-    """One request's batch, as handed to ``store_batches``."""
-
-    shop_id: int
-    batch: JournaledBatch
-    now: datetime
-
-
-@dataclass(slots=True)
-class StoredEvent:
-    """What the preset hooks read of an event stored new."""
-
-    type: str
-    occurred_at: datetime
-    cart: dict[str, Any] | None
+        events = [StoredEvent(**event, occurred_at=received_at) for event in data["events"]]
+        return cls(shop_id, received_at, data["visitor_id"], events, text)
 
 
 def _lock_visitors(session: orm.Session, shop_id: int, keys: Iterable[str]) -> dict[str, Visitor]:
@@ -210,7 +198,7 @@ def _lock_visitors(session: orm.Session, shop_id: int, keys: Iterable[str]) -> d
     return {v.visitor_key: v for v in session.scalars(query)}
 
 
-def _visitors(session: orm.Session, items: Sequence[EventsIn]) -> dict[tuple[int, str], Visitor]:
+def _visitors(session: orm.Session, items: Sequence[StoredBatch]) -> dict[tuple[int, str], Visitor]:
     """Every visitor the items name, created on first contact: a select, and for new ones an insert.
 
     Shops in id order, new keys in sorted order: two processes writing overlapping groups take
@@ -218,7 +206,7 @@ def _visitors(session: orm.Session, items: Sequence[EventsIn]) -> dict[tuple[int
     """
     wanted: dict[int, dict[str, datetime]] = {}
     for item in items:
-        wanted.setdefault(item.shop_id, {}).setdefault(item.batch.visitor_id, item.now)
+        wanted.setdefault(item.shop_id, {}).setdefault(item.visitor_id, item.received_at)
     found: dict[tuple[int, str], Visitor] = {}
     for shop_id in sorted(wanted):
         keys = wanted[shop_id]
@@ -233,7 +221,7 @@ def _visitors(session: orm.Session, items: Sequence[EventsIn]) -> dict[tuple[int
 
 
 # The group's batches as one JSON document, each as the JSON text its events arrived in
-# (``JournaledBatch.text``), expanded into event rows by the database itself. The statement's text is the
+# (``StoredBatch.text``), expanded into event rows by the database itself. The statement's text is the
 # same whatever the group's size (parsed and planned once per connection, not once per group),
 # and the events are not built into rows and serialized again on this side: that cost more than
 # the insert costs the database. One statement per dialect, the same rows from both.
@@ -271,7 +259,7 @@ def _time_text(dialect: str, value: datetime) -> str:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _insert_event_rows(session: orm.Session, items: Sequence[EventsIn],
+def _insert_event_rows(session: orm.Session, items: Sequence[StoredBatch],
                        visitors: dict[tuple[int, str], Visitor]) -> set[tuple[int, str]] | None:
     """Insert the items' events in one statement; return the ``(shop_id, event id)`` stored
     new, or None when every event was.
@@ -281,10 +269,10 @@ def _insert_event_rows(session: orm.Session, items: Sequence[EventsIn],
     statement inserted.
     """
     dialect = session.get_bind().dialect.name
-    parts = [f'{{"shop_id":{item.shop_id},"visitor_id":{visitors[(item.shop_id, item.batch.visitor_id)].id},'
-             f'"received_at":"{_time_text(dialect, item.now)}","batch":{item.batch.text}}}'
+    parts = [f'{{"shop_id":{item.shop_id},"visitor_id":{visitors[(item.shop_id, item.visitor_id)].id},'
+             f'"received_at":"{_time_text(dialect, item.received_at)}","batch":{item.text}}}'
              for item in items]
-    rows = sum(len(item.batch.events) for item in items)
+    rows = sum(len(item.events) for item in items)
     result = session.execute(_INSERT_EVENTS[dialect], {"batches": "[" + ",".join(parts) + "]", "rows": rows})
     if dialect == "postgresql":
         count, stored = result.one()
@@ -293,17 +281,17 @@ def _insert_event_rows(session: orm.Session, items: Sequence[EventsIn],
     return None if len(inserted) == rows else set(inserted)
 
 
-def _insert_events(session: orm.Session, items: Sequence[EventsIn],
+def _insert_events(session: orm.Session, items: Sequence[StoredBatch],
                    visitors: dict[tuple[int, str], Visitor]) -> list[list[StoredEvent]]:
     """Insert the items' events in one statement; return, per item, the events stored new.
 
     An event id already stored, or seen earlier in the group, is skipped: the database's
     unique ``(shop_id, client_event_id)`` decides between requests in flight at once.
     """
-    candidates: list[tuple[int, EventsIn, JournaledEvent]] = []
+    candidates: list[tuple[int, StoredBatch, StoredEvent]] = []
     seen: set[tuple[int, str]] = set()
     for index, item in enumerate(items):
-        for event in item.batch.events:
+        for event in item.events:
             if event.id:
                 if (item.shop_id, event.id) in seen:
                     continue
@@ -316,7 +304,7 @@ def _insert_events(session: orm.Session, items: Sequence[EventsIn],
     for index, item, event in candidates:
         # No id: never a conflict, always stored. With an id: stored when the insert returned it.
         if inserted is None or event.id is None or (item.shop_id, event.id) in inserted:
-            stored[index].append(StoredEvent(event.type, item.now, event.cart))
+            stored[index].append(event)
     return stored
 
 
@@ -365,7 +353,7 @@ def _write_visitors(session: orm.Session, visitors: Iterable[Visitor]) -> None:
             session.expunge(visitor)
 
 
-def store_batches(session: orm.Session, items: Sequence[EventsIn]) -> list[int]:
+def store_batches(session: orm.Session, items: Sequence[StoredBatch]) -> list[int]:
     """Store the batches of several requests in this session; return how many events each stored new.
 
     A few statements for the whole group, however many requests it holds: the visitors are
@@ -376,21 +364,21 @@ def store_batches(session: orm.Session, items: Sequence[EventsIn]) -> list[int]:
     visitors = _visitors(session, items)
     stored = _insert_events(session, items, visitors)
     for item, new in zip(items, stored):
-        visitor = visitors[(item.shop_id, item.batch.visitor_id)]
-        for event in item.batch.events:
+        visitor = visitors[(item.shop_id, item.visitor_id)]
+        for event in item.events:
             if event.type == "page_view":
                 _fill_source(visitor, event)
             elif event.type == "identify":
                 _identify(visitor, event)
             elif event.type == "cart_update":
                 _note_cart(visitor, event)
-        visitor.last_event_at = item.now
+        visitor.last_event_at = item.received_at
         if new:
-            hooks.on_events(session, visitor, new, item.now)
+            hooks.on_events(session, visitor, new, item.received_at)
     _write_visitors(session, visitors.values())
     session.flush()
     counts = [len(new) for new in stored]
     log.info("%d request(s): %d event(s) stored of %d", len(items), sum(counts),
-             sum(len(item.batch.events) for item in items))
+             sum(len(item.events) for item in items))
     return counts
 

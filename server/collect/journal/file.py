@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from server.collect.events import EventsIn, JournaledBatch
+from server.collect.events import StoredBatch
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ _FOREIGN_SEEN: set[str] = set()  # journals of another database already logged b
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One journaled request, as stored (read into an ``EventsIn`` only when it is drained, so a
+    """One journaled request, as stored (read into a ``StoredBatch`` only when it is drained, so a
     damaged record is refused by itself instead of stopping the read)."""
 
     id: int
@@ -49,11 +49,11 @@ class Row:
     body: str
     damage: str | None = None  # why the record cannot be read (a bad checksum, a torn field)
 
-    def item(self) -> EventsIn:
+    def item(self) -> StoredBatch:
         """The request as ``store_batches`` takes it (the batch was validated when it arrived)."""
         if self.damage:
             raise ValueError(self.damage)
-        return EventsIn(self.shop_id, JournaledBatch.from_json(self.body), datetime.fromisoformat(self.received_at))
+        return StoredBatch.from_json(self.shop_id, datetime.fromisoformat(self.received_at), self.body)
 
 
 def _parse(record_id: int, line: bytes) -> tuple[Row, int]:

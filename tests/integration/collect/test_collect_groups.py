@@ -18,7 +18,7 @@ from server.core.db import get_db
 from server.core.models import Event, Push, Visitor
 from server.planning import browse_abandonment
 from server.core.shops import shop_cache
-from server.collect.events import EventBatch, EventsIn, JournaledBatch, store_batches
+from server.collect.events import EventBatch, StoredBatch, store_batches
 from tests.factories import make_push, make_subscription, make_visitor
 
 ORIGIN = "https://shop.example"
@@ -28,9 +28,9 @@ def batch(visitor_id, *events):
     return EventBatch.model_validate({"visitor_id": visitor_id, "events": list(events)})
 
 
-def journaled(validated):
+def journaled(shop_id, validated, received_at):
     """The batch as the events journal keeps it and hands it back to ``store_batches``."""
-    return JournaledBatch.from_json(validated.model_dump_json(exclude_none=True))
+    return StoredBatch.from_json(shop_id, received_at, validated.model_dump_json(exclude_none=True))
 
 
 def count(session, model, *where):
@@ -42,14 +42,13 @@ def test_one_write_for_several_requests_creates_each_visitor_once_and_counts_per
     sid = new_shop.shop.id
     product = {"id": "sku-1", "title": "Mug", "price": "12.50", "currency": "USD"}
     items = [
-        EventsIn(sid, journaled(batch("visitor_aaaa", {"type": "page_view", "id": "a1",
-                                                  "url": f"{ORIGIN}/?utm_source=news"})), clock.now()),
-        EventsIn(sid, journaled(batch("visitor_bbbb", {"type": "product_view", "id": "b1", "product": product})),
-                 clock.now()),
+        journaled(sid, batch("visitor_aaaa", {"type": "page_view", "id": "a1",
+                                              "url": f"{ORIGIN}/?utm_source=news"}), clock.now()),
+        journaled(sid, batch("visitor_bbbb", {"type": "product_view", "id": "b1", "product": product}), clock.now()),
         # The same visitor again, with a repeated id (a retried beacon) and a new one.
-        EventsIn(sid, journaled(batch("visitor_aaaa", {"type": "page_view", "id": "a1"},
-                                      {"type": "add_to_cart", "id": "a2"},
-                                      {"type": "identify", "email": "Ann@Example.COM"})), clock.now()),
+        journaled(sid, batch("visitor_aaaa", {"type": "page_view", "id": "a1"},
+                             {"type": "add_to_cart", "id": "a2"},
+                             {"type": "identify", "email": "Ann@Example.COM"}), clock.now()),
     ]
     with get_db(app).sessionmaker() as writer:
         counts = store_batches(writer, items)
@@ -76,8 +75,7 @@ def test_a_visitor_with_nothing_pending_costs_no_cancelling_update(app, session,
     sa_event.listen(engine, "before_cursor_execute", listener)
     try:
         with get_db(app).sessionmaker() as writer:
-            store_batches(writer, [EventsIn(new_shop.shop.id, journaled(batch("visitor_cccc", {"type": "product_view"})),
-                                            clock.now())])
+            store_batches(writer, [journaled(new_shop.shop.id, batch("visitor_cccc", {"type": "product_view"}), clock.now())])
             writer.commit()
     finally:
         sa_event.remove(engine, "before_cursor_execute", listener)
@@ -93,8 +91,7 @@ def test_a_returning_visitor_with_a_pending_reminder_has_it_cancelled(app, sessi
     session.commit()
     assert browse_abandonment.may_have_pending(visitor)
     with get_db(app).sessionmaker() as writer:
-        store_batches(writer, [EventsIn(new_shop.shop.id, journaled(batch("visitor_dddd", {"type": "page_view"})),
-                                        clock.now())])
+        store_batches(writer, [journaled(new_shop.shop.id, batch("visitor_dddd", {"type": "page_view"}), clock.now())])
         writer.commit()
     session.expire_all()
     assert session.get(Push, reminder.id).status == "cancelled"

@@ -28,7 +28,7 @@ from server.collect.journal.drainer import Drainer
 from server.collect.journal.file import Journal
 from server.core.metrics import get_metrics
 from server.core.models import Base, Checkout, Event, JournalMark, Visitor
-from server.collect.events import EventBatch, EventsIn, JournaledBatch, store_batches
+from server.collect.events import EventBatch, StoredBatch, store_batches
 from tests.factories import make_shop
 
 ORIGIN = "https://shop.example"
@@ -128,8 +128,8 @@ def test_journaled_events_are_stored_exactly_as_store_batches_stores_them(japp, 
         session.commit()
     with japp.app_context(), get_db(japp).sessionmaker() as session:
         text = batch("visitor_rrrr", *RICH).model_dump_json(exclude_none=True)
-        assert store_batches(session, [EventsIn(other.shop.id, JournaledBatch.from_json(text),
-                                                shop.shop.created_at)]) == [4]
+        assert store_batches(session, [StoredBatch.from_json(other.shop.id, shop.shop.created_at,
+                                                                     text)]) == [4]
         session.commit()
     assert japp.test_client().post(f"/v1/shops/{shop.shop.public_key}/events",
                                    json=body("visitor_rrrr", *RICH)).get_json() == {"accepted": 4}
