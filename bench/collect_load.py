@@ -67,7 +67,7 @@ def prepare_database(url: str, vapid_file: str) -> str:
     from server import create_app
     from server.core.clock import utcnow
     from server.core.db import get_db, session_scope
-    from server.merchant.shops import create_shop
+    from server.merchant.shop_admin import create_shop
 
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     Base.metadata.create_all(engine)

@@ -51,7 +51,7 @@ from server.core.db import get_db  # noqa: E402
 from server.core.models import Base  # noqa: E402
 from server.delivery.push.vapid import init_keys  # noqa: E402
 from server.delivery.runtime import close_delivery, get_dispatcher  # noqa: E402
-from server.merchant.shops import create_shop  # noqa: E402
+from server.merchant.shop_admin import create_shop  # noqa: E402
 from server.planning import hooks  # noqa: E402
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)

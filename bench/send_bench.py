@@ -294,7 +294,7 @@ def prepare_database(database_url: str, subscriptions: list[dict[str, Any]], n: 
 
     from server.core.clock import utcnow
     from server.core.models import Base, Subscription, Visitor
-    from server.merchant.shops import create_shop
+    from server.merchant.shop_admin import create_shop
 
     engine = sa.create_engine(database_url)
     Base.metadata.drop_all(engine)

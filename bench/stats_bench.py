@@ -26,7 +26,7 @@ import sqlalchemy as sa  # noqa: E402
 
 from server.core.db import Database
 from server.core.models import Base, Click, Event, Order, Push, Subscription, Visitor
-from server.merchant.shops import create_shop
+from server.merchant.shop_admin import create_shop
 from server.reports.stats import DateRange, compute_stats
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)

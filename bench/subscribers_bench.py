@@ -31,7 +31,7 @@ from server.core.db import session_scope  # noqa: E402
 from server.core.models import Base  # noqa: E402
 from server.core.vapid_keys import new_pair  # noqa: E402
 from server.delivery.push.vapid import init_keys  # noqa: E402
-from server.merchant.shops import create_shop  # noqa: E402
+from server.merchant.shop_admin import create_shop  # noqa: E402
 
 
 def b64(data: bytes) -> str:

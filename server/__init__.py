@@ -34,31 +34,31 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     hardening.init_app(app)  # logs, metrics, headers, rate limits, /healthz, /metrics, privacy
 
-    from server.collect import api as collect
-    from server.collect import interests_api
+    from server.collect import widget_routes as collect
+    from server.collect import interest_routes
 
     app.register_blueprint(collect.bp)
-    app.register_blueprint(interests_api.bp)  # the widget's "notify me"
+    app.register_blueprint(interest_routes.bp)  # the widget's "notify me"
 
-    from server.clicks import api as clicks
+    from server.clicks import click_routes as clicks
 
     app.register_blueprint(clicks.bp)
 
-    from server.webhooks import api as webhooks
+    from server.webhooks import webhook_routes as webhooks
 
     app.register_blueprint(webhooks.bp)
 
-    from server.webhooks import platforms_api as integrations
+    from server.webhooks import platform_routes
 
-    app.register_blueprint(integrations.bp)  # Shopify and WooCommerce
+    app.register_blueprint(platform_routes.bp)  # Shopify and WooCommerce
 
     from server import merchant
 
     merchant.register(app)  # the merchant side: the admin API at /v1/admin, the dashboard at /admin
 
-    from server.merchant import connect_api
+    from server.merchant import connect_routes
 
-    app.register_blueprint(connect_api.bp)  # POST /v1/connect: a plugin connects itself with a connect value
+    app.register_blueprint(connect_routes.bp)  # POST /v1/connect: a plugin connects itself with a connect value
 
     from server import demo
     from server.collect import assets

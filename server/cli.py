@@ -14,7 +14,7 @@ from flask.cli import AppGroup
 from server.core.db import session_scope
 from server.core.errors import ApiError
 from server.core.shops import list_shops, shop_by_public_key, shop_cache
-from server.merchant.shops import create_shop, reissue_admin_token, rotate_secret
+from server.merchant.shop_admin import create_shop, reissue_admin_token, rotate_secret
 from server.delivery.push.vapid import check_subject, init_keys, load_keys, public_key_b64
 
 if TYPE_CHECKING:

@@ -26,7 +26,7 @@ from server.core.db import get_db
 from server.delivery.runtime import close_delivery, get_dispatcher
 from server.collect.journal import EXTENSION as JOURNAL
 from server.core.models import Base, Shop
-from server.merchant.shops import NewShop
+from server.merchant.shop_admin import NewShop
 from tests.factories import make_shop
 from tests.fakepush import FakePushService
 from server.delivery.push.vapid import init_keys

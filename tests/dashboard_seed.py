@@ -10,7 +10,7 @@ from sqlalchemy import orm
 
 from server.core.models import Checkout, Click, Event, Order, Push, Visitor
 from server.clicks.attribution import attribute_order
-from server.merchant.shops import NewShop
+from server.merchant.shop_admin import NewShop
 from tests.factories import make_shop, make_subscription, make_visitor
 
 

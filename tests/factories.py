@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import orm
 
 from server.core.models import Push, Subscription, Visitor
-from server.merchant.shops import NewShop, create_shop
+from server.merchant.shop_admin import NewShop, create_shop
 
 
 def b64url(data: bytes) -> str:

@@ -15,7 +15,7 @@ the metric's, is logged and dropped.
 Under gunicorn with several workers, ``gunicorn.conf.py`` sets ``PROMETHEUS_MULTIPROC_DIR``, so
 every worker's counters and histograms are kept in files there and summed at each scrape
 (prometheus_client's multiprocess mode). Counts of pushes by kind and outcome and the outbox
-backlog are read from the database at scrape time (``server.ops.api``): they are true across every process, while these
+backlog are read from the database at scrape time (``server.ops.health_routes``): they are true across every process, while these
 in-process counters are per process (scrape every process, or sum them).
 """
 from __future__ import annotations

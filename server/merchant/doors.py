@@ -11,7 +11,7 @@ Flask runs a parent's ``before_request``, ``after_request`` and error handlers f
 requests of its nested blueprints; ``tests/hardening/test_front_doors.py`` walks the URL map
 and proves every merchant rule refuses a request without credentials (and a POST without
 CSRF). ``server.merchant.register`` is the one place children are attached to their door.
-One merchant-side route stands outside both doors on purpose: ``connect_api`` (``POST
+One merchant-side route stands outside both doors on purpose: ``connect_routes`` (``POST
 /v1/connect``), which a plugin calls with a one-time connect value instead of a log-in.
 """
 from __future__ import annotations

@@ -16,20 +16,20 @@ def init_app(app: Flask) -> None:
     logs.init_app(app)
     metrics.init_app(app)
     security.init_app(app)
-    from server.clicks import api as clicks
-    from server.collect import api as collect, interests_api
-    from server.webhooks import api as webhooks, platforms_api
+    from server.clicks import click_routes as clicks
+    from server.collect import interest_routes, widget_routes as collect
+    from server.webhooks import platform_routes, webhook_routes as webhooks
 
-    limiter = limits.init_app(app, collect=collect.bp, webhooks=(webhooks.bp, platforms_api.bp), clicks=clicks.bp)
+    limiter = limits.init_app(app, collect=collect.bp, webhooks=(webhooks.bp, platform_routes.bp), clicks=clicks.bp)
     # The widget's "notify me" is a collect call: it shares the collect budgets (same scopes).
-    limits.apply_collect_limits(limiter, interests_api.bp)
-    from server.merchant import connect_api
+    limits.apply_collect_limits(limiter, interest_routes.bp)
+    from server.merchant import connect_routes
 
     # A plugin's connect call: the token is the credential, so tries per address are few.
     limiter.shared_limit(lambda: app.config["RATELIMIT_CONNECT_PER_IP"], scope="connect-ip",
-                         key_func=limits.ip_key)(connect_api.bp)
+                         key_func=limits.ip_key)(connect_routes.bp)
 
-    from server.ops import api as ops
+    from server.ops import health_routes as ops
     from server.merchant.privacy_cli import register_cli
 
     app.register_blueprint(ops.bp)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from server.merchant import campaigns
+from server.merchant import campaign_admin as campaigns
 from tests.browser.test_dashboard_pages import live, log_in  # noqa: F401 (a fixture)
 from tests.dashboard_seed import make_event, make_push
 from tests.factories import make_shop, make_subscription, make_visitor

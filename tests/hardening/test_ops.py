@@ -7,7 +7,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from server.core import metrics
-from server.ops.api import SCHEDULER_LAST_TICK
+from server.ops.health_routes import SCHEDULER_LAST_TICK
 from server.core.db import get_db
 from tests.factories import make_subscription, make_visitor
 from tests.hardening.conftest import ORIGIN, events_body

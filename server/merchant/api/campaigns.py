@@ -2,7 +2,7 @@
 
 ``GET/POST /v1/admin/campaigns``, ``GET/PUT/DELETE /v1/admin/campaigns/{id}``, and
 ``POST .../{id}/preview``, ``.../{id}/send``, ``.../{id}/cancel``, ``GET .../{id}/stats``.
-Thin handlers: parse, call ``server.merchant.campaigns``, serialise; the request commits once.
+Thin handlers: parse, call ``server.merchant.campaign_admin``, serialise; the request commits once.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from flask import Blueprint, g, request
 
 from server.core.clock import get_clock
 from server.core.db import get_session
-from server.merchant import campaigns as service
+from server.merchant import campaign_admin as service
 from server.reports.records import read_page
 from server.core.validation import parse, read_json
 

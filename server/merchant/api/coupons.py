@@ -14,7 +14,7 @@ from server.core.clock import get_clock
 from server.core.db import get_session
 from server.core.errors import Invalid
 from server.core.validation import parse, read_json
-from server.merchant.coupons import (MAX_UPLOAD_BYTES, CouponUpdate, coupon_as_json, update_coupon, upload_codes)
+from server.merchant.coupon_admin import (MAX_UPLOAD_BYTES, CouponUpdate, coupon_as_json, update_coupon, upload_codes)
 
 bp = Blueprint("coupons", __name__, url_prefix="/coupons")
 

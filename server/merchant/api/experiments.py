@@ -13,7 +13,7 @@ from flask import Blueprint, g, jsonify, request
 from server.core.clock import get_clock
 from server.core.db import get_session
 from server.core.validation import read_json
-from server.merchant import experiments as service
+from server.merchant import experiment_admin as service
 from server.reports.lift import check_kind, lift_report
 from server.reports.stats import parse_range
 

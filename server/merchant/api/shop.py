@@ -13,7 +13,7 @@ from server.merchant.connect import issue_token
 from server.merchant.presets import list_presets, update_preset
 from server.reports.records import list_pushes, list_visitors, read_cursor, read_page
 from server.core.shops import shop_cache
-from server.merchant.shops import (SettingsUpdate, rotate_secret, settings_as_json, update_settings,
+from server.merchant.shop_admin import (SettingsUpdate, rotate_secret, settings_as_json, update_settings,
                                    without_read_only)
 from server.reports.guardrails import guardrails
 from server.merchant.doors import current_shop

@@ -3,7 +3,7 @@ builder of plain form fields, preview, send/schedule, cancel and delete.
 
 Its own blueprint, with the dashboard's log-in guard, CSRF check and headers (every POST
 carries the CSRF token). Handlers only turn form fields into the API's shapes and call
-``server.merchant.campaigns``; errors come back as a flash on the same page.
+``server.merchant.campaign_admin``; errors come back as a flash on the same page.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from server.core.clock import get_clock
 from server.core.db import get_session
 from server.core.errors import ApiError, Invalid
 from server.core.validation import parse
-from server.merchant import campaigns as service
+from server.merchant import campaign_admin as service
 from server.merchant.doors import render_page
 from server.reports.records import read_page
 

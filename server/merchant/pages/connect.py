@@ -17,7 +17,7 @@ from server.merchant import connection, install_check
 from server.merchant.pages.shop import install_context
 from server.merchant.doors import render_page
 from server.merchant.connect import issue_token
-from server.merchant.shops import rotate_secret
+from server.merchant.shop_admin import rotate_secret
 
 bp = Blueprint("connect", __name__, url_prefix="/connect")
 

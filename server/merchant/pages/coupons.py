@@ -13,7 +13,7 @@ from server.core.clock import get_clock
 from server.core.db import get_session
 from server.core.errors import ApiError
 from server.core.models import ALL_KINDS
-from server.merchant.coupons import (MAX_CODES_PER_UPLOAD, MAX_UPLOAD_BYTES, CouponUpdate, coupon_as_json, update_coupon, upload_codes)
+from server.merchant.coupon_admin import (MAX_CODES_PER_UPLOAD, MAX_UPLOAD_BYTES, CouponUpdate, coupon_as_json, update_coupon, upload_codes)
 from server.core.kinds import KIND_LABELS
 from server.merchant.doors import render_page
 from server.core.validation import parse

@@ -10,7 +10,7 @@ from server.core.clock import get_clock
 from server.core.db import get_session
 from server.core.errors import ApiError
 from server.core.models import KINDS
-from server.merchant import experiments as service
+from server.merchant import experiment_admin as service
 from server.merchant.doors import render_page
 from server.reports.lift import lift_report
 from server.reports.stats import parse_range

@@ -23,11 +23,11 @@ from server.merchant.doors import render_page
 from server.clicks.service import is_http_url
 from server.merchant.content_forms import (FORM_UNITS, MAX_DELAY_ROWS, actions_from_form, delay_rows, delays_from_form,
                                            locale_rows, locales_from_form, prompt_locales_from_form)
-from server.merchant.coupons import coupon_as_json
+from server.merchant.coupon_admin import coupon_as_json
 from server.merchant.presets import STEP_KINDS, list_presets, update_preset
 from server.reports.records import list_pushes, list_visitors, read_cursor, read_page
 from server.core.shops import shop_cache
-from server.merchant.shops import SettingsUpdate, settings_as_json, update_settings
+from server.merchant.shop_admin import SettingsUpdate, settings_as_json, update_settings
 from server.reports.first_steps import first_steps
 from server.reports.guardrails import guardrails
 from server.reports.stats import compute_stats, parse_range

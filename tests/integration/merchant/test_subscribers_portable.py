@@ -15,7 +15,7 @@ from server.core.models import Shop, Subscription, VapidKey
 from server.core.vapid_keys import current_key, new_pair, rotate
 from server.delivery.push.vapid import get_vapid, init_keys, public_key_b64
 from server.delivery.runtime import close_delivery, get_dispatcher
-from server.merchant.shops import create_shop
+from server.merchant.shop_admin import create_shop
 from tests.factories import browser_keys, make_push, make_shop, make_subscription, make_visitor
 
 

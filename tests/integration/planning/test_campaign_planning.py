@@ -14,9 +14,9 @@ import sqlalchemy as sa
 
 from server.core.models import Campaign, CouponCode, Event, Order, Push
 from server.delivery import policy
-from server.merchant import campaigns as service
-from server.merchant import coupons as coupon_service
-from server.merchant.coupons import CouponUpdate
+from server.merchant import campaign_admin as service
+from server.merchant import coupon_admin as coupon_service
+from server.merchant.coupon_admin import CouponUpdate
 from server.planning import campaigns as planner
 from server.planning import countries, segments
 from tests.dashboard_seed import make_push

@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from server.collect import api as collect
+from server.collect import widget_routes as collect
 from server.collect.interests import InterestIn, register_interest
 from server.core.clock import get_clock
 from server.core.db import get_session
