@@ -445,7 +445,7 @@ def test_plugin_serves_and_links_a_manifest_where_the_site_has_none(app, wordpre
         assert requests.get(f"{base}/?pushcart_manifest=1", timeout=30).status_code == 404
         with app.app_context():
             missing = install_check.check_manifest(get_session().get(Shop, made.shop.id), base)
-        assert not missing.ok and "links no web app manifest" in missing.message
+        assert not missing.ok and 'update the plugin' in missing.message and 'tick "Web app manifest"' in missing.message, missing
 
         _deactivate_and_delete(wp, wordpress, ["pushcart_wc_manifest", "pushcart_wc_settings"])
         log = wordpress["debug_log"]
