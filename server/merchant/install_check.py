@@ -94,9 +94,36 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def check_manifest(shop: Shop, origin: str) -> CheckResult:
+# The WordPress plugin's first version that serves and links a manifest.
+MANIFEST_PLUGIN_VERSION = "0.3.0"
+SHOPIFY_MANIFEST_PATH = "/apps/pushcart/manifest.webmanifest"
+
+
+def no_manifest_message(shop: Shop, *, shopify_app: bool) -> str:
+    """What to do when the home page links no manifest: what the shop's platform integration
+    offers (the WordPress plugin's setting, the Shopify app embed's option, the app proxy's
+    manifest for a Shopify app made by hand), else what to add by hand."""
+    found = "the home page links no web app manifest"
+    if shop.platform == "woocommerce":
+        return (f"{found}. The Pushcart plugin for WordPress links one from version {MANIFEST_PLUGIN_VERSION}: update "
+                'the plugin (download it under "WooCommerce" above, then Plugins → Add New → Upload Plugin), and on its '
+                'page (WooCommerce → Pushcart) tick "Web app manifest" and save. Its Home Screen icon is the Site Icon '
+                "(Settings → General)")
+    if shop.platform == "shopify" and shopify_app:
+        return (f"{found}. The Pushcart app embed links one: in Shopify admin, Online Store → Themes → Customize → "
+                'App embeds → Pushcart, turn on "Link a web app manifest", choose a Home Screen icon, then Save')
+    if shop.platform == "shopify":
+        return (f"{found}. Your app proxy serves one at {SHOPIFY_MANIFEST_PATH}: add <link rel=\"manifest\" "
+                f'href="{SHOPIFY_MANIFEST_PATH}"> inside <head> of layout/theme.liquid')
+    return (f'{found}: add <link rel="manifest" href="/manifest.json"> and a manifest with "name" and "display": '
+            '"standalone", so iPhone and iPad visitors can add the shop to their Home Screen and get notifications')
+
+
+def check_manifest(shop: Shop, origin: str, *, shopify_app: bool = False) -> CheckResult:
     """Fetch the home page of ``origin``, then the manifest it links, and say whether iPhone and
-    iPad visitors can add the shop to their Home Screen (and so get notifications); raises Invalid."""
+    iPad visitors can add the shop to their Home Screen (and so get notifications); when it links
+    none, say what the shop's platform integration offers (``shopify_app``: the service has the
+    Shopify app, whose embed links one). Raises Invalid."""
     import requests
 
     if origin not in (shop.origins or []):
@@ -110,9 +137,7 @@ def check_manifest(shop: Shop, origin: str) -> CheckResult:
         finder = _ManifestLink()
         finder.feed(body.decode("utf-8", "replace"))
         if finder.href is None:
-            return CheckResult(False, page, status, 'the home page links no web app manifest: add <link rel="manifest" '
-                               'href="/manifest.json"> and a manifest with "name" and "display": "standalone", so '
-                               "iPhone and iPad visitors can add the shop to their Home Screen and get notifications")
+            return CheckResult(False, page, status, no_manifest_message(shop, shopify_app=shopify_app))
         url = urljoin(page, finder.href)
         if _origin(url) not in (shop.origins or []):
             return CheckResult(False, url, None, "the manifest is on another origin than your shop's: serve it from "

@@ -65,7 +65,7 @@ def build_zip(source: Path = SOURCE) -> bytes:
 
 
 def zip_name(source: Path = SOURCE) -> str:
-    """The versioned file name, e.g. ``pushcart-for-woocommerce-0.2.0.zip``."""
+    """The versioned file name, e.g. ``pushcart-for-woocommerce-0.3.0.zip``."""
     return f"{NAME}-{plugin_version(source)}.zip"
 
 

@@ -1,7 +1,8 @@
 """Shops on a platform: Shopify's and WooCommerce's webhooks as they send them, and the worker
-file through Shopify's app proxy (``/v1/integrations/...``)."""
+file and the web app manifest through Shopify's app proxy (``/v1/integrations/...``)."""
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -79,6 +80,27 @@ def shopify_app_proxy_worker() -> Response:
     shopify.verify_app_proxy(_app_secret(), request.args)
     shopify.shop_by_domain(get_session(), request.args.get("shop"))
     return _worker()
+
+
+@bp.get("/shopify/<public_key>/proxy/manifest.webmanifest")
+def shopify_proxy_manifest(public_key: str) -> Response:
+    """The shop's web app manifest, served on the shop's origin through Shopify's app proxy."""
+    shop = shop_by_public_key(get_session(), public_key)
+    shopify.verify_proxy(shop, request.args, app_secret=_app_secret())
+    return _manifest(shop)
+
+
+@bp.get("/shopify/proxy/manifest.webmanifest")
+def shopify_app_proxy_manifest() -> Response:
+    """The manifest through the operator app's proxy, which the app embed links: signed with the
+    app's client secret, for the shop of the proxy's ``shop`` parameter."""
+    shopify.verify_app_proxy(_app_secret(), request.args)
+    return _manifest(shopify.shop_by_domain(get_session(), request.args.get("shop")))
+
+
+def _manifest(shop: Shop) -> Response:
+    body = json.dumps(shopify.storefront_manifest(shop, request.args), ensure_ascii=False)
+    return Response(body, mimetype="application/manifest+json", headers={"Cache-Control": "public, max-age=300"})
 
 
 def _worker() -> Response:

@@ -22,7 +22,10 @@ matched, and must be held by exactly one Shopify shop (``shop_by_domain``).
 
 The app proxy forwards
 ``GET /apps/<proxy>/pushcart-sw.js`` with a ``signature`` query parameter: the hex HMAC-SHA256
-of the other parameters, sorted, as ``key=value`` joined with nothing.
+of the other parameters, sorted, as ``key=value`` joined with nothing. It forwards
+``/apps/<proxy>/manifest.webmanifest`` the same way: the shop's web app manifest, which the app
+embed links (Shopify themes rarely link one, and iPhones deliver web push only to a site added to
+the Home Screen from one).
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -284,3 +288,49 @@ def verify_proxy(shop: Shop, params: MultiDict[str, str], *, app_secret: str | N
     if shop.platform_domain and params.get("shop", "").strip().lower() != shop.platform_domain:
         raise Unauthorized("this request is from another Shopify shop than the one set in the settings",
                            code="wrong_shop_domain")
+
+
+# The manifest's icons: the app embed passes its icon setting as Shopify's image URLs
+# (``image_url``, at 192 and 512 px); only Shopify's CDN and the shop's own hosts are taken.
+MANIFEST_ICON_SIZES = (192, 512)
+SHOPIFY_CDN = "cdn.shopify.com"
+SHORT_NAME = 12  # what a Home Screen label shows without cutting
+_THEME_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+def _short_name(name: str) -> str:
+    """``name`` cut to ``SHORT_NAME`` characters at a word's end where it has one."""
+    if len(name) <= SHORT_NAME:
+        return name
+    cut = name[:SHORT_NAME + 1].rsplit(" ", 1)[0].strip()
+    return cut if cut and len(cut) <= SHORT_NAME else name[:SHORT_NAME].strip()
+
+
+def _icon_url(shop: Shop, value: str | None) -> str | None:
+    """An icon URL the embed passed, made absolute (Shopify writes ``//host/...``), when it is
+    https on Shopify's CDN or on one of the shop's own hosts; None otherwise."""
+    if not value:
+        return None
+    url = platforms.http_url("https:" + value if value.startswith("//") else value)
+    if url is None or not url.startswith("https://"):
+        return None
+    hosts = {SHOPIFY_CDN, shop.platform_domain or ""} | {urlsplit(o).hostname or "" for o in shop.origins or []}
+    return url if urlsplit(url).hostname in hosts - {""} else None
+
+
+def storefront_manifest(shop: Shop, params: Mapping[str, str]) -> dict[str, Any]:
+    """The web app manifest served through the app proxy: the shop's name, its own window
+    (``display: standalone``, what iOS needs for a Home Screen app), the storefront's home as
+    start, the soft-ask's colour as theme colour and the icons the embed passed (``icon_192``,
+    ``icon_512``) when they are usable."""
+    name = (shop.name or "").strip() or (shop.platform_domain or "Shop")
+    color = (shop.prompt or {}).get("color")
+    manifest: dict[str, Any] = {"name": name, "short_name": _short_name(name), "start_url": "/", "scope": "/",
+                                "display": "standalone", "background_color": "#ffffff"}
+    if isinstance(color, str) and _THEME_COLOR.match(color):
+        manifest["theme_color"] = color
+    icons = [{"src": url, "sizes": f"{size}x{size}"} for size in MANIFEST_ICON_SIZES
+             if (url := _icon_url(shop, params.get(f"icon_{size}")))]
+    if icons:
+        manifest["icons"] = icons
+    return manifest

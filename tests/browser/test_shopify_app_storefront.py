@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 import pytest
 import sqlalchemy as sa
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 from werkzeug.datastructures import MultiDict
 
 from server.core.models import Visitor
@@ -67,13 +67,15 @@ def test_app_embed_app_proxy_and_app_webhooks_recover_a_checkout(app, session, c
     key = new.shop.public_key
     # The merchant typed the Install page's two values into the app embed (with a trailing slash).
     embed = render_embed({"pushcart_url": server.base + "/", "shop_key": key})
-    assert embed.strip() == f'<script src="{server.base}/widget.js" data-shop="{key}" async></script>'
+    assert [line.strip() for line in embed.strip().splitlines()] == [
+        '<link rel="manifest" href="/apps/pushcart/manifest.webmanifest">',
+        f'<script src="{server.base}/widget.js" data-shop="{key}" defer></script>']
 
     @pages.get("/products/ipod-nano")
     def product_page() -> str:
-        # An app embed with "target": "body" is rendered just before </body>.
-        return ("<!doctype html><html><head><title>Linen &amp; Co</title></head><body><h1>Linen &amp; Co</h1>"
-                f"<button>Add to cart</button>{embed}</body></html>")
+        # An app embed with "target": "head" is rendered just before </head>.
+        return (f"<!doctype html><html><head><title>Linen &amp; Co</title>{embed}</head><body><h1>Linen &amp; Co</h1>"
+                "<button>Add to cart</button></body></html>")
 
     @pages.get("/cart.js")
     def cart_js() -> Response:
@@ -83,8 +85,8 @@ def test_app_embed_app_proxy_and_app_webhooks_recover_a_checkout(app, session, c
     def app_proxy(rest: str) -> Response:
         # Shopify's app proxy: the rest of the path is appended to the proxy URL of
         # shopify.app.toml, with the shop and a signature made with the app's client secret.
-        params = {"shop": DOMAIN, "logged_in_customer_id": "", "path_prefix": "/apps/pushcart",
-                  "timestamp": "1796619600"}
+        params = {**request.args.to_dict(), "shop": DOMAIN, "logged_in_customer_id": "",
+                  "path_prefix": "/apps/pushcart", "timestamp": "1796619600"}
         query = urlencode({**params, "signature": proxy_signature(CLIENT_SECRET, MultiDict(params))})
         with urllib.request.urlopen(f"{server.base}/v1/integrations/shopify/proxy/{rest}?{query}", timeout=10) as r:
             return Response(r.read(), mimetype=r.headers.get_content_type())
@@ -106,6 +108,11 @@ def test_app_embed_app_proxy_and_app_webhooks_recover_a_checkout(app, session, c
         worker = driver.execute_async_script(
             "fetch('/apps/pushcart/pushcart-sw.js').then(r => r.text()).then(arguments[0])")
         assert worker == f'importScripts("{server.base}/sw.js");\n'
+        # Chromium found the embed's manifest link in the head and read the manifest through the proxy.
+        manifest = driver.execute_cdp_cmd("Page.getAppManifest", {})
+        assert manifest["url"] == server.base + "/apps/pushcart/manifest.webmanifest" and not manifest["errors"]
+        assert {k: v for k, v in json.loads(manifest["data"]).items() if k in ("name", "display", "start_url")} == {
+            "name": "Linen & Co", "display": "standalone", "start_url": "/"}
         inbox = subscribe_from_page(driver, server.base, key, web_push_testing, public_key_b64(get_vapid(app)),
                                     visitor_key)
         t0 = clock.now()

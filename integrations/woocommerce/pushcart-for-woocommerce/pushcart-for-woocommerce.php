@@ -1,8 +1,8 @@
 <?php
 /**
  * Plugin Name:       Pushcart for WooCommerce
- * Description:       Adds the Pushcart widget and service worker to a WooCommerce shop, sends cart and checkout events from WooCommerce's own hooks, links orders to Pushcart visitors and sets up the order webhooks.
- * Version:           0.2.0
+ * Description:       Adds the Pushcart widget and service worker to a WooCommerce shop, sends cart and checkout events from WooCommerce's own hooks, links orders to Pushcart visitors, sets up the order webhooks and links a web app manifest where the site has none.
+ * Version:           0.3.0
  * Requires at least: 6.1
  * Requires PHP:      7.4
  * Author:            Pushcart
@@ -16,7 +16,7 @@
 
 defined( 'ABSPATH' ) || exit;
 
-define( 'PUSHCART_WC_VERSION', '0.2.0' );
+define( 'PUSHCART_WC_VERSION', '0.3.0' );
 define( 'PUSHCART_WC_FILE', __FILE__ );
 define( 'PUSHCART_WC_DIR', __DIR__ );
 
@@ -24,6 +24,7 @@ require_once __DIR__ . '/includes/class-pushcart-wc-settings.php';
 require_once __DIR__ . '/includes/class-pushcart-wc-connect.php';
 require_once __DIR__ . '/includes/class-pushcart-wc-cart-events.php';
 require_once __DIR__ . '/includes/class-pushcart-wc-frontend.php';
+require_once __DIR__ . '/includes/class-pushcart-wc-manifest.php';
 require_once __DIR__ . '/includes/class-pushcart-wc-webhooks.php';
 require_once __DIR__ . '/includes/class-pushcart-wc-admin.php';
 
@@ -82,6 +83,7 @@ final class Pushcart_WC_Plugin {
 		Pushcart_WC_Settings::hook();
 		$this->cart_events->hook();
 		$this->frontend->hook();
+		Pushcart_WC_Manifest::hook();
 		$this->webhooks->hook();
 		$this->admin->hook();
 	}
@@ -98,19 +100,22 @@ final class Pushcart_WC_Plugin {
 	}
 
 	/**
-	 * Activation: add the /pushcart-sw.js rule and rebuild the rewrite rules with it.
+	 * Activation: add the /pushcart-sw.js and /pushcart-manifest.webmanifest rules and rebuild the
+	 * rewrite rules with them.
 	 */
 	public static function activate() {
 		Pushcart_WC_Frontend::add_rewrite_rule();
+		Pushcart_WC_Manifest::add_rewrite_rule();
 		flush_rewrite_rules( false );
 	}
 
 	/**
-	 * Deactivation: the rule was added on this request's `init`, so take it out before rebuilding,
-	 * or the flush would write it back.
+	 * Deactivation: the rules were added on this request's `init`, so take them out before
+	 * rebuilding, or the flush would write them back.
 	 */
 	public static function deactivate() {
 		Pushcart_WC_Frontend::remove_rewrite_rule();
+		Pushcart_WC_Manifest::remove_rewrite_rule();
 		flush_rewrite_rules( false );
 	}
 }

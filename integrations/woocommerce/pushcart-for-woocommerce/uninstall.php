@@ -11,6 +11,7 @@ defined( 'WP_UNINSTALL_PLUGIN' ) || exit;
 
 require_once __DIR__ . '/includes/class-pushcart-wc-settings.php';
 require_once __DIR__ . '/includes/class-pushcart-wc-webhooks.php';
+require_once __DIR__ . '/includes/class-pushcart-wc-manifest.php';
 
 /**
  * Removes this site's webhooks (while WooCommerce is loaded) and options.
@@ -19,6 +20,7 @@ function pushcart_wc_uninstall_site() {
 	Pushcart_WC_Webhooks::delete_all();
 	delete_option( Pushcart_WC_Settings::OPTION );
 	delete_option( Pushcart_WC_Webhooks::OPTION );
+	delete_option( Pushcart_WC_Manifest::OPTION );
 }
 
 if ( is_multisite() && function_exists( 'get_sites' ) ) {

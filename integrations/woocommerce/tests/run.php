@@ -246,16 +246,20 @@ test( 'a key stored around the sanitizer is still escaped in the tag', function 
 
 // ---- the service worker ------------------------------------------------------------------------
 
-test( 'the rewrite rule and query var for /pushcart-sw.js, flushed on activation and removed on deactivation', function () {
+test( 'the rewrite rules and query vars for /pushcart-sw.js and the manifest, flushed on activation and removed on deactivation', function () {
 	boot();
 	do_action( 'init' );
-	same( array( '^pushcart-sw\.js$' => 'index.php?pushcart_sw=1' ), $GLOBALS['wp_rewrite']->extra_rules_top, 'rule' );
-	same( array( 'p', 'pushcart_sw' ), apply_filters( 'query_vars', array( 'p' ) ), 'query vars' );
+	$rules = array(
+		'^pushcart-sw\.js$'                => 'index.php?pushcart_sw=1',
+		'^pushcart-manifest\.webmanifest$' => 'index.php?pushcart_manifest=1',
+	);
+	same( $rules, $GLOBALS['wp_rewrite']->extra_rules_top, 'rules' );
+	same( array( 'p', 'pushcart_sw', 'pushcart_manifest' ), apply_filters( 'query_vars', array( 'p' ) ), 'query vars' );
 
 	$GLOBALS['wp_rewrite']->extra_rules_top = array();
 	call_user_func( $GLOBALS['pc_activation']['activate'] );
 	same( 1, $GLOBALS['pc']['flushes'], 'flushed on activation' );
-	same( array( '^pushcart-sw\.js$' => 'index.php?pushcart_sw=1' ), $GLOBALS['pc']['rewrite_rules'], 'rules after activation' );
+	same( $rules, $GLOBALS['pc']['rewrite_rules'], 'rules after activation' );
 
 	call_user_func( $GLOBALS['pc_activation']['deactivate'] );
 	same( 2, $GLOBALS['pc']['flushes'], 'flushed on deactivation' );
@@ -863,6 +867,92 @@ test( 'uninstall removes the options and the webhooks', function () {
 	include dirname( __DIR__ ) . '/pushcart-for-woocommerce/uninstall.php';
 	same( array( 'unrelated' => 'kept' ), $GLOBALS['pc']['options'], 'options' );
 	same( array(), $GLOBALS['pc']['webhooks'], 'webhooks' );
+} );
+
+// ---- the web app manifest ----------------------------------------------------------------------
+
+/**
+ * The head as WordPress prints it: wp_head's callbacks in their order, with `$theme` printing
+ * what a theme or another plugin adds there.
+ */
+function head_with( $theme ) {
+	add_action( 'wp_head', function () use ( $theme ) {
+		echo $theme;
+	} );
+	return output_of( function () {
+		do_action( 'wp_head' );
+	} );
+}
+
+test( 'the manifest: site title, home as start, standalone, theme colour, the Site Icon at 192 and 512 px', function () {
+	boot();
+	$GLOBALS['pc']['blogname']  = 'Linen & Co. Home Goods';
+	$GLOBALS['pc']['site_icon'] = 42;
+	same(
+		array(
+			'name'             => 'Linen & Co. Home Goods',
+			'short_name'       => 'Linen & Co.',
+			'start_url'        => 'https://shop.example/',
+			'scope'            => '/',
+			'display'          => 'standalone',
+			'background_color' => '#ffffff',
+			'theme_color'      => '#ffffff',
+			'icons'            => array(
+				array( 'src' => 'https://shop.example/wp-content/uploads/icon-192x192.png', 'sizes' => '192x192', 'type' => 'image/png' ),
+				array( 'src' => 'https://shop.example/wp-content/uploads/icon-512x512.png', 'sizes' => '512x512', 'type' => 'image/png' ),
+			),
+		),
+		Pushcart_WC_Manifest::manifest(),
+		'manifest'
+	);
+	$GLOBALS['pc']['site_icon'] = null;
+	check( ! isset( Pushcart_WC_Manifest::manifest()['icons'] ), 'no icons without a Site Icon' );
+	same( 'Café', Pushcart_WC_Manifest::short_name( 'Café' ), 'a short name as it is' );
+	same( 'Grüne Wiese', Pushcart_WC_Manifest::short_name( 'Grüne Wiese Gartenbedarf' ), 'cut at a word' );
+	same( 'Gartenbedarf', Pushcart_WC_Manifest::short_name( 'Gartenbedarfshandel' ), 'cut in the word when it has no space' );
+} );
+
+test( 'the manifest setting: on by default, a ticked box, a valid colour; an unticked box turns it off', function () {
+	boot();
+	same( array( 'enabled' => true, 'theme_color' => '#ffffff' ), Pushcart_WC_Manifest::get(), 'defaults' );
+	same( array( 'enabled' => true, 'theme_color' => '#1f6feb' ), Pushcart_WC_Manifest::sanitize( array( 'form' => '1', 'enabled' => '1', 'theme_color' => '#1F6FEB' ) ), 'ticked' );
+	same( array( 'enabled' => false, 'theme_color' => '#ffffff' ), Pushcart_WC_Manifest::sanitize( array( 'form' => '1', 'theme_color' => 'red;}' ) ), 'unticked, bad colour kept' );
+	same( 'pushcart_theme_color', $GLOBALS['pc']['settings_errors'][0]['code'], 'the bad colour is named' );
+} );
+
+test( 'the manifest is linked in the head only where nothing else links one', function () {
+	boot();
+	configure();
+	$link = '<link rel="manifest" href="https://shop.example/pushcart-manifest.webmanifest" id="pushcart-wc-manifest" />';
+	$GLOBALS['pc']['options']['permalink_structure'] = '/%postname%/';
+	contains( $link, head_with( '<title>Shop</title>' ), 'a head without a manifest' );
+
+	boot();
+	configure();
+	$GLOBALS['pc']['options']['permalink_structure'] = '';
+	contains( '<link rel="manifest" href="https://shop.example/?pushcart_manifest=1"', head_with( '' ), 'plain permalinks' );
+
+	foreach ( array( '<link rel="manifest" href="/theme.webmanifest">', "<link href='/m.json' rel='Manifest'>", '<link rel=manifest href=/m.json>' ) as $theirs ) {
+		boot();
+		configure();
+		$head = head_with( $theirs );
+		same( $theirs, $head, 'a head that links its own is passed on unchanged' );
+	}
+
+	boot();
+	configure();
+	add_filter( 'pushcart_wc_site_has_manifest', function () {
+		return true;
+	} );
+	same( '', head_with( '' ), 'a theme that says it has one' );
+
+	boot();
+	configure();
+	$GLOBALS['pc']['options'][ Pushcart_WC_Manifest::OPTION ] = array( 'enabled' => false );
+	same( '', head_with( '' ), 'the setting off' );
+
+	boot();
+	same( '', head_with( '' ), 'Pushcart not set up' );
 } );
 
 // ---- run ---------------------------------------------------------------------------------------

@@ -71,6 +71,8 @@ function pc_reset() {
 		'home'            => 'https://shop.example/',
 		'http'            => array(),
 		'http_response'   => null,
+		'blogname'        => 'Pushcart Test Shop',
+		'site_icon'       => null,
 	);
 	$GLOBALS['wp_rewrite'] = (object) array( 'extra_rules_top' => array() );
 	$_COOKIE  = array();
@@ -327,6 +329,31 @@ function admin_url( $path = '' ) {
 }
 function add_query_arg( $key, $value, $url ) {
 	return $url . ( false === strpos( $url, '?' ) ? '?' : '&' ) . rawurlencode( $key ) . '=' . rawurlencode( $value );
+}
+function checked( $checked, $current = true, $display = true ) {
+	$out = (string) $checked === (string) $current ? " checked='checked'" : '';
+	if ( $display ) {
+		echo $out;
+	}
+	return $out;
+}
+function get_bloginfo( $show = '' ) {
+	return 'name' === $show ? htmlspecialchars( $GLOBALS['pc']['blogname'], ENT_QUOTES ) : '';
+}
+function wp_specialchars_decode( $text, $quote_style = ENT_NOQUOTES ) {
+	return htmlspecialchars_decode( $text, $quote_style );
+}
+function sanitize_hex_color( $color ) {
+	return preg_match( '|^#([A-Fa-f0-9]{3}){1,2}$|', $color ) ? $color : null;
+}
+function has_site_icon() {
+	return null !== $GLOBALS['pc']['site_icon'];
+}
+function get_site_icon_url( $size = 512 ) {
+	return has_site_icon() ? 'https://shop.example/wp-content/uploads/icon-' . $size . 'x' . $size . '.png' : '';
+}
+function get_post_mime_type( $post = null ) {
+	return has_site_icon() ? 'image/png' : false;
 }
 function plugin_basename( $file ) {
 	return basename( dirname( $file ) ) . '/' . basename( $file );

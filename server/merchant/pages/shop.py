@@ -272,7 +272,8 @@ def install_manifest_check_run() -> str:
     """Fetch the shop origin's home page and the manifest it links, and report."""
     origin = request.form.get("origin", "")
     try:
-        check = install_check.check_manifest(g.shop, origin)
+        check = install_check.check_manifest(g.shop, origin,
+                                             shopify_app=bool(current_app.config["SHOPIFY_CLIENT_SECRET"]))
     except ApiError as exc:
         check = install_check.CheckResult(False, "", None, exc.message)
     return render_page("admin/install.html", manifest_check=check, **install_context())

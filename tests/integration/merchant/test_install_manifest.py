@@ -50,9 +50,10 @@ def home(link: str) -> bytes:
     return f"<!doctype html><html><head><title>Shop</title>{link}</head><body>Hi</body></html>".encode()
 
 
-def run_check(client, session, clock, origin, monkeypatch, pages, registered=None) -> str:
+def run_check(client, session, clock, origin, monkeypatch, pages, registered=None, platform="custom") -> str:
     monkeypatch.setattr(_Shop, "pages", pages)
     new = make_shop(session, clock.now(), origins=registered or [origin])
+    new.shop.platform = platform
     session.commit()
     csrf = log_in(client, new.admin_token)
     page = client.post("/admin/install/manifest-check", data={"csrf_token": csrf, "origin": origin}).get_data(as_text=True)
@@ -64,7 +65,7 @@ def run_check(client, session, clock, origin, monkeypatch, pages, registered=Non
       "/app.webmanifest": (200, json.dumps(MANIFEST).encode())}, True, "can add the shop to their Home Screen"),
     ({"/": (200, home('<link rel="Manifest icon" href="app.json">')),
       "/app.json": (200, json.dumps({**MANIFEST, "icons": []}).encode())}, True, 'add "icons"'),
-    ({"/": (200, home('<link rel="stylesheet" href="/s.css">'))}, False, "links no web app manifest"),
+    ({"/": (200, home('<link rel="stylesheet" href="/s.css">'))}, False, 'add <link rel="manifest"'),
     ({"/": (200, home('<link rel="manifest" href="/m.json">')),
       "/m.json": (200, json.dumps({**MANIFEST, "display": "browser"}).encode())}, False, '"display": "standalone"'),
     ({"/": (200, home('<link rel="manifest" href="/m.json">')),
@@ -89,3 +90,27 @@ def test_a_manifest_on_another_origin_is_not_fetched(client, session, clock, sho
 def test_the_manifest_check_reaches_only_registered_origins(client, session, clock, shop_site, monkeypatch):
     result = run_check(client, session, clock, shop_site, monkeypatch, {}, registered=["https://shop.example"])
     assert "registered origins" in result and _Shop.requests == []
+
+
+NO_MANIFEST = {"/": (200, home('<link rel="stylesheet" href="/s.css">'))}
+
+
+@pytest.mark.parametrize("platform, shopify_app, says", [
+    ("woocommerce", False, ['The Pushcart plugin for WordPress links one from version 0.3.0: update the plugin',
+                            'on its page (WooCommerce → Pushcart) tick "Web app manifest" and save']),
+    ("shopify", True, ['The Pushcart app embed links one', 'App embeds → Pushcart, turn on "Link a web app manifest"']),
+    ("shopify", False, ['Your app proxy serves one at /apps/pushcart/manifest.webmanifest',
+                        'add <link rel="manifest" href="/apps/pushcart/manifest.webmanifest"> inside <head>']),
+])
+def test_without_a_manifest_the_check_names_what_the_shops_platform_integration_offers(
+        app_config, make_app, clock, shop_site, monkeypatch, platform, shopify_app, says):
+    from server.core.db import get_db
+    app = make_app({**app_config, "SHOPIFY_CLIENT_SECRET": "shpss_operator_app" if shopify_app else None})
+    with get_db(app).sessionmaker() as session:
+        result = run_check(app.test_client(), session, clock, shop_site, monkeypatch, NO_MANIFEST, platform=platform)
+    assert result.strip().startswith("✗") and "the home page links no web app manifest" in result, result
+    for words in says:
+        assert words in result, result
+    # Only the shop's own platform's advice: no generic manifest.json recipe, no other platform.
+    assert "/manifest.json" not in result
+    assert ("WordPress" in result) == (platform == "woocommerce") and ("Shopify" in result) == shopify_app

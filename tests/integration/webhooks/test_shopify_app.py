@@ -112,8 +112,9 @@ def test_the_per_shop_url_accepts_the_client_secret_too(client, session, app_sho
     assert session.scalars(sa.select(Order)).one().shop_id == app_shop.shop.id
 
 
-def proxy_params(shop=DOMAIN, secret=CLIENT_SECRET):
-    params = {"shop": shop, "logged_in_customer_id": "", "path_prefix": "/apps/pushcart", "timestamp": "1796619600"}
+def proxy_params(shop=DOMAIN, secret=CLIENT_SECRET, **extra):
+    params = {"shop": shop, "logged_in_customer_id": "", "path_prefix": "/apps/pushcart", "timestamp": "1796619600",
+              **extra}
     return {**params, "signature": proxy_signature(secret, MultiDict(params))}
 
 
@@ -127,6 +128,54 @@ def test_the_app_proxy_serves_the_worker_for_the_shop_it_names(client, app, app_
     unknown = client.get(f"/v1/integrations/shopify/proxy/pushcart-sw.js?"
                          f"{urlencode(proxy_params(shop='nobody-here.myshopify.com'))}")
     assert unknown.status_code == 404 and unknown.json["error"]["code"] == "unknown_shop_domain"
+
+
+MANIFEST = "/v1/integrations/shopify/proxy/manifest.webmanifest"
+ICON = "//shop.example/cdn/shop/files/logo.png?v=1&width={0}&height={0}&crop=center"
+
+
+def test_the_app_proxy_serves_the_shops_manifest_with_the_icons_the_embed_passes(client, session, app_shop):
+    shop = session.get(Shop, app_shop.shop.id)
+    shop.name, shop.prompt = "Linen & Co. Home Goods", {**shop.prompt, "color": "#0A7C66"}
+    session.commit()
+    response = client.get(f"{MANIFEST}?{urlencode(proxy_params(icon_192=ICON.format(192), icon_512=ICON.format(512)))}")
+    assert response.status_code == 200 and response.mimetype == "application/manifest+json"
+    assert response.json == {
+        "name": "Linen & Co. Home Goods", "short_name": "Linen & Co.", "start_url": "/", "scope": "/",
+        "display": "standalone", "background_color": "#ffffff", "theme_color": "#0A7C66",
+        "icons": [{"src": "https:" + ICON.format(192), "sizes": "192x192"},
+                  {"src": "https:" + ICON.format(512), "sizes": "512x512"}]}
+
+
+@pytest.mark.parametrize("icon", ["https://evil.example/x.png", "http://shop.example/x.png", "javascript:alert(1)",
+                                  "//cdn.shopify.com.evil.example/x.png", "/relative.png"])
+def test_the_manifest_takes_icons_only_from_shopifys_cdn_or_the_shops_hosts(client, app_shop, icon):
+    response = client.get(f"{MANIFEST}?{urlencode(proxy_params(icon_192=icon, icon_512='//cdn.shopify.com/s/i.png'))}")
+    assert response.status_code == 200
+    assert response.json["icons"] == [{"src": "https://cdn.shopify.com/s/i.png", "sizes": "512x512"}]
+
+
+def test_the_manifest_is_signed_like_the_other_proxy_routes(client, app_shop):
+    # The icons are part of what Shopify signs: a changed one breaks the signature.
+    params = proxy_params(icon_192=ICON.format(192))
+    tampered = client.get(f"{MANIFEST}?{urlencode({**params, 'icon_192': 'https://shop.example/other.png'})}")
+    assert tampered.status_code == 401 and tampered.json["error"]["code"] == "bad_signature"
+    other_key = client.get(f"{MANIFEST}?{urlencode(proxy_params(secret='shpss_someone_else'))}")
+    assert other_key.status_code == 401
+    unsigned = client.get(f"{MANIFEST}?shop={DOMAIN}")
+    assert unsigned.status_code == 401
+    unknown = client.get(f"{MANIFEST}?{urlencode(proxy_params(shop='nobody-here.myshopify.com'))}")
+    assert unknown.status_code == 404 and unknown.json["error"]["code"] == "unknown_shop_domain"
+    # Without icons the manifest still has what a Home Screen app needs.
+    plain = client.get(f"{MANIFEST}?{urlencode(proxy_params())}").json
+    assert plain["display"] == "standalone" and plain["name"] and "icons" not in plain
+
+
+def test_the_per_shop_proxy_url_serves_the_manifest_for_its_own_shop_only(client, session, clock, app_shop):
+    path = f"/v1/integrations/shopify/{app_shop.shop.public_key}/proxy/manifest.webmanifest"
+    assert client.get(f"{path}?{urlencode(proxy_params())}").json["name"] == app_shop.shop.name
+    # Another Shopify shop's signed request does not get this shop's manifest.
+    assert client.get(f"{path}?{urlencode(proxy_params(shop='second-shop.myshopify.com'))}").status_code == 401
 
 
 def test_the_per_shop_proxy_url_accepts_the_client_secret_too(client, app_shop):

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import tomllib
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
@@ -62,17 +62,22 @@ def test_the_app_urls_reach_the_app_routes_of_the_service(app, config):
     assert urlsplit(proxy).netloc == origin
     # Shopify appends what follows /apps/pushcart on the storefront to the proxy URL.
     assert route_of(app, proxy + "/pushcart-sw.js") == "integrations.shopify_app_proxy_worker"
+    assert route_of(app, proxy + "/manifest.webmanifest") == "integrations.shopify_app_proxy_manifest"
 
 
-def test_the_app_embed_block_targets_the_body_and_asks_for_the_url_and_shop_key():
+def test_the_app_embed_block_targets_the_head_and_asks_for_the_url_shop_key_and_manifest():
     source = BLOCK.read_text()
     schema = json.loads(re.search(r"{%\s*schema\s*%}(.*?){%\s*endschema\s*%}", source, re.S).group(1))
-    assert schema["target"] == "body"
-    assert [setting["id"] for setting in schema["settings"]] == ["pushcart_url", "shop_key"]
+    # The head: browsers read <link rel="manifest"> only there.
+    assert schema["target"] == "head"
+    settings = {setting["id"]: setting for setting in schema["settings"]}
+    assert list(settings) == ["pushcart_url", "shop_key", "link_manifest", "manifest_icon"]
+    assert (settings["link_manifest"]["type"], settings["link_manifest"]["default"]) == ("checkbox", True)
+    assert settings["manifest_icon"]["type"] == "image_picker"
     assert tomllib.loads((EXTENSION / "shopify.extension.toml").read_text())["type"] == "theme"
-    # The same tag as the Install page's, each value escaped.
+    # The Install page's tag, each value escaped, deferred: from the head it waits for the page.
     assert "<script src=\"{{ pushcart_base | append: '/widget.js' | escape }}\"" in source
-    assert 'data-shop="{{ pushcart_key | escape }}" async></script>' in source
+    assert 'data-shop="{{ pushcart_key | escape }}" defer></script>' in source
 
 
 def theme_check(folder: Path) -> tuple[int, list[dict]]:
@@ -91,8 +96,8 @@ def test_the_extension_passes_shopifys_theme_check():
 
 @pytest.mark.parametrize(("change", "check"), [
     (("{%- endif -%}\n\n{% schema %}", "\n{% schema %}"), "LiquidHTMLSyntaxError"),
-    ((" async></script>", "></script>"), "ParserBlockingScript"),
-    (('"target": "body",', '"target": "body",,'), "ValidSchema"),
+    ((" defer></script>", "></script>"), "ParserBlockingScript"),
+    (('"target": "head",', '"target": "head",,'), "ValidSchema"),
     # A check of the app-extension config only: a theme may have it, an app block may not.
     (("\n{% schema %}", "\n{% javascript %}var a;{% endjavascript %}\n{% schema %}"), "AppBlockValidTags"),
 ])
@@ -119,10 +124,52 @@ def render_embed(settings: dict) -> str:
     return done.stdout.strip()
 
 
+MANIFEST_LINK = '<link rel="manifest" href="/apps/pushcart/manifest.webmanifest">'
+WIDGET_TAG = '<script src="https://push.example.com/widget.js" data-shop="pk_live_1" defer></script>'
+
+
+def lines(html: str) -> list[str]:
+    return [line.strip() for line in html.splitlines() if line.strip()]
+
+
 @pytest.mark.parametrize("url", ["https://push.example.com", "https://push.example.com/", " https://push.example.com/ "])
-def test_the_app_embed_renders_the_install_pages_script_tag(url):
-    assert render_embed({"pushcart_url": url, "shop_key": " pk_live_1 "}) == (
-        '<script src="https://push.example.com/widget.js" data-shop="pk_live_1" async></script>')
+def test_the_app_embed_renders_the_manifest_link_and_the_script_tag(url):
+    # The manifest setting is on by default: a shop that only switches the embed on gets the link.
+    assert lines(render_embed({"pushcart_url": url, "shop_key": " pk_live_1 "})) == [MANIFEST_LINK, WIDGET_TAG]
+
+
+def test_the_app_embed_links_no_manifest_when_the_merchant_turns_it_off():
+    html = render_embed({"pushcart_url": "https://push.example.com", "shop_key": "pk_live_1", "link_manifest": False})
+    assert lines(html) == [WIDGET_TAG]
+
+
+def test_the_app_embeds_manifest_link_carries_the_icon_and_the_proxy_serves_it(app, client, session, clock):
+    """The link as the embed renders it, requested as Shopify's app proxy forwards it (the path
+    under the proxy URL, the query signed with the client secret): the manifest has the icons."""
+    from server.core.models import Shop
+    from tests.factories import make_shop
+    from tests.integration.webhooks.test_shopify_app import CLIENT_SECRET, proxy_params
+
+    icon = {"src": "//linen-co.example/cdn/shop/files/logo.png?v=17"}
+    html = render_embed({"pushcart_url": "https://push.example.com", "shop_key": "pk_live_1", "manifest_icon": icon})
+    href = re.search(r'<link rel="manifest" href="([^"]+)">', html).group(1).replace("&amp;", "&")
+    path, query = href.split("?", 1)
+    assert path == "/apps/pushcart/manifest.webmanifest"
+
+    app.config["SHOPIFY_CLIENT_SECRET"] = CLIENT_SECRET
+    made = make_shop(session, clock.now(), name="Linen Co", origins=["https://linen-co.example"])
+    shop = session.get(Shop, made.shop.id)
+    shop.platform, shop.platform_domain = "shopify", "linen-co.myshopify.com"
+    session.commit()
+    proxy = tomllib.loads((APP / "shopify.app.toml").read_text())["app_proxy"]["url"]
+    params = proxy_params(shop="linen-co.myshopify.com", **dict(parse_qsl(query)))
+    response = client.get(urlsplit(proxy).path + path.removeprefix("/apps/pushcart") + "?" + urlencode(params))
+    assert response.status_code == 200 and response.mimetype == "application/manifest+json"
+    manifest = response.json
+    assert (manifest["name"], manifest["display"], manifest["start_url"]) == ("Linen Co", "standalone", "/")
+    assert manifest["icons"] == [
+        {"src": f"https:{icon['src']}&width={size}&height={size}&crop=center", "sizes": f"{size}x{size}"}
+        for size in (192, 512)]
 
 
 @pytest.mark.parametrize("settings", [{}, {"pushcart_url": "https://push.example.com"}, {"shop_key": "pk_1"},

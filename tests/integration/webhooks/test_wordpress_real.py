@@ -242,37 +242,66 @@ def _fetch_worker(base: str, key: str) -> requests.Response:
     return requests.get(f"{base}/pushcart-sw.js?shop={key}&v=1", allow_redirects=False, timeout=30)
 
 
+def _deactivate_and_delete(wp: requests.Session, wordpress: dict[str, Any], options: list[str]) -> None:
+    """Plugins → Deactivate (the ``options`` stay), then Delete: WordPress runs uninstall.php,
+    and no option of the plugin's is left."""
+    base = wordpress["base"]
+    plugins = wp.get(f"{base}/wp-admin/plugins.php", timeout=30).text
+    deactivated = wp.get(base + "/wp-admin/" + _link(plugins, r"action=deactivate&amp;plugin=pushcart"), timeout=30)
+    assert "Plugin deactivated." in deactivated.text
+    assert _options(wordpress, "pushcart_wc%") == options
+    confirm = wp.get(base + "/wp-admin/" + _link(deactivated.text, r"action=delete-selected&amp;checked%5B0%5D=pushcart"),
+                     timeout=30).text
+    fields = _form(confirm, action="plugins.php")
+    fields["checked[]"] = PLUGIN_FILE
+    deleted = wp.post(f"{base}/wp-admin/plugins.php", data=fields, timeout=60)
+    assert deleted.status_code == 200
+    assert not (wordpress["site"] / "wp-content" / "plugins" / "pushcart-for-woocommerce").exists()
+    assert _options(wordpress, "pushcart_wc%") == []
+
+
+PAGE = "/wp-admin/options-general.php?page=pushcart-wc"  # Settings → Pushcart (no WooCommerce menu)
+
+
+def _install_and_connect(app, wordpress, clock, pushcart: LiveServer) -> tuple[requests.Session, Any, Any]:
+    """WordPress installed, the plugin uploaded and activated, a connect value pasted and saved:
+    the logged-in session, the Pushcart shop and the saved page's response."""
+    base = wordpress["base"]
+    app.config["PUBLIC_URL"] = pushcart.base
+    with app.app_context():
+        session = get_session()
+        made = make_shop(session, clock.now(), name="WordPress shop")
+        connect_value = issue_token(session.get(Shop, made.shop.id), clock.now(), pushcart.base).value
+        session.commit()
+
+    wp = requests.Session()
+    _install(wp, base)
+
+    # The plugin from the zip the Install page serves, unpacked as "Upload Plugin" does.
+    zipfile.ZipFile(io.BytesIO(plugin_zip.build_zip())).extractall(wordpress["site"] / "wp-content" / "plugins")
+    plugins = wp.get(f"{base}/wp-admin/plugins.php", timeout=30).text
+    activated = wp.get(base + "/wp-admin/" + _link(plugins, r"action=activate&amp;plugin=pushcart"), timeout=30)
+    assert "Plugin activated." in activated.text, activated.text[:3000]
+    assert 'id="pushcart-wc-no-woocommerce"' in activated.text and "WooCommerce is not active" in activated.text
+
+    # Settings → Pushcart: paste the connect value and save.
+    page = wp.get(base + PAGE, timeout=30).text
+    assert "The checks run once the Pushcart URL and the shop public key are saved." in page
+    fields = _form(page, action="options.php")
+    fields["pushcart_wc_settings[connect]"] = connect_value
+    saved = wp.post(f"{base}/wp-admin/options.php", data=fields, timeout=60)
+    assert saved.status_code == 200 and "Connected to Pushcart" in saved.text, saved.text[:3000]
+    return wp, made, saved
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # Pushcart's side is not the subject
 def test_plugin_on_real_wordpress_without_woocommerce(app, wordpress, clock):
     base = wordpress["base"]
     pushcart = LiveServer(app).start()
     try:
-        app.config["PUBLIC_URL"] = pushcart.base
-        with app.app_context():
-            session = get_session()
-            made = make_shop(session, clock.now(), name="WordPress shop")
-            connect_value = issue_token(session.get(Shop, made.shop.id), clock.now(), pushcart.base).value
-            session.commit()
+        wp, made, saved = _install_and_connect(app, wordpress, clock, pushcart)
         key = made.shop.public_key
-
-        wp = requests.Session()
-        _install(wp, base)
-
-        # The plugin from the zip the Install page serves, unpacked as "Upload Plugin" does.
-        zipfile.ZipFile(io.BytesIO(plugin_zip.build_zip())).extractall(wordpress["site"] / "wp-content" / "plugins")
-        plugins = wp.get(f"{base}/wp-admin/plugins.php", timeout=30).text
-        activated = wp.get(base + "/wp-admin/" + _link(plugins, r"action=activate&amp;plugin=pushcart"), timeout=30)
-        assert "Plugin activated." in activated.text, activated.text[:3000]
-        assert 'id="pushcart-wc-no-woocommerce"' in activated.text and "WooCommerce is not active" in activated.text
-
-        # Settings → Pushcart (no WooCommerce menu): paste the connect value and save.
-        page_url = f"{base}/wp-admin/options-general.php?page=pushcart-wc"
-        page = wp.get(page_url, timeout=30).text
-        assert "The checks run once the Pushcart URL and the shop public key are saved." in page
-        fields = _form(page, action="options.php")
-        fields["pushcart_wc_settings[connect]"] = connect_value
-        saved = wp.post(f"{base}/wp-admin/options.php", data=fields, timeout=60)
-        assert saved.status_code == 200 and "Connected to Pushcart" in saved.text, saved.text[:3000]
+        page_url = base + PAGE
         assert f'value="{pushcart.base}"' in saved.text and f'value="{key}"' in saved.text
         assert "A secret is stored, ending in" in saved.text
 
@@ -313,19 +342,112 @@ def test_plugin_on_real_wordpress_without_woocommerce(app, wordpress, clock):
         shutil.rmtree(must_use)
 
         # Deactivate, then delete (WordPress runs uninstall.php): the options are gone.
-        plugins = wp.get(f"{base}/wp-admin/plugins.php", timeout=30).text
-        deactivated = wp.get(base + "/wp-admin/" + _link(plugins, r"action=deactivate&amp;plugin=pushcart"), timeout=30)
-        assert "Plugin deactivated." in deactivated.text
-        assert _options(wordpress, "pushcart_wc%") == ["pushcart_wc_settings"]
-        confirm = wp.get(base + "/wp-admin/" + _link(deactivated.text, r"action=delete-selected&amp;checked%5B0%5D=pushcart"),
-                         timeout=30).text
-        fields = _form(confirm, action="plugins.php")
-        fields["checked[]"] = PLUGIN_FILE
-        deleted = wp.post(f"{base}/wp-admin/plugins.php", data=fields, timeout=60)
-        assert deleted.status_code == 200
-        assert not (wordpress["site"] / "wp-content" / "plugins" / "pushcart-for-woocommerce").exists()
-        assert _options(wordpress, "pushcart_wc%") == []
+        _deactivate_and_delete(wp, wordpress, ["pushcart_wc_settings"])
 
+        log = wordpress["debug_log"]
+        problems = log.read_text(encoding="utf-8") if log.exists() else ""
+        assert "pushcart" not in problems.lower(), problems
+    finally:
+        pushcart.stop()
+
+
+# What the Customizer's Site Icon crop does (WordPress's own JavaScript calls it): a 512 px square
+# image as an attachment, with the Site Icon's extra sizes, set as the site_icon option.
+SITE_ICON = """<?php
+define( 'WP_USE_THEMES', false );
+require getcwd() . '/wp-load.php';
+require_once ABSPATH . 'wp-admin/includes/image.php';
+require_once ABSPATH . 'wp-admin/includes/class-wp-site-icon.php';
+$uploads = wp_upload_dir();
+$file    = $uploads['path'] . '/site-icon.png';
+$image   = imagecreatetruecolor( 512, 512 );
+imagefill( $image, 0, 0, imagecolorallocate( $image, 10, 124, 102 ) );
+imagepng( $image, $file );
+$id = wp_insert_attachment( array( 'post_mime_type' => 'image/png', 'post_title' => 'Site icon', 'post_status' => 'inherit' ), $file );
+add_filter( 'intermediate_image_sizes_advanced', array( new WP_Site_Icon(), 'additional_sizes' ) );
+wp_update_attachment_metadata( $id, wp_generate_attachment_metadata( $id, $file ) );
+update_option( 'site_icon', $id );
+"""
+
+# A theme (here a must-use plugin) that links a manifest of its own in the head.
+THEME_MANIFEST = """<?php
+add_action( 'wp_head', function () {
+	echo '<link rel="manifest" href="/theme.webmanifest">' . "\\n";
+} );
+"""
+
+MANIFEST_LINK = re.compile(r"<link\b[^>]*\brel=[\"']manifest[\"'][^>]*>")
+
+
+def _head(base: str) -> str:
+    """The front page's head, as a visitor gets it."""
+    page = requests.get(f"{base}/", timeout=30).text
+    return page[:page.index("</head>")]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_plugin_serves_and_links_a_manifest_where_the_site_has_none(app, wordpress, clock):
+    from server.merchant import install_check
+
+    base = wordpress["base"]
+    pushcart = LiveServer(app).start()
+    try:
+        wp, made, saved = _install_and_connect(app, wordpress, clock, pushcart)
+        # The Home Screen section: on by default; a theme colour chosen and saved.
+        assert re.search(r'<input type="checkbox" id="pushcart_wc_manifest" name="pushcart_wc_manifest\[enabled\]" '
+                         r"value=\"1\" checked='checked' />", saved.text), saved.text[-6000:]
+        fields = _form(saved.text, action="options.php")
+        fields["pushcart_wc_manifest[theme_color]"] = "#0A7C66"
+        assert wp.post(f"{base}/wp-admin/options.php", data=fields, timeout=60).status_code == 200
+        done = subprocess.run([PHP, "-r", "eval(substr(file_get_contents('php://stdin'), 5));"], input=SITE_ICON,
+                              cwd=wordpress["site"], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and not done.stdout.strip(), done.stdout + done.stderr
+
+        for structure, url in (("/%postname%/", f"{base}/pushcart-manifest.webmanifest"),
+                               ("", f"{base}/?pushcart_manifest=1")):
+            _set_permalinks(wp, wordpress, structure)
+            links = MANIFEST_LINK.findall(_head(base))
+            assert links == [f'<link rel="manifest" href="{html.escape(url)}" id="pushcart-wc-manifest" />'], links
+            served = requests.get(url, allow_redirects=False, timeout=30)
+            assert served.status_code == 200, (structure, served.status_code, served.headers.get("Location"))
+            assert served.headers["Content-Type"] == "application/manifest+json; charset=utf-8"
+            manifest = served.json()
+            icons = manifest.pop("icons")
+            assert manifest == {"name": "Pushcart Test Shop", "short_name": "Pushcart", "start_url": f"{base}/",
+                                "scope": "/", "display": "standalone", "background_color": "#ffffff",
+                                "theme_color": "#0a7c66"}
+            assert [(icon["sizes"], icon["type"]) for icon in icons] == [("192x192", "image/png"),
+                                                                         ("512x512", "image/png")]
+            assert icons[0]["src"].endswith("-192x192.png"), icons
+            for icon in icons:
+                image = requests.get(icon["src"], timeout=30)
+                assert image.status_code == 200 and image.content.startswith(b"\x89PNG"), icon
+
+        # Pushcart's Install page check, on this very site: a manifest iPhones can use.
+        with app.app_context():
+            shop = get_session().get(Shop, made.shop.id)
+            found = install_check.check_manifest(shop, base)
+        assert found.ok and found.url == f"{base}/?pushcart_manifest=1", found
+
+        # A theme that links its own manifest in wp_head: the plugin adds none.
+        must_use = wordpress["site"] / "wp-content" / "mu-plugins"
+        must_use.mkdir()
+        (must_use / "theme-manifest.php").write_text(THEME_MANIFEST, encoding="utf-8")
+        assert MANIFEST_LINK.findall(_head(base)) == ['<link rel="manifest" href="/theme.webmanifest">']
+        shutil.rmtree(must_use)
+
+        # Turned off on the plugin's page: no link, the address answers 404.
+        page = wp.get(base + PAGE, timeout=30).text
+        fields = _form(page, action="options.php")
+        del fields["pushcart_wc_manifest[enabled]"]  # an unticked box is not sent
+        assert wp.post(f"{base}/wp-admin/options.php", data=fields, timeout=60).status_code == 200
+        assert MANIFEST_LINK.findall(_head(base)) == []
+        assert requests.get(f"{base}/?pushcart_manifest=1", timeout=30).status_code == 404
+        with app.app_context():
+            missing = install_check.check_manifest(get_session().get(Shop, made.shop.id), base)
+        assert not missing.ok and 'update the plugin' in missing.message and 'tick "Web app manifest"' in missing.message, missing
+
+        _deactivate_and_delete(wp, wordpress, ["pushcart_wc_manifest", "pushcart_wc_settings"])
         log = wordpress["debug_log"]
         problems = log.read_text(encoding="utf-8") if log.exists() else ""
         assert "pushcart" not in problems.lower(), problems

@@ -67,6 +67,42 @@ final class Pushcart_WC_Admin {
 		add_settings_field( 'pushcart_wc_url', __( 'Pushcart URL', 'pushcart-for-woocommerce' ), array( $this, 'field_url' ), Pushcart_WC_Settings::PAGE, 'pushcart_wc_main', array( 'label_for' => 'pushcart_wc_url' ) );
 		add_settings_field( 'pushcart_wc_public_key', __( 'Shop public key', 'pushcart-for-woocommerce' ), array( $this, 'field_public_key' ), Pushcart_WC_Settings::PAGE, 'pushcart_wc_main', array( 'label_for' => 'pushcart_wc_public_key' ) );
 		add_settings_field( 'pushcart_wc_secret', __( 'Webhook secret', 'pushcart-for-woocommerce' ), array( $this, 'field_secret' ), Pushcart_WC_Settings::PAGE, 'pushcart_wc_main', array( 'label_for' => 'pushcart_wc_secret' ) );
+		add_settings_section( 'pushcart_wc_home_screen', __( 'iPhone and iPad', 'pushcart-for-woocommerce' ), array( $this, 'section_home_screen' ), Pushcart_WC_Settings::PAGE );
+		add_settings_field( 'pushcart_wc_manifest', __( 'Web app manifest', 'pushcart-for-woocommerce' ), array( $this, 'field_manifest' ), Pushcart_WC_Settings::PAGE, 'pushcart_wc_home_screen', array( 'label_for' => 'pushcart_wc_manifest' ) );
+		add_settings_field( 'pushcart_wc_theme_color', __( 'Theme colour', 'pushcart-for-woocommerce' ), array( $this, 'field_theme_color' ), Pushcart_WC_Settings::PAGE, 'pushcart_wc_home_screen', array( 'label_for' => 'pushcart_wc_theme_color' ) );
+	}
+
+	/**
+	 * The iPhone and iPad section's lead text.
+	 */
+	public function section_home_screen() {
+		echo '<p>' . esc_html__( 'iPhones and iPads show notifications only from a shop added to the Home Screen, and Safari adds one as an app only when its pages link a web app manifest. The plugin links one on pages that link none; the Home Screen icon is the Site Icon (Settings → General).', 'pushcart-for-woocommerce' ) . '</p>';
+	}
+
+	/**
+	 * The manifest's switch, and where the manifest is served.
+	 */
+	public function field_manifest() {
+		printf(
+			'<input type="hidden" name="%1$s[form]" value="1" /><label><input type="checkbox" id="pushcart_wc_manifest" name="%1$s[enabled]" value="1"%2$s /> %3$s</label><p class="description">%4$s <code>%5$s</code></p>',
+			esc_attr( Pushcart_WC_Manifest::OPTION ),
+			checked( Pushcart_WC_Manifest::get( 'enabled' ), true, false ),
+			esc_html__( 'Serve a manifest and link it on pages that link none', 'pushcart-for-woocommerce' ),
+			esc_html__( 'Turn off when your theme or another plugin links its own manifest. Served at', 'pushcart-for-woocommerce' ),
+			esc_html( Pushcart_WC_Manifest::url() )
+		);
+	}
+
+	/**
+	 * The manifest's theme colour.
+	 */
+	public function field_theme_color() {
+		printf(
+			'<input type="color" id="pushcart_wc_theme_color" name="%1$s[theme_color]" value="%2$s" /><p class="description">%3$s</p>',
+			esc_attr( Pushcart_WC_Manifest::OPTION ),
+			esc_attr( Pushcart_WC_Manifest::get( 'theme_color' ) ),
+			esc_html__( 'The colour of the Home Screen app\'s title bar.', 'pushcart-for-woocommerce' )
+		);
 	}
 
 	/**
