@@ -35,10 +35,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     hardening.init_app(app)  # logs, metrics, headers, rate limits, /healthz, /metrics, privacy
 
     from server.collect import api as collect
-    from server.collect import interests_api
+    from server.collect import interests_api, onsite_api
 
     app.register_blueprint(collect.bp)
     app.register_blueprint(interests_api.bp)  # the widget's "notify me"
+    app.register_blueprint(onsite_api.bp)  # the on-site script's asks and reports
 
     from server.clicks import api as clicks
 

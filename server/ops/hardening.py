@@ -17,12 +17,13 @@ def init_app(app: Flask) -> None:
     metrics.init_app(app)
     security.init_app(app)
     from server.clicks import api as clicks
-    from server.collect import api as collect, interests_api
+    from server.collect import api as collect, interests_api, onsite_api
     from server.webhooks import api as webhooks, platforms_api
 
     limiter = limits.init_app(app, collect=collect.bp, webhooks=(webhooks.bp, platforms_api.bp), clicks=clicks.bp)
     # The widget's "notify me" is a collect call: it shares the collect budgets (same scopes).
     limits.apply_collect_limits(limiter, interests_api.bp)
+    limits.apply_collect_limits(limiter, onsite_api.bp)  # the on-site script's asks and reports too
     from server.merchant import connect_api
 
     # A plugin's connect call: the token is the credential, so tries per address are few.
