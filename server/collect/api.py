@@ -131,7 +131,8 @@ def config(public_key: str) -> dict[str, Any]:
     ``?locale=`` when the shop or the built-in labels have it), the worker path, and the shop's platform (on ``shopify`` the widget reads /cart.js and sends ``cart_update``).
 
     With ``?page=<path>``, ``onsite`` is the on-site script's URL when the shop has an active
-    on-site message whose page rule can match that page (``server.collect.onsite.could_load``),
+    on-site message whose page rule can match that page (``server.collect.onsite.could_load``, from
+    the shop cache: a change of messages reaches other processes within ``SHOP_CACHE_SECONDS``),
     so the widget loads that script only then."""
     shop = g.collect_shop
     page = request.args.get("page")
@@ -141,7 +142,7 @@ def config(public_key: str) -> dict[str, Any]:
         "sw_path": shop.sw_path,
         "platform": shop.platform,
     }
-    if page is not None and could_load(get_session(), shop.id, path_of(page[:2048])):
+    if page is not None and could_load(shop.onsite_pages, path_of(page[:2048])):
         answer["onsite"] = f"{current_app.config['PUBLIC_URL']}/onsite.js?shop={shop.public_key}"
     return answer
 

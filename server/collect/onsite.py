@@ -92,20 +92,18 @@ def page_matches(rule: dict[str, Any], kind: str, path: str) -> bool:
     return page == kind
 
 
-def could_load(session: orm.Session, shop_id: int, path: str) -> bool:
-    """Whether the shop has an active message whose page rule can match the page at ``path``.
+def could_load(pages: tuple[tuple[str, str | None], ...], path: str) -> bool:
+    """Whether one of the shop's active messages' page rules ``(page, path_prefix)`` can match
+    the page at ``path``.
 
-    The widget's config answers this so the on-site script loads only where it may show
-    something. A page the URL does not classify may still be a product page (the widget finds
-    schema.org Product markup in the page), so product rules count there too.
+    The widget's config answers this (from the shop cache: no query) so the on-site script loads
+    only where it may show something. A page the URL does not classify may still be a product
+    page (the widget finds schema.org Product markup in the page), so product rules count there too.
     """
     kind = page_kind(path)
-    if kind == "checkout":
-        return False
-    rules = session.scalars(sa.select(OnsiteMessage.rule).where(
-        OnsiteMessage.shop_id == shop_id, OnsiteMessage.status == ACTIVE)).all()
-    return any(page_matches(rule, kind, path) or (kind == "other" and rule.get("page") == "product")
-               for rule in rules)
+    return kind != "checkout" and any(
+        page_matches({"page": page, "path_prefix": prefix}, kind, path) or (kind == "other" and page == "product")
+        for page, prefix in pages)
 
 
 class AskIn(BaseModel):
