@@ -1,7 +1,7 @@
 """onsite: on-site messages, their impressions, visitor tags and the shop's daily cap
 
 ``onsite_messages``: a shop's messages (rule and content as JSON); ``onsite_impressions``: each
-showing to a visitor, the coupon code it gave and the close, click or reply; ``visitor_tags``:
+showing to a visitor, the coupon code it gave, the close, click or reply, and its A/B variant; ``visitor_tags``:
 the tags quick replies set, which campaign segments select by. ``shops.onsite_daily_cap``: at
 most this many on-site messages to one visitor a day.
 
@@ -57,6 +57,8 @@ def upgrade() -> None:
         sa.Column('clicked_at', sa.DateTime(timezone=True), nullable=True),
         sa.Column('reply_tag', sa.String(length=64), nullable=True),
         sa.Column('replied_at', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('experiment_id', sa.Integer(), nullable=True),
+        sa.Column('variant', sa.String(length=8), nullable=True),
         sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], ondelete='CASCADE'),
         sa.ForeignKeyConstraint(['message_id'], ['onsite_messages.id'], ondelete='CASCADE'),
         sa.ForeignKeyConstraint(['visitor_id'], ['visitors.id'], ondelete='CASCADE'),
@@ -66,6 +68,7 @@ def upgrade() -> None:
     )
     op.create_index('ix_onsite_impressions_visitor_shown', 'onsite_impressions', ['visitor_id', 'shown_at'])
     op.create_index('ix_onsite_impressions_message', 'onsite_impressions', ['message_id', 'shown_at'])
+    op.create_index(op.f('ix_onsite_impressions_experiment_id'), 'onsite_impressions', ['experiment_id'])
     op.create_table(
         'visitor_tags',
         sa.Column('id', BIG, nullable=False),
@@ -86,6 +89,7 @@ def downgrade() -> None:
     """Downgrade schema."""
     op.drop_index('ix_visitor_tags_shop_tag', table_name='visitor_tags')
     op.drop_table('visitor_tags')
+    op.drop_index(op.f('ix_onsite_impressions_experiment_id'), table_name='onsite_impressions')
     op.drop_index('ix_onsite_impressions_message', table_name='onsite_impressions')
     op.drop_index('ix_onsite_impressions_visitor_shown', table_name='onsite_impressions')
     op.drop_table('onsite_impressions')

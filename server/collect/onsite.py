@@ -19,7 +19,9 @@ as pushes take theirs (``server.planning.coupons.coupon_for``: a list's single-u
 atomic statement, in this request's transaction) and the impression is recorded with a random
 token the widget reports the close, click or quick reply with. When a message would match but
 for the dwell, the answer names the dwell at which to ask again (``next``); when only the exit
-intent is missing, it says to ask again on exit (``exit``).
+intent is missing, it says to ask again on exit (``exit``). A running experiment on the message
+(kind ``onsite:{id}``, ``server.planning.experiments``) gives each visitor a stable variant of its
+texts within its slice; the showing records which.
 """
 from __future__ import annotations
 
@@ -40,7 +42,9 @@ from server.core.errors import NotFound
 from server.core.models import (Event, OnsiteImpression, OnsiteMessage, Shop, Subscription, SubscriptionStatus,
                                 Visitor, VisitorTag)
 from server.core.visitors import VISITOR_ID_PATTERN, visitor_by_key
+from server.planning import experiments
 from server.planning.coupons import coupon_for
+from server.planning.experiments import ONSITE_FIELDS
 
 PAGE_KINDS = ("product", "cart", "collection", "any", "prefix")
 VISIT_DAYS = 30  # visits to a kind count over this many days
@@ -231,9 +235,16 @@ def _all_but_timing(message: OnsiteMessage, facts: Facts) -> bool:
     return _shown_recently(facts, message.id, facts.now - timedelta(days=days)) == 0
 
 
-def public_content(message: OnsiteMessage, code: str, token: str) -> dict[str, Any]:
-    """What the on-site script shows: texts, image, code, call to action, quick replies (labels only)."""
-    content = message.content or {}
+def public_content(message: OnsiteMessage, code: str, token: str,
+                   variant: dict[str, str] | None = None) -> dict[str, Any]:
+    """What the on-site script shows: texts, image, code, call to action, quick replies (labels
+    only); an A/B variant's non-empty fields replace the message's."""
+    content = dict(message.content or {})
+    for name, field in (variant and ONSITE_FIELDS.items()) or ():
+        if variant.get(name):
+            content[field] = variant[name]
+            if field == "cta_url":
+                content["optin"] = False
     return {
         "token": token, "title": content.get("title", ""), "text": content.get("text", ""),
         "image": content.get("image") or None, "code": code or None,
@@ -292,11 +303,15 @@ def show(session: orm.Session, shop: Shop, message: OnsiteMessage, visitor: Visi
     coupon_kind = content.get("coupon_kind")
     coupon = coupon_for(session, shop.id, coupon_kind, None, now) if coupon_kind else None
     token = secrets.token_urlsafe(16)
+    experiment = experiments.audience(session, shop.id, experiments.onsite_kind(message.id), now).experiment
+    variant = experiments.choose_variant(experiment, visitor.id) if experiment is not None else None
     session.add(OnsiteImpression(shop_id=shop.id, message_id=message.id, visitor_id=visitor.id, token=token,
                                  code=coupon.code or None if coupon else None,
-                                 code_id=coupon.code_id if coupon else None, shown_at=now))
+                                 code_id=coupon.code_id if coupon else None, shown_at=now,
+                                 experiment_id=experiment.id if variant else None,
+                                 variant=variant["key"] if variant else None))
     session.flush()
-    return public_content(message, coupon.code if coupon else "", token)
+    return public_content(message, coupon.code if coupon else "", token, variant)
 
 
 def _impression(session: orm.Session, shop: Shop, token: str, visitor_key: str) -> OnsiteImpression:

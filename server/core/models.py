@@ -711,6 +711,10 @@ class OnsiteImpression(Base):
     clicked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reply_tag: Mapped[str | None] = mapped_column(sa.String(64))
     replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # An A/B test's showing (``experiments.id`` of kind ``onsite:{message_id}``, no foreign key as
+    # on pushes) and the variant key whose texts it showed.
+    experiment_id: Mapped[int | None] = mapped_column(sa.Integer, index=True)
+    variant: Mapped[str | None] = mapped_column(sa.String(8))
 
 
 class VisitorTag(Base):

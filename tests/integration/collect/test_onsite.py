@@ -220,3 +220,36 @@ def test_every_showing_takes_its_own_list_code(client, shop, clock, session):
     session.expire_all()
     assert session.scalar(sa.select(sa.func.count()).select_from(CouponCode).where(CouponCode.assigned_at.is_(None))) == 0
     assert session.scalar(sa.select(sa.func.count(sa.distinct(OnsiteImpression.code_id)))) == 5
+
+
+def test_an_experiment_on_a_message_shows_each_visitor_a_stable_variant_and_counts_by_variant(client, shop, clock):
+    message = seed(client, shop, coupon_kind=None)
+    body = {"kind": f"onsite:{message['id']}", "name": "Cart title", "slice_percent": 100, "min_sends": 1,
+            "variants": [{"title": "Still thinking it over?"}, {"title": "Your cart misses you", "body": "10 % off today"}]}
+    bad = admin(client, shop, "POST", "/experiments", {**body, "variants": [{"url": "javascript:x"}, {"title": "B"}]})
+    assert bad.status_code == 422 and "variants.0.url" in bad.json["error"]["message"]
+    assert admin(client, shop, "POST", "/experiments", {**body, "kind": "onsite:999"}).status_code == 422
+    experiment = admin(client, shop, "POST", "/experiments", body)
+    assert experiment.status_code == 201, experiment.json
+
+    shown = {}
+    for n in range(12):
+        key = f"visitor-{n:04d}-ab"
+        visits(client, shop, clock, key, 3)
+        first = ask(client, shop, key)["message"]
+        shown[key] = first["title"]
+        if first["title"] == "Your cart misses you":
+            assert first["text"] == "10 % off today"
+            client.post(f"/v1/shops/{shop.shop.public_key}/onsite/{first['token']}/click",
+                        json={"visitor_id": key}, headers={"Origin": ORIGIN})
+    assert set(shown.values()) == {"Still thinking it over?", "Your cart misses you"}, "both variants are shown"
+    results = admin(client, shop, "GET", f"/experiments/{experiment.json['id']}/results").json
+    rows = {row["variant"]: row for row in results["variants"]}
+    b_count = sum(1 for title in shown.values() if title == "Your cart misses you")
+    assert (rows["A"]["sent"], rows["B"]["sent"]) == (12 - b_count, b_count)
+    assert (rows["A"]["clicks"], rows["B"]["clicks"]) == (0, b_count)
+
+    applied = admin(client, shop, "POST", f"/experiments/{experiment.json['id']}/apply", {"variant": "B"})
+    assert applied.status_code == 200, applied.json
+    content = admin(client, shop, "GET", f"/onsite/messages/{message['id']}").json["content"]
+    assert (content["title"], content["text"]) == ("Your cart misses you", "10 % off today")
