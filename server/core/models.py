@@ -702,7 +702,8 @@ class OnsiteImpression(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"))
     message_id: Mapped[int] = mapped_column(sa.ForeignKey("onsite_messages.id", ondelete="CASCADE"))
-    visitor_id: Mapped[int] = mapped_column(sa.ForeignKey("visitors.id", ondelete="CASCADE"))
+    # None once the visitor is forgotten (``merchant.privacy``): the showing still counts.
+    visitor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("visitors.id", ondelete="SET NULL"))
     token: Mapped[str] = mapped_column(sa.String(32))
     code: Mapped[str | None] = mapped_column(sa.String(64))
     code_id: Mapped[int | None] = mapped_column(sa.ForeignKey("coupon_codes.id", ondelete="SET NULL"))

@@ -29,8 +29,9 @@ bp = Blueprint("onsite", __name__)
 @bp.after_request
 def _forget_shop(response: Response) -> Response:
     """A change of messages reaches this process's collect config at once (others within the cache's ttl)."""
-    if request.method != "GET":
-        shop_cache(current_app).forget(g.shop.public_key)
+    shop = g.get("shop")  # none when the door refused the request
+    if request.method != "GET" and shop is not None:
+        shop_cache(current_app).forget(shop.public_key)
     return response
 
 RULE_NUMBERS = ("min_visits", "min_dwell_seconds", "items_min", "items_max", "once_per_days")

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from server.core.models import CouponCode, OnsiteImpression, VisitorTag
+from server.core.models import CouponCode, OnsiteImpression, Visitor, VisitorTag
 from server.planning import segments
 from server.webhooks.native import sign
 from tests.factories import make_shop, make_subscription, make_visitor
@@ -253,3 +253,46 @@ def test_an_experiment_on_a_message_shows_each_visitor_a_stable_variant_and_coun
     assert applied.status_code == 200, applied.json
     content = admin(client, shop, "GET", f"/onsite/messages/{message['id']}").json["content"]
     assert (content["title"], content["text"]) == ("Your cart misses you", "10 % off today")
+
+
+def test_cart_bounds_and_subscribers_only_are_read_from_what_the_server_knows(client, shop, clock, session):
+    body = {"name": "Big carts", "status": "active",
+            "rule": {"page": "cart", "cart_min": "50.00", "items_max": 3, "subscribed": "yes"},
+            "content": {"title": "Free shipping"}}
+    assert admin(client, shop, "POST", "/onsite/messages", body).status_code == 201
+
+    def cart(key, total, items):
+        batch = {"visitor_id": key, "events": [{"type": "cart_update", "url": ORIGIN + "/cart", "cart": {
+            "token": f"c-{key}", "total": total, "currency": "USD", "item_count": items}}]}
+        client.post(f"/v1/shops/{shop.shop.public_key}/events", json=batch, headers={"Origin": ORIGIN})
+
+    for key, total, items in (("visitor-small-01", "20.00", 1), ("visitor-big-0002", "80.00", 2),
+                              ("visitor-many-003", "90.00", 5)):
+        cart(key, total, items)
+        visitor = session.scalars(sa.select(Visitor).where(Visitor.visitor_key == key)).one()
+        make_subscription(session, visitor, clock.now())
+        session.commit()  # (SQLite: the journal's drainer writes next)
+    events(client, shop, "visitor-anon-0004", "/cart")
+    cart("visitor-anon-0004", "99.00", 1)
+    assert ask(client, shop, "visitor-small-01")["message"] is None, "below cart_min"
+    assert ask(client, shop, "visitor-many-003")["message"] is None, "above items_max"
+    assert ask(client, shop, "visitor-anon-0004")["message"] is None, "not subscribed"
+    cart("visitor-small-01", "60.00", 2)  # the latest cart counts
+    assert ask(client, shop, "visitor-small-01")["message"]["title"] == "Free shipping"
+    assert ask(client, shop, "visitor-big-0002")["message"]["title"] == "Free shipping"
+
+
+def test_forgetting_a_visitor_drops_their_tags_and_keeps_their_showings_anonymously(client, shop, clock, session):
+    body = {"name": "Who for", "status": "active", "rule": {"page": "any"},
+            "content": {"title": "Who is it for?", "replies": [{"label": "A gift", "tag": "gift"}]}}
+    message = admin(client, shop, "POST", "/onsite/messages", body).json
+    events(client, shop, "visitor-one-0001", "/")
+    shown = ask(client, shop, "visitor-one-0001", "/")["message"]
+    client.post(f"/v1/shops/{shop.shop.public_key}/onsite/{shown['token']}/reply",
+                json={"visitor_id": "visitor-one-0001", "reply": 0}, headers={"Origin": ORIGIN})
+    assert admin(client, shop, "DELETE", "/visitors/visitor-one-0001").status_code == 200
+    session.expire_all()
+    assert session.scalars(sa.select(VisitorTag)).all() == []
+    assert session.scalars(sa.select(OnsiteImpression.visitor_id)).all() == [None]
+    report = admin(client, shop, "GET", f"/onsite/messages/{message['id']}").json["report"]
+    assert (report["impressions"], report["replies_by_tag"]) == (1, {"gift": 1})
