@@ -4,7 +4,6 @@ campaign segment, attributed orders; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
