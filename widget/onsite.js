@@ -62,7 +62,10 @@ background:none;color:#1b1f24;font-size:24px;line-height:1}:focus-visible{outlin
     box.tabIndex = -1;
     if (msg.image) { h = tag("img"); h.alt = ""; h.src = msg.image; }
     tag("h2", "", msg.title).id = "pc-title";
-    if (msg.text) tag("p", "", msg.text);
+    if (msg.text) {
+      tag("p", "", msg.text).id = "pc-text";
+      box.setAttribute("aria-describedby", "pc-text");
+    }
     if (msg.code) {
       h = tag("p", "", "Your code:");
       tag("strong", "code", msg.code, h);

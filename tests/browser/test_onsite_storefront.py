@@ -116,6 +116,7 @@ def test_the_seed_cart_rule_shows_a_single_use_code_on_the_third_visit_after_ten
     box = root.find_element(By.CSS_SELECTOR, "[role=dialog]")
     title = root.find_element(By.CSS_SELECTOR, "#pc-title")
     assert box.get_attribute("aria-labelledby") == "pc-title" and title.text == "Still thinking it over?"
+    assert box.get_attribute("aria-describedby") == "pc-text"
     assert root.find_element(By.CSS_SELECTOR, ".code").text == CODES[0]
     # Focus moved into the dialog; a fixed overlay: the page did not move.
     assert browser.execute_script("return document.activeElement.id") == "pushcart-onsite"
