@@ -68,9 +68,11 @@ vendor: node-deps
 	cp node_modules/chart.js/dist/chart.umd.js server/static/vendor/chart.umd.js
 
 # The served widget: widget/pushcart.js minified (terser, pinned in package.json) into
-# widget/dist/pushcart.min.js, which is committed; the tests check it is the build of the source.
+# widget/dist/pushcart.min.js, and the on-site messages' script widget/onsite.js into
+# widget/dist/pushcart-onsite.min.js; both are committed; the tests check they are the builds of the sources.
 widget: node-deps
 	npm run --silent build:widget
+	npm run --silent build:onsite
 
 # The WordPress plugin as dist/pushcart-for-woocommerce-<version>.zip, reproducible (sorted
 # entries, fixed timestamps): the same bytes as the dashboard's Install page serves.

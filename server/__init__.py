@@ -34,11 +34,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     hardening.init_app(app)  # logs, metrics, headers, rate limits, /healthz, /metrics, privacy
 
-    from server.collect import widget_routes as collect
-    from server.collect import interest_routes
+    from server.collect import interest_routes, onsite_routes, widget_routes as collect
 
     app.register_blueprint(collect.bp)
     app.register_blueprint(interest_routes.bp)  # the widget's "notify me"
+    app.register_blueprint(onsite_routes.bp)  # the on-site script's asks and reports
 
     from server.clicks import click_routes as clicks
 

@@ -110,7 +110,7 @@ var coach = () => !ok() && (/iP(hone|ad|od)/.test(nav.userAgent) || nav.platform
   && nav.standalone !== true && !(w.matchMedia && w.matchMedia("(display-mode: standalone)").matches)
   && !!d.querySelector("link[rel=manifest]");
 var config = () => {
-  if (!cfg) (cfg = call("/config?locale=" + encodeURIComponent(nav.language))).catch(e => { cfg = 0; log(e); });
+  if (!cfg) (cfg = call(`/config?locale=${encodeURIComponent(nav.language)}&page=${encodeURIComponent(loc.pathname)}`)).catch(e => { cfg = 0; log(e); });
   return cfg;
 };
 var sw = c => { // our script URL, and a scope of our own: never the shop's own worker
@@ -267,6 +267,8 @@ try {
   resync();
   maybeAsk();
   shopify();
+  // On-site messages: their script only where the shop has one that may show on this page
+  config().then(c => { if (c.onsite) d.head.appendChild(d.createElement("script")).src = c.onsite; }).catch(log);
   if (d.readyState == "loading") d.addEventListener("DOMContentLoaded", safe(buttons)); else buttons();
 } catch (e) { log(e); }
 })(typeof window == "object" && window);

@@ -1,7 +1,8 @@
 """The scripts a shop embeds: the widget (``/widget.js``) and the service worker (``/sw.js``).
 
 Both are plain files: ``widget/dist/pushcart.min.js`` (the minified build of
-``widget/pushcart.js``, ``make widget``; committed, so serving needs no Node.js) and
+``widget/pushcart.js``, ``make widget``; committed, so serving needs no Node.js; beside it
+``pushcart-onsite.min.js``, the on-site messages' script served as ``/onsite.js``) and
 ``service_worker/sw.js``. ``sw.js`` gets the service's
 ``PUBLIC_URL`` written in when served, because a script loaded with ``importScripts`` cannot
 tell where it came from.
@@ -15,6 +16,7 @@ from flask import Blueprint, Response, current_app, request
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 WIDGET_FILE = ROOT / "widget" / "dist" / "pushcart.min.js"  # built from widget/pushcart.js
+ONSITE_FILE = ROOT / "widget" / "dist" / "pushcart-onsite.min.js"  # built from widget/onsite.js
 WORKER_FILE = ROOT / "service_worker" / "sw.js"
 BASE_PLACEHOLDER = '"__PUSHCART_PUBLIC_URL__"'
 MAX_AGE = 300  # short: a fixed widget reaches every shop within minutes
@@ -37,6 +39,12 @@ def _script(source: str) -> Response:
 def widget() -> Response:
     """The widget a shop embeds with ``<script src=".../widget.js" data-shop="KEY" async>``."""
     return _script(WIDGET_FILE.read_text(encoding="utf-8"))
+
+
+@bp.get("/onsite.js")
+def onsite() -> Response:
+    """The on-site messages' script, which the widget loads where the shop's config names it."""
+    return _script(ONSITE_FILE.read_text(encoding="utf-8"))
 
 
 @bp.get("/sw.js")

@@ -102,6 +102,9 @@ class Shop(Base):
     # The one open connect token (``server.merchant.connect``): only its SHA-256, single use.
     connect_token_hash: Mapped[str | None] = mapped_column(sa.String(64))
     connect_token_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # On-site messages (``server.collect.onsite``): at most this many shown to one visitor a day,
+    # across all of the shop's messages.
+    onsite_daily_cap: Mapped[int] = mapped_column(default=2, server_default="2")
 
 
 class PresetSetting(Base):
@@ -661,6 +664,77 @@ class CouponCode(Base):
 
 
 
+class OnsiteMessage(Base):
+    """A message the widget shows in the shop's pages when its rule matches (``server.merchant.onsite_admin``).
+
+    ``rule`` and ``content`` are JSON validated by the merchant service: the rule's page kind,
+    visits, dwell, cart bounds, subscribed, exit intent, once per N days; the content's title,
+    text, image, coupon source kind, call to action, quick replies or the push opt-in.
+    """
+
+    __tablename__ = "onsite_messages"
+    __table_args__ = (sa.Index("ix_onsite_messages_shop_status", "shop_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    status: Mapped[str] = mapped_column(sa.String(16), default="paused")  # active | paused
+    rule: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    content: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OnsiteImpression(Base):
+    """One showing of an on-site message to one visitor, and what the visitor did with it.
+
+    ``token`` is the random handle the widget reports the close, click or reply with; ``code``
+    the coupon code it was given (a list code is taken from ``coupon_codes`` as pushes take them).
+    """
+
+    __tablename__ = "onsite_impressions"
+    __table_args__ = (
+        sa.UniqueConstraint("token"),
+        sa.Index("ix_onsite_impressions_visitor_shown", "visitor_id", "shown_at"),
+        sa.Index("ix_onsite_impressions_message", "message_id", "shown_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"))
+    message_id: Mapped[int] = mapped_column(sa.ForeignKey("onsite_messages.id", ondelete="CASCADE"))
+    # None once the visitor is forgotten (``merchant.privacy``): the showing still counts.
+    visitor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("visitors.id", ondelete="SET NULL"))
+    token: Mapped[str] = mapped_column(sa.String(32))
+    code: Mapped[str | None] = mapped_column(sa.String(64))
+    code_id: Mapped[int | None] = mapped_column(sa.ForeignKey("coupon_codes.id", ondelete="SET NULL"))
+    shown_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    clicked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reply_tag: Mapped[str | None] = mapped_column(sa.String(64))
+    replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # An A/B test's showing (``experiments.id`` of kind ``onsite:{message_id}``, no foreign key as
+    # on pushes) and the variant key whose texts it showed.
+    experiment_id: Mapped[int | None] = mapped_column(sa.Integer, index=True)
+    variant: Mapped[str | None] = mapped_column(sa.String(8))
+
+
+class VisitorTag(Base):
+    """A tag a visitor earned (an on-site quick reply): campaign segments select by it."""
+
+    __tablename__ = "visitor_tags"
+    __table_args__ = (
+        sa.UniqueConstraint("visitor_id", "tag"),
+        sa.Index("ix_visitor_tags_shop_tag", "shop_id", "tag"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"))
+    visitor_id: Mapped[int] = mapped_column(sa.ForeignKey("visitors.id", ondelete="CASCADE"))
+    tag: Mapped[str] = mapped_column(sa.String(64))
+    source: Mapped[str] = mapped_column(sa.String(32), default="onsite")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 __all__ = [
     "ALERT_KINDS",
     "ALL_KINDS",
@@ -677,6 +751,8 @@ __all__ = [
     "Holdout",
     "Interest",
     "JournalMark",
+    "OnsiteImpression",
+    "OnsiteMessage",
     "KINDS",
     "Order",
     "PresetSetting",
@@ -690,5 +766,6 @@ __all__ = [
     "SubscriptionStatus",
     "TRANSACTIONAL_KINDS",
     "Visitor",
+    "VisitorTag",
     "WebhookReceipt",
 ]

@@ -17,7 +17,7 @@ from flask import Flask
 from sqlalchemy import orm
 
 from server.core.errors import Invalid, NotFound
-from server.core.models import Shop
+from server.core.models import OnsiteMessage, Shop
 from server.core.vapid_keys import current_key
 
 
@@ -71,13 +71,16 @@ class ShopRef:
     prompt: dict[str, Any]
     platform: str = "custom"
     vapid_public_key: str | None = None  # the shop's current VAPID key; None: the instance key
+    # The page rules of the shop's active on-site messages, ``(page, path_prefix)``: whether the
+    # widget's config names the on-site script for a page (``server.collect.onsite.could_load``).
+    onsite_pages: tuple[tuple[str, str | None], ...] = ()
 
 
 class ShopCache:
     """Public key to ``ShopRef``, kept ``ttl`` seconds in this process.
 
     The collect API is called on every page view: this spares it a query per call. A change
-    of origins, prompt, worker path or VAPID key made in this process is seen at once (``forget``); one
+    of origins, prompt, worker path, VAPID key or on-site messages made in this process is seen at once (``forget``); one
     made in another process within ``ttl`` seconds. Unknown keys are not kept.
     """
 
@@ -97,8 +100,12 @@ class ShopCache:
             return entry[1]
         shop = shop_by_public_key(session(), public_key)
         key = current_key(session(), shop.id)
+        rules = session().scalars(sa.select(OnsiteMessage.rule).where(
+            OnsiteMessage.shop_id == shop.id, OnsiteMessage.status == "active")).all()
         ref = ShopRef(shop.id, shop.public_key, frozenset(shop.origins or ()), shop.sw_path, dict(shop.prompt or {}),
-                      shop.platform or "custom", key.public_key if key is not None else None)
+                      shop.platform or "custom", key.public_key if key is not None else None,
+                      tuple(sorted({(r.get("page", "any"), r.get("path_prefix")) for r in rules},
+                                   key=lambda p: (p[0], p[1] or ""))))
         with self._lock:
             if len(self._entries) >= self.max_size:
                 self._entries.clear()

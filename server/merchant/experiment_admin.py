@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from sqlalchemy import orm
 
 from server.core.errors import Invalid, NotFound
-from server.core.models import KINDS, Experiment, Holdout, Push, Shop
+from server.core.fields import http_url
+from server.core.models import KINDS, Experiment, Holdout, OnsiteImpression, OnsiteMessage, Push, Shop
 from server.core.validation import parse
 from server.merchant.presets import check_template
 from server.planning import experiments as planning
@@ -98,11 +99,36 @@ def get_experiment(session: orm.Session, shop: Shop, experiment_id: int) -> Expe
     return experiment
 
 
-def _variants(variants: list[VariantIn]) -> list[dict[str, str]]:
+# An on-site message's variant fields are plain text (no template) and http(s) URLs, as the message's own.
+ONSITE_LIMITS = {"title": 100, "body": 500}
+
+
+def _onsite_field(index: int, name: str, value: str) -> str:
+    value = value.strip()
+    if name in ONSITE_LIMITS and len(value) > ONSITE_LIMITS[name]:
+        raise Invalid(f"variants.{index}.{name}: at most {ONSITE_LIMITS[name]} characters", code="invalid_field")
+    if name in ("url", "image") and value and http_url(value) is None:
+        raise Invalid(f"variants.{index}.{name}: must be an absolute http(s) URL", code="invalid_field")
+    return value
+
+
+def check_kind(session: orm.Session, shop: Shop, kind: str | None) -> str:
+    """A kind an experiment may test: a preset kind, or ``onsite:{id}`` of one of the shop's
+    on-site messages; raises Invalid."""
+    message_id = planning.onsite_message_id(kind or "")
+    if kind in KINDS or (message_id is not None and session.scalar(sa.select(OnsiteMessage.id).where(
+            OnsiteMessage.shop_id == shop.id, OnsiteMessage.id == message_id))):
+        return str(kind)
+    raise Invalid(f"kind: one of {', '.join(KINDS)}, or onsite:<id> of an on-site message", code="invalid_field")
+
+
+def _variants(variants: list[VariantIn], kind: str = "") -> list[dict[str, str]]:
     checked = []
+    onsite = planning.onsite_message_id(kind) is not None
     for index, variant in enumerate(variants):
         key = planning.VARIANT_KEYS[index]
-        fields = {name: check_template(f"variants.{index}.{name}", getattr(variant, name))
+        fields = {name: (_onsite_field(index, name, getattr(variant, name)) if onsite
+                         else check_template(f"variants.{index}.{name}", getattr(variant, name)))
                   for name in planning.VARIANT_FIELDS}
         if not any(value.strip() for value in fields.values()):
             raise Invalid(f"variants.{index}: a variant changes at least one of {', '.join(planning.VARIANT_FIELDS)}",
@@ -120,10 +146,10 @@ def _refuse_second_running(session: orm.Session, shop: Shop, kind: str, experime
 
 
 def create_experiment(session: orm.Session, shop: Shop, raw: Any, now: datetime) -> dict[str, Any]:
-    """Start an experiment on a preset kind; raises Invalid (a field, a template, another one running)."""
+    """Start an experiment on a preset kind or an on-site message (``onsite:{id}``); raises Invalid
+    (a field, a template, another one running)."""
     data = parse(ExperimentIn, raw)
-    if data.kind not in KINDS:
-        raise Invalid(f"kind: one of {', '.join(KINDS)}", code="invalid_field")
+    check_kind(session, shop, data.kind)
     if data.variants is None:
         raise Invalid("variants: 2 to 4 variants are needed", code="invalid_field")
     status = data.status or planning.RUNNING
@@ -131,7 +157,7 @@ def create_experiment(session: orm.Session, shop: Shop, raw: Any, now: datetime)
         _refuse_second_running(session, shop, data.kind, None)
     experiment = Experiment(
         shop_id=shop.id, kind=data.kind, name=data.name or f"{data.kind} test", status=status,
-        variants=_variants(data.variants),
+        variants=_variants(data.variants, data.kind or ""),
         slice_percent=data.slice_percent if data.slice_percent is not None else 20,
         goal=data.goal or "clicks", confidence=data.confidence if data.confidence is not None else 0.95,
         min_sends=data.min_sends if data.min_sends is not None else 200,
@@ -156,9 +182,11 @@ def update_experiment(session: orm.Session, shop: Shop, experiment_id: int, raw:
     if "kind" in fields and data.kind != experiment.kind:
         raise Invalid("kind: an experiment stays on its kind", code="invalid_field")
     if "variants" in fields:
-        variants = _variants(data.variants or [])
-        if variants != experiment.variants and session.scalar(
-                sa.select(Push.id).where(Push.shop_id == shop.id, Push.experiment_id == experiment.id).limit(1)):
+        variants = _variants(data.variants or [], experiment.kind)
+        if variants != experiment.variants and (session.scalar(
+                sa.select(Push.id).where(Push.shop_id == shop.id, Push.experiment_id == experiment.id).limit(1))
+                or session.scalar(sa.select(OnsiteImpression.id).where(
+                    OnsiteImpression.shop_id == shop.id, OnsiteImpression.experiment_id == experiment.id).limit(1))):
             raise Invalid("variants: pushes were already planned with these variants; start a new experiment "
                           "to test other texts", code="variants_locked")
         experiment.variants = variants

@@ -4,12 +4,12 @@
 need, anonymously:
 
 - deleted: the visitor row (identity: email, customer id, first name, referrer, utm, landing
-  page, locale), their events and their subscriptions (endpoints and keys);
+  page, locale), their events, their subscriptions (endpoints and keys) and their tags;
 - kept without the person: their push records (``visitor_id`` and ``subscription_id`` cleared,
   the render context dropped, the target URL blanked, and the title and body blanked when
   they contain the person's name, email or customer id; open ones are cancelled), their
-  clicks, checkouts and orders (``visitor_id`` and email cleared), so sent, clicked, ordered
-  and GMV figures stay true.
+  clicks, checkouts and orders (``visitor_id`` and email cleared) and their on-site message
+  showings (``visitor_id`` cleared), so sent, clicked, shown, ordered and GMV figures stay true.
 """
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from server.core.errors import NotFound
-from server.core.models import (OPEN_PUSH_STATUSES, Checkout, Click, Event, Order, Push, PushStatus, Shop, Subscription, Visitor)
+from server.core.models import (OPEN_PUSH_STATUSES, Checkout, Click, Event, OnsiteImpression, Order, Push, PushStatus,
+                                Shop, Subscription, Visitor, VisitorTag)
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,11 @@ def forget_visitor(session: orm.Session, shop: Shop, visitor: Visitor, now: date
                                                Subscription.visitor_id == vid)
     session.execute(sa.update(Push).where(Push.subscription_id.in_(sub_ids))
                     .values(subscription_id=None).execution_options(synchronize_session=False))
+    session.execute(sa.update(OnsiteImpression).where(OnsiteImpression.shop_id == shop.id,
+                                                      OnsiteImpression.visitor_id == vid)
+                    .values(visitor_id=None).execution_options(synchronize_session=False))
+    session.execute(sa.delete(VisitorTag).where(VisitorTag.shop_id == shop.id, VisitorTag.visitor_id == vid)
+                    .execution_options(synchronize_session=False))
     events = session.execute(
         sa.delete(Event).where(Event.shop_id == shop.id, Event.visitor_id == vid)
         .execution_options(synchronize_session=False)

@@ -17,12 +17,13 @@ def init_app(app: Flask) -> None:
     metrics.init_app(app)
     security.init_app(app)
     from server.clicks import click_routes as clicks
-    from server.collect import interest_routes, widget_routes as collect
+    from server.collect import interest_routes, onsite_routes, widget_routes as collect
     from server.webhooks import platform_routes, webhook_routes as webhooks
 
     limiter = limits.init_app(app, collect=collect.bp, webhooks=(webhooks.bp, platform_routes.bp), clicks=clicks.bp)
     # The widget's "notify me" is a collect call: it shares the collect budgets (same scopes).
     limits.apply_collect_limits(limiter, interest_routes.bp)
+    limits.apply_collect_limits(limiter, onsite_routes.bp)  # the on-site script's asks and reports too
     from server.merchant import connect_routes
 
     # A plugin's connect call: the token is the credential, so tries per address are few.

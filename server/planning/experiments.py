@@ -32,13 +32,31 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from server.core import significance
-from server.core.models import Experiment, Holdout, Order, Push, PushStatus, Shop
+from server.core.models import Experiment, Holdout, OnsiteImpression, OnsiteMessage, Order, Push, PushStatus, Shop
 from server.planning.defaults import get_setting
 
 log = logging.getLogger(__name__)
 
 BUCKETS = 10_000
 RUNNING = "running"
+# An on-site message's experiment has the kind ``onsite:{message_id}``: its variants replace the
+# message's title, text (``body``), link (``url``) and image per visitor, and its figures are
+# the showings (``sent``), the clicks and replies, and the orders paid within the attribution
+# window after a showing (``server.collect.onsite`` records the variant on each showing).
+ONSITE_PREFIX = "onsite:"
+ONSITE_FIELDS = {"title": "title", "body": "text", "url": "cta_url", "image": "image"}
+
+
+def onsite_kind(message_id: int) -> str:
+    """The experiment kind of on-site message ``message_id``."""
+    return f"{ONSITE_PREFIX}{message_id}"
+
+
+def onsite_message_id(kind: str) -> int | None:
+    """The on-site message an experiment kind names, or None for a push kind."""
+    if kind.startswith(ONSITE_PREFIX) and kind[len(ONSITE_PREFIX):].isdigit():
+        return int(kind[len(ONSITE_PREFIX):])
+    return None
 HOLDOUT_REASON = "holdout"
 VARIANT_KEYS = ("A", "B", "C", "D")
 VARIANT_FIELDS = ("title", "body", "url", "image")
@@ -122,7 +140,67 @@ def forget_audiences(session: orm.Session) -> None:
 # --- results ----------------------------------------------------------------------------------
 
 
+def _figures(experiment: Experiment, sent: dict[str, int], clicked: dict[str, int],
+             per_unit: dict[str, list[float]]) -> dict[str, dict[str, Any]]:
+    figures = {}
+    for variant in experiment.variants:
+        key = variant["key"]
+        n_sent = int(sent.get(key, 0))
+        n_clicked = int(clicked.get(key, 0))
+        values = per_unit.get(key, [])
+        money = sum((Decimal(str(v)) for v in values), Decimal(0)).quantize(Decimal("0.01"))
+        figures[key] = {
+            "variant": key, "sent": n_sent, "clicks": n_clicked,
+            "ctr": round(min(n_clicked / n_sent, 1.0), 4) if n_sent else 0.0,
+            "orders": 0, "revenue": str(money),
+            "revenue_per_push": str((money / n_sent).quantize(Decimal("0.01"))) if n_sent else "0.00",
+            "_revenue_values": values,
+        }
+    return figures
+
+
+def _onsite_figures(session: orm.Session, experiment: Experiment) -> dict[str, dict[str, Any]]:
+    """An on-site experiment's figures: showings as ``sent``, clicks and replies as ``clicks``, and
+    each paid order of a shown visitor within the attribution window credited to their latest
+    showing of this experiment."""
+    shop = session.get(Shop, experiment.shop_id)
+    window = timedelta(hours=shop.attribution_hours if shop else 72)
+    showings = session.execute(
+        sa.select(OnsiteImpression.id, OnsiteImpression.visitor_id, OnsiteImpression.shown_at, OnsiteImpression.variant,
+                  sa.or_(OnsiteImpression.clicked_at.is_not(None), OnsiteImpression.reply_tag.is_not(None)))
+        .where(OnsiteImpression.shop_id == experiment.shop_id, OnsiteImpression.experiment_id == experiment.id)).all()
+    sent: dict[str, int] = {}
+    clicked: dict[str, int] = {}
+    by_visitor: dict[int, list[Any]] = {}
+    for showing in showings:
+        sent[showing.variant] = sent.get(showing.variant, 0) + 1
+        clicked[showing.variant] = clicked.get(showing.variant, 0) + int(bool(showing[4]))
+        by_visitor.setdefault(showing.visitor_id, []).append(showing)
+    revenue: dict[int, Decimal] = {}
+    orders: dict[str, int] = {}
+    if by_visitor:
+        for visitor_id, paid_at, total in session.execute(
+                sa.select(Order.visitor_id, Order.paid_at, Order.total)
+                .where(Order.shop_id == experiment.shop_id, Order.status == "paid",
+                       Order.visitor_id.in_(list(by_visitor)))):
+            within = [s for s in by_visitor[visitor_id] if paid_at - window <= s.shown_at <= paid_at]
+            if within:
+                latest = max(within, key=lambda s: (s.shown_at, s.id))
+                revenue[latest.id] = revenue.get(latest.id, Decimal(0)) + Decimal(total)
+                orders[latest.variant] = orders.get(latest.variant, 0) + 1
+    per_showing: dict[str, list[float]] = {}
+    for showing in showings:
+        if showing.id in revenue:
+            per_showing.setdefault(showing.variant, []).append(float(revenue[showing.id]))
+    figures = _figures(experiment, sent, clicked, per_showing)
+    for key, row in figures.items():
+        row["orders"] = orders.get(key, 0)
+    return figures
+
+
 def _variant_figures(session: orm.Session, experiment: Experiment) -> dict[str, dict[str, Any]]:
+    if onsite_message_id(experiment.kind) is not None:
+        return _onsite_figures(session, experiment)
     in_test = sa.and_(Push.shop_id == experiment.shop_id, Push.experiment_id == experiment.id)
     sent = dict(session.execute(
         sa.select(Push.variant, sa.func.count())
@@ -234,6 +312,30 @@ def apply_variant(session: orm.Session, experiment: Experiment, key: str, now: d
     variant = next((v for v in experiment.variants if v["key"] == key), None)
     if variant is None:
         raise KeyError(key)
+    message_id = onsite_message_id(experiment.kind)
+    if message_id is not None:  # an on-site message's texts
+        message = session.get(OnsiteMessage, message_id)
+        if message is not None and message.shop_id == experiment.shop_id:
+            content = dict(message.content or {})
+            for name, field in ONSITE_FIELDS.items():
+                if variant.get(name):
+                    content[field] = variant[name]
+            if variant.get("url"):
+                content["optin"] = False
+            message.content, message.updated_at = content, now
+    else:
+        _apply_to_preset(session, experiment, variant, now)
+    experiment.status = "applied"
+    experiment.winner = key
+    experiment.applied_at = now
+    experiment.updated_at = now
+    forget_audiences(session)
+    session.flush()
+    log.info("experiment %s (shop %s, %s): variant %s applied", experiment.id, experiment.shop_id,
+             experiment.kind, key)
+
+
+def _apply_to_preset(session: orm.Session, experiment: Experiment, variant: dict[str, str], now: datetime) -> None:
     shop = session.get(Shop, experiment.shop_id)
     setting = get_setting(session, shop, experiment.kind)
     for name in VARIANT_FIELDS:
@@ -244,14 +346,6 @@ def apply_variant(session: orm.Session, experiment: Experiment, key: str, now: d
                           "body": "" if variant.get("body") else step.get("body", "")}
                          for step in setting.steps]
     setting.updated_at = now
-    experiment.status = "applied"
-    experiment.winner = key
-    experiment.applied_at = now
-    experiment.updated_at = now
-    forget_audiences(session)
-    session.flush()
-    log.info("experiment %s (shop %s, %s): variant %s applied", experiment.id, experiment.shop_id,
-             experiment.kind, key)
 
 
 def auto_apply(session: orm.Session, now: datetime) -> int:

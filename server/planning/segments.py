@@ -19,6 +19,7 @@ Conditions (``type`` and its fields):
 - ``not_seen`` ``days``: no event within the days (lapsed);
 - ``locale`` ``prefix``: the browser's language, ``de`` matching ``de``, ``de-DE``, ``de_AT``;
 - ``country`` ``code``: the country of the subscriber's time zone (``server.planning.countries``);
+- ``has_tag`` ``tag``: the visitor has the tag (an on-site quick reply sets one, ``visitor_tags``);
 - ``browser`` ``name``: from the push service of the endpoint: ``chrome`` (FCM: Chrome, Edge,
   Android), ``firefox`` (Mozilla), ``safari`` (Apple), ``edge_legacy`` (WNS).
 
@@ -35,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from sqlalchemy import orm
 
 from server.core.errors import Invalid
-from server.core.models import Event, Order, Shop, Subscription, SubscriptionStatus, Visitor
+from server.core.models import Event, Order, Shop, Subscription, SubscriptionStatus, Visitor, VisitorTag
 from server.planning import countries
 
 MAX_CONDITIONS = 10
@@ -114,11 +115,16 @@ class Browser(_Condition):
     name: Literal["chrome", "firefox", "safari", "edge_legacy"]
 
 
+class HasTag(_Condition):
+    type: Literal["has_tag"]
+    tag: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
 Condition = Annotated[Union[All, ViewedProduct, ViewedCollection, CartedNotBought, Bought, LastSeen, NotSeen,
-                            Locale, Country, Browser], Field(discriminator="type")]
+                            Locale, Country, Browser, HasTag], Field(discriminator="type")]
 _SEGMENT = TypeAdapter(list[Condition])
 CONDITION_TYPES = ("all", "viewed_product", "viewed_collection", "carted_not_bought", "bought", "last_seen",
-                   "not_seen", "locale", "country", "browser")
+                   "not_seen", "locale", "country", "browser", "has_tag")
 
 
 def parse_segment(raw: Any) -> list[Any]:
@@ -203,6 +209,10 @@ def predicate(condition: Any, shop: Shop, ref: datetime) -> sa.ColumnElement[boo
         return effective_zone(shop).in_(zones) if zones else sa.false()
     if kind == "browser":
         return _endpoint_on(*BROWSER_HOSTS[condition.name])
+    if kind == "has_tag":
+        return (sa.select(sa.literal(1)).select_from(VisitorTag)
+                .where(VisitorTag.visitor_id == Visitor.id, VisitorTag.shop_id == shop.id,
+                       VisitorTag.tag == condition.tag).exists())
     raise ValueError(f"unknown condition {kind!r}")  # parse_segment lets none through
 
 

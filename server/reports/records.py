@@ -20,7 +20,7 @@ from sqlalchemy import orm
 
 from server.core.db import UTCDateTime
 from server.core.errors import Invalid
-from server.core.models import (ALL_KINDS, Checkout, Click, Event, Order, Push, PushStatus, Subscription, SubscriptionStatus, Visitor)
+from server.core.models import (ALL_KINDS, Checkout, Click, Event, Order, Push, PushStatus, Subscription, SubscriptionStatus, Visitor, VisitorTag)
 from server.clicks.service import is_http_url
 from server.reports.stats import money
 
@@ -204,6 +204,7 @@ def list_visitors(session: orm.Session, shop_id: int, *, subscribed: bool | None
     more, rows = len(rows) > per_page, rows[:per_page]
     following = str(Cursor(rows[-1][0].first_seen_at, rows[-1][0].id)) if more else None
     products = _recent_products(session, [row[0].id for row in rows])
+    tags = _tags(session, shop_id, [row[0].id for row in rows])
     items = []
     for visitor, is_subscribed, views, carts, checkouts, received, clicked, orders, spent in rows:
         items.append({
@@ -223,6 +224,7 @@ def list_visitors(session: orm.Session, shop_id: int, *, subscribed: bool | None
             "subscribed": bool(is_subscribed),
             "products_viewed": views,
             "recent_products": products.get(visitor.id, []),
+            "tags": tags.get(visitor.id, []),
             "carted": carts > 0 or checkouts > 0,
             "add_to_carts": carts,
             "checkouts": checkouts,
@@ -232,6 +234,18 @@ def list_visitors(session: orm.Session, shop_id: int, *, subscribed: bool | None
             "spent": money(spent),
         })
     return Page(items, None if cursor is not None else page, per_page, total, following, capped)
+
+
+def _tags(session: orm.Session, shop_id: int, visitor_ids: list[int]) -> dict[int, list[str]]:
+    """The tags of these visitors (on-site quick replies set them), each visitor's in name order."""
+    found: dict[int, list[str]] = {}
+    if visitor_ids:
+        for visitor_id, tag in session.execute(
+                sa.select(VisitorTag.visitor_id, VisitorTag.tag)
+                .where(VisitorTag.shop_id == shop_id, VisitorTag.visitor_id.in_(visitor_ids))
+                .order_by(VisitorTag.tag)):
+            found.setdefault(visitor_id, []).append(tag)
+    return found
 
 
 def _recent_products(session: orm.Session, visitor_ids: list[int]) -> dict[int, list[dict[str, Any]]]:

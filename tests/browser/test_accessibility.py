@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from server.merchant import campaign_admin as campaigns
+from server.merchant import campaign_admin as campaigns, onsite_admin as onsite
 from tests.browser.test_dashboard_pages import live, log_in  # noqa: F401 (a fixture)
 from tests.dashboard_seed import make_event, make_push
 from tests.factories import make_shop, make_subscription, make_visitor
@@ -19,7 +19,8 @@ from tests.factories import make_shop, make_subscription, make_visitor
 pytestmark = pytest.mark.browser
 
 AXE = Path(os.environ.get("AXE_CORE_JS") or Path(__file__).resolve().parents[2] / "node_modules/axe-core/axe.min.js")
-PAGES = ["/admin/", "/admin/events", "/admin/campaigns", "/admin/campaigns/new", "/admin/coupons", "/admin/pushes",
+PAGES = ["/admin/", "/admin/events", "/admin/campaigns", "/admin/campaigns/new", "/admin/coupons", "/admin/onsite",
+         "/admin/onsite/new", "/admin/pushes",
          "/admin/visitors", "/admin/experiments", "/admin/lift", "/admin/install", "/admin/settings"]
 SERIOUS = ("serious", "critical")
 
@@ -48,6 +49,8 @@ def test_the_main_pages_have_no_serious_accessibility_violation(live, browser, s
     running = campaigns.create_campaign(session, new.shop, campaigns.CampaignIn(name="Sale", title="Hi {{ first_name }}",
                                                                                  rate_per_minute=10), clock.now())
     campaigns.send_campaign(session, new.shop, running.id, campaigns.SendIn(mode="now"), clock.now())
+    message = onsite.create_message(session, new.shop, onsite.parse_message(onsite.seed_template(session, new.shop)),
+                                    clock.now())
     session.commit()
     found = {}
 
@@ -62,6 +65,7 @@ def test_the_main_pages_have_no_serious_accessibility_violation(live, browser, s
     log_in(browser, live, new.admin_token)
     for width, height in ((1280, 860), (390, 844)):
         browser.set_window_size(width, height)
-        for path in PAGES + [f"/admin/campaigns/{running.id}"]:  # a running campaign: the live bar
+        # a running campaign (the live bar) and an on-site message's form and report
+        for path in PAGES + [f"/admin/campaigns/{running.id}", f"/admin/onsite/{message.id}"]:
             check(path, width)
     assert found == {}, "\n".join(f"{page}: {v}" for page, vs in found.items() for v in vs)

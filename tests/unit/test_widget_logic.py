@@ -93,14 +93,20 @@ def test_config_is_asked_in_the_visitors_language_and_labels_the_soft_ask():
     out = run(push={"permission": "default"}, language="fr-CA", config={"prompt": prompt})
     [config] = sent_to(out, "/config")
     # A GET (no method given), without cookies.
-    assert config == {"url": "https://push.example/v1/shops/pk_test/config?locale=fr-CA", "credentials": "omit",
-                      "body": None}
+    assert config == {"url": "https://push.example/v1/shops/pk_test/config?locale=fr-CA&page=%2Fp%2F1",
+                      "credentials": "omit", "body": None}
     [ask] = out["softask"]
     assert (ask["text"], ask["yes"], ask["no"]) == ("Des offres ?", "Oui, prévenez-moi", "Plus tard")
     assert 'role=dialog aria-modal=false aria-labelledby=pc-text' in ask["html"]
     # Without translations in the config: the English labels.
     [ask] = run(push={"permission": "default"}, config={"prompt": {"after_pageviews": 0}})["softask"]
     assert (ask["text"], ask["yes"], ask["no"]) == ("Get notified about your cart and orders?", "Yes, notify me", "Not now")
+
+
+def test_the_onsite_script_loads_only_when_the_config_names_it():
+    assert run(config={})["scripts"] == []
+    src = "https://push.example/onsite.js?shop=pk_test"
+    assert run(config={"onsite": src})["scripts"] == [src]
 
 
 SHOPIFY_CART = {"token": "c1-7a2f?key=9b", "note": None, "total_price": 4990, "currency": "EUR", "item_count": 2,

@@ -60,6 +60,7 @@ const ldNodes = (scenario.jsonld || []).map((text) => ({ textContent: text }));
 const notifyNodes = (scenario.notify || []).map((attrs) => element("div", Object.assign({ "data-pushcart-notify": "" },
   ...Object.entries(attrs).map(([k, v]) => ({ ["data-" + k]: v })))));
 const body = element("body");
+const head = element("head");
 const document = {
   currentScript: script,
   referrer: scenario.referrer || "",
@@ -67,6 +68,7 @@ const document = {
   visibilityState: "visible",
   readyState: scenario.readyState || "complete",
   body,
+  head,
   // scenario.manifest: the shop's page links a web app manifest
   querySelector: (sel) => (sel.indexOf("manifest") >= 0 ? (scenario.manifest ? element("link") : null) : script),
   querySelectorAll: (sel) => (sel.indexOf("ld+json") >= 0 ? ldNodes : sel === "[data-pushcart-notify]" ? notifyNodes : []),
@@ -220,6 +222,7 @@ const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
   });
   const buttons = notifyNodes.map((n) => n.children.map((b) => ({
     tag: b.tagName, type: b.type, className: b.className, text: b.textContent, disabled: !!b.disabled })));
-  process.stdout.write(JSON.stringify({ sent, beacons, thrown, storage, status, softask, buttons, registered, pushLog,
+  const scripts = head.children.filter((c) => c.tagName === "SCRIPT").map((c) => c.src);
+  process.stdout.write(JSON.stringify({ sent, beacons, thrown, storage, status, softask, buttons, registered, pushLog, scripts,
                                         api: Object.keys(api || {}) }));
 })();

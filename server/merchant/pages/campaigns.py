@@ -35,6 +35,7 @@ BUILDER: dict[str, dict[str, str]] = {
     "locale": {"prefix": "prefix"},
     "country": {"code": "code"},
     "browser": {"name": "name"},
+    "has_tag": {"tag": "tag"},
 }
 
 

@@ -10,11 +10,11 @@ from server.core.clock import get_clock
 from server.core.db import get_session
 from server.core.errors import ApiError
 from server.core.models import KINDS
-from server.merchant import experiment_admin as service
+from server.merchant import experiment_admin as service, onsite_admin as onsite
 from server.merchant.doors import render_page
 from server.reports.lift import lift_report
 from server.reports.stats import parse_range
-from server.planning.experiments import VARIANT_FIELDS, VARIANT_KEYS
+from server.planning.experiments import VARIANT_FIELDS, VARIANT_KEYS, onsite_kind
 
 # Transactional ``shipped`` is not offered for tests of texts on the page (the API allows it).
 TESTABLE = tuple(k for k in KINDS if k != "shipped")
@@ -37,8 +37,10 @@ def experiments_page() -> str:
     items = []
     for experiment in service.list_experiments(session, g.shop):
         items.append({**experiment, "results": service.experiment_results(session, g.shop, experiment["id"])})
+    # On-site messages are tested like pushes: their kind is ``onsite:{id}``.
+    onsite_labels = {onsite_kind(m.id): f"On-site: {m.name}" for m in onsite.list_messages(session, g.shop)}
     return render_page("admin/experiments.html", items=items, kinds=TESTABLE, variant_keys=VARIANT_KEYS,
-                 variant_fields=VARIANT_FIELDS, active="experiments")
+                 variant_fields=VARIANT_FIELDS, onsite_labels=onsite_labels, active="experiments")
 
 
 @bp.post("/experiments")

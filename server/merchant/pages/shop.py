@@ -28,6 +28,7 @@ from server.merchant.presets import STEP_KINDS, list_presets, update_preset
 from server.reports.records import list_pushes, list_visitors, read_cursor, read_page
 from server.core.shops import shop_cache
 from server.merchant.shop_admin import SettingsUpdate, settings_as_json, update_settings
+from server.reports import onsite as onsite_reports
 from server.reports.first_steps import first_steps
 from server.reports.guardrails import guardrails
 from server.reports.stats import compute_stats, parse_range
@@ -72,6 +73,7 @@ def overview() -> str:
         rng, error = parse_range(None, None, get_clock().now()), exc.message
     stats = compute_stats(get_session(), g.shop.id, rng)
     stats["currency"] = g.shop.currency
+    stats["onsite"] = onsite_reports.as_json(onsite_reports.totals(get_session(), g.shop, rng.start, rng.end))
     stats["guardrails"] = guardrails(get_session(), g.shop, stats["by_kind"], get_clock().now())
     steps = first_steps(get_session(), g.shop.id, bool(session.get(SESSION_WORKER_FOUND)))
     return render_page("admin/overview.html", stats=stats, error=error, first_steps=steps, active="overview",

@@ -52,3 +52,21 @@ def test_any_json_gets_a_clear_answer(client, session, shop_key, body, path):
     elif path == "events":
         session.expire_all()
         assert session.scalar(sa.select(sa.func.count()).select_from(Event)) >= 1
+
+
+onsite_bodies = st.one_of(
+    json_values,
+    st.fixed_dictionaries({"visitor_id": st.sampled_from(["visitor-fuzz-01"]) | json_values},
+                          optional={"url": st.text(max_size=60) | json_values, "dwell": json_values,
+                                    "product": json_values, "exit": json_values, "reply": json_values}),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=onsite_bodies, path=st.sampled_from(["onsite", "onsite/unknown-token/close", "onsite/t/reply"]))
+def test_any_json_gets_a_clear_answer_from_the_onsite_calls(client, shop_key, body, path):
+    response = client.post(f"/v1/shops/{shop_key}/{path}", data=json.dumps(body), content_type="text/plain")
+    assert response.status_code in (200, 400, 404, 413, 422), (response.status_code, response.data[:300])
+    if response.status_code >= 400:
+        error = response.get_json()["error"]
+        assert set(error) == {"code", "message"} and error["code"] and error["message"]

@@ -42,6 +42,13 @@ def test_widget_is_served_as_javascript_within_its_size_budget(client):
     assert again.status_code == 304
 
 
+def test_the_onsite_script_is_served_within_its_own_size_budget(client):
+    response = client.get("/onsite.js")
+    assert response.status_code == 200 and response.mimetype == "text/javascript"
+    size = len(gzip.compress(response.data, compresslevel=9))
+    assert size <= WIDGET_BUDGET_GZIP, f"onsite.js is {size} bytes gzipped, budget {WIDGET_BUDGET_GZIP}"
+
+
 def test_service_worker_knows_the_public_url(client, app):
     response = client.get("/sw.js")
     assert response.status_code == 200 and response.mimetype == "text/javascript"
@@ -58,20 +65,23 @@ def test_the_demo_shop_serves_its_worker_file(client):
 
 
 @pytest.mark.skipif(not TERSER.exists(), reason="the npm packages are not installed (make node-deps)")
-def test_the_served_widget_is_the_build_of_its_source(client, tmp_path):
-    # widget/dist/pushcart.min.js is committed (serving needs no Node.js): it must be what
-    # `make widget` builds from widget/pushcart.js today, and what /widget.js serves.
-    script = json.loads((ROOT / "package.json").read_text())["scripts"]["build:widget"]
-    built = tmp_path / "pushcart.min.js"
-    command = script.replace("terser", str(TERSER), 1).replace("widget/dist/pushcart.min.js", str(built))
+@pytest.mark.parametrize("build, dist, served", [("build:widget", "pushcart.min.js", "/widget.js"),
+                                                 ("build:onsite", "pushcart-onsite.min.js", "/onsite.js")])
+def test_the_served_widget_is_the_build_of_its_source(client, tmp_path, build, dist, served):
+    # widget/dist/*.min.js are committed (serving needs no Node.js): each must be what
+    # `make widget` builds from its source today, and what the service serves.
+    script = json.loads((ROOT / "package.json").read_text())["scripts"][build]
+    built = tmp_path / dist
+    command = script.replace("terser", str(TERSER), 1).replace(f"widget/dist/{dist}", str(built))
     subprocess.run(command, shell=True, cwd=ROOT, check=True, timeout=60)
-    assert built.read_bytes() == (ROOT / "widget" / "dist" / "pushcart.min.js").read_bytes(), \
-        "widget/dist/pushcart.min.js is stale: run `make widget`"
-    assert client.get("/widget.js").data == built.read_bytes()
+    assert built.read_bytes() == (ROOT / "widget" / "dist" / dist).read_bytes(), \
+        f"widget/dist/{dist} is stale: run `make widget`"
+    assert client.get(served).data == built.read_bytes()
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
-@pytest.mark.parametrize("path", ["widget/pushcart.js", "widget/dist/pushcart.min.js", "service_worker/sw.js"])
+@pytest.mark.parametrize("path", ["widget/pushcart.js", "widget/dist/pushcart.min.js", "widget/onsite.js",
+                                  "widget/dist/pushcart-onsite.min.js", "service_worker/sw.js"])
 def test_scripts_parse(path):
     result = subprocess.run(["node", "--check", str(ROOT / path)], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
