@@ -66,8 +66,12 @@ def record_changes(session: orm.Session, shop_id: int, actor: str, now: datetime
 
 def shop_snapshot(shop: Shop) -> dict[str, Any]:
     """The shop's settings as the audit log compares them (secrets included, masked when written)."""
-    snapshot = settings_as_json(shop)
-    snapshot.pop("platform_secret_set", None)
+    snapshot: dict[str, Any] = {}
+    for name, value in settings_as_json(shop).items():
+        if isinstance(value, dict):  # the prompt, quiet hours: one entry per field changed
+            snapshot.update({f"{name}.{field}": inner for field, inner in value.items()})
+        elif name != "platform_secret_set":
+            snapshot[name] = value
     snapshot["platform_secret"] = shop.platform_secret
     snapshot["secret"] = shop.secret
     return snapshot
