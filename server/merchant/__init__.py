@@ -14,14 +14,15 @@ def register(app: Flask) -> None:
     from server.merchant.api import campaigns as campaigns_api, coupons as coupons_api, experiments as experiments_api
     from server.merchant.api import privacy as privacy_api, shop as shop_api, vapid_keys as vapid_keys_api
     from server.merchant.pages import campaigns as campaigns_pages, connect as connect_pages, coupons as coupons_pages
-    from server.merchant.pages import experiments as experiments_pages, shop as shop_pages, team as team_pages
+    from server.merchant.pages import account as account_pages, experiments as experiments_pages, shop as shop_pages
+    from server.merchant.pages import team as team_pages
 
     if not doors.api._blueprints:  # children attach once a process; a door can't change after its first app
         for child in (shop_api.bp, campaigns_api.bp, coupons_api.bp, experiments_api.bp, privacy_api.bp,
                       vapid_keys_api.bp):
             doors.api.register_blueprint(child)
         for child in (shop_pages.bp, campaigns_pages.bp, connect_pages.bp, coupons_pages.bp, experiments_pages.bp,
-                      team_pages.bp):
+                      team_pages.bp, account_pages.bp):
             doors.dashboard.register_blueprint(child)
     app.register_blueprint(doors.api)
     app.register_blueprint(doors.dashboard)

@@ -112,6 +112,13 @@ def csrf_token() -> str:
     return generate_csrf()
 
 
+@dashboard.app_template_global()
+def can_open(endpoint: str) -> bool:
+    """Whether the logged-in user may open ``endpoint`` (the nav and links hide an owner's page
+    from a marketer, as the guard refuses it)."""
+    return g.get("role", OWNER) == OWNER or not is_owner_only(current_app, endpoint)
+
+
 @dashboard.before_request
 def _guard() -> Response | None:
     if request.method == "POST":

@@ -81,6 +81,10 @@ def test_owner_invites_a_marketer_who_is_kept_from_secrets_and_signed_out(live, 
         assert "mark@acme.example · Marketer" in by_css(second, "#whoami").text
         assert not OWNERS_NAV & nav_labels(second) and {"Campaigns", "Settings"} <= nav_labels(second)
         both_widths(second, shots, "marketer-overview")
+        by_css(second, "#whoami").click()  # their own account page: role, sessions, sign out everywhere
+        wait_for(lambda: second.current_url.endswith("/admin/account"), message="the account page")
+        assert by_css(second, "#account-role").text == "Marketer" and by_css(second, "#session-count").text == "1"
+        both_widths(second, shots, "marketer-account")
 
         second.get(live + "/admin/connect/")  # the webhook secret's page
         assert by_css(second, "h1").text == "For owners only"

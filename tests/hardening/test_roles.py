@@ -140,6 +140,8 @@ def test_a_marketers_nav_has_no_owners_page(app, team):
     nav = nav_of(marketer.get("/admin/").get_data(as_text=True))
     for path in ("/admin/team", "/admin/audit", "/admin/install"):
         assert f'href="{path}"' not in nav, path
+    first_steps = marketer.get("/admin/").get_data(as_text=True).split('id="first-steps"')[1]
+    assert 'href="/admin/install"' not in first_steps and "an owner's step" in first_steps
     owner_nav = nav_of(logged_in(app, "olga@shop.example").get("/admin/").get_data(as_text=True))
     for path in ("/admin/team", "/admin/audit", "/admin/install"):
         assert f'href="{path}"' in owner_nav, path

@@ -142,6 +142,15 @@ def test_sign_out_everywhere_ends_every_session_of_the_user_only(app, owner, mar
     assert rows(session, DashboardSession, user_id=owner.id) == []
 
 
+def test_the_account_page_counts_the_users_sessions_and_signs_them_all_out(app, marketer, session):
+    first, second = logged_in(app, marketer.email), logged_in(app, marketer.email)
+    page = first.get("/admin/account").get_data(as_text=True)
+    assert 'id="session-count">2<' in page and "Marketer" in page
+    form = re.search(r'<form method="post" action="([^"]+)">', page.split('id="account-title"')[1]).group(1)
+    assert goes_to_login(post(first, form, page="/admin/account"))
+    assert goes_to_login(second.get("/admin/account"))
+
+
 def test_an_owner_signs_a_member_out_everywhere(app, owner, marketer, session):
     boss, member = logged_in(app, owner.email), logged_in(app, marketer.email)
     response = post(boss, f"/admin/team/members/{marketer.id}/sessions/revoke", page="/admin/team")
