@@ -14,6 +14,7 @@ from flask.cli import AppGroup
 from server.core.db import session_scope
 from server.core.errors import ApiError
 from server.core.shops import list_shops, shop_by_public_key, shop_cache
+from server.merchant import audit
 from server.merchant.shops import create_shop, reissue_admin_token, rotate_secret
 from server.delivery.push.vapid import check_subject, init_keys, load_keys, public_key_b64
 
@@ -85,7 +86,10 @@ def vapid_rotate(public_key: str) -> None:
 
     try:
         with session_scope() as session:
-            key = rotate(session, shop_by_public_key(session, public_key), get_clock().now())
+            shop = shop_by_public_key(session, public_key)
+            key = rotate(session, shop, get_clock().now())
+            audit.record(session, shop.id, audit.COMMAND_LINE, get_clock().now(), "settings", "vapid_key", None,
+                         f"new key {key.id}")
             payload = {"id": key.id, "public_key": key.public_key, "status": key.status,
                        "created_at": key.created_at.isoformat()}
     except ApiError as exc:
@@ -160,10 +164,14 @@ def shop_list(domain: str | None) -> None:
 def shop_token(public_key: str) -> None:
     """Issue a new admin token for a shop and print it (once): the old token and every
     dashboard session opened with it stop working."""
+    from server.core.clock import get_clock
+
     try:
         with session_scope() as session:
             shop = shop_by_public_key(session, public_key)
             token = reissue_admin_token(shop)
+            audit.record(session, shop.id, audit.COMMAND_LINE, get_clock().now(), "settings", "admin_token",
+                         True, True)  # a secret: logged as changed, masked
     except ApiError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(json.dumps({"public_key": public_key, "admin_token": token}))
@@ -179,8 +187,10 @@ def shop_secret(public_key: str, rotate: bool) -> None:
     try:
         with session_scope() as session:
             shop = shop_by_public_key(session, public_key)
-            payload = (rotate_secret(shop, get_clock().now()).as_json(public_key) if rotate
-                       else {"public_key": public_key, "secret": shop.secret})
+            if rotate:
+                with audit.settings_change(session, shop, audit.COMMAND_LINE, get_clock().now()):
+                    rotated = rotate_secret(shop, get_clock().now())
+            payload = (rotated.as_json(public_key) if rotate else {"public_key": public_key, "secret": shop.secret})
     except ApiError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(json.dumps(payload))

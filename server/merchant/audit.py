@@ -23,6 +23,8 @@ from server.merchant.shops import settings_as_json
 
 API_TOKEN = "API token"
 ADMIN_TOKEN = "admin token"
+COMMAND_LINE = "command line"
+PLUGIN = "plugin (connect value)"
 MASK = "••••••"
 MAX_VALUE = 2000
 PER_PAGE = 50

@@ -328,6 +328,28 @@ def test_an_api_change_is_logged_as_the_api_token(client, new_shop, session):
     assert new_shop.secret not in json.dumps(logged) and rotated not in json.dumps(logged)
 
 
+def test_secret_changes_from_the_command_line_the_api_and_a_plugin_are_logged_masked(app, runner, client, new_shop,
+                                                                                      session):
+    key = new_shop.shop.public_key
+    token = json.loads(runner.invoke(args=["shop", "token", "--shop", key]).output)["admin_token"]
+    secret = json.loads(runner.invoke(args=["shop", "secret", "--shop", key, "--rotate"]).output)["secret"]
+    assert runner.invoke(args=["vapid", "rotate", "--shop", key]).exit_code == 0
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.post("/v1/admin/vapid-keys/rotate", headers=headers).status_code == 201
+    connect_value = client.post("/v1/admin/connect-token", headers=headers).get_json()["connect_value"]
+    connected = client.post("/v1/connect", json={"token": connect_value, "origin": "https://woo.example",
+                                                 "platform": "woocommerce", "webhook_secret": "ck_woo_key"})
+    assert connected.status_code == 200, connected.get_data(as_text=True)
+    logged = [(e.actor, e.subject, e.before, e.after) for e in entries(session, new_shop.shop.id)]
+    assert ("command line", "admin_token", audit.MASK, audit.MASK) in logged
+    assert ("command line", "secret", audit.MASK, audit.MASK) in logged
+    assert [row[0] for row in logged if row[1] == "vapid_key"] == ["command line", "API token"]
+    assert ("plugin (connect value)", "platform", "custom", "woocommerce") in logged
+    assert ("plugin (connect value)", "platform_secret", None, audit.MASK) in logged
+    text = json.dumps(logged)
+    assert all(s not in text for s in (token, secret, new_shop.secret, "ck_woo_key"))
+
+
 def test_preset_toggles_and_texts_from_the_dashboard_are_logged(app, owner, session, new_shop):
     boss = logged_in(app, owner.email)
     post(boss, "/admin/events/welcome", {"action": "toggle", "enabled": "0"}, page="/admin/events")
