@@ -121,14 +121,16 @@ def can_open(endpoint: str) -> bool:
 
 @dashboard.before_request
 def _guard() -> Response | None:
+    # Who it is first (the refusal pages show a marketer a marketer's nav), then the CSRF token
+    # (refused with or without a log-in), then the log-in and the owners' pages.
+    g.shop, g.user = _logged_in()
+    g.role = g.user.role if g.user is not None else OWNER
+    g.actor = g.user.email if g.user is not None else audit.ADMIN_TOKEN
     if request.method == "POST":
         try:
             validate_csrf(request.form.get("csrf_token") or request.headers.get("X-CSRFToken"))
         except ValidationError as exc:
             raise CSRFError(str(exc)) from None
-    g.shop, g.user = _logged_in()
-    g.role = g.user.role if g.user is not None else OWNER
-    g.actor = g.user.email if g.user is not None else audit.ADMIN_TOKEN
     if g.shop is None:
         if request.endpoint not in OPEN_ENDPOINTS:
             return redirect(url_for("dashboard.login"))
