@@ -80,6 +80,8 @@ def change_role(user_id: int) -> Response:
     if before != user.role:
         audit.record(get_session(), g.shop.id, current_actor(), get_clock().now(), "team", user.email, before, user.role)
     flash(f"{user.email} is now {accounts.ROLE_LABELS[user.role].lower()}.", "ok")
+    if g.user is not None and g.user.id == user.id and user.role != "owner":
+        return redirect(url_for("dashboard.pages.overview"))  # the Team page is an owner's no more
     return redirect(url_for("dashboard.team.team"))
 
 

@@ -287,6 +287,10 @@ def test_the_last_owner_can_be_neither_removed_nor_demoted(app, owner, marketer,
     second = make_user(session, new_shop.shop, clock.now(), "otto@shop.example", "owner")
     post(boss, f"/admin/team/members/{second.id}/role", {"role": "marketer"}, page="/admin/team")
     assert rows(session, User, id=second.id)[0].role == "marketer"
+    post(boss, f"/admin/team/members/{second.id}/role", {"role": "owner"}, page="/admin/team")
+    demoted = post(boss, f"/admin/team/members/{owner.id}/role", {"role": "marketer"}, page="/admin/team")
+    assert demoted.headers["Location"] == "/admin/"  # an owner who made themself a marketer leaves the Team page
+    assert boss.get("/admin/team").status_code == 403  # and the role holds from the next request on
 
 
 # --- the audit log --------------------------------------------------------------------------
