@@ -34,6 +34,7 @@ _UNKNOWN_USER_HASH = _HASHER.hash(secrets.token_urlsafe(16))
 
 
 def _digest(raw: str) -> str:
+    """SHA-256 hex of a random value (a session id, an invitation token): random, so no salt is needed."""
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 

@@ -201,6 +201,7 @@ def render_page(template: str, **context: Any) -> str:
 
 def _login_page(error: str | None, status: int = 200, email: str = "", token_error: bool = False,
                 headers: dict[str, str] | None = None) -> tuple[str, int, dict[str, str]]:
+    """The log-in page with an error (the e-mail kept; the token form open after a token's error)."""
     return (render_template("admin/login.html", error=error, email=email, token_error=token_error),
             status, headers or {})
 
