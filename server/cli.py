@@ -14,6 +14,7 @@ from flask.cli import AppGroup
 from server.core.db import session_scope
 from server.core.errors import ApiError
 from server.core.shops import list_shops, shop_by_public_key, shop_cache
+from server.merchant import audit
 from server.merchant.shop_admin import create_shop, reissue_admin_token, rotate_secret
 from server.delivery.push.vapid import check_subject, init_keys, load_keys, public_key_b64
 
@@ -40,6 +41,8 @@ db_cli = AppGroup("db", help="Database migrations.")
 vapid_cli = AppGroup("vapid", help="The VAPID key pairs: the instance's, and shops' own (rotation).")
 shop_cli = AppGroup("shop", help="Shops.")
 demo_cli = AppGroup("demo", help="The demo shop that `make run` serves.")
+users_cli = AppGroup("users", help="Staff accounts: dashboard log-ins with an e-mail and password.")
+DEMO_OWNER = "owner@demo.example"
 
 
 @db_cli.command("upgrade")
@@ -83,7 +86,10 @@ def vapid_rotate(public_key: str) -> None:
 
     try:
         with session_scope() as session:
-            key = rotate(session, shop_by_public_key(session, public_key), get_clock().now())
+            shop = shop_by_public_key(session, public_key)
+            key = rotate(session, shop, get_clock().now())
+            audit.record(session, shop.id, audit.COMMAND_LINE, get_clock().now(), "settings", "vapid_key", None,
+                         f"new key {key.id}")
             payload = {"id": key.id, "public_key": key.public_key, "status": key.status,
                        "created_at": key.created_at.isoformat()}
     except ApiError as exc:
@@ -158,10 +164,14 @@ def shop_list(domain: str | None) -> None:
 def shop_token(public_key: str) -> None:
     """Issue a new admin token for a shop and print it (once): the old token and every
     dashboard session opened with it stop working."""
+    from server.core.clock import get_clock
+
     try:
         with session_scope() as session:
             shop = shop_by_public_key(session, public_key)
             token = reissue_admin_token(shop)
+            audit.record(session, shop.id, audit.COMMAND_LINE, get_clock().now(), "settings", "admin_token",
+                         True, True)  # a secret: logged as changed, masked
     except ApiError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(json.dumps({"public_key": public_key, "admin_token": token}))
@@ -177,8 +187,10 @@ def shop_secret(public_key: str, rotate: bool) -> None:
     try:
         with session_scope() as session:
             shop = shop_by_public_key(session, public_key)
-            payload = (rotate_secret(shop, get_clock().now()).as_json(public_key) if rotate
-                       else {"public_key": public_key, "secret": shop.secret})
+            if rotate:
+                with audit.settings_change(session, shop, audit.COMMAND_LINE, get_clock().now()):
+                    rotated = rotate_secret(shop, get_clock().now())
+            payload = (rotated.as_json(public_key) if rotate else {"public_key": public_key, "secret": shop.secret})
     except ApiError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(json.dumps(payload))
@@ -200,15 +212,57 @@ def demo_init() -> None:
         with os.fdopen(fd, "w") as handle:
             json.dump(payload, handle)
     public_url = current_app.config["PUBLIC_URL"]
+    password = _first_owner(payload["public_key"])
     click.echo(f"Demo shop:  {public_url}/demo/")
     click.echo(f"Dashboard:  {public_url}/admin/")
-    click.echo(f"Admin token (log in with it): {payload['admin_token']}")
+    if password is not None:
+        click.echo(f"Owner log-in (shown once): {DEMO_OWNER} / {password}")
+    else:
+        click.echo("Owner log-in: the e-mail and password printed at the first run "
+                   "(`flask users create` makes another)")
+    click.echo(f"Admin token (API, or the dashboard's token log-in): {payload['admin_token']}")
     click.echo(f"Public key: {payload['public_key']}")
+
+
+def _first_owner(public_key: str) -> str | None:
+    """Create the demo shop's first owner when it has no account; return its generated password
+    (None when the shop has an account already)."""
+    from server.core.clock import get_clock
+    from server.merchant import accounts
+
+    with session_scope() as session:
+        shop = shop_by_public_key(session, public_key)
+        if accounts.list_members(session, shop.id) or accounts.user_by_email(session, DEMO_OWNER):
+            return None
+        password = accounts.new_password()
+        accounts.create_user(session, shop, DEMO_OWNER, "owner", password, get_clock().now())
+    return password
+
+
+@users_cli.command("create")
+@click.option("--shop", "public_key", required=True, help="The shop's public key.")
+@click.option("--email", required=True, help="The account's e-mail address (its log-in).")
+@click.option("--role", type=click.Choice(["owner", "marketer"]), default="owner", show_default=True)
+def users_create(public_key: str, email: str, role: str) -> None:
+    """Create a staff account and print its generated password (shown once)."""
+    from server.core.clock import get_clock
+    from server.merchant import accounts
+
+    password = accounts.new_password()
+    try:
+        with session_scope() as session:
+            shop = shop_by_public_key(session, public_key)
+            user = accounts.create_user(session, shop, email, role, password, get_clock().now())
+            email = user.email
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"{role} {email} of shop {public_key}")
+    click.echo(f"Password (shown once): {password}")
 
 
 def register_cli(app: Flask) -> None:
     """Attach the command groups to the app."""
-    for group in (db_cli, vapid_cli, shop_cli, demo_cli):
+    for group in (db_cli, vapid_cli, shop_cli, demo_cli, users_cli):
         app.cli.add_command(group)
     from server.delivery.commands import dispatch_command, subscriptions_cli, worker_command
     from server.merchant.subscribers_cli import subscribers_cli

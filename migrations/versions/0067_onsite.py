@@ -6,7 +6,7 @@ the tags quick replies set, which campaign segments select by. ``shops.onsite_da
 most this many on-site messages to one visitor a day.
 
 Revision ID: 0067
-Revises: 0065
+Revises: 0066
 Create Date: 2026-12-07 14:10:00
 
 """
@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision: str = '0067'
-down_revision: Union[str, Sequence[str], None] = '0065'
+down_revision: Union[str, Sequence[str], None] = '0066'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

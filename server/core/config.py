@@ -84,6 +84,12 @@ class Settings(BaseModel):
     RATELIMIT_CLICKS_PER_IP: Rate = _setting("120/minute", "click links per client address")
     RATELIMIT_CONNECT_PER_IP: Rate = _setting("10/minute", "connect calls (`POST /v1/connect`, a plugin connecting "
                                                            "itself with a connect value) per client address")
+    RATELIMIT_LOGIN_PER_IP: Rate = _setting("20/minute", "dashboard log-in tries (password, admin token, "
+                                                       "invitation) per client address")
+    RATELIMIT_LOGIN_PER_EMAIL: Rate = _setting("10/hour", "failed dashboard log-ins per e-mail address")
+    DASHBOARD_SESSION_HOURS: int = _setting(
+        336, "a dashboard log-in lasts this long (or until log-out, \"sign out everywhere\" or the user's removal)",
+        ge=1, le=24 * 90)
     RATELIMIT_ENABLED: bool = _setting(True, "`0` switches every limit off: load runs only")
     PROXY_FIX_HOPS: int = _setting(0, "how many proxies in front may set `X-Forwarded-For` / `-Proto`", ge=0, le=10)
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = _setting("INFO", "the log level")
@@ -157,7 +163,8 @@ class Settings(BaseModel):
         return value
 
     @field_validator("RATELIMIT_COLLECT_PER_IP", "RATELIMIT_COLLECT_PER_SHOP", "RATELIMIT_NEW_SUBSCRIPTIONS",
-                     "RATELIMIT_WEBHOOKS_PER_SHOP", "RATELIMIT_CLICKS_PER_IP", "RATELIMIT_CONNECT_PER_IP", mode="after")
+                     "RATELIMIT_WEBHOOKS_PER_SHOP", "RATELIMIT_CLICKS_PER_IP", "RATELIMIT_CONNECT_PER_IP",
+                     "RATELIMIT_LOGIN_PER_IP", "RATELIMIT_LOGIN_PER_EMAIL", mode="after")
     @classmethod
     def _rate(cls, value: str) -> str:
         # A rate limit is read when a request asks for it: one that cannot be read must stop

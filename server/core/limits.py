@@ -12,6 +12,8 @@ so an operator (or a test) can change them without code:
 | ``RATELIMIT_WEBHOOKS_PER_SHOP`` | webhook deliveries for one shop (native and platform ones alike) | 3000/minute |
 | ``RATELIMIT_CLICKS_PER_IP`` | ``GET /c/{token}`` from one client address | 120/minute |
 | ``RATELIMIT_CONNECT_PER_IP`` | ``POST /v1/connect`` from one client address (attached in ``server.ops.hardening``) | 10/minute |
+| ``RATELIMIT_LOGIN_PER_IP`` | dashboard log-in tries from one client address (``check_login``) | 20/minute |
+| ``RATELIMIT_LOGIN_PER_EMAIL`` | failed dashboard log-ins for one e-mail address (``count_failed_login``) | 10/hour |
 
 ``RATELIMIT_ENABLED=0`` switches every limit off (load runs only). The client address is
 ``request.remote_addr``: ``X-Forwarded-For`` counts only through ProxyFix with
@@ -142,3 +144,50 @@ def count_new_subscription(public_key: str) -> None:
     raise RateLimited(f"too many new subscriptions from this address; retry in {retry_after} s",
                       headers={"Retry-After": str(retry_after)})
 
+
+
+LOGIN_IP_SCOPE = "login-ip"
+LOGIN_EMAIL_SCOPE = "login-email"
+
+
+def _keyed(kind: str, value: str) -> str:
+    secret = current_app.config["SECRET_KEY"].encode("utf-8")
+    return kind + ":" + hmac.new(secret, value.encode("utf-8"), hashlib.sha256).hexdigest()[:24]
+
+
+def _refuse(scope: str, item: object, identifiers: tuple[str, ...], what: str) -> None:
+    reset_at = get_limiter().limiter.get_window_stats(item, *identifiers).reset_time  # type: ignore[arg-type]
+    retry_after = max(1, math.ceil(reset_at - time.time()))
+    metrics.inc("rate_limited", {"scope": scope})
+    raise RateLimited(f"too many {what}; retry in {retry_after} s", headers={"Retry-After": str(retry_after)})
+
+
+def check_login(email: str | None) -> None:
+    """Count one dashboard log-in try from this client address and check the e-mail's failures;
+    raises RateLimited (429 with ``Retry-After``) past ``RATELIMIT_LOGIN_PER_IP`` tries from the
+    address, or when the e-mail already had ``RATELIMIT_LOGIN_PER_EMAIL`` failures.
+
+    Every try counts for the address (a password check costs an argon2 hash); only failures
+    count for the e-mail (``count_failed_login``), so a guesser cannot lock its owner out for
+    long and the owner's own log-ins never use the budget up.
+    """
+    limiter = get_limiter()
+    if not limiter.enabled:
+        return
+    per_ip = parse_limit(current_app.config["RATELIMIT_LOGIN_PER_IP"])
+    ip_ids = (LOGIN_IP_SCOPE, ip_key())
+    if not limiter.limiter.hit(per_ip, *ip_ids):
+        _refuse(LOGIN_IP_SCOPE, per_ip, ip_ids, "log-in tries from this address")
+    if email:
+        per_email = parse_limit(current_app.config["RATELIMIT_LOGIN_PER_EMAIL"])
+        email_ids = (LOGIN_EMAIL_SCOPE, _keyed("email", email))
+        if not limiter.limiter.test(per_email, *email_ids):
+            _refuse(LOGIN_EMAIL_SCOPE, per_email, email_ids, "failed log-ins for this e-mail address")
+
+
+def count_failed_login(email: str) -> None:
+    """Count one failed log-in for ``email`` (see ``check_login``)."""
+    limiter = get_limiter()
+    if limiter.enabled:
+        per_email = parse_limit(current_app.config["RATELIMIT_LOGIN_PER_EMAIL"])
+        limiter.limiter.hit(per_email, LOGIN_EMAIL_SCOPE, _keyed("email", email))

@@ -663,7 +663,6 @@ class CouponCode(Base):
     push_id: Mapped[int | None] = mapped_column(sa.ForeignKey("pushes.id", ondelete="SET NULL"))
 
 
-
 class OnsiteMessage(Base):
     """A message the widget shows in the shop's pages when its rule matches (``server.merchant.onsite_admin``).
 
@@ -734,10 +733,94 @@ class VisitorTag(Base):
     source: Mapped[str] = mapped_column(sa.String(32), default="onsite")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
+class StaffRole(str, enum.Enum):
+    """A staff account's role: an owner does everything; a marketer everything but the secrets,
+    the platform connection and the team (``server.merchant.doors``' ``owner_only`` children)."""
+
+    OWNER = "owner"
+    MARKETER = "marketer"
+
+
+class User(Base):
+    """A staff account of one shop: logs in to the dashboard with its e-mail and password.
+
+    The e-mail is unique over the instance, so a log-in names one account; only an argon2 hash
+    of the password is kept.
+    """
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    role: Mapped[str] = mapped_column(sa.String(16))  # StaffRole
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DashboardSession(Base):
+    """One dashboard log-in, revocable: the cookie holds a random id, the row only its SHA-256.
+
+    ``user_id`` is None for a log-in with the shop's admin token (an owner's rights). Deleting
+    the row logs the browser out at its next request.
+    """
+
+    __tablename__ = "dashboard_sessions"
+    __table_args__ = (sa.Index("ix_dashboard_sessions_shop_user", "shop_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    id_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Invitation(Base):
+    """An owner's invitation to join the shop's team: a single-use link whose token is kept hashed."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (sa.Index("ix_invitations_shop", "shop_id", "accepted_at", "revoked_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(sa.String(254))
+    role: Mapped[str] = mapped_column(sa.String(16))  # StaffRole
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    invited_by: Mapped[str] = mapped_column(sa.String(254))  # who sent it, as the audit log names them
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEntry(Base):
+    """One change of a shop's settings, presets or team: who, when, what, before and after.
+
+    ``actor`` is the user's e-mail, "API token" or "admin token" (a dashboard log-in with it);
+    secret values are stored masked (``server.merchant.audit``).
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (sa.Index("ix_audit_log_shop_at", "shop_id", "at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(sa.String(254))
+    area: Mapped[str] = mapped_column(sa.String(32))  # settings | preset:<kind> | secret | team
+    subject: Mapped[str] = mapped_column(sa.String(120))  # the setting's name, or the member's e-mail
+    before: Mapped[str | None] = mapped_column(sa.Text)
+    after: Mapped[str | None] = mapped_column(sa.Text)
+
+
 
 __all__ = [
     "ALERT_KINDS",
     "ALL_KINDS",
+    "AuditEntry",
     "Base",
     "CAMPAIGN_KIND",
     "Campaign",
@@ -746,10 +829,12 @@ __all__ = [
     "Click",
     "CouponCode",
     "CouponSource",
+    "DashboardSession",
     "Event",
     "Experiment",
     "Holdout",
     "Interest",
+    "Invitation",
     "JournalMark",
     "OnsiteImpression",
     "OnsiteMessage",
@@ -762,9 +847,11 @@ __all__ = [
     "PushStatus",
     "Shipment",
     "Shop",
+    "StaffRole",
     "Subscription",
     "SubscriptionStatus",
     "TRANSACTIONAL_KINDS",
+    "User",
     "Visitor",
     "VisitorTag",
     "WebhookReceipt",

@@ -23,6 +23,7 @@ from server.core.embed import worker_source
 from server.core.errors import Unauthorized
 from server.core.models import Shop
 from server.core.shops import hash_token, normalize_origin
+from server.merchant import audit
 from server.merchant.connection import allow_origin
 
 TOKEN_LIFETIME = timedelta(hours=1)
@@ -95,12 +96,13 @@ def redeem(session: orm.Session, data: ConnectIn, now: datetime, public_url: str
     if spent.rowcount != 1:
         raise refused  # spent by a call racing this one
     session.refresh(shop)
-    allow_origin(session, shop, origin)  # as the dashboard's button does: its refusals are forgotten too
-    shop.platform = data.platform
-    if data.platform == "woocommerce" and not shop.platform_domain:
-        shop.platform_domain = origin
-    if data.webhook_secret:
-        shop.platform_secret = data.webhook_secret
+    with audit.settings_change(session, shop, audit.PLUGIN, now):
+        allow_origin(session, shop, origin)  # as the dashboard's button does: its refusals are forgotten too
+        shop.platform = data.platform
+        if data.platform == "woocommerce" and not shop.platform_domain:
+            shop.platform_domain = origin
+        if data.webhook_secret:
+            shop.platform_secret = data.webhook_secret
     return shop, answer(shop, public_url)
 
 

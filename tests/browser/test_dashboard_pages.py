@@ -57,6 +57,7 @@ def log_in(driver, base: str, token: str) -> None:
     """Log in through the form, as a merchant would."""
     driver.get(base + "/admin/")
     assert driver.current_url.endswith("/admin/login")
+    by_css(driver, "#token-login summary").click()  # the token log-in, folded under the e-mail one
     by_css(driver, "#token").send_keys(token)
     by_css(driver, "#login").click()
     wait_for(lambda: driver.current_url.endswith("/admin/"), message="the overview after log-in")

@@ -22,6 +22,7 @@ def log_in_from_root(driver, base: str, token: str) -> None:
     """Open ``/`` as a new merchant would and log in on the page it leads to."""
     driver.get(base + "/")
     wait_for(lambda: driver.current_url.endswith("/admin/login"), message="the log-in page from /")
+    by_css(driver, "#token-login summary").click()  # the token log-in, folded under the e-mail one
     by_css(driver, "#token").send_keys(token)
     by_css(driver, "#login").click()
     wait_for(lambda: driver.current_url.endswith("/admin/"), message="the overview after log-in")

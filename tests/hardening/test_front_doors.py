@@ -15,7 +15,7 @@ from flask import Flask
 from server.merchant.api import campaigns as campaigns_api
 from tests.hardening.conftest import assert_json_error
 
-OPEN_PAGES = {"/admin/login"}
+OPEN_PAGES = {"/admin/login", "/admin/invite/<token>"}  # the log-in form and an invitation link
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")
 
 

@@ -16,12 +16,15 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 
 from server.core.models import Push
+from server.core.shops import shop_by_public_key
 from server.planning import hooks
 from server.webhooks.native import sign
+from tests.accounts_support import csrf_of, make_user
 from tests.fakepush import Reply
 from tests.hardening.conftest import ORIGIN
 
 CLIENT_IP = "198.51.100.23"
+STAFF_PASSWORD = "staff-password-never-shown"
 
 
 @pytest.fixture
@@ -130,6 +133,16 @@ def test_a_full_run_leaks_no_secret(app, client, runner, session, clock, fake, c
     assert logged_in.status_code == 302
     for path in ("/admin/", "/admin/events", "/admin/pushes", "/admin/visitors", "/admin/install", "/admin/settings"):
         assert seen.response(client.get(path)).status_code == 200, path
+    # A staff account's log-in, a wrong one, and the account's pages: its password is never echoed or logged.
+    staff = make_user(session, shop_by_public_key(session, key), clock.now(), "staff@shop.example", "owner",
+                      STAFF_PASSWORD)
+    staff_client = app.test_client()
+    seen.response(staff_client.post("/admin/login", data={"email": staff.email, "password": STAFF_PASSWORD + "x",
+                                                          "csrf_token": csrf_of(staff_client)}))
+    assert seen.response(staff_client.post("/admin/login", data={"email": staff.email, "password": STAFF_PASSWORD,
+                                                                 "csrf_token": csrf_of(staff_client)})).status_code == 302
+    for path in ("/admin/team", "/admin/account", "/admin/audit"):
+        assert seen.response(staff_client.get(path)).status_code == 200, path
 
     # A database error inside a request whose parameters hold an endpoint: the traceback is logged.
     def failing_hook(session_, shop_, visitor, subscription, now_):
@@ -150,7 +163,8 @@ def test_a_full_run_leaks_no_secret(app, client, runner, session, clock, fake, c
     assert "unhandled error" in logs, "the forced failure should have been logged"
     assert len(caplog.records) >= 20, "the run should have logged"
     outside = "\n".join(seen.seen)
-    forbidden = {"shop secret": secret, "admin token": token, "VAPID private key": None}
+    forbidden = {"shop secret": secret, "admin token": token, "VAPID private key": None,
+                 "staff password": STAFF_PASSWORD}
     for name, value in forbidden.items():
         if value:
             assert value not in logs, f"{name} in the logs"

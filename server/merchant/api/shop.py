@@ -10,13 +10,14 @@ from server.core.db import get_session
 from server.core.errors import Invalid
 from server.merchant import connection, install_check
 from server.merchant.connect import issue_token
-from server.merchant.presets import list_presets, update_preset
+from server.merchant.presets import list_presets
 from server.reports.records import list_pushes, list_visitors, read_cursor, read_page
 from server.core.shops import shop_cache
 from server.merchant.shop_admin import (SettingsUpdate, rotate_secret, settings_as_json, update_settings,
                                    without_read_only)
 from server.reports.guardrails import guardrails
-from server.merchant.doors import current_shop
+from server.merchant import audit
+from server.merchant.doors import current_actor, current_shop
 from server.reports.stats import compute_stats, parse_range
 from server.core.validation import parse, read_json
 
@@ -33,7 +34,8 @@ def get_settings() -> dict[str, Any]:
 def put_settings() -> dict[str, Any]:
     """Change the shop's settings (partial update; what ``GET`` gave, sent back whole, is accepted)."""
     update = parse(SettingsUpdate, without_read_only(current_shop(), read_json(request)))
-    shop = update_settings(current_shop(), update)
+    with audit.settings_change(get_session(), current_shop(), current_actor(), get_clock().now()):
+        shop = update_settings(current_shop(), update)
     shop_cache(current_app).forget(shop.public_key)
     return settings_as_json(shop)
 
@@ -47,7 +49,8 @@ def list_events() -> Any:
 @bp.put("/events/<kind>")
 def put_event(kind: str) -> dict[str, Any]:
     """Change one preset kind (partial update); templates are checked on save."""
-    return update_preset(get_session(), current_shop(), kind, read_json(request), get_clock().now())
+    return audit.preset_change(get_session(), current_shop(), kind, read_json(request), current_actor(),
+                               get_clock().now())
 
 
 @bp.get("/stats")
@@ -85,7 +88,9 @@ def get_visitors() -> dict[str, Any]:
 @bp.post("/secret/rotate")
 def post_secret_rotate() -> dict[str, Any]:
     """A new webhook secret for the shop; the one before stays valid for 24 hours."""
-    return rotate_secret(current_shop(), get_clock().now()).as_json(current_shop().public_key)
+    with audit.settings_change(get_session(), current_shop(), current_actor(), get_clock().now()):
+        rotated = rotate_secret(current_shop(), get_clock().now())
+    return rotated.as_json(current_shop().public_key)
 
 
 @bp.get("/connection")

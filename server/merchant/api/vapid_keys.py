@@ -15,6 +15,8 @@ from server.core.db import get_session
 from server.core.shops import shop_cache
 from server.core.vapid_keys import key_status, rotate
 from server.delivery.push.vapid import get_vapid, public_key_b64
+from server.merchant import audit
+from server.merchant.doors import current_actor
 
 bp = Blueprint("vapid_keys", __name__, url_prefix="/vapid-keys")
 
@@ -31,6 +33,8 @@ def list_keys() -> dict[str, Any]:
 def rotate_key() -> tuple[dict[str, Any], int]:
     """Give the shop a new current key; the old one keeps signing for its subscriptions."""
     key = rotate(get_session(), g.shop, get_clock().now())
+    audit.record(get_session(), g.shop.id, current_actor(), get_clock().now(), "settings", "vapid_key", None,
+                 f"new key {key.id}")
     shop_cache(current_app).forget(g.shop.public_key)
     return {"id": key.id, "public_key": key.public_key, "status": key.status,
             "created_at": key.created_at.isoformat()}, 201

@@ -7,7 +7,7 @@ carries the CSRF token). Handlers call the services and redirect back with a fla
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, flash, g, redirect, request, url_for
+from flask import Response, current_app, flash, g, redirect, request, url_for
 
 from server.core.clock import get_clock
 from server.core.db import get_session
@@ -15,11 +15,13 @@ from server.core.errors import ApiError
 from server.core.shops import shop_cache
 from server.merchant import connection, install_check
 from server.merchant.pages.shop import install_context
-from server.merchant.doors import render_page
+from server.merchant import audit
+from server.merchant.doors import OwnerOnly, current_actor, render_page
 from server.merchant.connect import issue_token
 from server.merchant.shop_admin import rotate_secret
 
-bp = Blueprint("connect", __name__, url_prefix="/connect")
+# Owners only: the webhook secret, connect values and the shop's origins (a marketer gets 403).
+bp = OwnerOnly("connect", __name__, url_prefix="/connect")
 
 
 def _connection_page(worker: bool) -> str:
@@ -50,7 +52,8 @@ def run_check() -> str:
 def allow() -> Response:
     """Add a refused origin to the shop's origins."""
     try:
-        origin = connection.allow_origin(get_session(), g.shop, request.form.get("origin", "")[:300])
+        with audit.settings_change(get_session(), g.shop, current_actor(), get_clock().now()):
+            origin = connection.allow_origin(get_session(), g.shop, request.form.get("origin", "")[:300])
     except ApiError as exc:
         flash(exc.message, "error")
     else:
@@ -67,7 +70,8 @@ def _same_site(url: str | None) -> bool:
 @bp.post("/secret/rotate")
 def rotate() -> Response:
     """A new webhook secret; the one before stays valid for 24 hours."""
-    rotated = rotate_secret(g.shop, get_clock().now())
+    with audit.settings_change(get_session(), g.shop, current_actor(), get_clock().now()):
+        rotated = rotate_secret(g.shop, get_clock().now())
     flash(f"New webhook secret made. The previous one is accepted until "
           f"{rotated.previous_valid_until:%Y-%m-%d %H:%M} UTC: update your shop's back end or plugin before then.",
           "success")

@@ -19,12 +19,13 @@ from server.core.errors import ApiError
 from server.core.models import ALL_KINDS, KINDS
 from server.planning import templates
 from server.merchant import connection, install_check, plugin_zip
-from server.merchant.doors import render_page
+from server.merchant import audit
+from server.merchant.doors import OWNER, current_actor, owner_only, owners_only_refusal, render_page
 from server.clicks.service import is_http_url
 from server.merchant.content_forms import (FORM_UNITS, MAX_DELAY_ROWS, actions_from_form, delay_rows, delays_from_form,
                                            locale_rows, locales_from_form, prompt_locales_from_form)
 from server.merchant.coupon_admin import coupon_as_json
-from server.merchant.presets import STEP_KINDS, list_presets, update_preset
+from server.merchant.presets import STEP_KINDS, list_presets
 from server.reports.records import list_pushes, list_visitors, read_cursor, read_page
 from server.core.shops import shop_cache
 from server.merchant.shop_admin import SettingsUpdate, settings_as_json, update_settings
@@ -47,6 +48,8 @@ SHOPIFY_TOPICS = (("Checkout creation", "checkouts/create"), ("Checkout update",
                   ("Product update", "products/update"))
 WOOCOMMERCE_TOPICS = (("Order created", "order.created"), ("Order updated", "order.updated"),
                       ("Product updated", "product.updated"))
+# The Settings form's platform fields: owners only (a marketer's form has none, and one sent is refused).
+PLATFORM_FIELDS = ("platform", "platform_domain", "platform_secret", "clear_platform_secret")
 _DELAY = re.compile(r"^\s*(\d{1,6})\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -123,7 +126,7 @@ def save_event(kind: str) -> Response:
         changes["actions"] = actions_from_form(form)
         changes["locales"] = locales_from_form(form)
     try:
-        update_preset(get_session(), g.shop, kind, changes, get_clock().now())
+        audit.preset_change(get_session(), g.shop, kind, changes, current_actor(), get_clock().now())
     except ApiError as exc:
         get_session().rollback()  # the redirect is a success status: keep nothing half-saved
         flash(f"{KIND_LABELS[kind]}: {exc.message}", "error")
@@ -230,6 +233,7 @@ def install_context() -> dict[str, Any]:
 
 
 @bp.get("/install")
+@owner_only  # the platform connection: owners only
 def install() -> str:
     """What to paste into the shop: script tag, service worker file, webhook URLs; per platform
     (Shopify, WooCommerce) the theme snippet and the webhook set-up steps."""
@@ -237,6 +241,7 @@ def install() -> str:
 
 
 @bp.get("/install/pushcart-sw.js")
+@owner_only  # the platform connection: owners only
 def sw_download() -> Response:
     """The service worker file for the shop's origin, as a download."""
     source = worker_source(current_app.config["PUBLIC_URL"]) + "\n"
@@ -246,6 +251,7 @@ def sw_download() -> Response:
 
 
 @bp.get("/install/pushcart-for-woocommerce.zip")
+@owner_only  # the platform connection: owners only
 def plugin_download() -> Response:
     """The WordPress plugin, zipped from this install's source as ``make plugin`` builds it."""
     try:
@@ -257,6 +263,7 @@ def plugin_download() -> Response:
 
 
 @bp.post("/install/check")
+@owner_only  # the platform connection: owners only
 def install_check_run() -> str:
     """Fetch the shop origin's service worker file and report."""
     origin = request.form.get("origin", "")
@@ -270,6 +277,7 @@ def install_check_run() -> str:
 
 
 @bp.post("/install/manifest-check")
+@owner_only  # the platform connection: owners only
 def install_manifest_check_run() -> str:
     """Fetch the shop origin's home page and the manifest it links, and report."""
     origin = request.form.get("origin", "")
@@ -286,6 +294,8 @@ def settings() -> Any:
     """The shop's settings: name, origins, prompt, frequency cap, quiet hours, attribution, platform."""
     if request.method == "POST":
         form = request.form
+        if g.role != OWNER and any(field in form for field in PLATFORM_FIELDS):
+            return owners_only_refusal()  # the platform connection and its secret: owners only
         raw: dict[str, Any] = {
             "name": form.get("name", ""),
             "origins": [line.strip() for line in form.get("origins", "").splitlines() if line.strip()],
@@ -299,19 +309,21 @@ def settings() -> Any:
             "attribution_hours": _int(form.get("attribution_hours")),
             "quiet_hours": ({"start": form.get("quiet_start", ""), "end": form.get("quiet_end", "")}
                             if form.get("quiet_start") or form.get("quiet_end") else None),
-            "platform": form.get("platform") or "custom",
-            "platform_domain": form.get("platform_domain", ""),
             "alert_min_drop_percent": _int(form.get("alert_min_drop_percent")),
             "alert_window_days": _int(form.get("alert_window_days")),
             "pause_unengaged_after": _int(form.get("pause_unengaged_after")),
         }
-        # Write-only: an empty field keeps the secret; the box clears it.
-        if form.get("platform_secret", "").strip():
-            raw["platform_secret"] = form["platform_secret"]
-        elif form.get("clear_platform_secret") == "1":
-            raw["platform_secret"] = ""
+        if g.role == OWNER:
+            raw["platform"] = form.get("platform") or "custom"
+            raw["platform_domain"] = form.get("platform_domain", "")
+            # Write-only: an empty field keeps the secret; the box clears it.
+            if form.get("platform_secret", "").strip():
+                raw["platform_secret"] = form["platform_secret"]
+            elif form.get("clear_platform_secret") == "1":
+                raw["platform_secret"] = ""
         try:
-            update_settings(g.shop, parse(SettingsUpdate, raw))
+            with audit.settings_change(get_session(), g.shop, current_actor(), get_clock().now()):
+                update_settings(g.shop, parse(SettingsUpdate, raw))
             get_session().flush()
             shop_cache(current_app).forget(g.shop.public_key)
         except ApiError as exc:
