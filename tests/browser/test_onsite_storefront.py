@@ -23,6 +23,7 @@ from server.planning import segments
 from server.reports.onsite import message_reports
 from tests.browser.chromium import wait_for
 from tests.browser.test_accessibility import AXE
+from tests.browser.test_dashboard_pages import log_in
 from tests.browser.test_storefront import screenshot_dir, status, storefront, widget_ready  # noqa: F401 (a fixture)
 from tests.factories import make_subscription
 
@@ -180,10 +181,7 @@ def test_the_dashboard_shows_the_message_and_its_report(storefront, browser, see
 
     shop, message_id = seeded
     token = app.config["DEMO_SHOP"]["admin_token"]
-    browser.get(storefront.base + "/admin/login")
-    browser.find_element(By.ID, "token").send_keys(token)
-    browser.find_element(By.ID, "login").click()
-    wait_for(lambda: browser.current_url.endswith("/admin/"), message="the overview")
+    log_in(browser, storefront.base, token)
     assert browser.find_element(By.CSS_SELECTOR, "[data-onsite=impressions]").text == "0"
     shots = screenshot_dir()
     for width, height, name in ((1280, 860, "laptop"), (390, 844, "phone")):
