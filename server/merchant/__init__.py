@@ -16,13 +16,14 @@ def register(app: Flask) -> None:
     from server.merchant.api import vapid_keys as vapid_keys_api
     from server.merchant.pages import campaigns as campaigns_pages, connect as connect_pages, coupons as coupons_pages
     from server.merchant.pages import experiments as experiments_pages, onsite as onsite_pages, shop as shop_pages
+    from server.merchant.pages import softask as softask_pages
 
     if not doors.api._blueprints:  # children attach once a process; a door can't change after its first app
         for child in (shop_api.bp, campaigns_api.bp, coupons_api.bp, experiments_api.bp, privacy_api.bp,
                       vapid_keys_api.bp, onsite_api.bp):
             doors.api.register_blueprint(child)
         for child in (shop_pages.bp, campaigns_pages.bp, connect_pages.bp, coupons_pages.bp, experiments_pages.bp,
-                      onsite_pages.bp):
+                      onsite_pages.bp, softask_pages.bp):
             doors.dashboard.register_blueprint(child)
     app.register_blueprint(doors.api)
     app.register_blueprint(doors.dashboard)
