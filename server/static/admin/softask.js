@@ -13,12 +13,14 @@
     var form = document.getElementById("softask-form"), host = document.getElementById("softask-preview-host"),
       frame = document.getElementById("softask-frame"), first = document.getElementById("softask-first");
     if (!form || !host || !frame || !host.attachShadow) { return; }
-    var root = host.attachShadow({ mode: "open" }), seq = 0, timer = null;
+    var root = host.attachShadow({ mode: "open" }), seq = 0, timer = null, still = new CSSStyleSheet();
+    // The one difference from the shop's page: no fade-in at each keystroke.
+    still.replaceSync(".box{animation:none}");
 
     function show(result, mine) {
       var sheet = new CSSStyleSheet();
       sheet.replaceSync(result.css || "");
-      root.adoptedStyleSheets = [sheet];
+      root.adoptedStyleSheets = [sheet, still];
       root.innerHTML = result.html || "";
       form.querySelectorAll("[data-error]").forEach(function (el) {
         el.textContent = (result.errors && result.errors[el.getAttribute("data-error")]) || "";
