@@ -171,7 +171,7 @@ class PhoneVariant(BaseModel):
     """The soft-ask on a phone (a viewport up to 480 px wide); empty fields are the desktop's."""
 
     model_config = ConfigDict(extra="forbid")
-    position: Position | Literal[""] = ""
+    position: Literal["", "bottom-left", "bottom-right", "top", "center"] = ""  # "": the desktop's
     title: str = Field(default="", max_length=60)
     text: str = Field(default="", max_length=160)
 

@@ -25,10 +25,15 @@ def design_of(prompt: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def design_from_form(form: Mapping[str, Any]) -> dict[str, Any]:
-    """The design's fields from the designer's form (or its preview's JSON): every value text."""
-    design: dict[str, Any] = {name: str(form.get(name) or "") for name in DESIGN_FIELDS}
-    design["phone"] = {name: str(form.get(f"phone_{name}") or "") for name in PHONE_FIELDS}
+    """The design's fields the form (or the preview's JSON) has, as text; ``phone_*`` in ``phone``."""
+    design: dict[str, Any] = {name: str(form.get(name) or "") for name in DESIGN_FIELDS if name in form}
+    design["phone"] = {name: str(form.get(f"phone_{name}") or "") for name in PHONE_FIELDS if f"phone_{name}" in form}
     return design
+
+
+def _merged(prompt: dict[str, Any], design: dict[str, Any]) -> dict[str, Any]:
+    """``prompt`` with the fields ``design`` has (the others as stored)."""
+    return {**prompt, **design, "phone": {**prompt["phone"], **design.get("phone", {})}}
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -40,7 +45,7 @@ def preview(shop: Shop, design: dict[str, Any]) -> dict[str, Any]:
     """``{"html", "css", "errors"}``: the soft-ask as visitors will see it with ``design``; a field
     that would not be saved is named in ``errors`` and previewed as it is stored."""
     current = prompt_as_json(shop.prompt)
-    candidate = {**current, **design}
+    candidate = _merged(current, design)
     errors: dict[str, str] = {}
     try:
         checked = PromptSettings.model_validate(candidate).model_dump()
@@ -58,7 +63,7 @@ def preview(shop: Shop, design: dict[str, Any]) -> dict[str, Any]:
 
 def save_design(shop: Shop, design: dict[str, Any]) -> None:
     """Store ``design`` in the shop's prompt; raises Invalid (422) naming the first bad field."""
-    prompt = {**prompt_as_json(shop.prompt), **design}
+    prompt = _merged(prompt_as_json(shop.prompt), design)
     try:
         update = SettingsUpdate.model_validate({"prompt": prompt})
     except ValidationError as exc:

@@ -72,7 +72,7 @@ def test_the_preview_follows_the_typing_and_the_save_keeps_the_design(live, brow
     look = wait_for(lambda: (lambda p: p if p and p["background"] == "rgb(255, 212, 0)" and p["right"] == 16 else None)(
         preview(browser)), message="the colour and the corner")
     assert (look["yes"], look["no"]) == ("Tell me", "No thanks")
-    assert look["color"] == "rgb(17, 17, 17)"  # dark text on a light accent
+    assert look["color"] == "rgb(0, 0, 0)"  # dark text on a light accent
     by_css(browser, "#icon").send_keys("https://cdn.example/logo.png")
     wait_for(lambda: (preview(browser) or {}).get("icon") == "https://cdn.example/logo.png", message="the icon")
     # A bad icon address is named under its field and not previewed.

@@ -402,7 +402,7 @@ def test_the_soft_ask_follows_the_shops_settings_and_remembers_not_now(storefron
     colours = driver.execute_script("""
         var yes = getComputedStyle(document.getElementById("pushcart-softask").shadowRoot.querySelector(".yes"));
         return [yes.backgroundColor, yes.color];""")
-    assert colours == ["rgb(255, 204, 0)", "rgb(17, 17, 17)"]  # dark text on a light shop colour
+    assert colours == ["rgb(255, 204, 0)", "rgb(0, 0, 0)"]  # dark text on a light shop colour
     prompt.find_element(By.CSS_SELECTOR, "button.no").click()
     assert soft_ask(driver) is None
     until = int(driver.execute_script("return localStorage.getItem('pushcart_dismissed_until')"))
