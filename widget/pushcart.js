@@ -199,8 +199,10 @@ var dismiss = p => set("dismissed_until", Date.now() + (Math.max(0, p.dismiss_da
 // here they are only put in a shadow root and wired (iOS coaching replaces the text and drops yes)
 var ask = (p, k) => {
   if (d.getElementById("pushcart-softask") || !p.html) return;
-  var host = d.createElement("div"), root = host.attachShadow ? host.attachShadow({mode: "open"}) : host, box, s,
-    close = e => { if (!e.key || e.key == "Escape") { dismiss(p); host.remove(); } };
+  var host = d.createElement("div"), root = host.attachShadow ? host.attachShadow({mode: "open"}) : host, box, s, from,
+    // Closed from inside, focus goes back to where it came from (never taken on showing)
+    gone = () => { var f = root.activeElement; host.remove(); if (f && from && from.focus) from.focus(); },
+    close = e => { if (!e.key || e.key == "Escape") { dismiss(p); gone(); } };
   host.id = "pushcart-softask";
   root.innerHTML = p.html;
   box = root.firstChild;
@@ -208,8 +210,9 @@ var ask = (p, k) => {
   if (k) { box.querySelector("#pc-text").textContent = "Add this shop to your Home Screen: Share, then Add to Home Screen, to get notifications"; s.textContent = "OK"; }
   s.addEventListener("click", safe(close));
   s = box.querySelector(".yes");
-  k ? s.remove() : s.addEventListener("click", safe(() => { host.remove(); subscribe().then(yes => yes || dismiss(p)); }));
+  k ? s.remove() : s.addEventListener("click", safe(() => { gone(); subscribe().then(yes => yes || dismiss(p)); }));
   box.addEventListener("keydown", safe(close));
+  box.addEventListener("focusin", e => { from = from || e.relatedTarget; });
   // A constructed sheet passes a CSP without 'unsafe-inline'; <style> is the fallback
   try { s = new w.CSSStyleSheet(); s.replaceSync(p.css); root.adoptedStyleSheets = [s]; } catch (_) {
     s = d.createElement("style");

@@ -159,11 +159,16 @@ def test_a_designed_soft_ask_shows_on_the_storefront_as_designed_on_a_computer_a
     wait_for(lambda: settled(browser), message="the fade-in")
     browser.save_screenshot(str(Path(shots) / "softask-storefront-1280.png"))
 
-    # Escape closes it (focus inside the dialog) and remembers it as "Later".
-    browser.execute_script("document.getElementById('pushcart-softask').shadowRoot.querySelector('.no').focus()")
+    # It took no focus; a keyboard user moves into it from a link, Escape closes it, remembers it
+    # as "Later" and gives the focus back to that link.
+    assert browser.execute_script("return document.activeElement === document.body")
+    browser.execute_script("""document.getElementById('cart-link').focus();
+        document.getElementById('pushcart-softask').shadowRoot.querySelector('.no').focus();""")
     from selenium.webdriver.common.keys import Keys
     browser.switch_to.active_element.send_keys(Keys.ESCAPE)
     wait_for(lambda: soft_ask(browser) is None, message="Escape to close the soft-ask")
+    assert browser.execute_script("return document.activeElement.getAttribute('href')").endswith("/demo/cart")
+    assert browser.execute_script("return +localStorage.getItem('pushcart_dismissed_until') > Date.now()")
     browser.execute_script("localStorage.removeItem('pushcart_dismissed_until')")
 
     # A phone: the phone's text at the top, across the screen but for 8 px each side.
