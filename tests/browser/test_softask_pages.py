@@ -50,12 +50,15 @@ def test_the_preview_follows_the_typing_and_the_save_keeps_the_design(live, brow
     browser.set_window_size(1280, 900)
     log_in(browser, live, new.admin_token)
     browser.get(live + "/admin/settings")
+    browser.execute_script("document.getElementById('the-ask').scrollIntoView()")
+    browser.save_screenshot(str(Path(shots) / "softask-settings-link-1280.png"))
     by_css(browser, "#open-softask-designer").click()
     wait_for(lambda: browser.current_url.endswith("/admin/settings/soft-ask"), message="the designer")
     first = wait_for(lambda: preview(browser), message="the first preview")
     assert first["text"] == "Get a note when your cart is waiting or your order ships?"
     assert (first["yes"], first["no"], first["title"]) == ("Yes, notify me", "Not now", None)
     assert first["background"] == "rgb(31, 111, 235)" and (first["left"], first["bottom"]) == (16, 16)
+    browser.save_screenshot(str(Path(shots) / "softask-designer-1280-default.png"))
 
     # Typing: each keystroke's preview comes back within the debounce and a round trip.
     by_css(browser, "#title").send_keys("Never miss a restock")
