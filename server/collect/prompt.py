@@ -4,7 +4,10 @@ The shop's prompt may carry ``locales: {"de": {"text", "yes", "no"}}``. For the 
 locale (``navigator.language``) the best of them is chosen as for push texts (exact tag, then
 the bare language): its non-empty fields replace the default ``text``, and the buttons' labels
 ``yes``/``no`` come from it, else from the built-in labels of the language (en, de, fr, es, it,
-nl), else they are left out (the widget shows its own English labels).
+nl). Without such a locale the labels are the shop's default ones (``yes``/``no``, set in the
+soft-ask designer), else the built-in ones of the language, else English
+(``server.collect.softask``). A locale's text drops the default title and the phone's own text (they are in the
+shop's default language).
 """
 from __future__ import annotations
 
@@ -27,7 +30,8 @@ BUTTONS: dict[str, dict[str, str]] = {
 
 def localized_prompt(prompt: Mapping[str, Any], locale: str | None) -> dict[str, Any]:
     """The widget's ``prompt`` for a visitor in ``locale`` (without the stored ``locales``)."""
-    result = {k: v for k, v in prompt.items() if k != "locales"}
+    # Empty labels are left out (the built-in ones apply), as before the designer stored them.
+    result = {k: v for k, v in prompt.items() if k != "locales" and not (k in ("yes", "no") and not v)}
     if not locale:
         return result
     locales = prompt.get("locales") or {}
@@ -35,9 +39,15 @@ def localized_prompt(prompt: Mapping[str, Any], locale: str | None) -> dict[str,
     own = locales.get(chosen, {}) if chosen is not None else {}
     builtin = BUTTONS.get(locale.strip().replace("_", "-").partition("-")[0].lower(), {})
     for name in ("yes", "no"):
-        label = own.get(name) or builtin.get(name)
+        # The locale's own label; else, for a locale the shop wrote texts in, the built-in one;
+        # else the shop's default label (the designer's); else the built-in one.
+        label = own.get(name) or (builtin.get(name) if own else None) or result.get(name) or builtin.get(name)
         if label:
             result[name] = label
     if own.get("text"):
+        # The title and the phone's shorter text are in the shop's default language.
         result["text"] = own["text"]
+        result.pop("title", None)
+        if isinstance(result.get("phone"), Mapping):
+            result["phone"] = {k: v for k, v in result["phone"].items() if k == "position"}
     return result

@@ -26,6 +26,7 @@ from server.core.shops import DEFAULT_PROMPT, ShopRef, normalize_origin, shop_ca
 from server.collect.subscriptions import SubscribeIn, UnsubscribeIn, unsubscribe, upsert_subscription
 from server.collect.events import MAX_EVENTS_PER_BATCH, EventBatch
 from server.collect.onsite import could_load, path_of
+from server.collect import softask
 from server.collect.prompt import localized_prompt
 from server.core.validation import parse, read_json
 from server.delivery.push.vapid import get_vapid, public_key_b64
@@ -128,7 +129,8 @@ def _shop() -> Shop:
 def config(public_key: str) -> dict[str, Any]:
     """What the widget needs to ask and subscribe: the VAPID key (the shop's current one; a
     widget whose subscription was made with another re-subscribes with it), the prompt (in the visitor's
-    ``?locale=`` when the shop or the built-in labels have it), the worker path, and the shop's platform (on ``shopify`` the widget reads /cart.js and sends ``cart_update``).
+    ``?locale=`` when the shop or the built-in labels have it, with its ``html`` and ``css`` rendered
+    by ``server.collect.softask``), the worker path, and the shop's platform (on ``shopify`` the widget reads /cart.js and sends ``cart_update``).
 
     With ``?page=<path>``, ``onsite`` is the on-site script's URL when the shop has an active
     on-site message whose page rule can match that page (``server.collect.onsite.could_load``, from
@@ -136,9 +138,11 @@ def config(public_key: str) -> dict[str, Any]:
     so the widget loads that script only then."""
     shop = g.collect_shop
     page = request.args.get("page")
+    prompt = localized_prompt({**DEFAULT_PROMPT, **(shop.prompt or {})}, request.args.get("locale", "")[:35])
     answer = {
         "vapid_public_key": shop.vapid_public_key or public_key_b64(get_vapid(current_app)),
-        "prompt": localized_prompt({**DEFAULT_PROMPT, **(shop.prompt or {})}, request.args.get("locale", "")[:35]),
+        # The designed soft-ask as markup and style: the widget only inserts and wires it.
+        "prompt": {**prompt, **softask.render(prompt)},
         "sw_path": shop.sw_path,
         "platform": shop.platform,
     }

@@ -150,6 +150,9 @@ def _typed(rule: Callable[[Any], Any], message: str) -> BeforeValidator:
 
 
 Url = Annotated[str, _typed(http_url, f"must be an absolute http(s) URL of at most {MAX_URL} characters")]
+# An optional URL in a form or settings: empty (or blank) is "", anything else a Url.
+OptionalUrl = Annotated[str, _typed(lambda v: "" if isinstance(v, str) and not v.strip() else http_url(v),
+                                    f"must be empty or an absolute http(s) URL of at most {MAX_URL} characters")]
 Money = Annotated[Decimal, _typed(money, "must be an amount from 0 to below 10^12 with at most two decimals")]
 Currency = Annotated[str, _typed(currency, "must be a three-letter currency code (ISO 4217)")]
 Ref = Annotated[str, _typed(ref, f"must be an id of 1 to {MAX_REF} characters")]

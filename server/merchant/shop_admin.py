@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import orm
 
-from server.core.fields import Currency, zone as known_zone
+from server.core.fields import Currency, OptionalUrl, zone as known_zone
 from server.core.errors import Invalid
 from server.core.models import PresetSetting, Shop
 from server.planning.content import LOCALE_TAG, normalize_locale
@@ -135,7 +135,7 @@ def settings_as_json(shop: Shop) -> dict[str, Any]:
         "public_key": shop.public_key,
         "origins": list(shop.origins),
         "sw_path": shop.sw_path,
-        "prompt": {**DEFAULT_PROMPT, "locales": {}, **(shop.prompt or {})},
+        "prompt": prompt_as_json(shop.prompt),
         "frequency_cap_per_24h": shop.frequency_cap_per_24h,
         "quiet_hours": quiet,
         "timezone": shop.timezone,
@@ -150,6 +150,11 @@ def settings_as_json(shop: Shop) -> dict[str, Any]:
     }
 
 
+def prompt_as_json(prompt: dict[str, Any] | None) -> dict[str, Any]:
+    """The stored prompt with every field (a shop saved before the designer lacks its fields)."""
+    return {**PromptSettings().model_dump(), **DEFAULT_PROMPT, "locales": {}, **(prompt or {})}
+
+
 class PromptLocale(BaseModel):
     """The soft-ask's text and button labels in one locale (empty: the default, or the built-in label)."""
 
@@ -159,12 +164,30 @@ class PromptLocale(BaseModel):
     no: str = Field(default="", max_length=40)
 
 
-class PromptSettings(BaseModel):
-    """The soft-ask prompt of the widget."""
+Position = Literal["bottom-left", "bottom-right", "top", "center"]
+
+
+class PhoneVariant(BaseModel):
+    """The soft-ask on a phone (a viewport up to 480 px wide); empty fields are the desktop's."""
 
     model_config = ConfigDict(extra="forbid")
+    position: Literal["", "bottom-left", "bottom-right", "top", "center"] = ""  # "": the desktop's
+    title: str = Field(default="", max_length=60)
+    text: str = Field(default="", max_length=160)
+
+
+class PromptSettings(BaseModel):
+    """The soft-ask prompt of the widget, and its design (``server.collect.softask`` renders it)."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(default="", max_length=80)
     text: str = Field(default=DEFAULT_PROMPT["text"], min_length=1, max_length=300)
+    yes: str = Field(default="", max_length=40)
+    no: str = Field(default="", max_length=40)
     color: str = Field(default=DEFAULT_PROMPT["color"], pattern=r"^#[0-9a-fA-F]{6}$")
+    position: Position = "bottom-left"
+    icon: OptionalUrl = ""
+    phone: PhoneVariant = Field(default_factory=PhoneVariant)
     after_pageviews: int = Field(default=DEFAULT_PROMPT["after_pageviews"], ge=0, le=100)
     after_seconds: int = Field(default=DEFAULT_PROMPT["after_seconds"], ge=0, le=3600)
     dismiss_days: int = Field(default=DEFAULT_PROMPT["dismiss_days"], ge=0, le=365)
@@ -262,6 +285,12 @@ def _prompt_locales(locales: dict[str, PromptLocale]) -> dict[str, dict[str, str
     return checked
 
 
+def _stripped(values: dict[str, Any]) -> dict[str, Any]:
+    """Texts without outer whitespace, also in nested objects (the phone variant)."""
+    return {k: _stripped(v) if isinstance(v, dict) else v.strip() if isinstance(v, str) else v
+            for k, v in values.items()}
+
+
 def update_settings(shop: Shop, update: SettingsUpdate) -> Shop:
     """Apply a validated settings update; raises Invalid for a bad origin or time zone."""
     fields = update.model_fields_set
@@ -274,7 +303,7 @@ def update_settings(shop: Shop, update: SettingsUpdate) -> Shop:
             raise Invalid("sw_path must not contain '..'", code="invalid_field")
         shop.sw_path = update.sw_path
     if "prompt" in fields and update.prompt is not None:
-        shop.prompt = {**update.prompt.model_dump(exclude={"locales"}),
+        shop.prompt = {**_stripped(update.prompt.model_dump(exclude={"locales"})),
                        "locales": _prompt_locales(update.prompt.locales)}
     if "frequency_cap_per_24h" in fields and update.frequency_cap_per_24h is not None:
         shop.frequency_cap_per_24h = update.frequency_cap_per_24h

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.browser
 AXE = Path(os.environ.get("AXE_CORE_JS") or Path(__file__).resolve().parents[2] / "node_modules/axe-core/axe.min.js")
 PAGES = ["/admin/", "/admin/events", "/admin/campaigns", "/admin/campaigns/new", "/admin/coupons", "/admin/onsite",
          "/admin/onsite/new", "/admin/pushes", "/admin/visitors", "/admin/experiments", "/admin/lift", "/admin/install",
-         "/admin/settings", "/admin/team", "/admin/audit", "/admin/account"]
+         "/admin/settings", "/admin/settings/soft-ask", "/admin/team", "/admin/audit", "/admin/account"]
 SERIOUS = ("serious", "critical")
 
 

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from server.collect import softask
+from server.core.shops import DEFAULT_PROMPT
+
 ROOT = Path(__file__).resolve().parents[2]
 HARNESS = Path(__file__).resolve().parent / "widget_harness.js"
 
@@ -19,6 +22,10 @@ pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is no
 
 
 def run(**scenario) -> dict:
+    config = scenario.get("config")
+    if isinstance(config, dict) and isinstance(config.get("prompt"), dict) and "html" not in config["prompt"]:
+        # As the server's config does: the soft-ask's markup and style rendered from the prompt.
+        scenario["config"] = {**config, "prompt": {**config["prompt"], **softask.render(config["prompt"])}}
     result = subprocess.run(["node", str(HARNESS), str(ROOT / "widget" / "dist" / "pushcart.min.js"), json.dumps(scenario)],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
@@ -97,10 +104,12 @@ def test_config_is_asked_in_the_visitors_language_and_labels_the_soft_ask():
                       "credentials": "omit", "body": None}
     [ask] = out["softask"]
     assert (ask["text"], ask["yes"], ask["no"]) == ("Des offres ?", "Oui, prévenez-moi", "Plus tard")
-    assert 'role=dialog aria-modal=false aria-labelledby=pc-text' in ask["html"]
-    # Without translations in the config: the English labels.
+    assert '<div class="box" role="dialog" aria-modal="false" aria-labelledby="pc-text">' in ask["html"]
+    # Without texts in the config: the default text and the English labels.
     [ask] = run(push={"permission": "default"}, config={"prompt": {"after_pageviews": 0}})["softask"]
-    assert (ask["text"], ask["yes"], ask["no"]) == ("Get notified about your cart and orders?", "Yes, notify me", "Not now")
+    assert (ask["text"], ask["yes"], ask["no"]) == (DEFAULT_PROMPT["text"], "Yes, notify me", "Not now")
+    # Without markup (a config from before the designer) there is nothing to show.
+    assert run(push={"permission": "default"}, config={"prompt": {"after_pageviews": 0, "html": ""}})["softask"] == []
 
 
 def test_the_onsite_script_loads_only_when_the_config_names_it():

@@ -25,7 +25,8 @@ function element(tag, attributes) {
     addEventListener: (type, fn) => { (el.listeners[type] = el.listeners[type] || []).push(fn); },
     querySelector: (sel) => {
       for (const child of el.children) {
-        const hit = (sel[0] === "." ? child.className === sel.slice(1) : child.tagName === sel.toUpperCase()) ? child
+        const hit = (sel[0] === "." ? child.className === sel.slice(1) : sel[0] === "#" ? child.id === sel.slice(1)
+          : child.tagName === sel.toUpperCase()) ? child
           : child.querySelector(sel);
         if (hit) return hit;
       }
@@ -33,15 +34,25 @@ function element(tag, attributes) {
     },
     attachShadow: () => { el.shadowRoot = element("#shadow-root"); return el.shadowRoot; },
   };
-  // innerHTML: only the soft-ask sets it; record the markup and expose its parts (p, .no, .yes) as elements.
+  // innerHTML: only the soft-ask sets it (the server's markup); record it and expose its parts
+  // (p#pc-text with the desktop text, .no, .yes) as elements.
   Object.defineProperty(el, "innerHTML", {
     get: () => el.html || "",
     set: (html) => {
       el.html = html;
+      const text = (re) => { const m = html.match(re); return m ? m[1].replace(/<span class="m">.*?<\/span>/, "").replace(/<[^>]+>/g, "")
+        .replace(/&#39;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&") : ""; };
       const box = element("div");
       box.className = "box";
-      box.appendChild(element("p"));
-      for (const name of ["no", "yes"]) { const b = element("button"); b.className = name; box.appendChild(b); }
+      const p = box.appendChild(element("p"));
+      p.id = "pc-text";
+      p.textContent = text(/<p class="text" id="pc-text">(.*?)<\/p>/);
+      for (const name of ["no", "yes"]) {
+        const b = element("button");
+        b.className = name;
+        b.textContent = text(new RegExp(`<button type="button" class="${name}">(.*?)</button>`));
+        box.appendChild(b);
+      }
       el.children = [box];
       el.firstChild = box;
     },

@@ -28,7 +28,8 @@ from server.merchant.coupon_admin import coupon_as_json
 from server.merchant.presets import STEP_KINDS, list_presets
 from server.reports.records import list_pushes, list_visitors, read_cursor, read_page
 from server.core.shops import shop_cache
-from server.merchant.shop_admin import SettingsUpdate, settings_as_json, update_settings
+from server.merchant.shop_admin import SettingsUpdate, prompt_as_json, settings_as_json, update_settings
+from server.merchant.softask_admin import design_of
 from server.reports import onsite as onsite_reports
 from server.reports.first_steps import first_steps
 from server.reports.guardrails import guardrails
@@ -300,7 +301,10 @@ def settings() -> Any:
             "name": form.get("name", ""),
             "origins": [line.strip() for line in form.get("origins", "").splitlines() if line.strip()],
             "sw_path": form.get("sw_path", ""),
-            "prompt": {"text": form.get("prompt_text", ""), "color": form.get("prompt_color", ""),
+            # The design (texts, colour, position, icon, phone) is the designer's; kept as it is
+            # unless this form sends the older text and colour fields.
+            "prompt": {**design_of(prompt_as_json(g.shop.prompt)),
+                       **{name: form[f"prompt_{name}"] for name in ("text", "color") if f"prompt_{name}" in form},
                        "after_pageviews": _int(form.get("after_pageviews")),
                        "after_seconds": _int(form.get("after_seconds")),
                        "dismiss_days": _int(form.get("dismiss_days")),
