@@ -14,14 +14,21 @@ with the test client, the dispatcher's pass, the sweeps the dispatcher runs):
   local HTTP sink answering 201 (``send_bench.sink_main``);
 - ``leave sweep``: the dispatcher's sweeps with the same 1,000 engaged subscribers silent for an
   hour (their browse reminders planned);
-- ``stats``: ``GET /v1/admin/stats`` for 30 days, the big shop;
+- ``stats``: ``GET /v1/admin/stats`` for 30 days, the big shop (the guardrails included);
+- ``stats figures``: ``reports.stats.compute_stats`` for the same 30 days (the rollups), and
+  ``(previous code)``: the Overview's previous aggregates over raw rows (``bench/scale_baseline.py``),
+  checked to give the same figures;
 - ``push records`` / ``visitor records``: page 1 of ``GET /v1/admin/pushes`` and ``/visitors``;
-- ``preview``: ``POST /v1/admin/campaigns/{id}/preview`` of a campaign to "viewed a product page
-  in 30 days";
+- ``preview product``: ``POST /v1/admin/campaigns/{id}/preview`` of a campaign to "viewed product
+  p7 in 30 days" (``viewed_product``, from the visitor summaries), and ``(previous code)``: the
+  same count as a probe of the events, checked to give the same audience;
+- ``preview``: the same of a campaign to "viewed a product page in 30 days" (``viewed_collection``
+  on ``/products/``, still read from the events);
 - ``campaign``: a campaign to every subscriber of the big shop, from ``send`` until every row is
   planned by the dispatcher's sweeps (rows/s; one run).
 
-Each figure is the median of ``--runs``; the table gives both sizes and the ratio. The PostgreSQL
+Each figure is the median of ``--runs``; the table gives both sizes and the ratio, and for the
+operations with a baseline how many times faster than their previous code at each size. The PostgreSQL
 URL comes from ``--database-url``, ``BENCH_DATABASE_URL`` or ``TEST_DATABASE_URL``.
 """
 from __future__ import annotations
@@ -44,22 +51,29 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
+from bench import scale_baseline  # noqa: E402
 from bench.send_bench import sink_main  # noqa: E402
 from server import create_app  # noqa: E402
 from server.core.clock import FrozenClock  # noqa: E402
 from server.core.db import get_db  # noqa: E402
-from server.core.models import Base  # noqa: E402
+from server.core.models import Base, Shop  # noqa: E402
 from server.delivery.push.vapid import init_keys  # noqa: E402
 from server.delivery.runtime import close_delivery, get_dispatcher  # noqa: E402
 from server.merchant.shops import create_shop  # noqa: E402
 from server.planning import hooks  # noqa: E402
+from server.reports import stats  # noqa: E402
+from server.reports.stats import parse_range  # noqa: E402
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 DAYS = 90
 SPAN = DAYS * 86400
 PUSHES_PER_SUBSCRIPTION = 4
 DUE = 1000
-OPERATIONS = ("dispatch", "leave sweep", "stats", "push records", "visitor records", "preview", "campaign")
+OPERATIONS = ("dispatch", "leave sweep", "stats", "stats figures", "stats figures (previous code)", "push records",
+              "visitor records", "preview product", "preview product (previous code)", "preview", "campaign")
+# Each of these against its previous code in the same run (``bench/scale_baseline.py``).
+BASELINES = {"stats figures": "stats figures (previous code)", "preview product": "preview product (previous code)"}
+PRODUCT = "p7"  # a product the seed's product views name (p0 .. p199)
 
 
 class Sql:
@@ -170,7 +184,8 @@ def seed(engine: sa.Engine, visitors: int, events_per_visitor: int, sink: str) -
     with engine.connect() as conn:
         if sql.pg:
             auto = conn.execution_options(isolation_level="AUTOCOMMIT")
-            for table in ("visitors", "subscriptions", "events", "pushes", "clicks", "orders"):
+            for table in ("visitors", "subscriptions", "events", "pushes", "clicks", "orders", "stat_days",
+                          "visitor_days", "visitor_products", "visitor_summaries"):
                 auto.execute(sa.text(f"VACUUM ANALYZE {table}"))  # this schema's tables only
         else:
             conn.execute(sa.text("ANALYZE"))
@@ -259,8 +274,37 @@ def measure(url: str, size: int, args: argparse.Namespace, sink: str, key_file: 
     median_time(leave, args.runs)
     results["leave sweep"] = statistics.median(results.pop("sweep_runs"))
     results["stats"] = median_time(lambda: get("/v1/admin/stats"), args.runs)
+    rng = parse_range(None, None, NOW)
+    figures: dict[str, Any] = {}
+
+    def stats_with(module: Any, name: str) -> None:
+        with database.sessionmaker() as session:
+            figures[name] = module.compute_stats(session, shop_id, rng)
+
+    results["stats figures"] = median_time(lambda: stats_with(stats, "rollups"), args.runs)
+    results["stats figures (previous code)"] = median_time(lambda: stats_with(scale_baseline, "rows"), args.runs)
+    assert figures["rollups"] == figures["rows"], (figures["rollups"], figures["rows"])
     results["push records"] = median_time(lambda: get("/v1/admin/pushes"), args.runs)
     results["visitor records"] = median_time(lambda: get("/v1/admin/visitors"), args.runs)
+    made = client.post("/v1/admin/campaigns", headers=auth, json={
+        "name": "Viewed p7", "title": "Back in stock", "segment": [{"type": "viewed_product", "product_id": PRODUCT,
+                                                                    "days": 30}]})
+    assert made.status_code == 201, made.get_data(as_text=True)
+    audience: dict[str, int] = {}
+
+    def preview_product() -> None:
+        response = client.post(f"/v1/admin/campaigns/{made.get_json()['id']}/preview", headers=auth)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        audience["summaries"] = response.get_json()["audience"]
+
+    def preview_product_before() -> None:
+        with database.sessionmaker() as session:
+            shop = session.get(Shop, shop_id)
+            audience["events"] = scale_baseline.viewed_product_count(session, shop, PRODUCT, 30, clock.now())
+
+    results["preview product"] = median_time(preview_product, args.runs)
+    results["preview product (previous code)"] = median_time(preview_product_before, args.runs)
+    assert audience["summaries"] == audience["events"] > 0, audience
     made = client.post("/v1/admin/campaigns", headers=auth, json={
         "name": "Viewed", "title": "New in", "segment": [{"type": "viewed_collection", "path_prefix": "/products/",
                                                           "days": 30}]})
@@ -372,6 +416,11 @@ def main() -> None:
             print(f"| --- | {' | '.join('---:' for _ in sizes)} | ---: |")
             for op in OPERATIONS:
                 print(f"| {op} | {' | '.join(fmt(f[op]) for f in figures)} | {ratio(figures[0][op], figures[-1][op])} |")
+            print()
+            print(f"| previous code / this code, same run | {' | '.join(f'{s:,} visitors' for s in sizes)} |")
+            print(f"| --- | {' | '.join('---:' for _ in sizes)} |")
+            for op, before in BASELINES.items():
+                print(f"| {op} | {' | '.join(f'{f[before] / f[op]:.1f}' for f in figures)} |")
             print(flush=True)
     finally:
         sink_process.terminate()
