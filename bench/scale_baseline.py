@@ -1,9 +1,9 @@
-"""The previous code of the Overview and of the "viewed a product" segment: the same run's baseline.
+"""The previous code of the Overview and of two segment conditions: the same run's baseline.
 
 ``bench/scale_bench.py`` times these beside the product's own (the rollups of
 ``server.core.rollups``) on the same database, and checks both give the same figures. This is
 the Overview as it was before the rollups (aggregates over the raw pushes, clicks, orders,
-subscriptions and events) and the segment condition as a probe of the events; nothing in the
+subscriptions and events) and the "viewed" segment conditions as probes of the events; nothing in the
 product calls it.
 """
 from __future__ import annotations
@@ -30,6 +30,18 @@ def viewed_product_count(session: orm.Session, shop: Shop, product_id: str, days
     viewed = (sa.select(sa.literal(1)).select_from(Event)
               .where(Event.shop_id == shop.id, Event.visitor_id == Visitor.id, Event.type == "product_view",
                      Event.occurred_at >= ref - timedelta(days=days), Event.product["id"].as_string() == product_id)
+              .exists())
+    return int(session.scalar(segments.audience(shop, [], ref, sa.func.count(Subscription.id)).where(viewed)) or 0)
+
+
+def viewed_collection_count(session: orm.Session, shop: Shop, path_prefix: str, days: int, ref: datetime) -> int:
+    """The audience of ``[{"type": "viewed_collection", ...}]`` as it was counted: a probe of the
+    page and product views of each active subscriber."""
+    prefixes = [origin.rstrip("/") + path_prefix for origin in (shop.origins or [])]
+    viewed = (sa.select(sa.literal(1)).select_from(Event)
+              .where(Event.shop_id == shop.id, Event.visitor_id == Visitor.id,
+                     Event.type.in_(("page_view", "product_view")), Event.occurred_at >= ref - timedelta(days=days),
+                     sa.or_(*(Event.url.startswith(p, autoescape=True) for p in prefixes)))
               .exists())
     return int(session.scalar(segments.audience(shop, [], ref, sa.func.count(Subscription.id)).where(viewed)) or 0)
 

@@ -1,6 +1,6 @@
 """rollups: daily stats, visitor-days and visitor summaries kept by triggers
 
-``stat_days``, ``visitor_days``, ``visitor_products`` and ``visitor_summaries``
+``stat_days``, ``visitor_days``, ``visitor_products``, ``visitor_pages`` and ``visitor_summaries``
 (``server.core.rollups``), their triggers on pushes, clicks, orders, subscriptions, visitors,
 events and checkouts, and a backfill of every shop's existing rows.
 
@@ -68,6 +68,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('visitor_id', 'product_ref', name=op.f('pk_visitor_products')),
     )
     op.create_table(
+        'visitor_pages',
+        sa.Column('visitor_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+        sa.Column('page', sa.String(length=800), nullable=False),
+        sa.Column('shop_id', sa.Integer(), nullable=False),
+        sa.Column('last_viewed_at', sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_visitor_pages_shop_id_shops'),
+                                ondelete='CASCADE'),
+        sa.ForeignKeyConstraint(['visitor_id'], ['visitors.id'], name=op.f('fk_visitor_pages_visitor_id_visitors'),
+                                ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('visitor_id', 'page', name=op.f('pk_visitor_pages')),
+    )
+    op.create_index('ix_visitor_pages_shop_viewed', 'visitor_pages', ['shop_id', 'last_viewed_at'])
+    op.create_table(
         'visitor_summaries',
         sa.Column('visitor_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
         sa.Column('shop_id', sa.Integer(), nullable=False),
@@ -91,6 +104,8 @@ def downgrade() -> None:
     for statement in rollups.drop_sql(op.get_bind().dialect.name):
         op.execute(statement)
     op.drop_table('visitor_summaries')
+    op.drop_index('ix_visitor_pages_shop_viewed', table_name='visitor_pages')
+    op.drop_table('visitor_pages')
     op.drop_table('visitor_products')
     op.drop_index('ix_visitor_days_shop_day', table_name='visitor_days')
     op.drop_table('visitor_days')

@@ -746,6 +746,19 @@ class VisitorProduct(Base):
     last_viewed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class VisitorPage(Base):
+    """When a visitor last viewed a page (``page_view``, ``product_view``), kept by a trigger on
+    events: its URL up to the query or fragment, at most ``rollups.PAGE_CHARS`` characters."""
+
+    __tablename__ = "visitor_pages"
+    __table_args__ = (sa.Index("ix_visitor_pages_shop_viewed", "shop_id", "last_viewed_at"),)
+
+    visitor_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("visitors.id", ondelete="CASCADE"), primary_key=True)
+    page: Mapped[str] = mapped_column(sa.String(rollups.PAGE_CHARS), primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"))
+    last_viewed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class VisitorSummary(Base):
     """A visitor's latest cart event (``add_to_cart``, ``cart_update``, ``checkout_started``),
     kept by a trigger on events: ``carted_not_bought`` reads it, not the events."""

@@ -10,8 +10,9 @@ the set-based planners and the tests' own inserts included), on SQLite and Postg
 - ``visitor_days`` (shop, visitor, UTC day): the visitor's events, shopping events, checkouts
   started, paid orders, and whether it was first seen that day: the funnel's distinct counts
   are one pass over the range's visitor-days.
-- ``visitor_products`` and ``visitor_summaries``: when a visitor last viewed a product and last
-  carted, for the segment conditions (``planning.segments``).
+- ``visitor_products``, ``visitor_pages`` and ``visitor_summaries``: when a visitor last viewed
+  a product, last viewed a page (its URL without query or fragment) and last carted, for the
+  segment conditions (``planning.segments``).
 
 Each source row adds its contribution when inserted and takes it back when deleted; an update of
 a column that matters takes back the old row's and adds the new one's. Raw events are the one
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 
 SHOPPING_EVENTS = ("add_to_cart", "checkout_started")
 CART_EVENTS = ("add_to_cart", "cart_update", "checkout_started")
+VIEW_EVENTS = ("page_view", "product_view")
 FAILED_STATUSES = ("failed", "expired")
 
 Expr = Callable[[str, str], str]  # (row alias, dialect) -> SQL
@@ -82,6 +84,18 @@ def _day_of(expr: Expr) -> Expr:
 
 def _case(cond: Expr) -> Expr:
     return lambda r, d: f"CASE WHEN {cond(r, d)} THEN 1 ELSE 0 END"
+
+
+PAGE_CHARS = 800  # a shop origin and the longest path prefix a segment takes fit within it
+
+
+def _page(r: str, d: str) -> str:
+    """An event's URL up to its query or fragment (a segment's path prefix has neither, so it
+    starts a URL exactly when it starts this), its first ``PAGE_CHARS`` characters."""
+    if d == "postgresql":
+        return f"left(split_part(split_part({r}.url, '?', 1), '#', 1), {PAGE_CHARS})"
+    path = f"substr({r}.url, 1, instr({r}.url || '?', '?') - 1)"
+    return f"substr({path}, 1, min(instr({path} || '#', '#') - 1, {PAGE_CHARS}))"
 
 
 def _product_id(r: str, d: str) -> str:
@@ -134,6 +148,10 @@ PARTS: tuple[Part, ...] = (
          {"visitor_id": _col("visitor_id"), "product_ref": _product_id, "shop_id": _col("shop_id")},
          {"last_viewed_at": _col("occurred_at")},
          lambda r, d: f"{r}.type = 'product_view' AND {_product_id(r, d)} IS NOT NULL", latest=True),
+    Part("events", "visitor_pages",
+         {"visitor_id": _col("visitor_id"), "page": _page, "shop_id": _col("shop_id")},
+         {"last_viewed_at": _col("occurred_at")},
+         lambda r, d: f"{r}.type IN ({_quoted(VIEW_EVENTS)}) AND {r}.url IS NOT NULL", latest=True),
     Part("events", "visitor_summaries",
          {"visitor_id": _col("visitor_id"), "shop_id": _col("shop_id")},
          {"last_carted_at": _col("occurred_at")}, lambda r, d: f"{r}.type IN ({_quoted(CART_EVENTS)})",
@@ -142,7 +160,8 @@ PARTS: tuple[Part, ...] = (
 
 # The rollup tables' conflict keys (their primary keys).
 TARGET_KEYS = {"stat_days": ("shop_id", "day", "kind"), "visitor_days": ("visitor_id", "day"),
-               "visitor_products": ("visitor_id", "product_ref"), "visitor_summaries": ("visitor_id",)}
+               "visitor_products": ("visitor_id", "product_ref"), "visitor_pages": ("visitor_id", "page"),
+               "visitor_summaries": ("visitor_id",)}
 # The columns whose change moves a row's contribution (an update of any other fires nothing).
 WATCHED = {
     "pushes": ("shop_id", "kind", "status", "sent_at", "clicked_at", "due_at"),

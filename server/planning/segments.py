@@ -4,7 +4,7 @@ A segment is a list of conditions, all of which must hold (AND); an empty list i
 active subscription. Each condition becomes one SQL predicate on the subscription (and its
 visitor): columns compared directly, or a correlated ``EXISTS`` on the visitor's summaries (when
 it last viewed a product, last carted: ``server.core.rollups``, kept by triggers on events),
-orders or, for ``viewed_collection``, events (all indexed by visitor). Nothing loops over visitors in Python: the count is one
+or orders (all indexed by visitor). No condition reads the raw events. Nothing loops over visitors in Python: the count is one
 ``SELECT count(*)`` and the planner reads the audience in id-ordered pages of the same query.
 
 Conditions (``type`` and its fields):
@@ -36,13 +36,12 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from sqlalchemy import orm
 
 from server.core.errors import Invalid
-from server.core.models import (Event, Order, Shop, Subscription, SubscriptionStatus, Visitor, VisitorProduct,
+from server.core.models import (Order, Shop, Subscription, SubscriptionStatus, Visitor, VisitorPage, VisitorProduct,
                                 VisitorSummary)
 from server.planning import countries
 
 MAX_CONDITIONS = 10
 Days = Annotated[int, Field(ge=1, le=3650)]
-VIEW_EVENTS = ("page_view", "product_view")
 
 # Push-service hosts by browser: (exact hosts, host suffixes).
 BROWSER_HOSTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -150,12 +149,6 @@ def effective_zone(shop: Shop) -> sa.ColumnElement[str]:
                             sa.literal(shop.timezone or "UTC"))
 
 
-def _visitor_events(shop_id: int, types: tuple[str, ...], since: datetime) -> Any:
-    return (sa.select(sa.literal(1)).select_from(Event)
-            .where(Event.shop_id == shop_id, Event.visitor_id == Visitor.id, Event.type.in_(types),
-                   Event.occurred_at >= since))
-
-
 def _paid_orders(shop_id: int, since: datetime | None) -> Any:
     query = (sa.select(sa.literal(1)).select_from(Order)
              .where(Order.shop_id == shop_id, Order.visitor_id == Visitor.id, Order.status == "paid"))
@@ -183,8 +176,9 @@ def predicate(condition: Any, shop: Shop, ref: datetime) -> sa.ColumnElement[boo
         prefixes = [origin.rstrip("/") + condition.path_prefix for origin in (shop.origins or [])]
         if not prefixes:
             return sa.false()
-        return _visitor_events(shop.id, VIEW_EVENTS, since).where(
-            sa.or_(*(Event.url.startswith(p, autoescape=True) for p in prefixes))).exists()
+        return (sa.select(sa.literal(1)).select_from(VisitorPage)
+                .where(VisitorPage.visitor_id == Visitor.id, VisitorPage.last_viewed_at >= since,
+                       sa.or_(*(VisitorPage.page.startswith(p, autoescape=True) for p in prefixes))).exists())
     if kind == "carted_not_bought":
         carted = (sa.select(sa.literal(1)).select_from(VisitorSummary)
                   .where(VisitorSummary.visitor_id == Visitor.id, VisitorSummary.last_carted_at >= since).exists())

@@ -10,8 +10,8 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from server.core import rollups
-from server.core.models import (Click, Event, Order, Push, StatDay, Subscription, VisitorDay, VisitorProduct,
-                                VisitorSummary)
+from server.core.models import (Click, Event, Order, Push, StatDay, Subscription, VisitorDay, VisitorPage,
+                                VisitorProduct, VisitorSummary)
 from server.planning import segments
 from server.planning.retention import age_out_events
 from server.reports.stats import DateRange, compute_stats
@@ -20,7 +20,7 @@ from tests.dashboard_seed import D0, D3, seed_stats_scenario
 RANGE = DateRange(date(2026, 1, 5), date(2026, 1, 7))
 WIDE = DateRange(date(2026, 1, 1), date(2026, 1, 31))
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=timezone.utc)  # 180 days after the scenario: its events age out
-TABLES = (StatDay, VisitorDay, VisitorProduct, VisitorSummary)
+TABLES = (StatDay, VisitorDay, VisitorProduct, VisitorPage, VisitorSummary)
 
 
 def _snapshot(session):
@@ -100,6 +100,7 @@ def test_the_triggers_keep_what_a_rebuild_from_the_rows_computes(session):
 def _segment_counts(session, shop):
     found = {}
     for condition in ({"type": "viewed_product", "product_id": "p1", "days": 3650},
+                      {"type": "viewed_collection", "path_prefix": "/collections/shirts", "days": 3650},
                       {"type": "carted_not_bought", "days": 3650}, {"type": "bought"}):
         parsed = segments.parse_segment([condition])
         found[condition["type"]] = segments.count(session, shop, parsed, NOW)
@@ -111,11 +112,14 @@ def test_events_aged_out_leave_the_overview_and_the_segments_as_they_were(sessio
     # One event of a visitor of the scenario inside the retention age.
     v1 = session.scalars(sa.select(Event.visitor_id).where(Event.shop_id == a.shop.id)).first()
     recent = Event(shop_id=a.shop.id, visitor_id=v1, type="page_view", occurred_at=NOW - timedelta(days=1))
-    session.add(recent)
+    # An old view of a collection page (its query and fragment are no part of the path).
+    session.add_all([recent, Event(shop_id=a.shop.id, visitor_id=v1, type="page_view", occurred_at=D3,
+                                   url="https://shop.example/collections/shirts?page=2#top")])
     session.commit()
     stats = {rng: compute_stats(session, a.shop.id, rng) for rng in (RANGE, WIDE)}
     counts = _segment_counts(session, a.shop)
-    assert counts["viewed_product"] == 1 and stats[RANGE]["funnel"]["visitors"] == 6
+    assert counts["viewed_product"] == counts["viewed_collection"] == 1
+    assert stats[RANGE]["funnel"]["visitors"] == 6
 
     cutoff = NOW - timedelta(days=180)
     old = session.scalar(sa.select(sa.func.count()).select_from(Event).where(Event.occurred_at < cutoff))
