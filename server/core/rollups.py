@@ -225,9 +225,13 @@ def trigger_sql(dialect: str) -> list[str]:
     for source in SOURCES:
         parts = _parts(source)
         counted = [p for p in parts if not p.latest]
-        changed = " OR ".join(
+        moved = " OR ".join(
             f"OLD.{c} IS DISTINCT FROM NEW.{c}" if dialect == "postgresql" else f"OLD.{c} IS NOT NEW.{c}"
             for c in WATCHED[source])
+        # Only when the old or the new row counts somewhere: a push claimed (pending to sending)
+        # fires nothing.
+        counts = " OR ".join(sorted({f"({p.where(r, dialect)})" for p in parts for r in ("OLD", "NEW")}))
+        changed = f"({moved}) AND ({counts})"
         if dialect == "postgresql":
             def function(name: str, body: list[str]) -> str:
                 lines = "".join(f"  {s};\n" for s in body)
