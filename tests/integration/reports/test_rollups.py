@@ -152,3 +152,19 @@ def test_no_retention_age_keeps_every_event(session):
     assert age_out_events(session, NOW, None) == 0
     assert age_out_events(session, D0, timedelta(days=180)) == 0  # nothing that old yet
     assert session.scalar(sa.select(sa.func.count()).select_from(Event)) == total
+
+
+def test_forgetting_a_visitor_removes_its_rows_from_the_visitor_rollups(session, clock):
+    from server.core.models import Visitor
+    from server.merchant.privacy import forget_visitor
+
+    a, _ = seed_stats_scenario(session)
+    before = compute_stats(session, a.shop.id, RANGE)["funnel"]
+    viewer = session.scalars(sa.select(VisitorProduct.visitor_id)).first()
+    assert all(session.scalar(sa.select(sa.func.count()).select_from(model).where(model.visitor_id == viewer))
+               for model in (VisitorDay, VisitorProduct))
+    forget_visitor(session, a.shop, session.get(Visitor, viewer), clock.now())
+    session.commit()
+    for model in (VisitorDay, VisitorProduct, VisitorPage, VisitorSummary):
+        assert session.scalar(sa.select(sa.func.count()).select_from(model).where(model.visitor_id == viewer)) == 0
+    assert compute_stats(session, a.shop.id, RANGE)["funnel"]["visitors"] == before["visitors"] - 1
