@@ -2,9 +2,9 @@
 
 The figures are sums of ``stat_days`` and ``visitor_days`` rows (``server.core.rollups``, kept by
 triggers as pushes, clicks, orders, subscriptions and events are written), so a range costs its
-days, not the rows behind them. Days are UTC calendar days; ``from`` and ``to`` are both included. Money is returned as a
-string with two decimals (``"123.40"``), summed exactly in the database's NUMERIC and never
-passed through a float; GMV is in the shop's one currency.
+days, not the rows behind them. Days are UTC calendar days; ``from`` and ``to`` are both
+included. Money is returned as a string with two decimals (``"123.40"``), summed exactly as whole
+cents and never passed through a float; GMV is in the shop's one currency.
 """
 from __future__ import annotations
 
@@ -89,6 +89,10 @@ def _day_key(value: Any) -> str:
     return value.isoformat() if isinstance(value, date) else str(value)
 
 
+_COUNTERS = (StatDay.sent, StatDay.unique_clicks, StatDay.failed, StatDay.clicks, StatDay.clicks_a1,
+             StatDay.clicks_a2, StatDay.orders, StatDay.gmv_cents, StatDay.new_subs)
+
+
 def _rollup_sums(session: orm.Session, shop_id: int, rng: DateRange) -> dict[str, Any]:
     """The range's ``stat_days`` summed per kind: ``{kind: row}``."""
     return {row.kind: row for row in session.execute(
@@ -96,10 +100,6 @@ def _rollup_sums(session: orm.Session, shop_id: int, rng: DateRange) -> dict[str
         .where(StatDay.shop_id == shop_id, StatDay.day >= rng.first, StatDay.day <= rng.last)
         .group_by(StatDay.kind)
     ).all()}
-
-
-_COUNTERS = (StatDay.sent, StatDay.unique_clicks, StatDay.failed, StatDay.clicks, StatDay.clicks_a1,
-             StatDay.clicks_a2, StatDay.orders, StatDay.gmv_cents, StatDay.new_subs)
 
 
 def _cents(value: Any) -> Decimal:
