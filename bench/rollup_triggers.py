@@ -6,7 +6,8 @@ On a fresh SQLite file and a fresh PostgreSQL schema (``BENCH_DATABASE_URL`` or
 ``TEST_DATABASE_URL``), groups of 300 events (100 requests of 3: a page view, a product view, a
 cart, as ``collect_load.py`` posts them) are inserted with the collect's own statement
 (``collect.events._INSERT_EVENTS``), alternately with the triggers (``server.core.rollups``) and
-without them; the medians of each are printed.
+without them; the medians of each are printed. Then the same for the dispatcher's outcome write
+(``outbox.claim.record_outcomes``) of 500 sent pushes.
 """
 import json
 import os
@@ -24,6 +25,7 @@ import sqlalchemy as sa  # noqa: E402
 from server.collect.events import _INSERT_EVENTS, _time_text  # noqa: E402
 from server.core import rollups  # noqa: E402
 from server.core.models import Base  # noqa: E402
+from server.outbox.claim import Outcome, record_outcomes  # noqa: E402
 from server.merchant.shops import create_shop  # noqa: E402
 
 
@@ -68,10 +70,38 @@ def run(url: str, dialect: str) -> None:
             r = c.execute(_INSERT_EVENTS[dialect], {"batches": batches, "rows": rows})
             list(r)
         times[triggers].append(time.perf_counter() - began)
-    engine.dispose()
     with_t, without = statistics.median(times[True][1:]), statistics.median(times[False][1:])
     print(f"{dialect}: a group of 300 events (100 requests of 3): {without*1000:.1f} ms without triggers, "
           f"{with_t*1000:.1f} ms with (x{with_t/without:.2f}); per event {without/300*1e6:.0f} us -> {with_t/300*1e6:.0f} us")
+
+    # The dispatcher's outcome write (``outbox.claim.record_outcomes``) of 500 sent pushes.
+    stamp = now if dialect == "postgresql" else now.replace(tzinfo=None)
+    with engine.begin() as c:
+        c.execute(sa.text(
+            "INSERT INTO pushes (shop_id, kind, dedupe_key, step, visitor_id, status, due_at, attempts, title, body, "
+            "url, ttl, urgency, created_at) SELECT :s, 'welcome', 'k' || g.i, 0, :v, 'sending', :t, 1, 't', 'b', "
+            "'u', 60, 'normal', :t FROM (WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g "
+            "WHERE i < 10000) SELECT i FROM g) AS g"), {"s": shop_id, "v": vids[0], "t": stamp})
+        ids = [r[0] for r in c.execute(sa.text("SELECT id FROM pushes ORDER BY id"))]
+    times = {True: [], False: []}
+    for round_ in range(20):
+        want = round_ % 2 == 0
+        if want != triggers:
+            with engine.begin() as c:
+                for st in (rollups.trigger_sql if want else rollups.drop_sql)(dialect):
+                    c.exec_driver_sql(st)
+            triggers = want
+        outcomes = [Outcome(push_id=i, claimed_attempts=1, status="sent", attempts=1, due_at=now, http_status=201,
+                            sent_at=now) for i in ids[round_ * 500:(round_ + 1) * 500]]
+        began = time.perf_counter()
+        with sa.orm.Session(engine) as session:
+            record_outcomes(session, outcomes)
+            session.commit()
+        times[triggers].append(time.perf_counter() - began)
+    engine.dispose()
+    with_t, without = statistics.median(times[True][1:]), statistics.median(times[False][1:])
+    print(f"{dialect}: the outcome write of 500 sent pushes: {without*1000:.1f} ms without triggers, "
+          f"{with_t*1000:.1f} ms with; per push {without/500*1e6:.0f} us -> {with_t/500*1e6:.0f} us")
 
 def main() -> None:
     run(f"sqlite:///{tempfile.mkdtemp()}/rollups.db", "sqlite")
