@@ -62,8 +62,9 @@ def with_schema(url: str, schema: str) -> str:
     return f"{url}{sep}options=-csearch_path%3D{schema}"
 
 
-def prepare_database(url: str, vapid_file: str) -> str:
-    """Create the tables and one shop; return the shop's public key."""
+def prepare_database(url: str, vapid_file: str, rollups: bool = True) -> str:
+    """Create the tables and one shop; return the shop's public key. ``rollups=False`` drops the
+    rollups' triggers (``server.core.rollups``): the database of a ``--compare`` tree older than them."""
     from server import create_app
     from server.core.clock import utcnow
     from server.core.db import get_db, session_scope
@@ -71,6 +72,12 @@ def prepare_database(url: str, vapid_file: str) -> str:
 
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     Base.metadata.create_all(engine)
+    if not rollups:
+        from server.core.rollups import drop_sql
+
+        with engine.begin() as conn:
+            for statement in drop_sql(engine.dialect.name):
+                conn.exec_driver_sql(statement)
     engine.dispose()
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "VAPID_PRIVATE_KEY_FILE": vapid_file,
                       "INSTANCE_PATH": str(Path(vapid_file).parent / "instance")})
@@ -227,7 +234,7 @@ def main() -> int:
                         with admin.begin() as conn:
                             conn.execute(sa.text(f'CREATE SCHEMA "{schemas[-1]}"'))
                         url = with_schema(PG_URL, schemas[-1])
-                    key = prepare_database(url, vapid_file)
+                    key = prepare_database(url, vapid_file, (tree / "server" / "core" / "rollups.py").exists())
                     journal_dir = tmp / f"journal-{backend}-{n}"
                     env = {**base_env, "DATABASE_URL": url, "COLLECT_JOURNAL_DIR": str(journal_dir)}
                     server = Server(f"{backend}-{n}", "wsgi:app", f"/v1/shops/{key}/events", env, args, tmp,

@@ -14,14 +14,21 @@ with the test client, the dispatcher's pass, the sweeps the dispatcher runs):
   local HTTP sink answering 201 (``send_bench.sink_main``);
 - ``leave sweep``: the dispatcher's sweeps with the same 1,000 engaged subscribers silent for an
   hour (their browse reminders planned);
-- ``stats``: ``GET /v1/admin/stats`` for 30 days, the big shop;
+- ``stats``: ``GET /v1/admin/stats`` for 30 days, the big shop (the guardrails included);
+- ``stats figures``: ``reports.stats.compute_stats`` for the same 30 days (the rollups), and
+  ``(previous code)``: the Overview's previous aggregates over raw rows (``bench/scale_baseline.py``),
+  checked to give the same figures;
 - ``push records`` / ``visitor records``: page 1 of ``GET /v1/admin/pushes`` and ``/visitors``;
 - ``preview``: ``POST /v1/admin/campaigns/{id}/preview`` of a campaign to "viewed a product page
-  in 30 days";
+  in 30 days" (``viewed_collection`` on ``/products/``);
+- ``segment viewed_product`` / ``segment viewed_collection``: ``planning.segments.count`` of
+  "viewed product p7 in 30 days" and of the preview's condition (from the visitor summaries), and
+  their ``(previous code)``: the same counts as probes of the events, checked to be equal;
 - ``campaign``: a campaign to every subscriber of the big shop, from ``send`` until every row is
   planned by the dispatcher's sweeps (rows/s; one run).
 
-Each figure is the median of ``--runs``; the table gives both sizes and the ratio. The PostgreSQL
+Each figure is the median of ``--runs``; the table gives both sizes and the ratio, and for the
+operations with a baseline how many times faster than their previous code at each size. The PostgreSQL
 URL comes from ``--database-url``, ``BENCH_DATABASE_URL`` or ``TEST_DATABASE_URL``.
 """
 from __future__ import annotations
@@ -44,22 +51,31 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
+from bench import scale_baseline  # noqa: E402
 from bench.send_bench import sink_main  # noqa: E402
 from server import create_app  # noqa: E402
 from server.core.clock import FrozenClock  # noqa: E402
 from server.core.db import get_db  # noqa: E402
-from server.core.models import Base  # noqa: E402
+from server.core.models import Base, Shop  # noqa: E402
 from server.delivery.push.vapid import init_keys  # noqa: E402
 from server.delivery.runtime import close_delivery, get_dispatcher  # noqa: E402
 from server.merchant.shop_admin import create_shop  # noqa: E402
-from server.planning import hooks  # noqa: E402
+from server.planning import hooks, segments  # noqa: E402
+from server.reports import stats  # noqa: E402
+from server.reports.stats import parse_range  # noqa: E402
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 DAYS = 90
 SPAN = DAYS * 86400
 PUSHES_PER_SUBSCRIPTION = 4
 DUE = 1000
-OPERATIONS = ("dispatch", "leave sweep", "stats", "push records", "visitor records", "preview", "campaign")
+OPERATIONS = ("dispatch", "leave sweep", "stats", "stats figures", "stats figures (previous code)", "push records",
+              "visitor records", "preview", "segment viewed_product", "segment viewed_product (previous code)",
+              "segment viewed_collection", "segment viewed_collection (previous code)", "campaign")
+# Each of these against its previous code in the same run (``bench/scale_baseline.py``).
+BASELINES = {op: f"{op} (previous code)" for op in ("stats figures", "segment viewed_product",
+                                                     "segment viewed_collection")}
+PRODUCT = "p7"  # a product the seed's product views name (p0 .. p199)
 
 
 class Sql:
@@ -170,7 +186,8 @@ def seed(engine: sa.Engine, visitors: int, events_per_visitor: int, sink: str) -
     with engine.connect() as conn:
         if sql.pg:
             auto = conn.execution_options(isolation_level="AUTOCOMMIT")
-            for table in ("visitors", "subscriptions", "events", "pushes", "clicks", "orders"):
+            for table in ("visitors", "subscriptions", "events", "pushes", "clicks", "orders", "stat_days",
+                          "visitor_days", "visitor_products", "visitor_summaries"):
                 auto.execute(sa.text(f"VACUUM ANALYZE {table}"))  # this schema's tables only
         else:
             conn.execute(sa.text("ANALYZE"))
@@ -259,6 +276,16 @@ def measure(url: str, size: int, args: argparse.Namespace, sink: str, key_file: 
     median_time(leave, args.runs)
     results["leave sweep"] = statistics.median(results.pop("sweep_runs"))
     results["stats"] = median_time(lambda: get("/v1/admin/stats"), args.runs)
+    rng = parse_range(None, None, NOW)
+    figures: dict[str, Any] = {}
+
+    def stats_with(module: Any, name: str) -> None:
+        with database.sessionmaker() as session:
+            figures[name] = module.compute_stats(session, shop_id, rng)
+
+    results["stats figures"] = median_time(lambda: stats_with(stats, "rollups"), args.runs)
+    results["stats figures (previous code)"] = median_time(lambda: stats_with(scale_baseline, "rows"), args.runs)
+    assert figures["rollups"] == figures["rows"], (figures["rollups"], figures["rows"])
     results["push records"] = median_time(lambda: get("/v1/admin/pushes"), args.runs)
     results["visitor records"] = median_time(lambda: get("/v1/admin/visitors"), args.runs)
     made = client.post("/v1/admin/campaigns", headers=auth, json={
@@ -266,11 +293,36 @@ def measure(url: str, size: int, args: argparse.Namespace, sink: str, key_file: 
                                                           "days": 30}]})
     assert made.status_code == 201, made.get_data(as_text=True)
     preview = f"/v1/admin/campaigns/{made.get_json()['id']}/preview"
+
     def preview_audience() -> None:
         response = client.post(preview, headers=auth)
         assert response.status_code == 200 and response.get_json()["audience"] > 0, response.get_data(as_text=True)
 
     results["preview"] = median_time(preview_audience, args.runs)
+    # The two "viewed" conditions counted directly, against their previous code: the same audience.
+    audience: dict[str, int] = {}
+    conditions = {
+        "segment viewed_product": ({"type": "viewed_product", "product_id": PRODUCT, "days": 30},
+                                   lambda session, shop: scale_baseline.viewed_product_count(
+                                       session, shop, PRODUCT, 30, clock.now())),
+        "segment viewed_collection": ({"type": "viewed_collection", "path_prefix": "/products/", "days": 30},
+                                      lambda session, shop: scale_baseline.viewed_collection_count(
+                                          session, shop, "/products/", 30, clock.now())),
+    }
+    for name, (condition, before) in conditions.items():
+        parsed = segments.parse_segment([condition])
+
+        def count(name: str = name, parsed: Any = parsed) -> None:
+            with database.sessionmaker() as session:
+                audience[name] = segments.count(session, session.get(Shop, shop_id), parsed, clock.now())
+
+        def count_before(name: str = name, before: Any = before) -> None:
+            with database.sessionmaker() as session:
+                audience[f"{name} before"] = before(session, session.get(Shop, shop_id))
+
+        results[name] = median_time(count, args.runs)
+        results[f"{name} (previous code)"] = median_time(count_before, args.runs)
+        assert audience[name] == audience[f"{name} before"] > 0, audience
     results["campaign"] = plan_campaign(app, client, auth, database, clock)
     close_delivery(app)
     database.dispose()
@@ -372,6 +424,11 @@ def main() -> None:
             print(f"| --- | {' | '.join('---:' for _ in sizes)} | ---: |")
             for op in OPERATIONS:
                 print(f"| {op} | {' | '.join(fmt(f[op]) for f in figures)} | {ratio(figures[0][op], figures[-1][op])} |")
+            print()
+            print(f"| previous code / this code, same run | {' | '.join(f'{s:,} visitors' for s in sizes)} |")
+            print(f"| --- | {' | '.join('---:' for _ in sizes)} |")
+            for op, before in BASELINES.items():
+                print(f"| {op} | {' | '.join(f'{f[before] / f[op]:.1f}' for f in figures)} |")
             print(flush=True)
     finally:
         sink_process.terminate()

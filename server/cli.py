@@ -43,6 +43,7 @@ shop_cli = AppGroup("shop", help="Shops.")
 demo_cli = AppGroup("demo", help="The demo shop that `make run` serves.")
 users_cli = AppGroup("users", help="Staff accounts: dashboard log-ins with an e-mail and password.")
 DEMO_OWNER = "owner@demo.example"
+stats_cli = AppGroup("stats", help="The dashboard's daily rollups.")
 
 
 @db_cli.command("upgrade")
@@ -260,9 +261,34 @@ def users_create(public_key: str, email: str, role: str) -> None:
     click.echo(f"Password (shown once): {password}")
 
 
+@stats_cli.command("rebuild")
+@click.option("--shop", "public_key", help="The shop's public key (default: every shop).")
+def stats_rebuild(public_key: str | None) -> None:
+    """Recompute the daily rollups from the stored rows (triggers keep them; this repairs them).
+
+    The visitor-days before the raw events' retention age are kept as counted: their events may
+    be gone."""
+    from datetime import timedelta
+
+    from server.core import rollups
+    from server.core.clock import get_clock
+    from server.planning.retention import retention_age
+
+    age = retention_age(current_app.config)
+    since = (get_clock().now() - age).date() + timedelta(days=1) if age else None
+    try:
+        with session_scope() as session:
+            shop_id = shop_by_public_key(session, public_key).id if public_key else None
+            written = rollups.rebuild(session.connection(), shop_id, since)
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(json.dumps({"shop": public_key, "visitor_days_since": since.isoformat() if since else None,
+                           "rows": written}))
+
+
 def register_cli(app: Flask) -> None:
     """Attach the command groups to the app."""
-    for group in (db_cli, vapid_cli, shop_cli, demo_cli, users_cli):
+    for group in (db_cli, vapid_cli, shop_cli, demo_cli, users_cli, stats_cli):
         app.cli.add_command(group)
     from server.delivery.commands import dispatch_command, subscriptions_cli, worker_command
     from server.merchant.subscribers_cli import subscribers_cli

@@ -101,6 +101,9 @@ class Settings(BaseModel):
     SUBSCRIPTION_IDLE_DAYS: int = _setting(
         60, "a subscription without a visit, a successful delivery or a click for this long expires (`0`: never)",
         ge=0, le=3650)
+    EVENT_RETENTION_DAYS: int = _setting(
+        180, "raw events older than this are deleted, a slice per sweep; the dashboard's figures and the "
+        "segments' summaries keep what they need (`0`: keep events forever)", ge=0, le=3650)
     COLLECT_JOURNAL_DIR: str | None = _setting(
         None, "where each web process keeps its events journal: a local, persistent disk; created mode 0700, and a "
         "folder that cannot be written stops the start", shown="`instance/journal`")

@@ -5,7 +5,7 @@ Every row below ``Shop`` carries ``shop_id`` so every query can be scoped to one
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column
 
+from server.core import rollups
 from server.core.db import Base, UTCDateTime
 from server.core.kinds import ALERT_KINDS, ALL_KINDS, PRESET_KINDS, TRANSACTIONAL_KINDS
 
@@ -856,3 +857,84 @@ __all__ = [
     "VisitorTag",
     "WebhookReceipt",
 ]
+
+
+class StatDay(Base):
+    """One shop's figures of one UTC day and push kind, kept by triggers (``server.core.rollups``):
+    the Overview sums these rows instead of the pushes, clicks, orders and subscriptions. Kind
+    ``''`` holds what has no kind: unattributed orders and the subscription counts."""
+
+    __tablename__ = "stat_days"
+
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    sent: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    unique_clicks: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    failed: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    clicks: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    clicks_a1: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    clicks_a2: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    orders: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    gmv_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    new_subs: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    subs_opened: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    subs_closed: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+
+
+class VisitorDay(Base):
+    """What one visitor did on one UTC day, kept by triggers (``server.core.rollups``): the
+    funnel's distinct counts read a range's visitor-days, not its events."""
+
+    __tablename__ = "visitor_days"
+    __table_args__ = (sa.Index("ix_visitor_days_shop_day", "shop_id", "day"),)
+
+    visitor_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("visitors.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"))
+    first_seen: Mapped[int] = mapped_column(default=0, server_default="0")
+    events: Mapped[int] = mapped_column(default=0, server_default="0")
+    shopping: Mapped[int] = mapped_column(default=0, server_default="0")  # add_to_cart, checkout_started
+    checkouts: Mapped[int] = mapped_column(default=0, server_default="0")  # platform checkouts started
+    paid: Mapped[int] = mapped_column(default=0, server_default="0")  # paid orders
+
+
+class VisitorProduct(Base):
+    """When a visitor last viewed a product (``product_view``), kept by a trigger on events."""
+
+    __tablename__ = "visitor_products"
+
+    visitor_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("visitors.id", ondelete="CASCADE"), primary_key=True)
+    product_ref: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"))
+    last_viewed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class VisitorPage(Base):
+    """When a visitor last viewed a page (``page_view``, ``product_view``), kept by a trigger on
+    events: its URL up to the query or fragment, at most ``rollups.PAGE_CHARS`` characters."""
+
+    __tablename__ = "visitor_pages"
+    __table_args__ = (sa.Index("ix_visitor_pages_shop_viewed", "shop_id", "last_viewed_at"),)
+
+    visitor_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("visitors.id", ondelete="CASCADE"), primary_key=True)
+    page: Mapped[str] = mapped_column(sa.String(rollups.PAGE_CHARS), primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"))
+    last_viewed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class VisitorSummary(Base):
+    """A visitor's latest cart event (``add_to_cart``, ``cart_update``, ``checkout_started``),
+    kept by a trigger on events: ``carted_not_bought`` reads it, not the events."""
+
+    __tablename__ = "visitor_summaries"
+
+    visitor_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("visitors.id", ondelete="CASCADE"), primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"))
+    last_carted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+@sa.event.listens_for(Base.metadata, "after_create")
+def _rollup_triggers(target: sa.MetaData, connection: sa.Connection, **kw: Any) -> None:
+    """The rollups' triggers, with the tables (``create_all``; migrations create them themselves)."""
+    rollups.create_triggers(connection)

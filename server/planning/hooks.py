@@ -18,6 +18,7 @@ from server.core.vapid_keys import retire_unused
 from server.core.models import Checkout, Order, Shipment, Shop, Subscription, Visitor
 from server.outbox import plan as outbox
 from server.planning.expiry import expire_stale_subscriptions, idle_expiry
+from server.planning.retention import age_out_events, retention_age
 from server.planning import alerts, browse_abandonment, campaigns, checkout_recovery, experiments, rendering, repurchase, shipped, welcome
 
 log = logging.getLogger(__name__)
@@ -124,9 +125,11 @@ def run_sweeps(session: orm.Session, now: datetime, config: Any = None) -> int:
     expired first (privacy; not counted as planned). Running A/B tests set to apply their
     winner automatically are checked (each at most every 10 minutes) before anything is planned;
     campaigns due for planning get their next batch of rows (``campaigns.sweep``). Shops' retiring
-    VAPID keys no live subscription uses any more are retired.
+    VAPID keys no live subscription uses any more are retired. Raw events older than
+    ``EVENT_RETENTION_DAYS`` are deleted, a slice of one shop's per pass (``retention``).
     """
     expire_stale_subscriptions(session, now, idle_expiry(config or {}))
+    age_out_events(session, now, retention_age(config or {}))
     retire_unused(session, now)
     experiments.auto_apply(session, now)
     return browse_abandonment.sweep(session, now) + campaigns.sweep(session, now, config)

@@ -2,8 +2,9 @@
 
 A segment is a list of conditions, all of which must hold (AND); an empty list is every
 active subscription. Each condition becomes one SQL predicate on the subscription (and its
-visitor): columns compared directly, or a correlated ``EXISTS`` on the visitor's events or
-orders (both indexed by visitor). Nothing loops over visitors in Python: the count is one
+visitor): columns compared directly, or a correlated ``EXISTS`` on the visitor's summaries (when
+it last viewed a product, last carted: ``server.core.rollups``, kept by triggers on events),
+or orders (all indexed by visitor). No condition reads the raw events. Nothing loops over visitors in Python: the count is one
 ``SELECT count(*)`` and the planner reads the audience in id-ordered pages of the same query.
 
 Conditions (``type`` and its fields):
@@ -36,13 +37,12 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from sqlalchemy import orm
 
 from server.core.errors import Invalid
-from server.core.models import Event, Order, Shop, Subscription, SubscriptionStatus, Visitor, VisitorTag
+from server.core.models import (Order, Shop, Subscription, SubscriptionStatus, Visitor, VisitorPage, VisitorProduct,
+                                VisitorSummary, VisitorTag)
 from server.planning import countries
 
 MAX_CONDITIONS = 10
 Days = Annotated[int, Field(ge=1, le=3650)]
-CART_EVENTS = ("add_to_cart", "cart_update", "checkout_started")
-VIEW_EVENTS = ("page_view", "product_view")
 
 # Push-service hosts by browser: (exact hosts, host suffixes).
 BROWSER_HOSTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -155,12 +155,6 @@ def effective_zone(shop: Shop) -> sa.ColumnElement[str]:
                             sa.literal(shop.timezone or "UTC"))
 
 
-def _visitor_events(shop_id: int, types: tuple[str, ...], since: datetime) -> Any:
-    return (sa.select(sa.literal(1)).select_from(Event)
-            .where(Event.shop_id == shop_id, Event.visitor_id == Visitor.id, Event.type.in_(types),
-                   Event.occurred_at >= since))
-
-
 def _paid_orders(shop_id: int, since: datetime | None) -> Any:
     query = (sa.select(sa.literal(1)).select_from(Order)
              .where(Order.shop_id == shop_id, Order.visitor_id == Visitor.id, Order.status == "paid"))
@@ -181,17 +175,20 @@ def predicate(condition: Any, shop: Shop, ref: datetime) -> sa.ColumnElement[boo
     if kind == "all":
         return sa.true()
     if kind == "viewed_product":
-        return _visitor_events(shop.id, ("product_view",), since).where(
-            Event.product["id"].as_string() == condition.product_id).exists()
+        return (sa.select(sa.literal(1)).select_from(VisitorProduct)
+                .where(VisitorProduct.visitor_id == Visitor.id, VisitorProduct.product_ref == condition.product_id,
+                       VisitorProduct.last_viewed_at >= since).exists())
     if kind == "viewed_collection":
         prefixes = [origin.rstrip("/") + condition.path_prefix for origin in (shop.origins or [])]
         if not prefixes:
             return sa.false()
-        return _visitor_events(shop.id, VIEW_EVENTS, since).where(
-            sa.or_(*(Event.url.startswith(p, autoescape=True) for p in prefixes))).exists()
+        return (sa.select(sa.literal(1)).select_from(VisitorPage)
+                .where(VisitorPage.visitor_id == Visitor.id, VisitorPage.last_viewed_at >= since,
+                       sa.or_(*(VisitorPage.page.startswith(p, autoescape=True) for p in prefixes))).exists())
     if kind == "carted_not_bought":
-        return sa.and_(_visitor_events(shop.id, CART_EVENTS, since).exists(),
-                       ~_paid_orders(shop.id, since).exists())
+        carted = (sa.select(sa.literal(1)).select_from(VisitorSummary)
+                  .where(VisitorSummary.visitor_id == Visitor.id, VisitorSummary.last_carted_at >= since).exists())
+        return sa.and_(carted, ~_paid_orders(shop.id, since).exists())
     if kind == "bought":
         return _paid_orders(shop.id, since).exists()
     last_seen = sa.func.coalesce(Visitor.last_event_at, Visitor.first_seen_at)

@@ -1,8 +1,10 @@
-"""The merchant's figures over a date range, from aggregate SQL (SQLite and PostgreSQL).
+"""The merchant's figures over a date range, from the daily rollups (SQLite and PostgreSQL).
 
-Days are UTC calendar days; ``from`` and ``to`` are both included. Money is returned as a
-string with two decimals (``"123.40"``), summed exactly in the database's NUMERIC and never
-passed through a float; GMV is in the shop's one currency.
+The figures are sums of ``stat_days`` and ``visitor_days`` rows (``server.core.rollups``, kept by
+triggers as pushes, clicks, orders, subscriptions and events are written), so a range costs its
+days, not the rows behind them. Days are UTC calendar days; ``from`` and ``to`` are both
+included. Money is returned as a string with two decimals (``"123.40"``), summed exactly as whole
+cents and never passed through a float; GMV is in the shop's one currency.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from server.core.errors import Invalid
-from server.core.models import (ALL_KINDS, Checkout, Click, Event, Order, Push, PushStatus, Subscription, SubscriptionStatus, Visitor)
+from server.core.models import ALL_KINDS, StatDay, Subscription, VisitorDay
 
 MAX_DAYS = 366
 # The days a range may name. The calendar's own ends overflow the range arithmetic (the day after
@@ -25,8 +27,6 @@ MAX_DAYS = 366
 FIRST_DAY = date(1970, 1, 1)
 LAST_DAY = date(9998, 12, 31)
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-FAILED_STATUSES = (PushStatus.FAILED.value, PushStatus.EXPIRED.value)
-SHOPPING_EVENTS = ("add_to_cart", "checkout_started")
 CENT = Decimal("0.01")
 
 
@@ -85,108 +85,76 @@ def ratio(part: int, whole: int) -> float:
     return round(min(part / whole, 1.0), 4) if whole else 0.0
 
 
-def _in(column: Any, rng: DateRange) -> Any:
-    return sa.and_(column >= rng.start, column < rng.end)
-
-
-def _day(session: orm.Session, column: Any) -> Any:
-    """The UTC calendar day of a timestamp column, as SQL."""
-    if session.get_bind().dialect.name == "postgresql":
-        return sa.cast(sa.func.timezone("UTC", column), sa.Date)
-    return sa.func.date(column)  # SQLite stores UTC text already
-
-
 def _day_key(value: Any) -> str:
     return value.isoformat() if isinstance(value, date) else str(value)
 
 
-def compute_stats(session: orm.Session, shop_id: int, rng: DateRange) -> dict[str, Any]:
-    """Every figure of ``GET /v1/admin/stats`` for one shop over ``rng`` (see the module doc)."""
-    subs = session.execute(
-        sa.select(
-            # Active at the end of the range: created before it and not ended by then.
-            sa.func.count().filter(
-                Subscription.created_at < rng.end,
-                sa.or_(sa.and_(Subscription.ended_at.is_(None),
-                               Subscription.status == SubscriptionStatus.ACTIVE.value),
-                       Subscription.ended_at >= rng.end)),
-            sa.func.count().filter(_in(Subscription.created_at, rng)),
-        ).where(Subscription.shop_id == shop_id)
-    ).one()
+_COUNTERS = (StatDay.sent, StatDay.unique_clicks, StatDay.failed, StatDay.clicks, StatDay.clicks_a1,
+             StatDay.clicks_a2, StatDay.orders, StatDay.gmv_cents, StatDay.new_subs)
 
-    sent_by_kind = dict(session.execute(
-        sa.select(Push.kind, sa.func.count())
-        .where(Push.shop_id == shop_id, Push.status == PushStatus.SENT.value, _in(Push.sent_at, rng))
-        .group_by(Push.kind)
-    ).all())
-    # Unique clicks: sent pushes whose first click fell in the range (repeat clicks excluded).
-    clicked_by_kind = dict(session.execute(
-        sa.select(Push.kind, sa.func.count())
-        .where(Push.shop_id == shop_id, _in(Push.clicked_at, rng))
-        .group_by(Push.kind)
-    ).all())
-    failed = session.scalar(
-        sa.select(sa.func.count()).where(
-            Push.shop_id == shop_id, Push.status.in_(FAILED_STATUSES),
-            _in(sa.func.coalesce(Push.sent_at, Push.due_at), rng))
-    )
-    clicks_by_kind = dict(session.execute(
-        sa.select(Click.kind, sa.func.count())
-        .where(Click.shop_id == shop_id, _in(Click.clicked_at, rng)).group_by(Click.kind)
-    ).all())
-    paid = sa.and_(Order.shop_id == shop_id, Order.status == "paid", _in(Order.paid_at, rng))
-    orders_by_kind = {kind: (n, total) for kind, n, total in session.execute(
-        sa.select(Order.attributed_kind, sa.func.count(), sa.func.sum(Order.total))
-        .where(paid, Order.attributed_kind.is_not(None)).group_by(Order.attributed_kind)
+
+def _rollup_sums(session: orm.Session, shop_id: int, rng: DateRange) -> dict[str, Any]:
+    """The range's ``stat_days`` summed per kind: ``{kind: row}``."""
+    return {row.kind: row for row in session.execute(
+        sa.select(StatDay.kind, *(sa.func.sum(c).label(c.key) for c in _COUNTERS))
+        .where(StatDay.shop_id == shop_id, StatDay.day >= rng.first, StatDay.day <= rng.last)
+        .group_by(StatDay.kind)
     ).all()}
-    all_orders, all_gmv = session.execute(
-        sa.select(sa.func.count(), sa.func.sum(Order.total)).where(paid)
-    ).one()
 
-    pushes_sent = sum(sent_by_kind.values())
-    unique_clicks = sum(clicked_by_kind.values())
+
+def _cents(value: Any) -> Decimal:
+    return Decimal(int(value or 0)) / 100
+
+
+def compute_stats(session: orm.Session, shop_id: int, rng: DateRange) -> dict[str, Any]:
+    """Every figure of ``GET /v1/admin/stats`` for one shop over ``rng`` (see the module doc),
+    from the daily rollups (``server.core.rollups``): the range's days, not its rows."""
+    if session.get_bind().dialect.name == "postgresql":
+        # The funnel's grouping is estimated costly enough for PostgreSQL to compile it (JIT),
+        # which takes longer than running it: off for the rest of this transaction.
+        session.execute(sa.text("SET LOCAL jit = off"))
+    sums = _rollup_sums(session, shop_id, rng)
+    # Active at the end of the range: opened on or before its last day, less those closed by then.
+    subscribers = session.scalar(
+        sa.select(sa.func.sum(StatDay.subs_opened - StatDay.subs_closed))
+        .where(StatDay.shop_id == shop_id, StatDay.kind == "", StatDay.day <= rng.last))
+
+    def total(name: str, kinds: Any = None) -> int:
+        return sum(int(getattr(row, name) or 0) for kind, row in sums.items() if kinds is None or kind in kinds)
+
+    attributed = [kind for kind in sums if kind != ""]
+    pushes_sent = total("sent")
+    unique_clicks = total("unique_clicks")
     by_kind = {}
     for kind in ALL_KINDS:
-        sent = sent_by_kind.get(kind, 0)
-        n_orders, gmv = orders_by_kind.get(kind, (0, None))
-        by_kind[kind] = {"sent": sent, "clicks": clicks_by_kind.get(kind, 0),
-                         "unique_clicks": clicked_by_kind.get(kind, 0),
-                         "ctr": ratio(clicked_by_kind.get(kind, 0), sent),
-                         "orders": n_orders, "gmv": money(gmv)}
-    for kind, per_action in action_clicks(session, shop_id, rng).items():
-        if kind in by_kind:
-            by_kind[kind]["actions"] = per_action
+        row = sums.get(kind)
+        sent, clicked = (int(row.sent), int(row.unique_clicks)) if row is not None else (0, 0)
+        entry = {"sent": sent, "clicks": int(row.clicks) if row is not None else 0,
+                 "unique_clicks": clicked, "ctr": ratio(clicked, sent),
+                 "orders": int(row.orders) if row is not None else 0,
+                 "gmv": money(_cents(row.gmv_cents if row is not None else 0))}
+        if row is not None and (row.clicks_a1 or row.clicks_a2):
+            entry["actions"] = {"a1": int(row.clicks_a1), "a2": int(row.clicks_a2)}
+        by_kind[kind] = entry
     return {
         "from": rng.first.isoformat(),
         "to": rng.last.isoformat(),
         "currency": None,  # filled in by the caller, which knows the shop
-        "subscribers": subs[0],
-        "new_subscribers": subs[1],
+        "subscribers": int(subscribers or 0),
+        "new_subscribers": total("new_subs"),
         "pushes_sent": pushes_sent,
-        "pushes_failed": failed or 0,
-        "clicks": sum(clicks_by_kind.values()),
+        "pushes_failed": total("failed"),
+        "clicks": total("clicks"),
         "unique_clicks": unique_clicks,
         "ctr": ratio(unique_clicks, pushes_sent),
-        "orders": sum(n for n, _ in orders_by_kind.values()),
-        "gmv": money(sum((Decimal(t) for _, t in orders_by_kind.values() if t is not None), Decimal(0))),
-        "all_orders": all_orders,
-        "all_gmv": money(all_gmv),
+        "orders": total("orders", attributed),
+        "gmv": money(_cents(total("gmv_cents", attributed))),
+        "all_orders": total("orders"),
+        "all_gmv": money(_cents(total("gmv_cents"))),
         "by_kind": by_kind,
         "funnel": funnel(session, shop_id, rng),
         "daily": daily(session, shop_id, rng),
     }
-
-
-def action_clicks(session: orm.Session, shop_id: int, rng: DateRange) -> dict[str, dict[str, int]]:
-    """Clicks on action buttons in the range, per kind: ``{kind: {"a1": n, "a2": n}}`` (only kinds
-    with such clicks; a click on the notification itself is in ``clicks`` only)."""
-    result: dict[str, dict[str, int]] = {}
-    for kind, action, count in session.execute(
-            sa.select(Click.kind, Click.action, sa.func.count())
-            .where(Click.shop_id == shop_id, Click.action.is_not(None), _in(Click.clicked_at, rng))
-            .group_by(Click.kind, Click.action)).all():
-        result.setdefault(kind, {"a1": 0, "a2": 0})[f"a{action}"] = count
-    return result
 
 
 def funnel(session: orm.Session, shop_id: int, rng: DateRange) -> dict[str, int]:
@@ -195,70 +163,52 @@ def funnel(session: orm.Session, shop_id: int, rng: DateRange) -> dict[str, int]
     Each step counts the visitors who reached it *or a later one*, so the funnel is nested
     (visitors ⊇ subscribers ⊇ shoppers ⊇ buyers ⊇ repeat buyers) without dropping anyone: a
     visitor who paid (the orders webhook) is a buyer and a shopper even when the widget never
-    saw a cart, and counts as a visitor of the range. A subscriber has a subscription by the
-    end of the range; a shopper carted or started a checkout in the range; a buyer paid an
-    order in the range; a repeat buyer paid two or more. Set-based: each step is one indexed
-    scan grouped by visitor, outer-joined to the visitors seen.
+    saw a cart, and counts as a visitor of the range. A visitor of the range was first seen,
+    sent an event or paid an order in it; a subscriber has a subscription by the end of the
+    range; a shopper carted or started a checkout in the range; a buyer paid an order in the
+    range; a repeat buyer paid two or more. One pass over the range's ``visitor_days`` grouped
+    by visitor (never the events), and a probe of each one's subscriptions by index.
     """
-    paid = (sa.select(Order.visitor_id.label("vid"), sa.func.count().label("n"))
-            .where(Order.shop_id == shop_id, Order.status == "paid", Order.visitor_id.is_not(None),
-                   _in(Order.paid_at, rng))
-            .group_by(Order.visitor_id).subquery("paid"))
-    seen = sa.union(
-        sa.select(Visitor.id.label("vid")).where(Visitor.shop_id == shop_id, _in(Visitor.first_seen_at, rng)),
-        sa.select(Event.visitor_id).where(Event.shop_id == shop_id, _in(Event.occurred_at, rng)),
-        sa.select(paid.c.vid),
-    ).subquery("seen")
-    subscribed = (sa.select(Subscription.visitor_id.label("vid"))
-                  .where(Subscription.shop_id == shop_id, Subscription.created_at < rng.end)
-                  .group_by(Subscription.visitor_id).subquery("subscribed"))
-    shopping = sa.union(
-        sa.select(Event.visitor_id.label("vid")).where(Event.shop_id == shop_id, Event.type.in_(SHOPPING_EVENTS),
-                                                      _in(Event.occurred_at, rng)),
-        sa.select(Checkout.visitor_id).where(Checkout.shop_id == shop_id, Checkout.visitor_id.is_not(None),
-                                             _in(Checkout.started_at, rng)),
-    ).subquery("shopping")
-    buyer = paid.c.n >= 1
-    shopper = sa.or_(shopping.c.vid.is_not(None), buyer)
+    per_visitor = (
+        sa.select(VisitorDay.visitor_id.label("vid"),
+                  sa.func.sum(VisitorDay.first_seen + VisitorDay.events + VisitorDay.paid).label("seen"),
+                  sa.func.sum(VisitorDay.shopping + VisitorDay.checkouts).label("shopping"),
+                  sa.func.sum(VisitorDay.paid).label("paid"))
+        .where(VisitorDay.shop_id == shop_id, VisitorDay.day >= rng.first, VisitorDay.day <= rng.last)
+        .group_by(VisitorDay.visitor_id).subquery("v"))
+    subscribed = (sa.select(sa.literal(1)).select_from(Subscription)
+                  .where(Subscription.visitor_id == per_visitor.c.vid, Subscription.shop_id == shop_id,
+                         Subscription.created_at < rng.end).exists())
+    buyer = per_visitor.c.paid >= 1
+    shopper = sa.or_(per_visitor.c.shopping > 0, buyer)
     row = session.execute(
         sa.select(
             sa.func.count(),
-            sa.func.count().filter(sa.or_(subscribed.c.vid.is_not(None), shopper)),
+            sa.func.count().filter(sa.or_(shopper, subscribed)),
             sa.func.count().filter(shopper),
             sa.func.count().filter(buyer),
-            sa.func.count().filter(paid.c.n >= 2),
-        ).select_from(seen)
-        .outerjoin(subscribed, subscribed.c.vid == seen.c.vid)
-        .outerjoin(shopping, shopping.c.vid == seen.c.vid)
-        .outerjoin(paid, paid.c.vid == seen.c.vid)
+            sa.func.count().filter(per_visitor.c.paid >= 2),
+        ).select_from(per_visitor).where(per_visitor.c.seen > 0)
     ).one()
     return dict(zip(("visitors", "subscribers", "shoppers", "buyers", "repeat_buyers"), row))
 
 
 def daily(session: orm.Session, shop_id: int, rng: DateRange) -> list[dict[str, Any]]:
     """One entry per day of the range: pushes sent, clicks, attributed orders and GMV."""
-    sent_day = _day(session, Push.sent_at)
-    sent = {_day_key(d): n for d, n in session.execute(
-        sa.select(sent_day, sa.func.count())
-        .where(Push.shop_id == shop_id, Push.status == PushStatus.SENT.value, _in(Push.sent_at, rng))
-        .group_by(sent_day)
-    ).all()}
-    click_day = _day(session, Click.clicked_at)
-    clicks = {_day_key(d): n for d, n in session.execute(
-        sa.select(click_day, sa.func.count())
-        .where(Click.shop_id == shop_id, _in(Click.clicked_at, rng)).group_by(click_day)
-    ).all()}
-    order_day = _day(session, Order.paid_at)
-    orders = {_day_key(d): (n, t) for d, n, t in session.execute(
-        sa.select(order_day, sa.func.count(), sa.func.sum(Order.total))
-        .where(Order.shop_id == shop_id, Order.status == "paid", Order.attributed_kind.is_not(None),
-               _in(Order.paid_at, rng))
-        .group_by(order_day)
+    attributed = StatDay.kind != ""
+    rows = {_day_key(row.day): row for row in session.execute(
+        sa.select(StatDay.day, sa.func.sum(StatDay.sent).label("sent"), sa.func.sum(StatDay.clicks).label("clicks"),
+                  sa.func.sum(StatDay.orders).filter(attributed).label("orders"),
+                  sa.func.sum(StatDay.gmv_cents).filter(attributed).label("gmv"))
+        .where(StatDay.shop_id == shop_id, StatDay.day >= rng.first, StatDay.day <= rng.last)
+        .group_by(StatDay.day)
     ).all()}
     series = []
     for day in rng.days():
         key = day.isoformat()
-        n_orders, gmv = orders.get(key, (0, None))
-        series.append({"date": key, "sent": sent.get(key, 0), "clicks": clicks.get(key, 0),
-                       "orders": n_orders, "gmv": money(gmv)})
+        row = rows.get(key)
+        series.append({"date": key, "sent": int(row.sent or 0) if row else 0,
+                       "clicks": int(row.clicks or 0) if row else 0,
+                       "orders": int(row.orders or 0) if row else 0,
+                       "gmv": money(_cents(row.gmv if row else 0))})
     return series
