@@ -6,8 +6,10 @@ data for the charts travels in a ``<script type="application/json">`` block).
 """
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
+from zoneinfo import available_timezones
 
 from flask import Blueprint, Response, abort, current_app, flash, g, jsonify, redirect, request, session, url_for
 
@@ -294,6 +296,8 @@ def settings() -> Any:
                        "locales": prompt_locales_from_form(form)},
             "frequency_cap_per_24h": _int(form.get("frequency_cap_per_24h")),
             "attribution_hours": _int(form.get("attribution_hours")),
+            "timezone": form.get("timezone", "").strip() or None,
+            "currency": form.get("currency", "").strip().upper() or None,
             "quiet_hours": ({"start": form.get("quiet_start", ""), "end": form.get("quiet_end", "")}
                             if form.get("quiet_start") or form.get("quiet_end") else None),
             "platform": form.get("platform") or "custom",
@@ -318,8 +322,15 @@ def settings() -> Any:
         flash("Settings saved.", "ok")
         return redirect(url_for("dashboard.pages.settings"))
     current = settings_as_json(g.shop)
-    return render_page("admin/settings.html", settings=current, platform_labels=PLATFORM_LABELS,
-                 prompt_locale_rows=locale_rows(current["prompt"].get("locales") or {}), active="settings")
+    return render_page("admin/settings.html", settings=current, platform_labels=PLATFORM_LABELS, zones=zone_names(),
+                       prompt_locale_rows=locale_rows(current["prompt"].get("locales") or {}), active="settings")
+
+
+@functools.cache
+def zone_names() -> tuple[str, ...]:
+    """The time zones the Settings page offers: every name this machine's tz database knows (the
+    check ``server.core.fields.zone`` makes on save), in order; read once, on first use."""
+    return tuple(sorted(available_timezones()))
 
 
 def _int(raw: str | None) -> int | None:
