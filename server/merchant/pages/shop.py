@@ -21,13 +21,15 @@ from server.core.errors import ApiError
 from server.core.models import ALL_KINDS, KINDS
 from server.planning import templates
 from server.merchant import connection, install_check, plugin_zip
-from server.merchant.doors import render_page
+from server.merchant.campaigns import campaign_choices
+from server.merchant.doors import csv_response, render_page
 from server.clicks.service import is_http_url
 from server.merchant.content_forms import (FORM_UNITS, MAX_DELAY_ROWS, actions_from_form, delay_rows, delays_from_form,
                                            locale_rows, locales_from_form, prompt_locales_from_form)
 from server.merchant.coupons import coupon_as_json
 from server.merchant.presets import STEP_KINDS, list_presets, update_preset
-from server.reports.records import list_pushes, list_visitors, read_cursor, read_page
+from server.reports.records import (PUSH_STATUSES, PushFilter, list_pushes, list_visitors, read_cursor, read_page,
+                                    read_push_filter)
 from server.core.shops import shop_cache
 from server.merchant.shops import SettingsUpdate, settings_as_json, update_settings
 from server.reports.first_steps import first_steps
@@ -180,16 +182,24 @@ def preview() -> Response:
 
 @bp.get("/pushes")
 def pushes() -> str:
-    """Push records, filterable by kind and status."""
-    kind, status = request.args.get("kind") or None, request.args.get("status") or None
+    """Push records as a table: filter by campaign, kind, status, days and a search; export as CSV."""
     try:
-        page = list_pushes(get_session(), g.shop.id, kind=kind, status=status,
-                           page=read_page(request.args.get("page")), cursor=read_cursor(request.args.get("cursor")))
+        wanted = read_push_filter(request.args)
+        page = list_pushes(get_session(), g.shop.id, wanted=wanted, page=read_page(request.args.get("page")),
+                           cursor=read_cursor(request.args.get("cursor")))
         error = None
     except ApiError as exc:
-        page, error, kind, status = list_pushes(get_session(), g.shop.id), exc.message, None, None
-    return render_page("admin/pushes.html", page=page.as_json(), kind=kind, status=status, error=error,
-                 kinds=ALL_KINDS, active="pushes")
+        wanted, error = PushFilter(), exc.message
+        page = list_pushes(get_session(), g.shop.id, wanted=wanted)
+    return render_page("admin/pushes.html", page=page.as_json(), wanted=wanted, args=wanted.as_args(), error=error,
+                       kinds=ALL_KINDS, statuses=PUSH_STATUSES, campaigns=campaign_choices(get_session(), g.shop),
+                       active="pushes")
+
+
+@bp.get("/pushes.csv")
+def pushes_csv() -> Response:
+    """The records the page's filters select, as a CSV download."""
+    return csv_response(g.shop, read_push_filter(request.args))
 
 
 @bp.get("/visitors")

@@ -244,8 +244,8 @@ def test_push_records_page_shows_the_first_checkout_step_as_step_1(client, new_s
     page = client.get("/admin/pushes").get_data(as_text=True)
 
     def event_of(push):
-        card = page.split(f'data-push="{push.id}"', 1)[1].split("</article>", 1)[0]
-        return re.search(r"<dt>Event</dt><dd>(.*?)</dd>", card).group(1)
+        row = page.split(f'data-push="{push.id}"', 1)[1].split("</tr>", 1)[0]
+        return re.search(r'<span class="event-name">(.*?)</span>', row).group(1)
 
     assert event_of(first) == "Checkout recovery (step 1)"
     assert event_of(second) == "Checkout recovery (step 2)"
