@@ -15,12 +15,14 @@ def register(app: Flask) -> None:
     from server.merchant.api import privacy as privacy_api, shop as shop_api, vapid_keys as vapid_keys_api
     from server.merchant.pages import campaigns as campaigns_pages, connect as connect_pages, coupons as coupons_pages
     from server.merchant.pages import experiments as experiments_pages, shop as shop_pages
+    from server.merchant.pages import test_devices as test_devices_pages
 
     if not doors.api._blueprints:  # children attach once a process; a door can't change after its first app
         for child in (shop_api.bp, campaigns_api.bp, coupons_api.bp, experiments_api.bp, privacy_api.bp,
                       vapid_keys_api.bp):
             doors.api.register_blueprint(child)
-        for child in (shop_pages.bp, campaigns_pages.bp, connect_pages.bp, coupons_pages.bp, experiments_pages.bp):
+        for child in (shop_pages.bp, campaigns_pages.bp, connect_pages.bp, coupons_pages.bp, experiments_pages.bp,
+                      test_devices_pages.bp):
             doors.dashboard.register_blueprint(child)
     app.register_blueprint(doors.api)
     app.register_blueprint(doors.dashboard)

@@ -23,7 +23,7 @@ from sqlalchemy import orm
 
 from server.core.db import UTCDateTime
 from server.core.errors import Invalid
-from server.core.models import (ALL_KINDS, CAMPAIGN_KIND, Campaign, Checkout, Click, Event, Order, Push, PushStatus, Subscription, SubscriptionStatus, Visitor)
+from server.core.models import (CAMPAIGN_KIND, RECORD_KINDS, TEST_DEVICE_PREFIX, Campaign, Checkout, Click, Event, Order, Push, PushStatus, Subscription, SubscriptionStatus, Visitor)
 from server.clicks.service import is_http_url
 from server.delivery.policy import is_test_push
 from server.planning.campaigns import group_key as campaign_group_key
@@ -149,8 +149,8 @@ def read_push_filter(args: Mapping[str, str]) -> PushFilter:
     """A filter from a query string (``kind``, ``status``, ``visitor``, ``campaign``, ``from``,
     ``to`` as YYYY-MM-DD UTC days, both included, and ``q``); raises Invalid."""
     kind, status = args.get("kind") or None, args.get("status") or None
-    if kind and kind not in ALL_KINDS:
-        raise Invalid(f"kind must be one of {', '.join(ALL_KINDS)}", code="invalid_field")
+    if kind and kind not in RECORD_KINDS:
+        raise Invalid(f"kind must be one of {', '.join(RECORD_KINDS)}", code="invalid_field")
     if status and status not in PUSH_STATUSES:
         raise Invalid(f"status must be one of {', '.join(PUSH_STATUSES)}", code="invalid_field")
     raw_campaign = (args.get("campaign") or "").strip()
@@ -328,7 +328,8 @@ def export_pushes_csv(session: orm.Session, shop_id: int, wanted: PushFilter) ->
 def list_visitors(session: orm.Session, shop_id: int, *, subscribed: bool | None = None, page: int = 1,
                   per_page: int = PER_PAGE, cursor: Cursor | None = None) -> Page:
     """The shop's visitor records, newest first (after ``cursor``, else page ``page``), with their counts."""
-    conditions = [Visitor.shop_id == shop_id]
+    # A test device's own visitor is no visitor of the shop.
+    conditions = [Visitor.shop_id == shop_id, Visitor.visitor_key.not_like(TEST_DEVICE_PREFIX + "%")]
     active_sub = sa.exists().where(Subscription.visitor_id == Visitor.id,
                                    Subscription.status == SubscriptionStatus.ACTIVE.value)
     if subscribed is not None:

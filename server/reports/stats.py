@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from server.core.errors import Invalid
-from server.core.models import (ALL_KINDS, Checkout, Click, Event, Order, Push, PushStatus, Subscription, SubscriptionStatus, Visitor)
+from server.core.kinds import TEST_KIND
+from server.core.models import (ALL_KINDS, TEST_DEVICE_PREFIX, Checkout, Click, Event, Order, Push, PushStatus, Subscription, SubscriptionStatus, Visitor)
 
 MAX_DAYS = 366
 # The days a range may name. The calendar's own ends overflow the range arithmetic (the day after
@@ -28,6 +29,9 @@ _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 FAILED_STATUSES = (PushStatus.FAILED.value, PushStatus.EXPIRED.value)
 SHOPPING_EVENTS = ("add_to_cart", "checkout_started")
 CENT = Decimal("0.01")
+# Test pushes (kind ``test``, sent to the merchant's own devices) and their clicks count nowhere.
+COUNTED_PUSH = Push.kind != TEST_KIND
+COUNTED_CLICK = Click.kind != TEST_KIND
 
 
 @dataclass(frozen=True)
@@ -111,28 +115,28 @@ def compute_stats(session: orm.Session, shop_id: int, rng: DateRange) -> dict[st
                                Subscription.status == SubscriptionStatus.ACTIVE.value),
                        Subscription.ended_at >= rng.end)),
             sa.func.count().filter(_in(Subscription.created_at, rng)),
-        ).where(Subscription.shop_id == shop_id)
+        ).where(Subscription.shop_id == shop_id, Subscription.status != SubscriptionStatus.TEST.value)
     ).one()
 
     sent_by_kind = dict(session.execute(
         sa.select(Push.kind, sa.func.count())
-        .where(Push.shop_id == shop_id, Push.status == PushStatus.SENT.value, _in(Push.sent_at, rng))
+        .where(Push.shop_id == shop_id, Push.status == PushStatus.SENT.value, _in(Push.sent_at, rng), COUNTED_PUSH)
         .group_by(Push.kind)
     ).all())
     # Unique clicks: sent pushes whose first click fell in the range (repeat clicks excluded).
     clicked_by_kind = dict(session.execute(
         sa.select(Push.kind, sa.func.count())
-        .where(Push.shop_id == shop_id, _in(Push.clicked_at, rng))
+        .where(Push.shop_id == shop_id, _in(Push.clicked_at, rng), COUNTED_PUSH)
         .group_by(Push.kind)
     ).all())
     failed = session.scalar(
         sa.select(sa.func.count()).where(
             Push.shop_id == shop_id, Push.status.in_(FAILED_STATUSES),
-            _in(sa.func.coalesce(Push.sent_at, Push.due_at), rng))
+            _in(sa.func.coalesce(Push.sent_at, Push.due_at), rng), COUNTED_PUSH)
     )
     clicks_by_kind = dict(session.execute(
         sa.select(Click.kind, sa.func.count())
-        .where(Click.shop_id == shop_id, _in(Click.clicked_at, rng)).group_by(Click.kind)
+        .where(Click.shop_id == shop_id, _in(Click.clicked_at, rng), COUNTED_CLICK).group_by(Click.kind)
     ).all())
     paid = sa.and_(Order.shop_id == shop_id, Order.status == "paid", _in(Order.paid_at, rng))
     orders_by_kind = {kind: (n, total) for kind, n, total in session.execute(
@@ -183,7 +187,7 @@ def action_clicks(session: orm.Session, shop_id: int, rng: DateRange) -> dict[st
     result: dict[str, dict[str, int]] = {}
     for kind, action, count in session.execute(
             sa.select(Click.kind, Click.action, sa.func.count())
-            .where(Click.shop_id == shop_id, Click.action.is_not(None), _in(Click.clicked_at, rng))
+            .where(Click.shop_id == shop_id, Click.action.is_not(None), _in(Click.clicked_at, rng), COUNTED_CLICK)
             .group_by(Click.kind, Click.action)).all():
         result.setdefault(kind, {"a1": 0, "a2": 0})[f"a{action}"] = count
     return result
@@ -205,12 +209,14 @@ def funnel(session: orm.Session, shop_id: int, rng: DateRange) -> dict[str, int]
                    _in(Order.paid_at, rng))
             .group_by(Order.visitor_id).subquery("paid"))
     seen = sa.union(
-        sa.select(Visitor.id.label("vid")).where(Visitor.shop_id == shop_id, _in(Visitor.first_seen_at, rng)),
+        sa.select(Visitor.id.label("vid")).where(Visitor.shop_id == shop_id, _in(Visitor.first_seen_at, rng),
+                                                 Visitor.visitor_key.not_like(TEST_DEVICE_PREFIX + "%")),
         sa.select(Event.visitor_id).where(Event.shop_id == shop_id, _in(Event.occurred_at, rng)),
         sa.select(paid.c.vid),
     ).subquery("seen")
     subscribed = (sa.select(Subscription.visitor_id.label("vid"))
-                  .where(Subscription.shop_id == shop_id, Subscription.created_at < rng.end)
+                  .where(Subscription.shop_id == shop_id, Subscription.created_at < rng.end,
+                         Subscription.status != SubscriptionStatus.TEST.value)
                   .group_by(Subscription.visitor_id).subquery("subscribed"))
     shopping = sa.union(
         sa.select(Event.visitor_id.label("vid")).where(Event.shop_id == shop_id, Event.type.in_(SHOPPING_EVENTS),
@@ -240,13 +246,13 @@ def daily(session: orm.Session, shop_id: int, rng: DateRange) -> list[dict[str, 
     sent_day = _day(session, Push.sent_at)
     sent = {_day_key(d): n for d, n in session.execute(
         sa.select(sent_day, sa.func.count())
-        .where(Push.shop_id == shop_id, Push.status == PushStatus.SENT.value, _in(Push.sent_at, rng))
+        .where(Push.shop_id == shop_id, Push.status == PushStatus.SENT.value, _in(Push.sent_at, rng), COUNTED_PUSH)
         .group_by(sent_day)
     ).all()}
     click_day = _day(session, Click.clicked_at)
     clicks = {_day_key(d): n for d, n in session.execute(
         sa.select(click_day, sa.func.count())
-        .where(Click.shop_id == shop_id, _in(Click.clicked_at, rng)).group_by(click_day)
+        .where(Click.shop_id == shop_id, _in(Click.clicked_at, rng), COUNTED_CLICK).group_by(click_day)
     ).all()}
     order_day = _day(session, Order.paid_at)
     orders = {_day_key(d): (n, t) for d, n, t in session.execute(

@@ -18,11 +18,12 @@ from server.core.kinds import KIND_LABELS
 from server.core.clock import get_clock
 from server.core.db import get_session
 from server.core.errors import ApiError
-from server.core.models import ALL_KINDS, KINDS
+from server.core.models import KINDS, RECORD_KINDS
 from server.planning import templates
 from server.merchant import connection, install_check, plugin_zip
 from server.merchant.campaigns import campaign_choices
 from server.merchant.doors import csv_response, render_page
+from server.merchant.pages.test_devices import application_server_key
 from server.clicks.service import is_http_url
 from server.merchant.content_forms import (FORM_UNITS, MAX_DELAY_ROWS, actions_from_form, delay_rows, delays_from_form,
                                            locale_rows, locales_from_form, prompt_locales_from_form)
@@ -35,12 +36,11 @@ from server.merchant.shops import SettingsUpdate, settings_as_json, update_setti
 from server.reports.first_steps import first_steps
 from server.reports.guardrails import guardrails
 from server.reports.stats import compute_stats, parse_range
-from server.merchant.trial_pushes import send_test_push
+from server.merchant.test_devices import count_devices, list_test_devices
 from server.core.validation import parse
 
 bp = Blueprint("pages", __name__)
 
-SESSION_VISITOR = "my_visitor_id"
 SESSION_WORKER_FOUND = "worker_found"  # the Install page's check passed (a first step)
 SAMPLE_IMAGE = "admin/sample-product.svg"
 WEBHOOK_TOPICS = ("checkouts", "orders", "shipments", "products")
@@ -93,7 +93,7 @@ def events() -> str:
         preset["delay_rows"] = rows
         preset["locale_rows"] = locale_rows(preset["locales"])
         preset["coupon"] = coupon_as_json(get_session(), g.shop, preset["kind"])
-    return render_page("admin/events.html", presets=presets, my_visitor=session.get(SESSION_VISITOR, ""),
+    return render_page("admin/events.html", presets=presets, test_devices=count_devices(get_session(), g.shop),
                        delay_units=FORM_UNITS, active="events")
 
 
@@ -137,21 +137,6 @@ def save_event(kind: str) -> Response:
     return redirect(url_for("dashboard.pages.events", _anchor=kind))
 
 
-@bp.post("/events/<kind>/test")
-def test_push(kind: str) -> Response:
-    """"Send a test push to me": one push of this kind, due now, to the merchant's browser."""
-    visitor_key = (request.form.get("visitor_id") or "").strip()[:64]
-    try:
-        count = send_test_push(get_session(), g.shop, kind, visitor_key, get_clock().now())
-    except ApiError as exc:
-        get_session().rollback()
-        flash(f"Test push: {exc.message}", "error")
-        return redirect(url_for("dashboard.pages.events", _anchor=kind))
-    session[SESSION_VISITOR] = visitor_key
-    flash(f"Test push queued for {count} subscription(s); it goes out with the next dispatch.", "ok")
-    return redirect(url_for("dashboard.pages.events", _anchor=kind))
-
-
 @bp.post("/preview")
 def preview() -> Response:
     """Render templates with sample data for the live preview (JSON in, JSON out)."""
@@ -192,7 +177,7 @@ def pushes() -> str:
         wanted, error = PushFilter(), exc.message
         page = list_pushes(get_session(), g.shop.id, wanted=wanted)
     return render_page("admin/pushes.html", page=page.as_json(), wanted=wanted, args=wanted.as_args(), error=error,
-                       kinds=ALL_KINDS, statuses=PUSH_STATUSES, campaigns=campaign_choices(get_session(), g.shop),
+                       kinds=RECORD_KINDS, statuses=PUSH_STATUSES, campaigns=campaign_choices(get_session(), g.shop),
                        active="pushes")
 
 
@@ -333,6 +318,8 @@ def settings() -> Any:
         return redirect(url_for("dashboard.pages.settings"))
     current = settings_as_json(g.shop)
     return render_page("admin/settings.html", settings=current, platform_labels=PLATFORM_LABELS, zones=zone_names(),
+                       devices=list_test_devices(get_session(), g.shop),
+                       application_server_key=application_server_key(),
                        prompt_locale_rows=locale_rows(current["prompt"].get("locales") or {}), active="settings")
 
 
