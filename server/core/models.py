@@ -246,6 +246,7 @@ class TestDevice(Base):
     """
 
     __tablename__ = "test_devices"
+    __test__ = False  # a model, not a pytest class (its name starts with "Test")
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"), index=True)
