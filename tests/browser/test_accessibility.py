@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from server.merchant import campaigns
+from server.merchant import campaigns, experiments
 from tests.browser.test_dashboard_pages import live, log_in  # noqa: F401 (a fixture)
 from tests.dashboard_seed import make_event, make_push
-from tests.factories import make_shop, make_subscription, make_visitor
+from tests.factories import make_shop, make_subscription, make_test_device, make_visitor
 
 pytestmark = pytest.mark.browser
 
@@ -48,6 +48,10 @@ def test_the_main_pages_have_no_serious_accessibility_violation(live, browser, s
     running = campaigns.create_campaign(session, new.shop, campaigns.CampaignIn(name="Sale", title="Hi {{ first_name }}",
                                                                                  rate_per_minute=10), clock.now())
     campaigns.send_campaign(session, new.shop, running.id, campaigns.SendIn(mode="now"), clock.now())
+    # A test device (Settings' list) and an experiment (its variants' test buttons).
+    make_test_device(session, new.shop.id, clock.now(), name="Office laptop")
+    experiments.create_experiment(session, new.shop, {"kind": "welcome", "name": "Warmer",
+                                                      "variants": [{"title": "Hi"}, {"title": "Hello"}]}, clock.now())
     session.commit()
     found = {}
 
@@ -62,6 +66,6 @@ def test_the_main_pages_have_no_serious_accessibility_violation(live, browser, s
     log_in(browser, live, new.admin_token)
     for width, height in ((1280, 860), (390, 844)):
         browser.set_window_size(width, height)
-        for path in PAGES + [f"/admin/campaigns/{running.id}"]:  # a running campaign: the live bar
+        for path in PAGES + [f"/admin/campaigns/{running.id}", "/admin/pushes?q=x&status=sent"]:  # live bar; filters
             check(path, width)
     assert found == {}, "\n".join(f"{page}: {v}" for page, vs in found.items() for v in vs)
