@@ -138,14 +138,15 @@ def remove_test_device(session: orm.Session, shop: Shop, device_id: int) -> None
 
 def send_to_test_devices(session: orm.Session, shop: Shop, content: outbox.Rendered, now: datetime) -> int:
     """Plan ``content`` as one ``test`` push, due now, to each of the shop's test devices; return
-    how many. Raises Invalid (``no_test_devices``) when the shop has none."""
+    how many. Raises Invalid (``no_test_devices``) when the shop has none its push service still
+    knows (a device answered 404/410 is listed as no longer reachable until subscribed again)."""
     subscriptions = list(session.scalars(
         sa.select(Subscription).join(TestDevice, TestDevice.subscription_id == Subscription.id)
         .where(TestDevice.shop_id == shop.id, Subscription.status == SubscriptionStatus.TEST.value)
         .order_by(Subscription.id)))
     if not subscriptions:
-        raise Invalid("no test device yet: open Settings in the browser that should get test pushes and "
-                      "subscribe it as a test device", code="no_test_devices")
+        raise Invalid("no test device to send to: open Settings in the browser that should get test pushes "
+                      "and subscribe it as a test device", code="no_test_devices")
     # Rendered already: the plan must not render it again per device (a coupon of kind ``test``).
     fixed = dataclasses.replace(content, source=None)
     return recipients.plan_rows(session, shop=shop, kind=TEST_KIND, subscriptions=subscriptions,

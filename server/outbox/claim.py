@@ -210,7 +210,9 @@ def expire_subscriptions(session: orm.Session, subscription_ids: Iterable[int], 
         return 0
     session.execute(
         sa.update(Subscription)
-        .where(Subscription.id.in_(ids), Subscription.status == SubscriptionStatus.ACTIVE.value)
+        # A test device's subscription ends too: the dashboard lists it as no longer reachable.
+        .where(Subscription.id.in_(ids),
+               Subscription.status.in_((SubscriptionStatus.ACTIVE.value, SubscriptionStatus.TEST.value)))
         .values(status=SubscriptionStatus.EXPIRED.value, ended_at=now, suspect_since=None, suspect_host=None)
         .execution_options(synchronize_session=False)
     )

@@ -269,7 +269,7 @@ def test_send_a_test_to_my_devices_plans_a_test_push_due_now_per_device(client, 
     from tests.factories import make_test_device
     csrf = log_in(client, new_shop.admin_token)
     client.post("/admin/test-devices/send/preset/shipped", data={"csrf_token": csrf})
-    assert "no test device yet" in client.get("/admin/events").get_data(as_text=True)
+    assert "no test device to send to" in client.get("/admin/events").get_data(as_text=True)
     phone = make_test_device(session, new_shop.shop.id, clock.now(), name="Phone")
     visitor = make_visitor(session, new_shop.shop.id, clock.now())
     make_subscription(session, visitor, clock.now())  # a subscriber: gets no test

@@ -85,7 +85,27 @@ def test_tests_of_a_preset_a_campaign_and_a_variant_reach_the_test_device(app, c
     assert session.scalars(sa.select(Subscription.id)).all() == [subscriber.id]
     assert session.scalar(sa.select(sa.func.count()).select_from(Visitor)) == 1
     client.post("/admin/test-devices/send/preset/welcome", data={"csrf_token": csrf})
-    assert "no test device yet" in client.get("/admin/events").get_data(as_text=True)
+    assert "no test device to send to" in client.get("/admin/events").get_data(as_text=True)
+
+
+def test_a_device_the_push_service_forgot_is_listed_as_unreachable_until_subscribed_again(
+        app, client, session, clock, web_push_testing):
+    new = make_shop(session, clock.now())
+    session.commit()
+    csrf = log_in(client, new.admin_token)
+    key = _key_of(client.get("/admin/settings").get_data(as_text=True))
+    device = web_push_testing.subscribe(key)
+    body = {"name": "Old phone", "subscription": {"endpoint": device["endpoint"], "keys": device["keys"]}}
+    assert client.post("/admin/test-devices", headers={"X-CSRFToken": csrf}, json=body).status_code == 201
+    web_push_testing.expire(device["clientHash"])
+    client.post("/admin/test-devices/send/preset/welcome", data={"csrf_token": csrf})
+    assert dispatch(app, clock.now())["expired"] == 1
+    page = client.get("/admin/settings").get_data(as_text=True)
+    assert "no longer reachable" in page and "last test: expired" in page
+    client.post("/admin/test-devices/send/preset/welcome", data={"csrf_token": csrf})
+    assert "no test device to send to" in client.get("/admin/events").get_data(as_text=True)
+    assert client.post("/admin/test-devices", headers={"X-CSRFToken": csrf}, json=body).status_code == 201
+    assert "no longer reachable" not in client.get("/admin/settings").get_data(as_text=True)
 
 
 def test_a_device_is_refused_for_a_bad_subscription_and_scoped_to_its_shop(app, client, session, clock,
