@@ -202,21 +202,21 @@ var ask = (p, k) => {
     host = d.createElement("div"), root = host.attachShadow ? host.attachShadow({mode: "open"}) : host, box, s,
     q = (sel, text) => { var e = box.querySelector(sel); e.textContent = text; return e; },
     close = e => { if (!e.key || e.key == "Escape") { dismiss(p); host.remove(); } },
-    css = `.box{position:fixed;z-index:2147483000;max-width:340px;box-sizing:border-box;
+    css = `.box{position:fixed;z-index:2147483000;left:16px;bottom:16px;max-width:340px;box-sizing:border-box;
 padding:16px 16px 14px;background:#fff;color:#1b1f24;border-radius:12px;border-top:4px solid ${c};
 box-shadow:0 8px 28px #00000038;font:15px/1.4 system-ui,sans-serif}.row{display:flex;gap:10px}
 .bell{flex:none;width:24px;height:24px;fill:${c}}p{margin:0 0 12px}.btns{display:flex;gap:8px;justify-content:flex-end}
 button{font:inherit;font-weight:600;border-radius:8px;padding:8px 14px;cursor:pointer;border:1px solid ${c}}
 .yes{background:${c};color:${.299 * (n >> 16) + .587 * (n >> 8 & 255) + .114 * (n & 255) > 160 ? "#111" : "#fff"}}
 .no{background:#fff;color:#1b1f24;border-color:#c9ced6}button:focus-visible{outline:3px solid #111;outline-offset:2px}
-${p.css || ".box{left:16px;bottom:16px}"}`;
+@media (max-width:480px){.box{left:8px;right:8px;bottom:8px;max-width:none}}`;
   host.id = "pushcart-softask";
   root.innerHTML = `<div class=box role=dialog aria-modal=false aria-labelledby=pc-text><div class=row>
 <svg class=bell viewBox="0 0 24 24" aria-hidden=true><path d="M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22zm7-6V11a7 7 0 0 0-5.5-6.84V3.5a1.5 1.5 0 0 0-3 0v.66A7 7 0 0 0 5 11v5l-2 2v1h18v-1z"/></svg>
 <p id=pc-text></p></div><div class=btns><button class=no></button><button class=yes></button></div></div>`;
   box = root.firstChild;
   q("p", k ? "Add this shop to your Home Screen: Share, then Add to Home Screen, to get notifications"
-    : w.innerWidth < 481 && p.phone_text || p.text || "Get notified about your cart and orders?");
+    : p.text || "Get notified about your cart and orders?");
   q(".no", k ? "OK" : p.no || "Not now").addEventListener("click", safe(close));
   s = q(".yes", p.yes || "Yes, notify me");
   k ? s.remove() : s.addEventListener("click", safe(() => { host.remove(); subscribe().then(yes => yes || dismiss(p)); }));

@@ -27,15 +27,6 @@ DEFAULT_PROMPT: dict[str, Any] = {
     "after_pageviews": 2,
     "after_seconds": 0,
     "dismiss_days": 14,
-    # The soft-ask designer (Settings): button labels ("" = the built-in ones), where the box
-    # stands, the icon in place of the bell ("" = the bell), and the phone's own text and
-    # position ("" = the same as on a desktop).
-    "yes": "",
-    "no": "",
-    "position": "bottom-left",
-    "icon": "",
-    "phone_text": "",
-    "phone_position": "",
 }
 
 

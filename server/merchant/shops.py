@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import orm
 
-from server.core.fields import Currency, Url, zone as known_zone
+from server.core.fields import Currency, zone as known_zone
 from server.core.errors import Invalid
 from server.core.models import PresetSetting, Shop
 from server.planning.content import LOCALE_TAG, normalize_locale
@@ -159,21 +159,12 @@ class PromptLocale(BaseModel):
     no: str = Field(default="", max_length=40)
 
 
-PromptPosition = Literal["bottom-left", "bottom-right", "top", "center"]
-
-
 class PromptSettings(BaseModel):
-    """The soft-ask prompt of the widget (the Settings page's designer)."""
+    """The soft-ask prompt of the widget."""
 
     model_config = ConfigDict(extra="forbid")
     text: str = Field(default=DEFAULT_PROMPT["text"], min_length=1, max_length=300)
     color: str = Field(default=DEFAULT_PROMPT["color"], pattern=r"^#[0-9a-fA-F]{6}$")
-    yes: str = Field(default="", max_length=40)
-    no: str = Field(default="", max_length=40)
-    position: PromptPosition = "bottom-left"
-    icon: Url | Literal[""] = ""
-    phone_text: str = Field(default="", max_length=300)
-    phone_position: PromptPosition | Literal[""] = ""
     after_pageviews: int = Field(default=DEFAULT_PROMPT["after_pageviews"], ge=0, le=100)
     after_seconds: int = Field(default=DEFAULT_PROMPT["after_seconds"], ge=0, le=3600)
     dismiss_days: int = Field(default=DEFAULT_PROMPT["dismiss_days"], ge=0, le=365)
@@ -283,8 +274,7 @@ def update_settings(shop: Shop, update: SettingsUpdate) -> Shop:
             raise Invalid("sw_path must not contain '..'", code="invalid_field")
         shop.sw_path = update.sw_path
     if "prompt" in fields and update.prompt is not None:
-        texts = {name: getattr(update.prompt, name).strip() for name in ("text", "yes", "no", "phone_text")}
-        shop.prompt = {**update.prompt.model_dump(exclude={"locales"}), **texts,
+        shop.prompt = {**update.prompt.model_dump(exclude={"locales"}),
                        "locales": _prompt_locales(update.prompt.locales)}
     if "frequency_cap_per_24h" in fields and update.frequency_cap_per_24h is not None:
         shop.frequency_cap_per_24h = update.frequency_cap_per_24h

@@ -43,8 +43,6 @@ bp = Blueprint("pages", __name__)
 
 SESSION_WORKER_FOUND = "worker_found"  # the Install page's check passed (a first step)
 SAMPLE_IMAGE = "admin/sample-product.svg"
-PROMPT_DESIGN = ("yes", "no", "position", "icon", "phone_text", "phone_position")  # the designer's fields
-PROMPT_POSITIONS = {"bottom-left": "Bottom left", "bottom-right": "Bottom right", "top": "Top", "center": "Centre"}
 WEBHOOK_TOPICS = ("checkouts", "orders", "shipments", "products")
 PLATFORM_LABELS = {"custom": "Custom / other", "shopify": "Shopify", "woocommerce": "WooCommerce"}
 SHOPIFY_TOPICS = (("Checkout creation", "checkouts/create"), ("Checkout update", "checkouts/update"),
@@ -287,8 +285,6 @@ def settings() -> Any:
             "origins": [line.strip() for line in form.get("origins", "").splitlines() if line.strip()],
             "sw_path": form.get("sw_path", ""),
             "prompt": {"text": form.get("prompt_text", ""), "color": form.get("prompt_color", ""),
-                       **{name: form.get(f"prompt_{name}", "").strip() for name in PROMPT_DESIGN},
-                       "position": form.get("prompt_position", "").strip() or "bottom-left",
                        "after_pageviews": _int(form.get("after_pageviews")),
                        "after_seconds": _int(form.get("after_seconds")),
                        "dismiss_days": _int(form.get("dismiss_days")),
@@ -322,7 +318,7 @@ def settings() -> Any:
         return redirect(url_for("dashboard.pages.settings"))
     current = settings_as_json(g.shop)
     return render_page("admin/settings.html", settings=current, platform_labels=PLATFORM_LABELS, zones=zone_names(),
-                       devices=list_test_devices(get_session(), g.shop), positions=PROMPT_POSITIONS,
+                       devices=list_test_devices(get_session(), g.shop),
                        application_server_key=application_server_key(),
                        prompt_locale_rows=locale_rows(current["prompt"].get("locales") or {}), active="settings")
 
