@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import orm
 
-from server.core.models import Push, Subscription, Visitor
+from server.core.models import TEST_DEVICE_PREFIX, Push, Subscription, TestDevice, Visitor
 from server.merchant.shop_admin import NewShop, create_shop
 
 
@@ -80,3 +80,14 @@ def cli_env(app: Any, **extra: str) -> dict[str, str]:
         "LOG_LEVEL": "WARNING",
         **extra,
     }
+
+
+def make_test_device(session: orm.Session, shop_id: int, now: datetime, name: str = "My phone",
+                     **subscription: Any) -> TestDevice:
+    """A test device as the dashboard stores one: its own visitor, a ``test`` subscription, the row."""
+    visitor = make_visitor(session, shop_id, now, visitor_key=TEST_DEVICE_PREFIX + secrets.token_hex(12))
+    sub = make_subscription(session, visitor, now, status="test", **subscription)
+    device = TestDevice(shop_id=shop_id, subscription_id=sub.id, name=name, created_at=now)
+    session.add(device)
+    session.flush()
+    return device

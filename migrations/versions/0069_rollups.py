@@ -5,7 +5,7 @@
 events and checkouts, and a backfill of every shop's existing rows.
 
 Revision ID: 0069
-Revises: 0067
+Revises: 0068
 Create Date: 2026-12-07 14:20:00
 
 """
@@ -18,7 +18,7 @@ from server.core import rollups
 
 # revision identifiers, used by Alembic.
 revision: str = '0069'
-down_revision: Union[str, Sequence[str], None] = '0067'
+down_revision: Union[str, Sequence[str], None] = '0068'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -20,6 +20,7 @@ class Kind:
     marketing: bool  # marketing pushes obey the frequency cap and quiet hours; transactional ones do not
     preset: bool  # has per-shop preset settings (a switch, delays, texts)
     alert: bool = False  # planned from a visitor's "notify me" interest
+    counted: bool = True  # in the stats, the kinds' lists and filters; False only for ``test``
 
 
 REGISTRY: dict[str, Kind] = {kind.name: kind for kind in (
@@ -33,10 +34,15 @@ REGISTRY: dict[str, Kind] = {kind.name: kind for kind in (
     Kind("price_drop", "Price drop", 86400, "normal", marketing=True, preset=True, alert=True),
     # A merchant's one-off push to a segment: marketing, without preset settings.
     Kind("campaign", "Campaign", 86400, "normal", marketing=True, preset=False),
+    # What the merchant sends to their own test devices from the dashboard: at once, never held
+    # by a cap or quiet hours, never in the stats.
+    Kind("test", "Test push", 3600, "high", marketing=False, preset=False, counted=False),
 )}
 
 PRESET_KINDS: tuple[str, ...] = tuple(k.name for k in REGISTRY.values() if k.preset)
 ALERT_KINDS: tuple[str, ...] = tuple(k.name for k in REGISTRY.values() if k.alert)
-ALL_KINDS: tuple[str, ...] = tuple(REGISTRY)
-TRANSACTIONAL_KINDS: frozenset[str] = frozenset(k.name for k in REGISTRY.values() if not k.marketing)
+ALL_KINDS: tuple[str, ...] = tuple(k.name for k in REGISTRY.values() if k.counted)
+TEST_KIND = "test"
+RECORD_KINDS: tuple[str, ...] = tuple(REGISTRY)  # what a push row may be: the counted kinds and ``test``
+TRANSACTIONAL_KINDS: frozenset[str] = frozenset(k.name for k in REGISTRY.values() if not k.marketing and k.counted)
 KIND_LABELS: dict[str, str] = {k.name: k.label for k in REGISTRY.values()}

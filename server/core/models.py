@@ -14,8 +14,9 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.core import rollups
+from server.core.rollups import TEST_DEVICE_PREFIX
 from server.core.db import Base, UTCDateTime
-from server.core.kinds import ALERT_KINDS, ALL_KINDS, PRESET_KINDS, TRANSACTIONAL_KINDS
+from server.core.kinds import ALERT_KINDS, ALL_KINDS, PRESET_KINDS, RECORD_KINDS, TRANSACTIONAL_KINDS
 
 Money = sa.Numeric(14, 2)
 JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
@@ -45,6 +46,9 @@ class SubscriptionStatus(str, enum.Enum):
     ACTIVE = "active"
     EXPIRED = "expired"
     UNSUBSCRIBED = "unsubscribed"
+    # A merchant's test device (``TestDevice``): gets test pushes only, never counted, never an
+    # audience (every audience and count asks for ``active``).
+    TEST = "test"
 
 
 class PushStatus(str, enum.Enum):
@@ -236,6 +240,27 @@ class Subscription(Base):
     # (``server.delivery.storm``). Still ``active``; ``suspect_host`` is that service's origin.
     suspect_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     suspect_host: Mapped[str | None] = mapped_column(sa.String(255))
+
+
+class TestDevice(Base):
+    """A browser the merchant subscribed from the dashboard to receive test pushes.
+
+    Its subscription (status ``test``) belongs to a visitor of its own whose key starts with
+    ``TEST_DEVICE_PREFIX`` (a ``:`` no widget id has), kept out of the visitor records; removing
+    the device deletes that visitor, and with it the subscription.
+    """
+
+    __tablename__ = "test_devices"
+    __test__ = False  # a model, not a pytest class (its name starts with "Test")
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    subscription_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("subscriptions.id", ondelete="CASCADE"),
+                                                 unique=True)
+    name: Mapped[str] = mapped_column(sa.String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 
 
 class PushHost(Base):
@@ -822,6 +847,7 @@ __all__ = [
     "ALERT_KINDS",
     "ALL_KINDS",
     "AuditEntry",
+    "RECORD_KINDS",
     "Base",
     "CAMPAIGN_KIND",
     "Campaign",
@@ -851,8 +877,10 @@ __all__ = [
     "StaffRole",
     "Subscription",
     "SubscriptionStatus",
+    "TEST_DEVICE_PREFIX",
     "TRANSACTIONAL_KINDS",
     "User",
+    "TestDevice",
     "Visitor",
     "VisitorTag",
     "WebhookReceipt",

@@ -45,6 +45,7 @@ class Decision:
 
 SEND = Decision("send")
 _ACTIVE = SubscriptionStatus.ACTIVE.value
+_TEST = SubscriptionStatus.TEST.value
 
 # Test pushes (the dashboard's "send a test push to me") are planned under ``test:`` group keys.
 TEST_GROUP_PREFIX = "test:"
@@ -109,7 +110,9 @@ def _decide(session: orm.Session, push: Any, now: datetime, subscriptions: Mappi
             browse_sent: set[int], previous_steps: dict[tuple[Any, ...], Any], decided_sends: dict[int, int],
             unengaged: set[int]) -> Decision:
     subscription = subscriptions.get(push.subscription_id) if push.subscription_id else None
-    if subscription is None or subscription.status != _ACTIVE:
+    # A test device's subscription (status ``test``) takes test pushes and nothing else.
+    if subscription is None or subscription.status not in ((_ACTIVE, _TEST) if is_test_push(push) else (_ACTIVE,)) \
+            or subscription.ended_at is not None:  # a test device its push service forgot keeps its status
         return Decision("skip", reason="subscription_inactive")
     if is_test_push(push):
         return SEND  # the merchant asked for it just now: no cap, no quiet hours, even if switched off

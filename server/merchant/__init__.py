@@ -17,13 +17,14 @@ def register(app: Flask) -> None:
     from server.merchant.pages import campaigns as campaigns_pages, connect as connect_pages, coupons as coupons_pages
     from server.merchant.pages import account as account_pages, experiments as experiments_pages, onsite as onsite_pages
     from server.merchant.pages import shop as shop_pages, softask as softask_pages, team as team_pages
+    from server.merchant.pages import test_devices as test_devices_pages
 
     if not doors.api._blueprints:  # children attach once a process; a door can't change after its first app
         for child in (shop_api.bp, campaigns_api.bp, coupons_api.bp, experiments_api.bp, privacy_api.bp,
                       vapid_keys_api.bp, onsite_api.bp):
             doors.api.register_blueprint(child)
         for child in (shop_pages.bp, campaigns_pages.bp, connect_pages.bp, coupons_pages.bp, experiments_pages.bp,
-                      onsite_pages.bp, softask_pages.bp, team_pages.bp, account_pages.bp):
+                      onsite_pages.bp, softask_pages.bp, team_pages.bp, account_pages.bp, test_devices_pages.bp):
             doors.dashboard.register_blueprint(child)
     app.register_blueprint(doors.api)
     app.register_blueprint(doors.dashboard)

@@ -345,3 +345,12 @@ def list_campaigns(session: orm.Session, shop: Shop, page: int = 1) -> dict[str,
     pages = max(1, -(-total // PER_PAGE))
     return {"items": [campaign_as_json(c, stats.get(c.id)) for c in campaigns], "page": page,
             "per_page": PER_PAGE, "total": total, "pages": pages, "has_more": page < pages}
+
+
+def campaign_choices(session: orm.Session, shop: Shop) -> list[tuple[int, str]]:
+    """The shop's campaigns that have rows (sending or sent), newest first, as ``(id, name)``:
+    what the push records can be filtered by."""
+    return [(cid, name) for cid, name in session.execute(
+        sa.select(Campaign.id, Campaign.name)
+        .where(Campaign.shop_id == shop.id, Campaign.status != CampaignStatus.DRAFT.value)
+        .order_by(Campaign.id.desc()).limit(500))]

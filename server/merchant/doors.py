@@ -20,7 +20,7 @@ One merchant-side route stands outside both doors on purpose: ``connect_routes``
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -30,13 +30,14 @@ from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
 from wtforms.validators import ValidationError
 
 from server.core.clock import get_clock
-from server.core.db import get_session
+from server.core.db import get_session, session_scope
 from server.core.errors import ApiError, RateLimited, Unauthorized
 from server.core.kinds import KIND_LABELS
 from server.core.limits import check_login, count_failed_login
 from server.core.models import Shop, User
 from server.core.shops import shop_by_admin_token
 from server.merchant import accounts, audit
+from server.reports.records import PushFilter, export_pushes_csv
 
 api = Blueprint("admin_api", __name__, url_prefix="/v1/admin")
 dashboard = Blueprint("dashboard", __name__, url_prefix="/admin")
@@ -192,6 +193,22 @@ def _headers(response: Response) -> Response:
 def _csrf_failed(exc: CSRFError) -> tuple[str, int]:
     return render_template("admin/error.html", shop=g.get("shop"), user=g.get("user"), role=g.get("role"),
                            message="The form expired or was sent from elsewhere. Reload the page and try again."), 400
+
+
+def csv_response(shop: Shop, wanted: PushFilter) -> Response:
+    """The shop's push records under ``wanted`` as a streamed CSV download (either door).
+
+    The rows are read after the view has returned, so with a session of their own, closed when
+    the last row is out or the client goes away (the request's session is closed by then).
+    """
+    app, shop_id = current_app._get_current_object(), shop.id  # type: ignore[attr-defined]
+
+    def rows() -> Iterator[str]:
+        with session_scope(app) as session:
+            yield from export_pushes_csv(session, shop_id, wanted)
+
+    return Response(rows(), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="pushes-{shop.public_key}.csv"', "Cache-Control": "no-store"})
 
 
 def render_page(template: str, **context: Any) -> str:

@@ -214,6 +214,15 @@ def expire_subscriptions(session: orm.Session, subscription_ids: Iterable[int], 
         .values(status=SubscriptionStatus.EXPIRED.value, ended_at=now, suspect_since=None, suspect_host=None)
         .execution_options(synchronize_session=False)
     )
+    # A test device's subscription ends too, keeping its status (so no figure ever counts it): the
+    # dashboard lists it as no longer reachable, and no test push goes to it.
+    session.execute(
+        sa.update(Subscription)
+        .where(Subscription.id.in_(ids), Subscription.status == SubscriptionStatus.TEST.value,
+               Subscription.ended_at.is_(None))
+        .values(ended_at=now)
+        .execution_options(synchronize_session=False)
+    )
     result = session.execute(
         sa.update(Push)
         .where(Push.subscription_id.in_(ids), Push.status == PENDING)
@@ -224,12 +233,12 @@ def expire_subscriptions(session: orm.Session, subscription_ids: Iterable[int], 
 
 
 def subscription_facts(session: orm.Session, ids: set[int], *columns: Any) -> dict[int, Any]:
-    """What the policy reads of each subscription (``status``, ``timezone`` and its visitor's as
+    """What the policy reads of each subscription (``status``, ``ended_at``, ``timezone`` and its visitor's as
     ``visitor_timezone``), plus any other ``columns`` the caller wants, in one query."""
     if not ids:
         return {}
     rows = session.execute(
-        sa.select(Subscription.id, Subscription.status, Subscription.timezone,
+        sa.select(Subscription.id, Subscription.status, Subscription.ended_at, Subscription.timezone,
                   Visitor.timezone.label("visitor_timezone"), *columns)
         .outerjoin(Visitor, Visitor.id == Subscription.visitor_id)
         .where(in_ids(Subscription.id, ids, session))

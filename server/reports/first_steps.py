@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-from server.core.models import Click, Event, Push, PushStatus, Subscription
+from server.core.models import Click, Event, Push, PushStatus, Subscription, SubscriptionStatus
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,8 @@ def _exists(session: orm.Session, query: sa.Select) -> bool:
 def first_steps(session: orm.Session, shop_id: int, worker_checked: bool) -> list[Step]:
     """The five first steps of ``shop_id`` in order, each with ``done`` from the database."""
     tag = _exists(session, sa.select(Event.id).where(Event.shop_id == shop_id))
-    subscriber = _exists(session, sa.select(Subscription.id).where(Subscription.shop_id == shop_id))
+    subscriber = _exists(session, sa.select(Subscription.id).where(
+        Subscription.shop_id == shop_id, Subscription.status != SubscriptionStatus.TEST.value))
     pushed = _exists(session, sa.select(Push.id).where(Push.shop_id == shop_id,
                                                         Push.status == PushStatus.SENT.value))
     clicked = _exists(session, sa.select(Click.id).where(Click.shop_id == shop_id))

@@ -10,9 +10,12 @@ there are more).
 """
 from __future__ import annotations
 
+import csv
+import io
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,15 +23,18 @@ from sqlalchemy import orm
 
 from server.core.db import UTCDateTime
 from server.core.errors import Invalid
-from server.core.models import (ALL_KINDS, Checkout, Click, Event, Order, Push, PushStatus, Subscription, SubscriptionStatus, Visitor, VisitorTag)
+from server.core.models import (CAMPAIGN_KIND, RECORD_KINDS, TEST_DEVICE_PREFIX, Campaign, Checkout, Click, Event, Order, Push, PushStatus, Subscription, SubscriptionStatus, Visitor, VisitorTag)
 from server.clicks.service import is_http_url
-from server.reports.stats import money
+from server.delivery.policy import is_test_push
+from server.planning.campaigns import group_key as campaign_group_key
+from server.reports.stats import FIRST_DAY, LAST_DAY, money
 
 PER_PAGE = 50
 MAX_PAGE = 10_000
 PUSH_STATUSES = tuple(s.value for s in PushStatus)
 PRODUCTS_SHOWN = 5
 COUNT_CAP = 10_000  # rows counted for ``total``; beyond it the total is a floor
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _CURSOR = re.compile(r"^(\d{1,17})-(\d{1,19})$")
 
 
@@ -110,37 +116,123 @@ def _link(value: str | None) -> str | None:
     return value if is_http_url(value) else None
 
 
-def list_pushes(session: orm.Session, shop_id: int, *, kind: str | None = None, status: str | None = None,
-                visitor_key: str | None = None, page: int = 1, per_page: int = PER_PAGE,
-                cursor: Cursor | None = None) -> Page:
-    """The shop's push records, newest due first (after ``cursor``, else page ``page``); raises
-    Invalid for an unknown kind or status."""
-    if kind and kind not in ALL_KINDS:
-        raise Invalid(f"kind must be one of {', '.join(ALL_KINDS)}", code="invalid_field")
+@dataclass(frozen=True)
+class PushFilter:
+    """Which push records to show: every field optional, all of them ANDed.
+
+    ``since``/``until`` bound the due time (``[since, until)``, UTC); ``search`` is a visitor id
+    (exact) or a piece of the title (any case); ``campaign_id`` keeps one campaign's rows.
+    """
+
+    kind: str | None = None
+    status: str | None = None
+    visitor_key: str | None = None
+    campaign_id: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    search: str | None = None
+
+    def as_args(self) -> dict[str, str]:
+        """The filter as the query string that reads back into it (for links and the export)."""
+        args = {"kind": self.kind, "status": self.status, "visitor": self.visitor_key,
+                "campaign": str(self.campaign_id) if self.campaign_id else None,
+                "from": self.since.date().isoformat() if self.since else None,
+                "to": (self.until - timedelta(days=1)).date().isoformat() if self.until else None,
+                "q": self.search}
+        return {name: value for name, value in args.items() if value}
+
+
+MAX_SEARCH = 200
+
+
+def read_push_filter(args: Mapping[str, str]) -> PushFilter:
+    """A filter from a query string (``kind``, ``status``, ``visitor``, ``campaign``, ``from``,
+    ``to`` as YYYY-MM-DD UTC days, both included, and ``q``); raises Invalid."""
+    kind, status = args.get("kind") or None, args.get("status") or None
+    if kind and kind not in RECORD_KINDS:
+        raise Invalid(f"kind must be one of {', '.join(RECORD_KINDS)}", code="invalid_field")
     if status and status not in PUSH_STATUSES:
         raise Invalid(f"status must be one of {', '.join(PUSH_STATUSES)}", code="invalid_field")
+    raw_campaign = (args.get("campaign") or "").strip()
+    if raw_campaign and not (raw_campaign.isdigit() and len(raw_campaign) < 10):
+        raise Invalid("campaign must be a campaign's id", code="invalid_field")
+    since = _day(args.get("from"), "from")
+    until = _day(args.get("to"), "to")
+    if until is not None:
+        until += timedelta(days=1)
+    if since and until and since >= until:
+        raise Invalid("from must not be after to", code="invalid_field")
+    search = (args.get("q") or "").strip()
+    if len(search) > MAX_SEARCH:
+        raise Invalid(f"q is at most {MAX_SEARCH} characters", code="invalid_field")
+    return PushFilter(kind=kind, status=status, visitor_key=(args.get("visitor") or "").strip() or None,
+                      campaign_id=int(raw_campaign) if raw_campaign else None, since=since, until=until,
+                      search=search or None)
+
+
+def _day(raw: str | None, name: str) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        day = date.fromisoformat(raw) if _DAY.fullmatch(raw) else None
+    except ValueError:
+        day = None
+    if day is None or not FIRST_DAY <= day <= LAST_DAY:
+        raise Invalid(f"{name} must be a date as YYYY-MM-DD", code="invalid_field")
+    return datetime.combine(day, time(), tzinfo=timezone.utc)
+
+
+def _push_conditions(shop_id: int, wanted: PushFilter) -> list[Any]:
+    """The WHERE of the shop's push records under ``wanted`` (every one scoped to the shop)."""
     conditions = [Push.shop_id == shop_id]
-    if kind:
-        conditions.append(Push.kind == kind)
-    if status:
-        conditions.append(Push.status == status)
-    if visitor_key:
+    if wanted.kind:
+        conditions.append(Push.kind == wanted.kind)
+    if wanted.status:
+        conditions.append(Push.status == wanted.status)
+    if wanted.visitor_key:
         conditions.append(Push.visitor_id.in_(
-            sa.select(Visitor.id).where(Visitor.shop_id == shop_id, Visitor.visitor_key == visitor_key)))
-    total, capped = _count(session, sa.select(Push.id).where(*conditions))
-    if cursor is not None:
-        conditions.append(_after(Push.due_at, Push.id, cursor))
+            sa.select(Visitor.id).where(Visitor.shop_id == shop_id, Visitor.visitor_key == wanted.visitor_key)))
+    if wanted.campaign_id:
+        conditions.append(Push.group_key == campaign_group_key(wanted.campaign_id))
+    if wanted.since:
+        conditions.append(Push.due_at >= wanted.since)
+    if wanted.until:
+        conditions.append(Push.due_at < wanted.until)
+    if wanted.search:
+        conditions.append(sa.or_(
+            Push.visitor_id.in_(sa.select(Visitor.id).where(Visitor.shop_id == shop_id,
+                                                            Visitor.visitor_key == wanted.search)),
+            sa.func.lower(Push.title).contains(wanted.search.lower(), autoescape=True)))
+    return conditions
+
+
+def _campaign_id(push: Push) -> int | None:
+    """The campaign a row belongs to (its ``campaign:{id}`` group), or None."""
+    prefix, _, rest = (push.group_key or "").partition(":")
+    return int(rest) if prefix == CAMPAIGN_KIND and rest.isdigit() else None
+
+
+def _campaign_names(session: orm.Session, shop_id: int, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    return {cid: name for cid, name in session.execute(
+        sa.select(Campaign.id, Campaign.name).where(Campaign.shop_id == shop_id, Campaign.id.in_(ids)))}
+
+
+def _push_rows(session: orm.Session, shop_id: int, conditions: list[Any], limit: int, offset: int = 0) -> list[Any]:
     clicks = (sa.select(sa.func.count()).where(Click.push_id == Push.id).correlate(Push).scalar_subquery())
-    rows = session.execute(
+    return list(session.execute(
         sa.select(Push, Visitor.visitor_key, clicks.label("clicks"))
         .outerjoin(Visitor, Visitor.id == Push.visitor_id)
         .where(*conditions)
         .order_by(Push.due_at.desc(), Push.id.desc())
-        .limit(per_page + 1).offset(0 if cursor is not None else (page - 1) * per_page)
-    ).all()
-    more, rows = len(rows) > per_page, rows[:per_page]
-    following = str(Cursor(rows[-1][0].due_at, rows[-1][0].id)) if more else None
-    items = [{
+        .limit(limit).offset(offset)
+    ).all())
+
+
+def _push_items(session: orm.Session, shop_id: int, rows: list[Any]) -> list[dict[str, Any]]:
+    names = _campaign_names(session, shop_id, {cid for push, _, _ in rows if (cid := _campaign_id(push))})
+    return [{
         "id": push.id,
         "kind": push.kind,
         "visitor": key,
@@ -161,14 +253,83 @@ def list_pushes(session: orm.Session, shop_id: int, *, kind: str | None = None, 
         "clicked": push.clicked_at is not None,
         "clicked_at": _iso(push.clicked_at),
         "clicks": n_clicks,
+        "campaign": ({"id": cid, "name": names.get(cid)} if (cid := _campaign_id(push)) else None),
+        "variant": push.variant,
+        "test": is_test_push(push),
     } for push, key, n_clicks in rows]
-    return Page(items, None if cursor is not None else page, per_page, total, following, capped)
+
+
+def list_pushes(session: orm.Session, shop_id: int, *, kind: str | None = None, status: str | None = None,
+                visitor_key: str | None = None, page: int = 1, per_page: int = PER_PAGE,
+                cursor: Cursor | None = None, wanted: PushFilter | None = None) -> Page:
+    """The shop's push records under ``wanted`` (or the older ``kind``/``status``/``visitor_key``
+    keywords), newest due first (after ``cursor``, else page ``page``); raises Invalid for an
+    unknown kind or status."""
+    if wanted is None:
+        wanted = read_push_filter({"kind": kind or "", "status": status or "", "visitor": visitor_key or ""})
+    conditions = _push_conditions(shop_id, wanted)
+    total, capped = _count(session, sa.select(Push.id).where(*conditions))
+    if cursor is not None:
+        conditions.append(_after(Push.due_at, Push.id, cursor))
+    rows = _push_rows(session, shop_id, conditions, per_page + 1, 0 if cursor is not None else (page - 1) * per_page)
+    more, rows = len(rows) > per_page, rows[:per_page]
+    following = str(Cursor(rows[-1][0].due_at, rows[-1][0].id)) if more else None
+    return Page(_push_items(session, shop_id, rows), None if cursor is not None else page, per_page, total,
+                following, capped)
+
+
+CSV_COLUMNS = ("id", "time", "kind", "campaign_id", "campaign", "variant", "step", "visitor", "status",
+               "http_status", "error", "title", "body", "url", "clicked", "clicks", "test")
+CSV_BATCH = 500
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: Any) -> Any:
+    """A cell a spreadsheet shows as text: one starting like a formula (= + - @, tab, CR) gets a
+    leading apostrophe (OWASP's CSV injection advice); numbers and empty cells as they are."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def export_pushes_csv(session: orm.Session, shop_id: int, wanted: PushFilter) -> Iterator[str]:
+    """The shop's push records under ``wanted`` as CSV text, a header then a batch of rows at a
+    time (read by keyset, newest first, so memory stays flat however many there are)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def flush() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    writer.writerow(CSV_COLUMNS)
+    yield flush()
+    base = _push_conditions(shop_id, wanted)
+    cursor: Cursor | None = None
+    while True:
+        conditions = base + ([_after(Push.due_at, Push.id, cursor)] if cursor is not None else [])
+        rows = _push_rows(session, shop_id, conditions, CSV_BATCH)
+        for item in _push_items(session, shop_id, rows):
+            campaign = item["campaign"] or {}
+            writer.writerow([csv_safe(v) for v in (
+                item["id"], item["time"], item["kind"], campaign.get("id"), campaign.get("name"), item["variant"],
+                item["step"], item["visitor"], item["status"], item["http_status"], item["error"], item["title"],
+                item["body"], item["url"], "yes" if item["clicked"] else "no", item["clicks"],
+                "yes" if item["test"] else "no")])
+        if rows:
+            yield flush()
+        if len(rows) < CSV_BATCH:
+            return
+        cursor = Cursor(rows[-1][0].due_at, rows[-1][0].id)
 
 
 def list_visitors(session: orm.Session, shop_id: int, *, subscribed: bool | None = None, page: int = 1,
                   per_page: int = PER_PAGE, cursor: Cursor | None = None) -> Page:
     """The shop's visitor records, newest first (after ``cursor``, else page ``page``), with their counts."""
-    conditions = [Visitor.shop_id == shop_id]
+    # A test device's own visitor is no visitor of the shop.
+    conditions = [Visitor.shop_id == shop_id, Visitor.visitor_key.not_like(TEST_DEVICE_PREFIX + "%")]
     active_sub = sa.exists().where(Subscription.visitor_id == Visitor.id,
                                    Subscription.status == SubscriptionStatus.ACTIVE.value)
     if subscribed is not None:

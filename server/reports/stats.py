@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from server.core.errors import Invalid
+from server.core.kinds import TEST_KIND
 from server.core.models import ALL_KINDS, StatDay, Subscription, VisitorDay
 
 MAX_DAYS = 366
@@ -97,7 +98,8 @@ def _rollup_sums(session: orm.Session, shop_id: int, rng: DateRange) -> dict[str
     """The range's ``stat_days`` summed per kind: ``{kind: row}``."""
     return {row.kind: row for row in session.execute(
         sa.select(StatDay.kind, *(sa.func.sum(c).label(c.key) for c in _COUNTERS))
-        .where(StatDay.shop_id == shop_id, StatDay.day >= rng.first, StatDay.day <= rng.last)
+        .where(StatDay.shop_id == shop_id, StatDay.day >= rng.first, StatDay.day <= rng.last,
+               StatDay.kind != TEST_KIND)  # the dashboard's test pushes and their clicks count nowhere
         .group_by(StatDay.kind)
     ).all()}
 
@@ -200,7 +202,8 @@ def daily(session: orm.Session, shop_id: int, rng: DateRange) -> list[dict[str, 
         sa.select(StatDay.day, sa.func.sum(StatDay.sent).label("sent"), sa.func.sum(StatDay.clicks).label("clicks"),
                   sa.func.sum(StatDay.orders).filter(attributed).label("orders"),
                   sa.func.sum(StatDay.gmv_cents).filter(attributed).label("gmv"))
-        .where(StatDay.shop_id == shop_id, StatDay.day >= rng.first, StatDay.day <= rng.last)
+        .where(StatDay.shop_id == shop_id, StatDay.day >= rng.first, StatDay.day <= rng.last,
+               StatDay.kind != TEST_KIND)
         .group_by(StatDay.day)
     ).all()}
     series = []

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from server.merchant import campaign_admin as campaigns, onsite_admin as onsite
+from server.merchant import campaign_admin as campaigns, experiment_admin as experiments, onsite_admin as onsite
 from tests.browser.test_dashboard_pages import live, log_in  # noqa: F401 (a fixture)
 from tests.dashboard_seed import make_event, make_push
-from tests.factories import make_shop, make_subscription, make_visitor
+from tests.factories import make_shop, make_subscription, make_test_device, make_visitor
 
 pytestmark = pytest.mark.browser
 
@@ -51,6 +51,10 @@ def test_the_main_pages_have_no_serious_accessibility_violation(live, browser, s
     campaigns.send_campaign(session, new.shop, running.id, campaigns.SendIn(mode="now"), clock.now())
     message = onsite.create_message(session, new.shop, onsite.parse_message(onsite.seed_template(session, new.shop)),
                                     clock.now())
+    # A test device (Settings' list) and an experiment (its variants' test buttons).
+    make_test_device(session, new.shop.id, clock.now(), name="Office laptop")
+    experiments.create_experiment(session, new.shop, {"kind": "welcome", "name": "Warmer",
+                                                      "variants": [{"title": "Hi"}, {"title": "Hello"}]}, clock.now())
     session.commit()
     found = {}
 
@@ -65,7 +69,7 @@ def test_the_main_pages_have_no_serious_accessibility_violation(live, browser, s
     log_in(browser, live, new.admin_token)
     for width, height in ((1280, 860), (390, 844)):
         browser.set_window_size(width, height)
-        # a running campaign (the live bar) and an on-site message's form and report
-        for path in PAGES + [f"/admin/campaigns/{running.id}", f"/admin/onsite/{message.id}"]:
+        # a running campaign (the live bar), an on-site message's form and report, the records' filters
+        for path in PAGES + [f"/admin/campaigns/{running.id}", f"/admin/onsite/{message.id}", "/admin/pushes?q=x&status=sent"]:
             check(path, width)
     assert found == {}, "\n".join(f"{page}: {v}" for page, vs in found.items() for v in vs)

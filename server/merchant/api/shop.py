@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from server.core.clock import get_clock
 from server.core.db import get_session
@@ -11,13 +11,13 @@ from server.core.errors import Invalid
 from server.merchant import connection, install_check
 from server.merchant.connect import issue_token
 from server.merchant.presets import list_presets
-from server.reports.records import list_pushes, list_visitors, read_cursor, read_page
+from server.reports.records import list_pushes, list_visitors, read_cursor, read_page, read_push_filter
 from server.core.shops import shop_cache
 from server.merchant.shop_admin import (SettingsUpdate, rotate_secret, settings_as_json, update_settings,
                                    without_read_only)
 from server.reports.guardrails import guardrails
 from server.merchant import audit
-from server.merchant.doors import current_actor, current_shop
+from server.merchant.doors import csv_response, current_actor, current_shop
 from server.reports.stats import compute_stats, parse_range
 from server.core.validation import parse, read_json
 
@@ -65,12 +65,18 @@ def get_stats() -> dict[str, Any]:
 
 @bp.get("/pushes")
 def get_pushes() -> dict[str, Any]:
-    """Push records, newest first, filterable by ``kind``, ``status`` and ``visitor``; by ``page``
-    or by ``cursor`` (a page's ``next``)."""
+    """Push records, newest first, filterable by ``kind``, ``status``, ``visitor``, ``campaign``,
+    ``from``/``to`` (UTC days) and ``q`` (a visitor id or part of the title); by ``page`` or by
+    ``cursor`` (a page's ``next``)."""
     args = request.args
-    return list_pushes(get_session(), current_shop().id, kind=args.get("kind") or None,
-                       status=args.get("status") or None, visitor_key=args.get("visitor") or None,
+    return list_pushes(get_session(), current_shop().id, wanted=read_push_filter(args),
                        page=read_page(args.get("page")), cursor=read_cursor(args.get("cursor"))).as_json()
+
+
+@bp.get("/pushes.csv")
+def get_pushes_csv() -> Response:
+    """Every push record the same filters select, as CSV (streamed)."""
+    return csv_response(current_shop(), read_push_filter(request.args))
 
 
 @bp.get("/visitors")

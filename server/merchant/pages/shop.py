@@ -6,8 +6,10 @@ data for the charts travels in a ``<script type="application/json">`` block).
 """
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
+from zoneinfo import available_timezones
 
 from flask import Blueprint, Response, abort, current_app, flash, g, jsonify, redirect, request, session, url_for
 
@@ -16,17 +18,20 @@ from server.core.kinds import KIND_LABELS
 from server.core.clock import get_clock
 from server.core.db import get_session
 from server.core.errors import ApiError
-from server.core.models import ALL_KINDS, KINDS
+from server.core.models import KINDS, RECORD_KINDS
 from server.planning import templates
 from server.merchant import connection, install_check, plugin_zip
 from server.merchant import audit
-from server.merchant.doors import OWNER, current_actor, owner_only, owners_only_refusal, render_page
+from server.merchant.campaign_admin import campaign_choices
+from server.merchant.doors import OWNER, csv_response, current_actor, owner_only, owners_only_refusal, render_page
+from server.merchant.pages.test_devices import application_server_key
 from server.clicks.service import is_http_url
 from server.merchant.content_forms import (FORM_UNITS, MAX_DELAY_ROWS, actions_from_form, delay_rows, delays_from_form,
                                            locale_rows, locales_from_form, prompt_locales_from_form)
 from server.merchant.coupon_admin import coupon_as_json
 from server.merchant.presets import STEP_KINDS, list_presets
-from server.reports.records import list_pushes, list_visitors, read_cursor, read_page
+from server.reports.records import (PUSH_STATUSES, PushFilter, list_pushes, list_visitors, read_cursor, read_page,
+                                    read_push_filter)
 from server.core.shops import shop_cache
 from server.merchant.shop_admin import SettingsUpdate, prompt_as_json, settings_as_json, update_settings
 from server.merchant.softask_admin import design_of
@@ -34,12 +39,11 @@ from server.reports import onsite as onsite_reports
 from server.reports.first_steps import first_steps
 from server.reports.guardrails import guardrails
 from server.reports.stats import compute_stats, parse_range
-from server.merchant.trial_pushes import send_test_push
+from server.merchant.test_devices import count_devices, list_test_devices
 from server.core.validation import parse
 
 bp = Blueprint("pages", __name__)
 
-SESSION_VISITOR = "my_visitor_id"
 SESSION_WORKER_FOUND = "worker_found"  # the Install page's check passed (a first step)
 SAMPLE_IMAGE = "admin/sample-product.svg"
 WEBHOOK_TOPICS = ("checkouts", "orders", "shipments", "products")
@@ -95,7 +99,7 @@ def events() -> str:
         preset["delay_rows"] = rows
         preset["locale_rows"] = locale_rows(preset["locales"])
         preset["coupon"] = coupon_as_json(get_session(), g.shop, preset["kind"])
-    return render_page("admin/events.html", presets=presets, my_visitor=session.get(SESSION_VISITOR, ""),
+    return render_page("admin/events.html", presets=presets, test_devices=count_devices(get_session(), g.shop),
                        delay_units=FORM_UNITS, active="events")
 
 
@@ -139,21 +143,6 @@ def save_event(kind: str) -> Response:
     return redirect(url_for("dashboard.pages.events", _anchor=kind))
 
 
-@bp.post("/events/<kind>/test")
-def test_push(kind: str) -> Response:
-    """"Send a test push to me": one push of this kind, due now, to the merchant's browser."""
-    visitor_key = (request.form.get("visitor_id") or "").strip()[:64]
-    try:
-        count = send_test_push(get_session(), g.shop, kind, visitor_key, get_clock().now())
-    except ApiError as exc:
-        get_session().rollback()
-        flash(f"Test push: {exc.message}", "error")
-        return redirect(url_for("dashboard.pages.events", _anchor=kind))
-    session[SESSION_VISITOR] = visitor_key
-    flash(f"Test push queued for {count} subscription(s); it goes out with the next dispatch.", "ok")
-    return redirect(url_for("dashboard.pages.events", _anchor=kind))
-
-
 @bp.post("/preview")
 def preview() -> Response:
     """Render templates with sample data for the live preview (JSON in, JSON out)."""
@@ -184,16 +173,24 @@ def preview() -> Response:
 
 @bp.get("/pushes")
 def pushes() -> str:
-    """Push records, filterable by kind and status."""
-    kind, status = request.args.get("kind") or None, request.args.get("status") or None
+    """Push records as a table: filter by campaign, kind, status, days and a search; export as CSV."""
     try:
-        page = list_pushes(get_session(), g.shop.id, kind=kind, status=status,
-                           page=read_page(request.args.get("page")), cursor=read_cursor(request.args.get("cursor")))
+        wanted = read_push_filter(request.args)
+        page = list_pushes(get_session(), g.shop.id, wanted=wanted, page=read_page(request.args.get("page")),
+                           cursor=read_cursor(request.args.get("cursor")))
         error = None
     except ApiError as exc:
-        page, error, kind, status = list_pushes(get_session(), g.shop.id), exc.message, None, None
-    return render_page("admin/pushes.html", page=page.as_json(), kind=kind, status=status, error=error,
-                 kinds=ALL_KINDS, active="pushes")
+        wanted, error = PushFilter(), exc.message
+        page = list_pushes(get_session(), g.shop.id, wanted=wanted)
+    return render_page("admin/pushes.html", page=page.as_json(), wanted=wanted, args=wanted.as_args(), error=error,
+                       kinds=RECORD_KINDS, statuses=PUSH_STATUSES, campaigns=campaign_choices(get_session(), g.shop),
+                       active="pushes")
+
+
+@bp.get("/pushes.csv")
+def pushes_csv() -> Response:
+    """The records the page's filters select, as a CSV download."""
+    return csv_response(g.shop, read_push_filter(request.args))
 
 
 @bp.get("/visitors")
@@ -311,6 +308,8 @@ def settings() -> Any:
                        "locales": prompt_locales_from_form(form)},
             "frequency_cap_per_24h": _int(form.get("frequency_cap_per_24h")),
             "attribution_hours": _int(form.get("attribution_hours")),
+            "timezone": form.get("timezone", "").strip() or None,
+            "currency": form.get("currency", "").strip().upper() or None,
             "quiet_hours": ({"start": form.get("quiet_start", ""), "end": form.get("quiet_end", "")}
                             if form.get("quiet_start") or form.get("quiet_end") else None),
             "alert_min_drop_percent": _int(form.get("alert_min_drop_percent")),
@@ -337,8 +336,17 @@ def settings() -> Any:
         flash("Settings saved.", "ok")
         return redirect(url_for("dashboard.pages.settings"))
     current = settings_as_json(g.shop)
-    return render_page("admin/settings.html", settings=current, platform_labels=PLATFORM_LABELS,
-                 prompt_locale_rows=locale_rows(current["prompt"].get("locales") or {}), active="settings")
+    return render_page("admin/settings.html", settings=current, platform_labels=PLATFORM_LABELS, zones=zone_names(),
+                       devices=list_test_devices(get_session(), g.shop),
+                       application_server_key=application_server_key(),
+                       prompt_locale_rows=locale_rows(current["prompt"].get("locales") or {}), active="settings")
+
+
+@functools.cache
+def zone_names() -> tuple[str, ...]:
+    """The time zones the Settings page offers: every name this machine's tz database knows (the
+    check ``server.core.fields.zone`` makes on save), in order; read once, on first use."""
+    return tuple(sorted(available_timezones()))
 
 
 def _int(raw: str | None) -> int | None:

@@ -105,16 +105,18 @@ def test_list_codes_go_to_one_push_each_then_the_text_without_a_coupon(client, s
 
 
 def test_a_test_push_shows_a_sample_code_and_takes_none_from_the_list(client, session, clock, new):
-    from server.merchant.trial_pushes import send_test_push
+    from server.merchant import test_devices
+    from tests.factories import make_test_device
     client.post("/v1/admin/coupons/welcome/codes", data="REAL-1", headers={**auth(new), "Content-Type": "text/plain"})
     client.put("/v1/admin/coupons/welcome", json={"mode": "list"}, headers=auth(new))
     set_welcome(client, new, title="Code {{ coupon }}")
-    sub = subscribers(session, new, clock, 1)[0]
-    visitor = session.get(Visitor, sub.visitor_id)
+    make_test_device(session, new.shop.id, clock.now())
+    shop = session.get(Shop, new.shop.id)
 
-    assert send_test_push(session, session.get(Shop, new.shop.id), "welcome", visitor.visitor_key, clock.now()) == 1
+    content = test_devices.preset_content(session, shop, "welcome")
+    assert test_devices.send_to_test_devices(session, shop, content, clock.now()) == 1
     session.commit()
-    assert list(welcome_titles(session).values()) == ["Code TEST-COUPON"]
+    assert [p.title for p in session.scalars(sa.select(Push).where(Push.kind == "test"))] == ["Code TEST-COUPON"]
     assert client.get("/v1/admin/coupons/welcome", headers=auth(new)).get_json()["remaining"] == 1
 
 

@@ -81,7 +81,7 @@ def test_every_form_needs_the_csrf_token(client, new_shop, session):
     log_in(client, new_shop.admin_token)
     posts = [("/admin/logout", {}), ("/admin/events/welcome", {"action": "toggle", "enabled": "0"}),
              ("/admin/events/welcome", {"title": "x", "delays": "0"}),
-             ("/admin/events/welcome/test", {"visitor_id": "abcdefgh"}),
+             ("/admin/test-devices/send/preset/welcome", {}),
              ("/admin/install/check", {"origin": "https://shop.example"}),
              ("/admin/settings", {"name": "Changed"})]
     for path, data in posts:
@@ -244,8 +244,8 @@ def test_push_records_page_shows_the_first_checkout_step_as_step_1(client, new_s
     page = client.get("/admin/pushes").get_data(as_text=True)
 
     def event_of(push):
-        card = page.split(f'data-push="{push.id}"', 1)[1].split("</article>", 1)[0]
-        return re.search(r"<dt>Event</dt><dd>(.*?)</dd>", card).group(1)
+        row = page.split(f'data-push="{push.id}"', 1)[1].split("</tr>", 1)[0]
+        return re.search(r'<span class="event-name">(.*?)</span>', row).group(1)
 
     assert event_of(first) == "Checkout recovery (step 1)"
     assert event_of(second) == "Checkout recovery (step 2)"
@@ -265,26 +265,26 @@ def test_live_preview_reports_templates_past_the_limits_per_field(client, new_sh
     assert "ZeroDivisionError" in result["errors"]["icon"] and "image" not in result["errors"]
 
 
-def test_send_a_test_push_to_me_plans_a_push_due_now(client, new_shop, session, clock):
-    visitor = make_visitor(session, new_shop.shop.id, clock.now(), visitor_key="merchant-browser-1")
-    sub = make_subscription(session, visitor, clock.now())
-    lonely = make_visitor(session, new_shop.shop.id, clock.now(), visitor_key="no-subscription")
-    session.commit()
+def test_send_a_test_to_my_devices_plans_a_test_push_due_now_per_device(client, new_shop, session, clock):
+    from tests.factories import make_test_device
     csrf = log_in(client, new_shop.admin_token)
-    response = client.post("/admin/events/shipped/test", data={"csrf_token": csrf, "visitor_id": "merchant-browser-1"})
-    assert response.status_code == 302
-    page = client.get("/admin/events").get_data(as_text=True)
-    assert "Test push queued for 1 subscription" in page
-    assert 'value="merchant-browser-1"' in page, "the visitor id is remembered for next time"
+    client.post("/admin/test-devices/send/preset/shipped", data={"csrf_token": csrf})
+    assert "no test device to send to" in client.get("/admin/events").get_data(as_text=True)
+    phone = make_test_device(session, new_shop.shop.id, clock.now(), name="Phone")
+    visitor = make_visitor(session, new_shop.shop.id, clock.now())
+    make_subscription(session, visitor, clock.now())  # a subscriber: gets no test
+    session.commit()
+    response = client.post("/admin/test-devices/send/preset/shipped", data={"csrf_token": csrf})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/admin/events#shipped")
+    assert "Test push on its way to 1 test device." in client.get("/admin/events").get_data(as_text=True)
     session.expire_all()
     push = session.scalars(sa.select(Push)).one()
-    assert (push.kind, push.subscription_id, push.status, push.due_at) == ("shipped", sub.id, "pending", clock.now())
+    assert (push.kind, push.subscription_id, push.status, push.due_at) == ("test", phone.subscription_id, "pending",
+                                                                           clock.now())
     assert push.title == "Your order 1001 has shipped" and push.url.startswith("https://")
-    for visitor_id, message in (("no-subscription", "no active push subscription"), ("unknown-visitor", "no visitor"),
-                                ("<script>", "8 to 64")):
-        client.post("/admin/events/shipped/test", data={"csrf_token": csrf, "visitor_id": visitor_id})
-        assert message in client.get("/admin/events").get_data(as_text=True), visitor_id
-    assert lonely.id and session.scalar(sa.select(sa.func.count()).select_from(Push)) == 1
+    client.post("/admin/test-devices/send/preset/nope", data={"csrf_token": csrf})
+    assert "unknown kind" in client.get("/admin/events").get_data(as_text=True)
+    assert session.scalar(sa.select(sa.func.count()).select_from(Push)) == 1
 
 
 def test_record_pages_go_on_to_older_ones_by_cursor(client, new_shop, session, clock):
