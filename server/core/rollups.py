@@ -143,7 +143,7 @@ PARTS: tuple[Part, ...] = (
          {"subs_closed": _const("1")}, lambda r, d: f"{r}.ended_at IS NOT NULL AND {_not_a_test_device(r)}"),
     Part("visitors", "visitor_days",
          {"shop_id": _col("shop_id"), "visitor_id": _col("id"), "day": _day_of(_col("first_seen_at"))},
-         {"first_seen": _const("1")}, lambda r, d: f"{r}.visitor_key NOT LIKE '{TEST_DEVICE_PREFIX}%'"),
+         {"first_seen": _const("1")}, lambda r, d: f"substr({r}.visitor_key, 1, {len(TEST_DEVICE_PREFIX)}) <> '{TEST_DEVICE_PREFIX}'"),  # no % (psycopg)
     Part("events", "visitor_days",
          {"shop_id": _col("shop_id"), "visitor_id": _col("visitor_id"), "day": _day_of(_col("occurred_at"))},
          {"events": _const("1"), "shopping": _case(lambda r, d: f"{r}.type IN ({_quoted(SHOPPING_EVENTS)})")},
