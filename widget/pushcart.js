@@ -110,7 +110,7 @@ var coach = () => !ok() && (/iP(hone|ad|od)/.test(nav.userAgent) || nav.platform
   && nav.standalone !== true && !(w.matchMedia && w.matchMedia("(display-mode: standalone)").matches)
   && !!d.querySelector("link[rel=manifest]");
 var config = () => {
-  if (!cfg) (cfg = call(`/config?locale=${encodeURIComponent(nav.language)}&page=${encodeURIComponent(loc.pathname)}`)).catch(e => { cfg = 0; log(e); });
+  if (!cfg) (cfg = call(`/config?locale=${encodeURIComponent(nav.language)}&page=${encodeURIComponent(loc.pathname + (loc.search.match(/[?&]pushcart_preview=[^&]*/) || ""))}`)).catch(e => { cfg = 0; log(e); });
   return cfg;
 };
 var sw = c => { // our script URL, and a scope of our own: never the shop's own worker

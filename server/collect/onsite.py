@@ -22,6 +22,15 @@ for the dwell, the answer names the dwell at which to ask again (``next``); when
 intent is missing, it says to ask again on exit (``exit``). A running experiment on the message
 (kind ``onsite:{id}``, ``server.planning.experiments``) gives each visitor a stable variant of its
 texts within its slice; the showing records which.
+
+A **preview** (the dashboard's "Send a test to my devices" on a message): the test push opens
+the shop's page with ``?pushcart_preview=<token>``, a token signed with the app's secret naming
+the shop, the message and its end (``PREVIEW_SECONDS`` after it was made). With a valid token
+for this shop the config answers ``onsite`` on that page and the ask returns the message at
+once, whatever its status, rule, caps and once-per-days: its coupon as a preview shows it (the
+fixed code, ``TEST-COUPON`` for a list: none is taken), no impression recorded (its showing
+token is ``PREVIEW_SHOWING``, which no report call finds), so a preview counts nowhere. A token
+invalid, expired or of another shop is ignored: the page behaves as without it.
 """
 from __future__ import annotations
 
@@ -34,6 +43,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
+from itsdangerous import BadData, URLSafeSerializer
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import orm
 from sqlalchemy.dialects import postgresql, sqlite
@@ -43,7 +53,7 @@ from server.core.models import (Event, OnsiteImpression, OnsiteMessage, Shop, Su
                                 Visitor, VisitorTag)
 from server.core.visitors import VISITOR_ID_PATTERN, visitor_by_key
 from server.planning import experiments
-from server.planning.coupons import coupon_for
+from server.planning.coupons import coupon_for, get_source, sample_code
 from server.planning.experiments import ONSITE_FIELDS
 
 PAGE_KINDS = ("product", "cart", "collection", "any", "prefix")
@@ -51,6 +61,11 @@ VISIT_DAYS = 30  # visits to a kind count over this many days
 MAX_VISIT_EVENTS = 1000  # the newest events read per ask (a visitor with more counts as many)
 CART_EVENTS = ("add_to_cart", "remove_from_cart", "cart_update", "checkout_started")
 ACTIVE = "active"
+PREVIEW_PARAM = "pushcart_preview"
+PREVIEW_SECONDS = 3600  # a preview link works this long after the test push was sent
+PREVIEW_SHOWING = "preview"  # the showing token of a preview: no impression has it
+_PREVIEW_SALT = "pushcart-onsite-preview"
+_PREVIEW_IN = re.compile(rf"[?&]{PREVIEW_PARAM}=([A-Za-z0-9_.-]{{1,300}})")
 
 _CHECKOUT = re.compile(r"(^|/)checkouts?(/|$)", re.I)
 _CART = re.compile(r"(^|/)(cart|basket)(/|$)", re.I)
@@ -108,6 +123,37 @@ def could_load(pages: tuple[tuple[str, str | None], ...], path: str) -> bool:
     return kind != "checkout" and any(
         page_matches({"page": page, "path_prefix": prefix}, kind, path) or (kind == "other" and page == "product")
         for page, prefix in pages)
+
+
+def _preview_serializer(secret: str | bytes) -> URLSafeSerializer:
+    return URLSafeSerializer(secret, salt=_PREVIEW_SALT)
+
+
+def preview_token(secret: str | bytes, shop_key: str, message_id: int, now: datetime) -> str:
+    """A signed token naming the shop (its public key) and the message, valid ``PREVIEW_SECONDS``."""
+    return str(_preview_serializer(secret).dumps(
+        {"s": shop_key, "m": message_id, "e": int(now.timestamp()) + PREVIEW_SECONDS}))
+
+
+def preview_message_id(secret: str | bytes | None, shop_key: str, url: str | None, now: datetime) -> int | None:
+    """The message id a URL's ``pushcart_preview`` token names, when it is signed with ``secret``,
+    names this shop and has not expired; None otherwise (the page behaves as without it)."""
+    found = _PREVIEW_IN.search(url or "") if secret else None
+    if found is None:
+        return None
+    try:
+        data = _preview_serializer(secret).loads(found.group(1))  # type: ignore[arg-type]
+    except BadData:
+        return None
+    if (not isinstance(data, dict) or data.get("s") != shop_key or not isinstance(data.get("m"), int)
+            or not isinstance(data.get("e"), int) or data["e"] <= now.timestamp()):
+        return None
+    return int(data["m"])
+
+
+def without_preview(page: str) -> str:
+    """The page the widget named with its preview marker (if any) taken out."""
+    return _PREVIEW_IN.sub("", page)
 
 
 class AskIn(BaseModel):
@@ -257,14 +303,19 @@ def public_content(message: OnsiteMessage, code: str, token: str,
     }
 
 
-def decide(session: orm.Session, shop: Shop, ask: AskIn, now: datetime) -> dict[str, Any]:
+def decide(session: orm.Session, shop: Shop, ask: AskIn, now: datetime,
+           secret: str | bytes | None = None) -> dict[str, Any]:
     """Answer the on-site script: ``{"message": {...}}`` when a message is shown now (its coupon
-    taken and its impression recorded), else ``{"message": null, "next"?: seconds, "exit"?: true}``."""
+    taken and its impression recorded), else ``{"message": null, "next"?: seconds, "exit"?: true}``.
+    With a valid preview token (signed with ``secret``) in the URL: that message at once, counted nowhere."""
     path = path_of(ask.url)
     kind = page_kind(path, ask.product)
     nothing: dict[str, Any] = {"message": None}
     if kind == "checkout":
         return nothing
+    message_id = preview_message_id(secret, shop.public_key, ask.url, now)
+    if message_id is not None and (shown := preview(session, shop, message_id)) is not None:
+        return {"message": shown, "preview": True}
     visitor = visitor_by_key(session, shop.id, ask.visitor_id)
     if visitor is None:  # no event of theirs stored yet: nothing is known to match
         return nothing
@@ -295,6 +346,18 @@ def decide(session: orm.Session, shop: Shop, ask: AskIn, now: datetime) -> dict[
     if on_exit:
         nothing["exit"] = True
     return nothing
+
+
+def preview(session: orm.Session, shop: Shop, message_id: int) -> dict[str, Any] | None:
+    """The shop's message as a preview shows it: its coupon's sample code, nothing taken or
+    recorded (None for no such message of this shop)."""
+    message = session.scalars(sa.select(OnsiteMessage).where(
+        OnsiteMessage.shop_id == shop.id, OnsiteMessage.id == message_id)).one_or_none()
+    if message is None:
+        return None
+    coupon_kind = (message.content or {}).get("coupon_kind")
+    code = sample_code(get_source(session, shop.id, coupon_kind)) if coupon_kind else ""
+    return public_content(message, code, PREVIEW_SHOWING)
 
 
 def show(session: orm.Session, shop: Shop, message: OnsiteMessage, visitor: Visitor, now: datetime) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, request
+from flask import Blueprint, abort, current_app, request
 
 from server.collect import widget_routes as collect
 from server.collect.onsite import AskIn, ReportIn, decide, record
@@ -31,7 +31,7 @@ bp.after_request(collect._cors_headers)
 def ask(public_key: str) -> dict[str, Any]:
     """Which on-site message the visitor sees now, if any."""
     data = parse(AskIn, read_json(request, allow_text_plain=True))
-    return decide(get_session(), collect._shop(), data, get_clock().now())
+    return decide(get_session(), collect._shop(), data, get_clock().now(), secret=current_app.secret_key)
 
 
 @bp.route("/<public_key>/onsite/<token>/<what>", methods=["POST", "OPTIONS"])

@@ -25,7 +25,7 @@ from server.core.models import Shop
 from server.core.shops import DEFAULT_PROMPT, ShopRef, normalize_origin, shop_cache
 from server.collect.subscriptions import SubscribeIn, UnsubscribeIn, unsubscribe, upsert_subscription
 from server.collect.events import MAX_EVENTS_PER_BATCH, EventBatch
-from server.collect.onsite import could_load, path_of
+from server.collect.onsite import could_load, path_of, preview_message_id, without_preview
 from server.collect import softask
 from server.collect.prompt import localized_prompt
 from server.core.validation import parse, read_json
@@ -135,7 +135,8 @@ def config(public_key: str) -> dict[str, Any]:
     With ``?page=<path>``, ``onsite`` is the on-site script's URL when the shop has an active
     on-site message whose page rule can match that page (``server.collect.onsite.could_load``, from
     the shop cache: a change of messages reaches other processes within ``SHOP_CACHE_SECONDS``),
-    so the widget loads that script only then."""
+    so the widget loads that script only then, or when the page carries a valid preview token of
+    this shop (``?pushcart_preview=``, the test push of an on-site message)."""
     shop = g.collect_shop
     page = request.args.get("page")
     prompt = localized_prompt({**DEFAULT_PROMPT, **(shop.prompt or {})}, request.args.get("locale", "")[:35])
@@ -146,7 +147,9 @@ def config(public_key: str) -> dict[str, Any]:
         "sw_path": shop.sw_path,
         "platform": shop.platform,
     }
-    if page is not None and could_load(shop.onsite_pages, path_of(page[:2048])):
+    if page is not None and (
+            could_load(shop.onsite_pages, path_of(without_preview(page[:2048])))
+            or preview_message_id(current_app.secret_key, shop.public_key, page[:2048], get_clock().now()) is not None):
         answer["onsite"] = f"{current_app.config['PUBLIC_URL']}/onsite.js?shop={shop.public_key}"
     return answer
 

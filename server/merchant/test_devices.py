@@ -10,8 +10,9 @@ it: they all ask for ``active`` subscriptions, and the visitor records leave suc
 one push of kind ``test`` per device, due now, under a ``test:`` group key: the dispatcher
 sends it like any push (the policy lets a test push through at once), and the stats never
 count it. The Events page, a campaign and an experiment's variant render their content with
-sample data (``preset_content``, ``campaign_content``, ``variant_content``); on-site messages
-can call the same function with theirs.
+sample data (``preset_content``, ``campaign_content``, ``variant_content``); an on-site message
+sends a preview (``onsite_content``): its title and text, whose click opens the shop's page with
+a signed preview token the widget shows the message at once for (``server.collect.onsite``).
 """
 from __future__ import annotations
 
@@ -20,15 +21,17 @@ import logging
 import secrets
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from sqlalchemy import orm
 
+from server.collect import onsite as onsite_collect
 from server.collect.subscriptions import PushSubscriptionIn, check_keys, endpoint_hash
 from server.core.errors import Invalid, NotFound
 from server.core.kinds import TEST_KIND
-from server.core.models import (KINDS, TEST_DEVICE_PREFIX, Campaign, Experiment, Push, Shop, Subscription,
+from server.core.models import (KINDS, TEST_DEVICE_PREFIX, Campaign, Experiment, OnsiteMessage, Push, Shop, Subscription,
                                 SubscriptionStatus, TestDevice, Visitor)
 from server.core.vapid_keys import current_key, key_by_public
 from server.delivery import policy
@@ -191,3 +194,29 @@ def variant_content(session: orm.Session, shop: Shop, experiment_id: int, key: s
     if variant is None:
         raise NotFound(f"no variant {key[:8]!r} in this experiment", code="not_found")
     return rendering.render_variant(preset_content(session, shop, experiment.kind), variant)
+
+
+def onsite_preview_path(rule: dict[str, Any] | None) -> str:
+    """The path a message's preview opens: its URL prefix for a ``prefix`` rule, else ``/``."""
+    rule = rule or {}
+    return (rule.get("path_prefix") or "/") if rule.get("page") == "prefix" else "/"
+
+
+def onsite_content(session: orm.Session, shop: Shop, message_id: int, secret: str | bytes,
+                   now: datetime) -> outbox.Rendered:
+    """An on-site message's preview push: "Preview: <title>", its text, and a click that opens the
+    shop's first origin at ``onsite_preview_path`` with a preview token valid
+    ``onsite_collect.PREVIEW_SECONDS``. Raises NotFound for no such message of this shop, Invalid
+    for a shop without an origin."""
+    message = session.scalars(sa.select(OnsiteMessage).where(OnsiteMessage.shop_id == shop.id,
+                                                             OnsiteMessage.id == message_id)).one_or_none()
+    if message is None:
+        raise NotFound("no such on-site message", code="not_found")
+    origins = list(shop.origins or [])
+    if not origins:
+        raise Invalid("the shop has no origin yet: add its address in Settings first", code="no_origin")
+    content = message.content or {}
+    token = onsite_collect.preview_token(secret, shop.public_key, message.id, now)
+    url = f"{origins[0].rstrip('/')}{onsite_preview_path(message.rule)}?{urlencode({onsite_collect.PREVIEW_PARAM: token})}"
+    return outbox.Rendered(title=f"Preview: {content.get('title') or message.name}"[:120],
+                           body=(content.get("text") or "")[:240], url=url, image=content.get("image") or None)

@@ -112,6 +112,15 @@ def test_config_is_asked_in_the_visitors_language_and_labels_the_soft_ask():
     assert run(push={"permission": "default"}, config={"prompt": {"after_pageviews": 0, "html": ""}})["softask"] == []
 
 
+def test_config_names_an_on_site_preview_marker_of_the_page_and_no_other_parameter():
+    out = run(url="https://shop.example/p/1?utm_source=x&pushcart_preview=eyJz.abc-_1&ref=y")
+    [config] = sent_to(out, "/config")
+    assert config["url"].endswith("&page=%2Fp%2F1%26pushcart_preview%3DeyJz.abc-_1"), config["url"]
+    out = run(url="https://shop.example/p/1?pushcart_preview=tok")
+    [config] = sent_to(out, "/config")
+    assert config["url"].endswith("&page=%2Fp%2F1%3Fpushcart_preview%3Dtok"), config["url"]
+
+
 def test_the_onsite_script_loads_only_when_the_config_names_it():
     assert run(config={})["scripts"] == []
     src = "https://push.example/onsite.js?shop=pk_test"

@@ -121,7 +121,8 @@ const navigator = {
 const window = {
   document,
   navigator,
-  location: { href: scenario.url || "https://shop.example/p/1?utm_source=x", pathname: "/p/1", protocol: "https:" },
+  location: { href: scenario.url || "https://shop.example/p/1?utm_source=x", pathname: "/p/1", protocol: "https:",
+    search: new URL(scenario.url || "https://shop.example/p/1?utm_source=x").search },
   localStorage: scenario.noStorage
     ? { getItem() { throw new Error("blocked"); }, setItem() { throw new Error("blocked"); } }
     : { getItem: (k) => (k in storage ? storage[k] : null), setItem: (k, v) => { storage[k] = String(v); } },

@@ -20,6 +20,7 @@ from server.core.shops import shop_cache
 from server.core.errors import ApiError
 from server.core.models import CouponSource
 from server.merchant import onsite_admin as service
+from server.merchant.test_devices import onsite_preview_path
 from server.merchant.doors import render_page
 from server.reports import onsite as reports
 
@@ -71,8 +72,10 @@ def _coupon_sources() -> list[str]:
 
 def _form_page(message: dict[str, Any], message_id: int | None, error: str | None = None,
                report: dict[str, Any] | None = None) -> str:
+    origins = list(g.shop.origins or [])
+    preview_page = (origins[0].rstrip("/") if origins else "") + onsite_preview_path(message.get("rule"))
     return render_page("admin/onsite_message.html", message=message, message_id=message_id, error=error,
-                       report=report, coupon_sources=_coupon_sources(), currency=g.shop.currency, active="onsite")
+                       report=report, preview_page=preview_page, coupon_sources=_coupon_sources(), currency=g.shop.currency, active="onsite")
 
 
 @bp.get("/onsite")

@@ -1,5 +1,5 @@
 """The dashboard's test devices: subscribe this browser, remove a device, and "Send a test to my
-devices" from a preset (Events), a campaign and an experiment's variant.
+devices" from a preset (Events), a campaign, an experiment's variant and an on-site message.
 
 Behind ``doors.dashboard`` (log-in, CSRF on every POST, the pages' headers). The browser
 registers ``/admin/test-devices/sw.js`` (the shop's own service worker source, scoped to
@@ -99,3 +99,11 @@ def send_variant(experiment_id: int, key: str) -> Response:
     """One variant of an experiment, over its kind's texts, to the test devices."""
     back = url_for("dashboard.experiments.experiments_page", _anchor=f"experiment-{experiment_id}")
     return _send(lambda: service.variant_content(get_session(), g.shop, experiment_id, key[:8]), back)
+
+
+@bp.post("/test-devices/send/onsite/<int:message_id>")
+def send_onsite(message_id: int) -> Response:
+    """An on-site message's preview push (its click shows the message on the shop's page) to the test devices."""
+    back = url_for("dashboard.onsite.onsite_edit", message_id=message_id)
+    return _send(lambda: service.onsite_content(get_session(), g.shop, message_id, current_app.secret_key,
+                                                get_clock().now()), back)

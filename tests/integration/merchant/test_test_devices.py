@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from server.core.embed import worker_source
-from server.core.models import Push, Subscription, TestDevice, Visitor
+from server.core.models import OnsiteMessage, Push, Subscription, TestDevice, Visitor
 from server.merchant import campaign_admin as campaigns
 from server.merchant import experiment_admin as experiments
 from tests.factories import make_shop, make_subscription, make_visitor
@@ -146,3 +146,51 @@ def test_the_dashboard_serves_the_shops_worker_for_its_test_devices(app, client,
     assert worker.status_code == 200 and worker.mimetype == "text/javascript"
     assert worker.get_data(as_text=True) == worker_source(app.config["PUBLIC_URL"]) + "\n"
     assert client.get(worker_source(app.config["PUBLIC_URL"]).split('"')[1]).status_code == 200  # what it imports
+
+
+def test_an_on_site_messages_test_push_opens_the_shop_page_that_previews_it(app, client, session, clock,
+                                                                            web_push_testing):
+    new = make_shop(session, clock.now(), name="Linen & Co", origins=["https://shop.example"])
+    session.commit()
+    bearer = {"Authorization": f"Bearer {new.admin_token}"}
+    message = client.post("/v1/admin/onsite/messages", headers=bearer, json={
+        "name": "Sale banner", "status": "paused", "rule": {"page": "prefix", "path_prefix": "/sale", "min_visits": 5},
+        "content": {"title": "20% off the sale", "text": "Today only", "image": "https://shop.example/sale.png"}}).json
+    csrf = log_in(client, new.admin_token)
+    page = client.get(f"/admin/onsite/{message['id']}").get_data(as_text=True)
+    assert 'id="test-onsite"' in page and "opens https://shop.example/sale (the rule&#39;s URL prefix)" in page
+    key = _key_of(client.get("/admin/settings").get_data(as_text=True))
+    device = web_push_testing.subscribe(key)
+    assert client.post("/admin/test-devices", headers={"X-CSRFToken": csrf}, json={
+        "name": "Pixel 8", "subscription": {"endpoint": device["endpoint"], "keys": device["keys"]}}).status_code == 201
+
+    sent = client.post(f"/admin/test-devices/send/onsite/{message['id']}", data={"csrf_token": csrf})
+    assert sent.status_code == 302 and sent.headers["Location"].endswith(f"/admin/onsite/{message['id']}")
+    assert dispatch(app, clock.now())["sent"] == 1
+    [push] = web_push_testing.notifications(device["clientHash"])
+    assert (push["kind"], push["title"], push["body"]) == ("test", "Preview: 20% off the sale", "Today only")
+    assert push["image"] == "https://shop.example/sale.png"
+    opened = client.get(push["url"].removeprefix(app.config["PUBLIC_URL"]))
+    assert opened.status_code in (302, 303), opened.status_code
+    target = opened.headers["Location"]
+    assert target.startswith("https://shop.example/sale?pushcart_preview="), target
+
+    # That page previews the paused message at once (its rule wants a fifth visit), counted nowhere
+    origin = {"Origin": "https://shop.example"}
+    config = client.get(f"/v1/shops/{new.shop.public_key}/config",
+                        query_string={"page": "/sale?" + target.split("?", 1)[1]}, headers=origin).json
+    assert "onsite" in config
+    answer = client.post(f"/v1/shops/{new.shop.public_key}/onsite", headers=origin,
+                         json={"visitor_id": "visitor-new-0001", "url": target, "dwell": 0}).json
+    assert answer["message"]["title"] == "20% off the sale"
+    report = client.get(f"/v1/admin/onsite/messages/{message['id']}", headers=bearer).json["report"]
+    assert report["impressions"] == 0
+
+    other = make_shop(session, clock.now(), name="Other", origins=["https://other.example"])
+    session.commit()
+    assert client.post("/v1/admin/onsite/messages", headers={"Authorization": f"Bearer {other.admin_token}"}, json={
+        "name": "Theirs", "rule": {"page": "any"}, "content": {"title": "Not yours"}}).status_code == 201
+    theirs = session.scalars(sa.select(OnsiteMessage.id).where(OnsiteMessage.shop_id == other.shop.id)).one()
+    client.post(f"/admin/test-devices/send/onsite/{theirs}", data={"csrf_token": csrf})
+    assert "no such on-site message" in client.get("/admin/onsite").get_data(as_text=True)
+    assert dispatch(app, clock.now())["sent"] == 0
