@@ -194,3 +194,49 @@ def test_the_dashboard_shows_the_message_and_its_report(storefront, browser, see
         assert browser.find_element(By.ID, "coupon_kind").get_attribute("value") == "onsite"
         assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
         browser.save_screenshot(str(Path(shots) / f"onsite-message-{name}.png"))
+
+
+def test_the_preview_link_of_a_test_push_shows_the_message_at_once(storefront, browser, seeded, session, clock,
+                                                                   app):  # noqa: F811
+    """The link a message's test push opens (``test_devices.onsite_content``): a paused message whose
+    rule wants a third cart visit shows on the first visit to its page, with the sample code, and
+    nothing is counted or taken; without the marker the page shows nothing."""
+    from selenium.webdriver.common.by import By
+
+    from server.core.models import CouponCode
+    from server.merchant.test_devices import onsite_content
+
+    shop, message_id = seeded
+    body = {k: v for k, v in onsite.as_json(onsite.get_message(session, shop, message_id)).items()
+            if k in ("name", "rule", "content")}
+    body["status"] = "paused"
+    body["rule"].update(page="prefix", path_prefix="/demo/cart")
+    onsite.update_message(session, shop, message_id, onsite.parse_message(body), clock.now())
+    session.commit()
+    link = onsite_content(session, shop, message_id, app.secret_key, clock.now()).url
+    assert link.startswith(storefront.base + "/demo/cart?pushcart_preview=")
+
+    browser.set_window_size(390, 844)
+    browser.get(link)
+    widget_ready(browser)
+    root = wait_for(lambda: dialog(browser), timeout=8, message="the previewed message")
+    assert page_seconds(browser) < 6, "at once (the script's first ask), not after the rule's dwell"
+    assert root.find_element(By.CSS_SELECTOR, "#pc-title").text == "Still thinking it over?"
+    assert root.find_element(By.CSS_SELECTOR, ".code").text == "TEST-COUPON"
+    assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+    browser.save_screenshot(str(screenshot_dir() / "onsite-preview-phone.png"))
+    browser.set_window_size(1280, 860)
+    browser.save_screenshot(str(screenshot_dir() / "onsite-preview-laptop.png"))
+    [gift] = [b for b in root.find_elements(By.CSS_SELECTOR, "button.reply") if b.text == "A gift"]
+    gift.click()
+    wait_for(lambda: dialog(browser) is None, message="the dialog to close on a reply")
+
+    browser.get(storefront.base + "/demo/cart")
+    widget_ready(browser)
+    wait_until_page_second(browser, 5)
+    assert dialog(browser) is None, "without the marker the paused message shows nothing"
+    session.expire_all()
+    assert session.scalar(sa.select(sa.func.count()).select_from(OnsiteImpression)) == 0
+    assert session.scalar(sa.select(sa.func.count()).select_from(VisitorTag)) == 0, "a preview's reply tags no one"
+    assert session.scalar(sa.select(sa.func.count()).select_from(CouponCode)
+                          .where(CouponCode.assigned_at.is_not(None))) == 0, "no code taken"
