@@ -31,8 +31,8 @@ from server.collect import onsite as onsite_collect
 from server.collect.subscriptions import PushSubscriptionIn, check_keys, endpoint_hash
 from server.core.errors import Invalid, NotFound
 from server.core.kinds import TEST_KIND
-from server.core.models import (KINDS, TEST_DEVICE_PREFIX, Campaign, Experiment, OnsiteMessage, Push, Shop, Subscription,
-                                SubscriptionStatus, TestDevice, Visitor)
+from server.core.models import (KINDS, TEST_DEVICE_PREFIX, Campaign, Experiment, OnsiteMessage, Push, Shop,
+                                Subscription, SubscriptionStatus, TestDevice, Visitor)
 from server.core.vapid_keys import current_key, key_by_public
 from server.delivery import policy
 from server.delivery.endpoints import check_endpoint
@@ -217,6 +217,7 @@ def onsite_content(session: orm.Session, shop: Shop, message_id: int, secret: st
         raise Invalid("the shop has no origin yet: add its address in Settings first", code="no_origin")
     content = message.content or {}
     token = onsite_collect.preview_token(secret, shop.public_key, message.id, now)
-    url = f"{origins[0].rstrip('/')}{onsite_preview_path(message.rule)}?{urlencode({onsite_collect.PREVIEW_PARAM: token})}"
+    query = urlencode({onsite_collect.PREVIEW_PARAM: token})
+    url = f"{origins[0].rstrip('/')}{onsite_preview_path(message.rule)}?{query}"
     return outbox.Rendered(title=f"Preview: {content.get('title') or message.name}"[:120],
                            body=(content.get("text") or "")[:240], url=url, image=content.get("image") or None)
