@@ -148,7 +148,10 @@ def children_of(pid: int) -> list[int]:
     """The child processes of ``pid`` (Linux /proc)."""
     found = []
     for task in os.listdir(f"/proc/{pid}/task"):
-        found += [int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
+        try:
+            found += [int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
+        except FileNotFoundError:  # a thread of the parent ended between the listing and the read
+            continue
     return found
 
 
