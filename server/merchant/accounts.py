@@ -12,6 +12,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -29,8 +30,14 @@ INVITATION_DAYS = 7
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
 # argon2id with the library's defaults (RFC 9106's second recommended set).
 _HASHER = PasswordHasher()
-# Verified when the e-mail is unknown, so a wrong address costs as long as a wrong password.
-_UNKNOWN_USER_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _unknown_user_hash() -> str:
+    """Verified when the e-mail is unknown, so a wrong address costs as long as a wrong password.
+    Made at the first such log-in, not at import: a hash takes argon2's 64 MiB and some 0.1 s,
+    which every worker and command process would otherwise pay at start."""
+    return _HASHER.hash(secrets.token_urlsafe(16))
 
 
 def _digest(raw: str) -> str:
@@ -90,7 +97,7 @@ def authenticate(session: orm.Session, email: str, password: str, now: datetime)
     parameters than today's is replaced on the way."""
     user = user_by_email(session, (email or "").strip().lower()[:254])
     try:
-        _HASHER.verify(user.password_hash if user else _UNKNOWN_USER_HASH, password[:MAX_PASSWORD])
+        _HASHER.verify(user.password_hash if user else _unknown_user_hash(), password[:MAX_PASSWORD])
     except (VerificationError, InvalidHashError):
         return None
     if user is None:
