@@ -13,10 +13,12 @@ from flask import Blueprint, current_app, flash, g, jsonify, redirect, request, 
 from werkzeug.wrappers import Response
 
 from server.collect.softask import POSITION_LABELS
+from server.core.clock import get_clock
 from server.core.db import get_session
 from server.core.errors import ApiError
 from server.core.shops import shop_cache
-from server.merchant.doors import render_page
+from server.merchant import audit
+from server.merchant.doors import current_actor, render_page
 from server.merchant.shop_admin import prompt_as_json
 from server.merchant.softask_admin import design_from_form, preview, save_design
 
@@ -35,7 +37,8 @@ def designer() -> str:
 def save() -> Response:
     """Save the design (the timing and the languages stay as Settings has them)."""
     try:
-        save_design(g.shop, design_from_form(request.form))
+        with audit.settings_change(get_session(), g.shop, current_actor(), get_clock().now()):
+            save_design(g.shop, design_from_form(request.form))
         get_session().flush()
         shop_cache(current_app).forget(g.shop.public_key)
     except ApiError as exc:

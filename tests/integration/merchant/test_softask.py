@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 
 import pytest
+import sqlalchemy as sa
 
 from server.collect import softask
-from server.core.models import Shop
+from server.core.models import AuditEntry, Shop
 from tests.factories import make_shop
 from tests.integration.merchant.test_dashboard import log_in
 
@@ -161,6 +162,11 @@ def test_the_designer_previews_and_saves_for_its_shop_only(client, new_shop, ses
     assert (prompt["title"], prompt["text"], prompt["color"], prompt["position"], prompt["phone"]["position"]) == (
         "T", "Body", "#aa0000", "top", "center")
     assert "title" not in (session.get(Shop, other.shop.id).prompt or {})
+    # The audit log has the saved design's fields, by the log-in that saved them; the refused save left none.
+    logged = {(e.actor, e.subject, e.after) for e in session.scalars(
+        sa.select(AuditEntry).where(AuditEntry.shop_id == new_shop.shop.id, AuditEntry.area == "settings"))}
+    assert {("admin token", "prompt.title", "T"), ("admin token", "prompt.color", "#aa0000")} <= logged
+    assert not any(after == "#00000" for _, _, after in logged)
     # The Settings form keeps the design (its timing fields change, the texts stay).
     client.post("/admin/settings", data={
         "csrf_token": csrf, "name": "Shop", "origins": "https://shop.example", "sw_path": "/pushcart-sw.js",
