@@ -140,6 +140,8 @@ def test_events_aged_out_leave_the_overview_and_the_segments_as_they_were(sessio
     clock.set(NOW)
     result = runner.invoke(args=["stats", "rebuild", "--shop", a.shop.public_key])
     assert result.exit_code == 0, result.output
+    unknown = runner.invoke(args=["stats", "rebuild", "--shop", "pk_nobody"])  # named, not a traceback
+    assert unknown.exit_code == 1 and "Error: unknown shop" in unknown.output, unknown.output
     assert json.loads(result.output)["visitor_days_since"] == (cutoff.date() + timedelta(days=1)).isoformat()
     session.expire_all()
     assert {rng: compute_stats(session, a.shop.id, rng) for rng in (RANGE, WIDE)} == stats
