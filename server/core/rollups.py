@@ -421,8 +421,9 @@ def funnel_trigger_sql(dialect: str) -> list[str]:
                 lines = f"  IF EXISTS ({guard}) THEN\n{lines}  END IF;\n"
             return (f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $body$\n"
                     f"BEGIN\n{lines}  RETURN NULL;\nEND\n$body$")
-        moved = (f"SELECT n.visitor_id FROM new_rows AS n JOIN old_rows AS o ON o.visitor_id = n.visitor_id "
-                 f"AND o.day = n.day WHERE {_flag_code('o')} <> {_flag_code('n')}")
+        # The days whose stages may have moved (a set difference: hashed, never a nested loop).
+        moved = (f"SELECT m.visitor_id FROM (SELECT n.visitor_id, n.day, {_flag_code('n')} FROM new_rows AS n "
+                 f"EXCEPT SELECT o.visitor_id, o.day, {_flag_code('o')} FROM old_rows AS o) AS m")
         return [
             function("funnel_visitor_days_insert", funnel_sync("SELECT visitor_id FROM new_rows", dialect)),
             "CREATE TRIGGER funnel_visitor_days_insert AFTER INSERT ON visitor_days REFERENCING NEW TABLE AS "
