@@ -407,8 +407,9 @@ def funnel_sync(visitors: str, dialect: str, gone: str | None = None) -> list[st
               f"WHERE prev_gap IS NOT NULL GROUP BY 1, 2, 3, 4, 5 HAVING sum(sign) <> 0 ORDER BY 1, 2, 3, 4, 5 "
               f"ON CONFLICT (shop_id, stage, day, prev_gap, next_gap) DO UPDATE SET n = funnel_days.n + excluded.n")
     sets = ", ".join(f"{c} = c.{c}" for c in GAP_COLUMNS)
-    update = (f"UPDATE visitor_days SET {sets} FROM {calc} AS c WHERE visitor_days.visitor_id = c.visitor_id "
-              f"AND visitor_days.day = c.day AND ({_differs('visitor_days', 'c', dialect)})")
+    update = (f"UPDATE visitor_days SET {sets} FROM {calc} AS c WHERE visitor_days.visitor_id IN ({visitors}) "
+              f"AND visitor_days.visitor_id = c.visitor_id AND visitor_days.day = c.day "
+              f"AND ({_differs('visitor_days', 'c', dialect)})")
     return [upsert, update]
 
 
