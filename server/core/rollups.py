@@ -468,14 +468,19 @@ def rebuild_funnel(connection: sa.Connection, shop_id: int | None = None) -> Non
     for statement in funnel_sync(f"SELECT id FROM visitors{scope}", dialect):
         connection.exec_driver_sql(statement)
 
-def drop_sql(dialect: str) -> list[str]:
-    """The statements that drop every rollup trigger (and function)."""
+def _drop_funnel_sql(dialect: str) -> list[str]:
     statements = []
     for op in ("insert", "delete", "update"):
         statements.append(f"DROP TRIGGER IF EXISTS funnel_visitor_days_{op}"
                           + (" ON visitor_days" if dialect == "postgresql" else ""))
         if dialect == "postgresql":
             statements.append(f"DROP FUNCTION IF EXISTS funnel_visitor_days_{op}()")
+    return statements
+
+
+def drop_sql(dialect: str) -> list[str]:
+    """The statements that drop every rollup trigger (and function)."""
+    statements = _drop_funnel_sql(dialect)
     for source in SOURCES:
         for op in ("insert", "delete", "update"):
             statements.append(f"DROP TRIGGER IF EXISTS rollup_{source}_{op}"
@@ -503,6 +508,12 @@ def rebuild(connection: sa.Connection, shop_id: int | None = None, since: date |
     scope = f" WHERE r.shop_id = {int(shop_id)}" if shop_id is not None else ""
     written: dict[str, int] = {}
     day_from = f"'{since.isoformat()}'" if since is not None else None
+    if funnel:
+        # The funnel is recomputed whole at the end: its triggers would redo it row by row as the
+        # visitor-days are deleted and written again (in this transaction, so no writer sees
+        # them gone).
+        for statement in _drop_funnel_sql(dialect):
+            connection.exec_driver_sql(statement)
     for target in TARGET_KEYS:
         where = [f"shop_id = {int(shop_id)}"] if shop_id is not None else []
         if target == "visitor_days" and day_from:
@@ -524,6 +535,8 @@ def rebuild(connection: sa.Connection, shop_id: int | None = None, since: date |
     if not funnel:  # migration 0069, before the funnel's table
         return written
     rebuild_funnel(connection, shop_id)
+    for statement in funnel_trigger_sql(dialect):
+        connection.exec_driver_sql(statement)
     written["funnel_days"] = int(connection.exec_driver_sql(
         "SELECT count(*) FROM funnel_days" + (f" WHERE shop_id = {int(shop_id)}" if shop_id is not None else "")
     ).scalar() or 0)
