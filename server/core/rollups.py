@@ -468,7 +468,8 @@ def rebuild_funnel(connection: sa.Connection, shop_id: int | None = None) -> Non
     for statement in funnel_sync(f"SELECT id FROM visitors{scope}", dialect):
         connection.exec_driver_sql(statement)
 
-def _drop_funnel_sql(dialect: str) -> list[str]:
+def funnel_drop_sql(dialect: str) -> list[str]:
+    """The statements that drop the funnel's triggers (and functions)."""
     statements = []
     for op in ("insert", "delete", "update"):
         statements.append(f"DROP TRIGGER IF EXISTS funnel_visitor_days_{op}"
@@ -480,7 +481,7 @@ def _drop_funnel_sql(dialect: str) -> list[str]:
 
 def drop_sql(dialect: str) -> list[str]:
     """The statements that drop every rollup trigger (and function)."""
-    statements = _drop_funnel_sql(dialect)
+    statements = funnel_drop_sql(dialect)
     for source in SOURCES:
         for op in ("insert", "delete", "update"):
             statements.append(f"DROP TRIGGER IF EXISTS rollup_{source}_{op}"
@@ -512,7 +513,7 @@ def rebuild(connection: sa.Connection, shop_id: int | None = None, since: date |
         # The funnel is recomputed whole at the end: its triggers would redo it row by row as the
         # visitor-days are deleted and written again (in this transaction, so no writer sees
         # them gone).
-        for statement in _drop_funnel_sql(dialect):
+        for statement in funnel_drop_sql(dialect):
             connection.exec_driver_sql(statement)
     for target in TARGET_KEYS:
         where = [f"shop_id = {int(shop_id)}"] if shop_id is not None else []
