@@ -60,16 +60,19 @@ def run(url: str, dialect: str) -> None:
             parts.append(json.dumps({"shop_id": shop_id, "visitor_id": visitor,
                                      "received_at": _time_text(dialect, now + timedelta(seconds=n)), "batch": {"events": evs}}))
         return "[" + ",".join(parts) + "]", size * 3
+    def switch(have: bool, want: bool) -> bool:
+        """Create or drop the triggers so that they are there exactly when ``want``."""
+        if want != have:
+            with engine.begin() as c:
+                for st in (rollups.trigger_sql if want else rollups.drop_sql)(dialect):
+                    c.exec_driver_sql(st)
+        return want
+
     triggers = True
     for new_visitors in (False, True):
         times = {True: [], False: []}
         for round_ in range(8 if new_visitors else 16):
-            want = round_ % 2 == 0
-            if want != triggers:
-                with engine.begin() as c:
-                    for st in (rollups.trigger_sql if want else rollups.drop_sql)(dialect):
-                        c.exec_driver_sql(st)
-                triggers = want
+            triggers = switch(triggers, round_ % 2 == 0)
             batches, rows = group(new_visitors=new_visitors)
             began = time.perf_counter()
             with engine.begin() as c:
@@ -93,12 +96,7 @@ def run(url: str, dialect: str) -> None:
         ids = [r[0] for r in c.execute(sa.text("SELECT id FROM pushes ORDER BY id"))]
     times = {True: [], False: []}
     for round_ in range(20):
-        want = round_ % 2 == 0
-        if want != triggers:
-            with engine.begin() as c:
-                for st in (rollups.trigger_sql if want else rollups.drop_sql)(dialect):
-                    c.exec_driver_sql(st)
-            triggers = want
+        triggers = switch(triggers, round_ % 2 == 0)
         outcomes = [Outcome(push_id=i, claimed_attempts=1, status="sent", attempts=1, due_at=now, http_status=201,
                             sent_at=now) for i in ids[round_ * 500:(round_ + 1) * 500]]
         began = time.perf_counter()
