@@ -16,10 +16,11 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from server.core.db import in_ids
+from server.core.kinds import TEST_KIND
 from server.core.models import Push, PushStatus, Subscription, SubscriptionStatus
 
-# The dashboard's test pushes (``policy.TEST_GROUP_PREFIX``) say nothing of the visitor's interest.
-_NOT_A_TEST = sa.or_(Push.group_key.is_(None), Push.group_key.not_like("test:%"))
+# The dashboard's test pushes (kind ``test``) say nothing of the visitor's interest.
+_NOT_A_TEST = Push.kind != TEST_KIND
 DEFAULT_LAST_N = 10  # what the stats look at when the shop has no pause set
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-from server.core.kinds import KIND_LABELS
+from server.core.kinds import KIND_LABELS, TEST_KIND
 from server.core.models import Push, PushStatus, Shop
 from server.delivery.engagement import DEFAULT_LAST_N, unengaged_count
 from server.delivery.storm import host_states
@@ -40,7 +40,7 @@ def guardrails(session: orm.Session, shop: Shop, by_kind: dict[str, dict[str, An
     sent = dict(session.execute(
         sa.select(Push.kind, sa.func.count())
         .where(Push.shop_id == shop.id, Push.status == PushStatus.SENT.value, Push.sent_at > since,
-               sa.or_(Push.group_key.is_(None), Push.group_key.not_like("test:%")))
+               Push.kind != TEST_KIND)
         .group_by(Push.kind)
     ).all())
     last_n = shop.pause_unengaged_after or DEFAULT_LAST_N

@@ -35,9 +35,8 @@ def history(session, sub, now, clicked=(), count=4, kind="browse_abandonment", t
     ``clicked`` and ``test_ones`` name which of them were clicked, or were test pushes."""
     for n in range(1, count + 1):
         sent = now - timedelta(days=days_ago, hours=n)
-        make_push(session, sub, sent, kind=kind, status="sent", sent_at=sent,
-                  clicked_at=sent + timedelta(minutes=1) if n in clicked else None,
-                  group_key="test:1" if n in test_ones else None)
+        make_push(session, sub, sent, kind="test" if n in test_ones else kind, status="sent", sent_at=sent,
+                  clicked_at=sent + timedelta(minutes=1) if n in clicked else None)
 
 
 @pytest.fixture
@@ -71,8 +70,7 @@ def scenario(session, clock, fake):
     due = {name: make_push(session, sub, now, kind="price_drop", dedupe_key=f"due:{name}")
            for name, sub in subs.items()}
     due["f-shipped"] = make_push(session, subs["f"], now, kind="shipped", dedupe_key="due:f-shipped")
-    due["a-test"] = make_push(session, subs["a"], now, kind="price_drop", dedupe_key="due:a-test",
-                              group_key=policy.TEST_GROUP_PREFIX + "1")
+    due["a-test"] = make_push(session, subs["a"], now, kind="test", dedupe_key="due:a-test")
     session.commit()
     return due
 
@@ -146,6 +144,7 @@ def busy_shop(session, clock):
     - s4 (active): 10 sent 8 days ago, one clicked: engaged, and outside the 7 days
     - s5 (unsubscribed): 200 repurchase with 1 click (0.5 %: warned), 200 checkout recovery with
       2 clicks (1.0 %: not under 1 %), 199 shipped with none (under 200 sends: not judged), 9 days ago
+    - a test push (kind ``test``) to s1 half an hour ago, clicked: counts nowhere
     Active 4, unengaged 3 (> half); sent in 7 days 30, 7.5 per active subscriber.
     """
     now = clock.now()
@@ -158,6 +157,8 @@ def busy_shop(session, clock):
     bulk(session, subs[4], "repurchase", 200, 1, now - timedelta(days=9))
     bulk(session, subs[4], "checkout_recovery", 200, 2, now - timedelta(days=9))
     bulk(session, subs[4], "shipped", 199, 0, now - timedelta(days=9))
+    make_push(session, subs[0], now, kind="test", group_key="devices:1", status="sent",
+              sent_at=now - timedelta(minutes=30), clicked_at=now - timedelta(minutes=29))
     session.commit()
     return new
 
