@@ -279,3 +279,26 @@ def test_concurrent_sends_to_one_subscription_both_count(session, sub, clock, da
         two.close()
         engine.dispose()
     assert streak(session, sub) == 2
+
+
+def test_the_guardrail_and_the_pause_read_the_streak_not_the_pushes(session, sub, clock):
+    """One statement each, on subscriptions alone: no ranking of the shop's sent pushes."""
+    t = clock.now()
+    for minute in range(4):
+        send(session, sub, t + timedelta(minutes=minute))
+    session.commit()
+    statements = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    engine = session.get_bind()
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert unengaged_count(session, sub.shop_id, 4) == (1, 1)
+        assert unengaged_subscriptions(session, {sub.id: 4}) == {sub.id}
+        assert unengaged_subscriptions(session, {sub.id: 5}) == set()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+    assert len(statements) == 3
+    assert not [s for s in statements if "pushes" in s], statements
