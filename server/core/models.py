@@ -451,6 +451,10 @@ class Push(Base):
         sa.Index("ix_pushes_group", "shop_id", "group_key"),
         # The push records' order (``merchant.records``), read backwards a page at a time.
         sa.Index("ix_pushes_shop_due", "shop_id", "due_at", "id"),
+        # The guardrail's sends of the hours before the first whole day in ``stat_days``
+        # (``reports.guardrails``): sent rows only, so a planned or claimed row adds no entry.
+        sa.Index("ix_pushes_shop_sent", "shop_id", "sent_at", "kind",
+                 postgresql_where=sa.text("status = 'sent'"), sqlite_where=sa.text("status = 'sent'")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -4,7 +4,7 @@ and the Overview's warnings; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -194,3 +194,52 @@ def test_the_overview_shows_the_warnings_in_plain_words(client, busy_shop):
     assert "3 of your 4 subscribers clicked none of their last 10 pushes." in page
     assert 'data-guard="sent_per_subscriber">7.50<' in page
     assert 'data-kind="price_drop"' in page and "Back in stock" in page  # the by-kind table has the alerts
+
+
+# -- the 7 days' sends: stat_days for the whole days, rows for the first hours ---------------------
+
+
+def raw_sent_by_kind(session, shop_id, since):
+    """The figure as it was counted before ``stat_days``: every sent row after ``since``."""
+    return dict(session.execute(
+        sa.select(Push.kind, sa.func.count())
+        .where(Push.shop_id == shop_id, Push.status == "sent", Push.sent_at > since, Push.kind != "test")
+        .group_by(Push.kind)).all())
+
+
+def test_the_7_days_sends_are_the_rows_count_at_every_edge(session, clock):
+    """Pushes just before, at and just after the window's start, at the end of its first (partial)
+    UTC day and at the next midnight, now and after now; test pushes and failed ones on both
+    sides; another shop's. The figure is the rows' count for windows starting mid-day and at
+    midnight, and the whole days come from ``stat_days`` (a change there moves it)."""
+    from server.core.models import StatDay
+    from server.reports.guardrails import sent_by_kind
+
+    now = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)
+    since = now - timedelta(days=7)
+    midnight = datetime(2025, 12, 30, tzinfo=timezone.utc)
+    shop = make_shop(session, now, name="Edges").shop
+    other = make_shop(session, now, name="Other").shop
+    sub = make_subscription(session, make_visitor(session, shop.id, now), now)
+    other_sub = make_subscription(session, make_visitor(session, other.id, now), now)
+    micro = timedelta(microseconds=1)
+    times = [since - micro, since, since + micro, midnight - micro, midnight, midnight + micro,
+             now, now + timedelta(hours=1), datetime(2025, 12, 29, tzinfo=timezone.utc)]
+    for i, at in enumerate(times):
+        for kind, status in (("welcome", "sent"), ("shipped" if i % 2 else "welcome", "sent"),
+                             ("test", "sent"), ("welcome", "failed")):
+            make_push(session, sub, at, kind=kind, status=status, sent_at=at)
+        make_push(session, other_sub, at, kind="welcome", status="sent", sent_at=at)
+    session.commit()
+
+    expected = raw_sent_by_kind(session, shop.id, since)
+    assert expected == {"welcome": 9, "shipped": 3}  # hand count: 6 times after since, 3 of them odd
+    assert sent_by_kind(session, shop.id, since) == expected
+    for start in (midnight, midnight - micro, since + micro, since - micro, midnight + timedelta(hours=5)):
+        assert sent_by_kind(session, shop.id, start) == raw_sent_by_kind(session, shop.id, start), start
+
+    # The whole days are read from the rollup: a push sent there by hand, without its row, is not seen.
+    session.execute(sa.update(StatDay).where(StatDay.shop_id == shop.id, StatDay.kind == "welcome",
+                                             StatDay.day == midnight.date()).values(sent=StatDay.sent + 100))
+    assert sent_by_kind(session, shop.id, since) == {"welcome": 109, "shipped": 3}
+    session.rollback()
