@@ -11,17 +11,23 @@ column instead of ranking every sent push of the shop.
 Triggers on ``pushes`` keep it, so every writer does (the dispatcher's outcome write, a click,
 a test's own inserts, a deletion): an insert or delete of a push that counts, and an update of
 ``status``, ``sent_at``, ``clicked_at``, ``kind`` or ``subscription_id`` where the old or the
-new row counts. They do not add or take back one: they recount the streak of each subscription
-concerned from its pushes (``ix_pushes_subscription_sent`` finds them), so a click on an older
-push, a push sent out of order or a deleted one come out right, as the rebuild does.
+new row counts. Two ways:
+
+- a send (a push that starts to count, unclicked) with no clicked push of its subscription
+  sent at its time or later adds one: the check reads the subscription's index entries from
+  that time on (``ix_pushes_subscription_sent``), a send's few newest pushes, so the send path
+  does not grow with a subscription's history;
+- anything else (a click, a push sent before the latest click, a failure after the fact, a
+  deletion, a kind or subscription changed) recounts the subscription's streak from its pushes
+  after its latest click, as the rebuild does.
 
 On PostgreSQL the triggers fire once per statement with the rows as transition tables (the
 dispatcher writes a batch's outcomes in one UPDATE), gather the subscriptions concerned, lock
-them in id order (two batches never wait on each other crosswise) and only then recount them
-in a statement of its own: its snapshot sees every change committed by a transaction that held
-one of those locks before, so concurrent batches to one subscription add up. A claim (pending
-to sending) has no row that counts and stops at the first check. On SQLite every trigger is
-per row (one writer at a time). The rollups' triggers on ``pushes`` write other tables and read
+them in id order (two batches never wait on each other crosswise) and only then read and write
+them in a statement of its own: its snapshot sees every change committed by a transaction that
+held one of those locks before, so concurrent batches to one subscription add up. A claim
+(pending to sending) has no row that counts and stops at the first check. On SQLite every
+trigger is per row (one writer at a time). The rollups' triggers on ``pushes`` write other tables and read
 nothing these write, so the order they fire in (PostgreSQL: by name) does not matter; updating
 only ``unclicked_streak`` fires none of the rollups' triggers on ``subscriptions``.
 
@@ -71,16 +77,10 @@ def _recount_one(sid: str, also: str = "") -> str:
     return f"UPDATE subscriptions SET unclicked_streak = ({streak}) WHERE id = {sid}{also}"
 
 
-def _recount_many(ids: str) -> str:
-    """PostgreSQL: set the streak of the subscriptions of the array ``ids`` (locked already),
-    writing only those that changed."""
-    return (
-        "UPDATE subscriptions AS s SET unclicked_streak = x.streak FROM ("
-        f"SELECT k.sid, (SELECT count(*) FROM pushes AS p WHERE p.subscription_id = k.sid AND {counts('p')} "
-        f"AND {_after('p', 'l', 'postgresql')}) AS streak "
-        f"FROM unnest({ids}) AS k(sid) LEFT JOIN LATERAL ({_latest_clicked('k.sid')}) AS l ON true"
-        ") AS x WHERE s.id = x.sid AND s.unclicked_streak <> x.streak"
-    )
+def _recount(sid: str) -> str:
+    """PostgreSQL: the streak of the subscription ``sid`` counted from its pushes (a scalar)."""
+    return (f"(SELECT count(*) FROM (SELECT 1) AS one LEFT JOIN LATERAL ({_latest_clicked(sid)}) AS l ON true "
+            f"JOIN pushes AS p ON p.subscription_id = {sid} AND {counts('p')} AND {_after('p', 'l', 'postgresql')})")
 
 
 def _changed(old: str, new: str, dialect: str) -> str:
@@ -89,45 +89,104 @@ def _changed(old: str, new: str, dialect: str) -> str:
     return f"({moved}) AND (({counts(old)}) OR ({counts(new)}))"
 
 
+def _appended(old: str | None, new: str) -> str:
+    """The push ``new`` starts to count, unclicked: a send."""
+    before = f"NOT ({counts(old)}) AND " if old else ""
+    return f"({before}{counts(new)} AND {new}.clicked_at IS NULL)"
+
+
+def _after_latest_click(sid: str, sent_at: str) -> str:
+    """Whether no clicked push of ``sid`` that counts was sent at ``sent_at`` or later, so a push
+    sent at ``sent_at`` comes after the latest click (a tie on the time says no, and recounts):
+    read off the index from ``sent_at`` on, a send's few newest pushes."""
+    return (f"NOT EXISTS (SELECT 1 FROM pushes AS p WHERE p.subscription_id = {sid} AND p.sent_at >= {sent_at} "
+            f"AND {counts('p')} AND p.clicked_at IS NOT NULL)")
+
+
+def _sqlite_triggers() -> list[str]:
+    """Per row: a send after the subscription's latest click adds one; anything else recounts."""
+    fits = _after_latest_click("NEW.subscription_id", "NEW.sent_at")
+    add = "UPDATE subscriptions SET unclicked_streak = unclicked_streak + 1 WHERE id = NEW.subscription_id"
+    sent, appended = _appended(None, "NEW"), _appended("OLD", "NEW")
+    insert_slow = f" AND NOT ({sent} AND {fits})"
+    old_slow = f" AND NOT {appended}"  # the old subscription lost (or changed) a push
+    new_slow = (f" AND ((NOT {appended} AND NEW.subscription_id IS NOT OLD.subscription_id)"
+                f" OR ({appended} AND NOT ({fits})))")  # moved here, or sent before a click
+    return [
+        f"CREATE TRIGGER streak_pushes_insert AFTER INSERT ON pushes FOR EACH ROW WHEN {counts('NEW')}\nBEGIN\n"
+        f"  {add} AND {sent} AND {fits};\n  {_recount_one('NEW.subscription_id', insert_slow)};\nEND",
+        f"CREATE TRIGGER streak_pushes_delete AFTER DELETE ON pushes FOR EACH ROW WHEN {counts('OLD')}\n"
+        f"BEGIN\n  {_recount_one('OLD.subscription_id')};\nEND",
+        f"CREATE TRIGGER streak_pushes_update AFTER UPDATE OF {', '.join(WATCHED)} ON pushes FOR EACH ROW "
+        f"WHEN {_changed('OLD', 'NEW', 'sqlite')}\nBEGIN\n"
+        f"  {add} AND {appended} AND {fits};\n"
+        f"  {_recount_one('OLD.subscription_id', old_slow)};\n"
+        f"  {_recount_one('NEW.subscription_id', new_slow)};\nEND",
+    ]
+
+
+def _pg_gather(rows: str) -> str:
+    """Into ``ids`` (every subscription concerned, in id order) and, aligned with it, ``only_sends``
+    (whether its only changes are sends), ``sends`` (how many) and ``firsts`` (the first one's
+    time), in one pass over ``rows``: a query of ``sid``, ``sent`` (a send to ``sid``; any other
+    change concerns both the old and the new subscription, a row each) and ``sent_at``."""
+    return (
+        "SELECT array_agg(g.sid ORDER BY g.sid), array_agg(g.only_sends ORDER BY g.sid), "
+        "array_agg(g.n ORDER BY g.sid), array_agg(g.first_at ORDER BY g.sid) INTO ids, only_sends, sends, firsts "
+        "FROM (SELECT x.sid, bool_and(x.sent) AS only_sends, count(*) AS n, min(x.sent_at) AS first_at "
+        f"FROM ({rows}) AS x WHERE x.sid IS NOT NULL GROUP BY x.sid) AS g"
+    )
+
+
+def _pg_function(event: str, gather: str) -> str:
+    """A PostgreSQL trigger function: gather the subscriptions concerned, lock them, then in a
+    statement of its own add the sends to those whose only changes are sends after the latest
+    click, and recount the others."""
+    streak = (f"CASE WHEN f.only_sends AND {_after_latest_click('f.sid', 'f.first_at')} "
+              f"THEN s.unclicked_streak + f.n ELSE {_recount('f.sid')} END")
+    return f"""CREATE OR REPLACE FUNCTION streak_pushes_{event}() RETURNS trigger LANGUAGE plpgsql AS $body$
+DECLARE
+  ids bigint[];
+  only_sends boolean[];
+  sends bigint[];
+  firsts timestamptz[];
+BEGIN
+  {gather};
+  IF ids IS NULL THEN
+    RETURN NULL;
+  END IF;
+  -- Locked first, in id order; the update reads in a statement of its own, after the locks.
+  PERFORM 1 FROM subscriptions WHERE id = ANY(ids) ORDER BY id FOR NO KEY UPDATE;
+  UPDATE subscriptions AS s SET unclicked_streak = {streak}
+  FROM unnest(ids, only_sends, sends, firsts) AS f(sid, only_sends, n, first_at) WHERE s.id = f.sid;
+  RETURN NULL;
+END
+$body$"""
+
+
 def trigger_sql(dialect: str) -> list[str]:
     """The statements that create the streak's triggers on ``pushes`` (and, on PostgreSQL, their functions)."""
     if dialect != "postgresql":
-        recount_new, recount_old = _recount_one("NEW.subscription_id"), _recount_one("OLD.subscription_id")
-        moved = _recount_one("NEW.subscription_id", " AND NEW.subscription_id IS NOT OLD.subscription_id")
-        return [
-            f"CREATE TRIGGER streak_pushes_insert AFTER INSERT ON pushes FOR EACH ROW WHEN {counts('NEW')}\n"
-            f"BEGIN\n  {recount_new};\nEND",
-            f"CREATE TRIGGER streak_pushes_delete AFTER DELETE ON pushes FOR EACH ROW WHEN {counts('OLD')}\n"
-            f"BEGIN\n  {recount_old};\nEND",
-            f"CREATE TRIGGER streak_pushes_update AFTER UPDATE OF {', '.join(WATCHED)} ON pushes FOR EACH ROW "
-            f"WHEN {_changed('OLD', 'NEW', dialect)}\nBEGIN\n  {recount_old};\n  {moved};\nEND",
-        ]
+        return _sqlite_triggers()
     gather = {
-        "insert": f"SELECT array_agg(DISTINCT r.subscription_id ORDER BY r.subscription_id) INTO ids "
-                  f"FROM new_rows AS r WHERE {counts('r')}",
-        "delete": f"SELECT array_agg(DISTINCT r.subscription_id ORDER BY r.subscription_id) INTO ids "
-                  f"FROM old_rows AS r WHERE {counts('r')}",
+        "insert": _pg_gather(f"SELECT r.subscription_id AS sid, r.clicked_at IS NULL AS sent, r.sent_at "
+                             f"FROM new_rows AS r WHERE {counts('r')}"),
+        "delete": _pg_gather(f"SELECT r.subscription_id AS sid, false AS sent, r.sent_at "
+                             f"FROM old_rows AS r WHERE {counts('r')}"),
         # The claim's rows (pending to sending) count neither before nor after: stop at once.
         "update": f"IF NOT EXISTS (SELECT 1 FROM new_rows AS r WHERE {counts('r')}) "
-                  f"AND NOT EXISTS (SELECT 1 FROM old_rows AS r WHERE {counts('r')}) THEN\n    RETURN NULL;\n  END IF;\n"
-                  f"  SELECT array_agg(DISTINCT x.sid ORDER BY x.sid) INTO ids "
-                  f"FROM old_rows AS o JOIN new_rows AS n ON n.id = o.id "
-                  f"CROSS JOIN LATERAL (VALUES (o.subscription_id), (n.subscription_id)) AS x(sid) "
-                  f"WHERE x.sid IS NOT NULL AND {_changed('o', 'n', dialect)}",
+                  f"AND NOT EXISTS (SELECT 1 FROM old_rows AS r WHERE {counts('r')}) THEN\n    RETURN NULL;\n  END IF;\n  "
+                  + _pg_gather(f"SELECT c.sid, c.sent, n.sent_at FROM old_rows AS o JOIN new_rows AS n ON n.id = o.id "
+                               f"CROSS JOIN LATERAL (SELECT {_appended('o', 'n')} AS sent) AS a "
+                               f"CROSS JOIN LATERAL (VALUES (n.subscription_id, a.sent), (o.subscription_id, false)) "
+                               f"AS c(sid, sent) "
+                               f"WHERE {_changed('o', 'n', dialect)} AND (c.sent OR NOT a.sent)"),
     }
     transition = {"insert": "NEW TABLE AS new_rows", "delete": "OLD TABLE AS old_rows",
                   "update": "OLD TABLE AS old_rows NEW TABLE AS new_rows"}
     statements = []
     for event in EVENTS:
-        statements.append(
-            f"CREATE OR REPLACE FUNCTION streak_pushes_{event}() RETURNS trigger LANGUAGE plpgsql AS $body$\n"
-            f"DECLARE\n  ids bigint[];\nBEGIN\n"
-            f"  {gather[event]};\n"
-            f"  IF ids IS NULL THEN\n    RETURN NULL;\n  END IF;\n"
-            # Locked first, in id order; the recount is a statement of its own, after the locks.
-            f"  PERFORM 1 FROM subscriptions WHERE id = ANY(ids) ORDER BY id FOR NO KEY UPDATE;\n"
-            f"  {_recount_many('ids')};\n"
-            f"  RETURN NULL;\nEND\n$body$")
+        statements.append(_pg_function(event, gather[event]))
         statements.append(
             f"CREATE TRIGGER streak_pushes_{event} AFTER {event.upper()} ON pushes "
             f"REFERENCING {transition[event]} FOR EACH STATEMENT EXECUTE FUNCTION streak_pushes_{event}()")

@@ -133,6 +133,23 @@ def test_other_changes_move_the_streak_too(session, sub, clock):
     assert expected_streaks(session) == {sub.id: 0, other.id: 1}
 
 
+def test_a_send_after_the_latest_click_adds_one_any_other_change_recounts(session, sub, clock):
+    """The triggers' two ways, told apart by a stored streak gone wrong: a push sent after the
+    subscription's latest click adds one to what is stored (in order or not); a push sent before
+    that click recounts from the rows."""
+    t = clock.now()
+    send(session, sub, t)
+    send(session, sub, t + timedelta(minutes=10)).clicked_at = t + timedelta(minutes=11)
+    session.flush()
+    session.execute(sa.update(Subscription).where(Subscription.id == sub.id).values(unclicked_streak=99))
+    send(session, sub, t + timedelta(minutes=20))
+    assert streak(session, sub) == 100
+    send(session, sub, t + timedelta(minutes=5))  # before the click: recounted (the one at 20)
+    assert streak(session, sub) == 1
+    send(session, sub, t + timedelta(minutes=15))  # out of order, but after the click: one more
+    assert streak(session, sub) == 2
+
+
 def test_the_streak_means_what_the_ranking_meant_on_random_histories(session, clock):
     """Random sends, clicks, test pushes, failures and deletions, many rows a statement (the
     dispatcher's batch write): after each round every streak is the count from the rows, and the
