@@ -317,6 +317,16 @@ def prepare_database(database_url: str, subscriptions: list[dict[str, Any]], n: 
         insert_pushes(database_url, n)
 
 
+def prepare_in(root: Path, database_url: str, subscriptions: list[dict[str, Any]], n: int) -> None:
+    """``prepare_database`` run by the checkout at ``root`` (its bench, in a process of its own):
+    the tables, indexes and triggers are that code's, so ``--compare`` measures the previous
+    code on its own schema, not on this one's triggers."""
+    script = ("import json, sys; sys.path.insert(0, 'bench'); import send_bench; "
+              "send_bench.prepare_database(*json.load(sys.stdin))")
+    subprocess.run([sys.executable, "-c", script], cwd=root, input=json.dumps([database_url, subscriptions, n]),
+                   text=True, check=True, env={**os.environ, "PYTHONPATH": str(root)})
+
+
 def insert_pushes(database_url: str, n: int, tag: str = "b") -> None:
     """``n`` ``shipped`` pushes due a second ago, spread over the subscriptions."""
     import sqlalchemy as sa
@@ -581,10 +591,10 @@ def main() -> int:
             print(f"  {label}: {n / rows[-1][1]['seconds']:,.0f} pushes/s", flush=True)
 
         sqlite_url = f"sqlite:///{work / 'bench.db'}"
-        empty_url = f"sqlite:///{work / 'empty.db'}"
-        prepare_database(empty_url, subscriptions, 0)
+        empty_urls = {root: f"sqlite:///{work / f'empty{i}.db'}" for i, (_, root) in enumerate(trees)}
         for suffix, root in trees:  # one unmeasured run writes the bytecode caches
-            run_dispatch_once(root, empty_url, key_file, cert, 0)
+            prepare_in(root, empty_urls[root], subscriptions, 0)
+            run_dispatch_once(root, empty_urls[root], key_file, cert, 0)
         targets: list[tuple[str, str, int]] = [("SQLite", sqlite_url, 1)]
         if args.processes > 1:
             targets.append(("SQLite", sqlite_url, args.processes))
@@ -613,16 +623,16 @@ def main() -> int:
 
             for suffix, root in trees:
                 measure(f"dispatch --once, start-up only (nothing due), SQLite{suffix}",
-                        lambda: run_dispatch_once(root, empty_url, key_file, cert, 0))
+                        lambda: run_dispatch_once(root, empty_urls[root], key_file, cert, 0))
 
                 def once() -> dict[str, Any]:
-                    prepare_database(sqlite_url, subscriptions, n)
+                    prepare_in(root, sqlite_url, subscriptions, n)
                     return run_dispatch_once(root, sqlite_url, key_file, cert, n)
                 measure(f"dispatch --once, SQLite (whole command){suffix}", once)
             for name, db_url, processes in targets:
                 for suffix, root in trees:
                     def worker() -> dict[str, Any]:
-                        prepare_database(db_url, subscriptions, 0)
+                        prepare_in(root, db_url, subscriptions, 0)
                         return run_worker(root, db_url, key_file, cert, n, processes, args.interval, "w")
                     measure(f"worker --processes {processes}, {name}{suffix}", worker)
             for name, db_url, processes in targets:
@@ -630,7 +640,7 @@ def main() -> int:
                     continue
                 for suffix, root in trees:
                     def far_worker() -> dict[str, Any]:
-                        prepare_database(db_url, far_subscriptions, 0)
+                        prepare_in(root, db_url, far_subscriptions, 0)
                         return run_worker(root, db_url, key_file, cert, n, processes, args.interval, "f")
                     measure(f"worker --processes {processes}, {name}, {far_label}{suffix}", far_worker, far.pid)
             measure("encryption alone (http_ece as pywebpush calls it, 1 core)",

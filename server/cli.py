@@ -264,13 +264,14 @@ def users_create(public_key: str, email: str, role: str) -> None:
 @stats_cli.command("rebuild")
 @click.option("--shop", "public_key", help="The shop's public key (default: every shop).")
 def stats_rebuild(public_key: str | None) -> None:
-    """Recompute the daily rollups from the stored rows (triggers keep them; this repairs them).
+    """Recompute the daily rollups and the subscriptions' unclicked streaks from the stored rows
+    (triggers keep them; this repairs them).
 
     The visitor-days before the raw events' retention age are kept as counted: their events may
     be gone."""
     from datetime import timedelta
 
-    from server.core import rollups
+    from server.core import rollups, streaks
     from server.core.clock import get_clock
     from server.planning.retention import retention_age
 
@@ -280,10 +281,11 @@ def stats_rebuild(public_key: str | None) -> None:
         with session_scope() as session:
             shop_id = shop_by_public_key(session, public_key).id if public_key else None
             written = rollups.rebuild(session.connection(), shop_id, since)
+            changed = streaks.rebuild(session.connection(), shop_id)
     except ApiError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(json.dumps({"shop": public_key, "visitor_days_since": since.isoformat() if since else None,
-                           "rows": written}))
+                           "rows": written, "streaks_changed": changed}))
 
 
 def register_cli(app: Flask) -> None:

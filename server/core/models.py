@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.core import rollups
+from server.core import rollups, streaks
 from server.core.rollups import TEST_DEVICE_PREFIX
 from server.core.db import Base, UTCDateTime
 from server.core.kinds import ALERT_KINDS, ALL_KINDS, PRESET_KINDS, RECORD_KINDS, TRANSACTIONAL_KINDS
@@ -240,6 +240,9 @@ class Subscription(Base):
     # (``server.delivery.storm``). Still ``active``; ``suspect_host`` is that service's origin.
     suspect_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     suspect_host: Mapped[str | None] = mapped_column(sa.String(255))
+    # Sent pushes since its latest click (test pushes aside), kept by triggers on pushes
+    # (``server.core.streaks``): unengaged over n when at least n.
+    unclicked_streak: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class TestDevice(Base):
@@ -448,6 +451,10 @@ class Push(Base):
         sa.Index("ix_pushes_group", "shop_id", "group_key"),
         # The push records' order (``merchant.records``), read backwards a page at a time.
         sa.Index("ix_pushes_shop_due", "shop_id", "due_at", "id"),
+        # The guardrail's sends of the hours before the first whole day in ``stat_days``
+        # (``reports.guardrails``): sent rows only, so a planned or claimed row adds no entry.
+        sa.Index("ix_pushes_shop_sent", "shop_id", "sent_at", "kind",
+                 postgresql_where=sa.text("status = 'sent'"), sqlite_where=sa.text("status = 'sent'")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -987,5 +994,7 @@ class VisitorSummary(Base):
 
 @sa.event.listens_for(Base.metadata, "after_create")
 def _rollup_triggers(target: sa.MetaData, connection: sa.Connection, **kw: Any) -> None:
-    """The rollups' triggers, with the tables (``create_all``; migrations create them themselves)."""
+    """The rollups' and the streak's triggers, with the tables (``create_all``; migrations create
+    them themselves)."""
     rollups.create_triggers(connection)
+    streaks.create_triggers(connection)

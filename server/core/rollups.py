@@ -72,7 +72,7 @@ class Part:
     counters: dict[str, Expr]
     where: Expr
     latest: bool = False  # counters are times kept at their maximum (never taken back)
-    funnel: bool = False  # added with the funnel's table (migration 0070)
+    funnel: bool = False  # added with the funnel's table (migration 0072)
 
 
 def _col(name: str) -> Expr:

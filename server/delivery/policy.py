@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from server.core.db import in_ids
+from server.core.kinds import TEST_KIND
 from server.delivery.engagement import unengaged_subscriptions
 from server.outbox.claim import subscription_facts
 from server.core.models import TRANSACTIONAL_KINDS, PresetSetting, Push, PushStatus, Shop, SubscriptionStatus
@@ -47,14 +48,14 @@ SEND = Decision("send")
 _ACTIVE = SubscriptionStatus.ACTIVE.value
 _TEST = SubscriptionStatus.TEST.value
 
-# Test pushes (the dashboard's "send a test push to me") are planned under ``test:`` group keys.
-TEST_GROUP_PREFIX = "test:"
-NOT_A_TEST = sa.or_(Push.group_key.is_(None), Push.group_key.not_like(TEST_GROUP_PREFIX + "%"))
+# Test pushes (the dashboard's "send a test to my devices") are of kind ``test``: their kind is
+# their one mark, which the stats' rollups and the engagement streak read too.
+NOT_A_TEST = Push.kind != TEST_KIND
 
 
 def is_test_push(push: Any) -> bool:
     """Whether the merchant asked for this push from the dashboard."""
-    return (push.group_key or "").startswith(TEST_GROUP_PREFIX)
+    return push.kind == TEST_KIND
 
 
 def gate(session: orm.Session, push: Any, now: datetime) -> Decision:

@@ -7,12 +7,13 @@ subscription is stored with status ``test`` under a visitor of its own (key
 it: they all ask for ``active`` subscriptions, and the visitor records leave such visitors out.
 
 ``send_to_test_devices(session, shop, content, now)`` plans the content, already rendered, as
-one push of kind ``test`` per device, due now, under a ``test:`` group key: the dispatcher
-sends it like any push (the policy lets a test push through at once), and the stats never
-count it. The Events page, a campaign and an experiment's variant render their content with
-sample data (``preset_content``, ``campaign_content``, ``variant_content``); an on-site message
-sends a preview (``onsite_content``): its title and text, whose click opens the shop's page with
-a signed preview token the widget shows the message at once for (``server.collect.onsite``).
+one push of kind ``test`` per device, due now (the rows of one send share a group key): the
+dispatcher sends it like any push (the policy lets a test push through at once), and the stats
+never count it. The Events page, a campaign and an experiment's variant render their content
+with sample data (``preset_content``, ``campaign_content``, ``variant_content``); an on-site
+message sends a preview (``onsite_content``): its title and text, whose click opens the shop's
+page with a signed preview token the widget shows the message at once for
+(``server.collect.onsite``).
 """
 from __future__ import annotations
 
@@ -34,7 +35,6 @@ from server.core.kinds import TEST_KIND
 from server.core.models import (KINDS, TEST_DEVICE_PREFIX, Campaign, Experiment, OnsiteMessage, Push, Shop,
                                 Subscription, SubscriptionStatus, TestDevice, Visitor)
 from server.core.vapid_keys import current_key, key_by_public
-from server.delivery import policy
 from server.delivery.endpoints import check_endpoint
 from server.outbox import plan as outbox
 from server.planning import campaigns as campaign_planner
@@ -43,7 +43,6 @@ from server.planning import coupons, defaults, recipients, rendering, templates
 log = logging.getLogger(__name__)
 
 MAX_DEVICES = 20  # per shop: a team's phones and laptops, not an audience
-TEST_GROUP = f"{policy.TEST_GROUP_PREFIX}devices"
 
 
 class TestDeviceIn(BaseModel):
@@ -153,8 +152,11 @@ def send_to_test_devices(session: orm.Session, shop: Shop, content: outbox.Rende
                       "and subscribe it as a test device", code="no_test_devices")
     # Rendered already: the plan must not render it again per device (a coupon of kind ``test``).
     fixed = dataclasses.replace(content, source=None)
+    # The kind marks a test push (the policy, the stats and the guardrails read it); the
+    # group key only names this send's rows.
+    send = f"devices:{secrets.token_hex(8)}"
     return recipients.plan_rows(session, shop=shop, kind=TEST_KIND, subscriptions=subscriptions,
-                                key=f"{TEST_KIND}:{secrets.token_hex(8)}", group_key=TEST_GROUP, due_at=now,
+                                key=send, group_key=send, due_at=now,
                                 rendered=fixed, now=now, context={"test": True})
 
 

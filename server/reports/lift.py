@@ -4,7 +4,7 @@ Intent to treat. A subscription is *exposed* when the kind's trigger planned a r
 the range (``created_at``), whatever became of the row: sent, cancelled by a later event,
 capped, or held out (``skipped`` with ``error="holdout"``). Its group is that of its first
 exposure in the range: *holdout* when that row was held out, *treated* otherwise. Test pushes
-are left out. Judging by the trigger rather than by what was sent keeps the two groups alike:
+are left out by their kind (``test``, no preset kind). Judging by the trigger rather than by what was sent keeps the two groups alike:
 a treated push cancelled because the visitor paid first still counts, as the same visitor
 would in the holdout.
 
@@ -31,7 +31,6 @@ from sqlalchemy import orm
 from server.core import significance
 from server.core.errors import Invalid
 from server.core.models import KINDS, Order, Push, PushStatus, Shop
-from server.delivery.policy import NOT_A_TEST
 from server.reports.stats import DateRange, money
 from server.planning.rendering import format_money
 from server.planning.experiments import HOLDOUT_REASON
@@ -87,7 +86,7 @@ def lift_report(session: orm.Session, shop: Shop, kind: str, rng: DateRange) -> 
     exposures = session.execute(
         sa.select(Push.subscription_id, Push.visitor_id, Push.created_at, Push.status, Push.error)
         .where(Push.shop_id == shop.id, Push.kind == kind, Push.subscription_id.is_not(None),
-               Push.visitor_id.is_not(None), Push.created_at >= rng.start, Push.created_at < rng.end, NOT_A_TEST)
+               Push.visitor_id.is_not(None), Push.created_at >= rng.start, Push.created_at < rng.end)
         .order_by(Push.created_at, Push.id)
     ).all()
     groups = {"treated": _Group(), "holdout": _Group()}
@@ -102,7 +101,7 @@ def lift_report(session: orm.Session, shop: Shop, kind: str, rng: DateRange) -> 
     if by_visitor:
         exposed_visitors = (sa.select(Push.visitor_id)
                             .where(Push.shop_id == shop.id, Push.kind == kind, Push.created_at >= rng.start,
-                                   Push.created_at < rng.end, NOT_A_TEST).distinct())
+                                   Push.created_at < rng.end).distinct())
         orders = session.execute(
             sa.select(Order.visitor_id, Order.paid_at, Order.total)
             .where(Order.shop_id == shop.id, Order.status == "paid", Order.visitor_id.in_(exposed_visitors),

@@ -395,8 +395,7 @@ def seed_lift_scenario(session, sid: int) -> None:
     for visitor in holdout[:4]:
         order(visitor, "100.00", day + timedelta(hours=24))
     test_visitor = make_visitor(session, sid, day)
-    make_push(session, make_subscription(session, test_visitor, day), day, kind="checkout_recovery",
-              status="sent", group_key="test:1")
+    make_push(session, make_subscription(session, test_visitor, day), day, kind="test", status="sent")
     order(test_visitor, "500.00", day + timedelta(hours=1))
     outside = exposed("sent", at=day + timedelta(days=5), sent_at=day + timedelta(days=5))
     order(outside, "500.00", day + timedelta(days=5, hours=1))

@@ -4,7 +4,7 @@ and the Overview's warnings; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -35,9 +35,8 @@ def history(session, sub, now, clicked=(), count=4, kind="browse_abandonment", t
     ``clicked`` and ``test_ones`` name which of them were clicked, or were test pushes."""
     for n in range(1, count + 1):
         sent = now - timedelta(days=days_ago, hours=n)
-        make_push(session, sub, sent, kind=kind, status="sent", sent_at=sent,
-                  clicked_at=sent + timedelta(minutes=1) if n in clicked else None,
-                  group_key="test:1" if n in test_ones else None)
+        make_push(session, sub, sent, kind="test" if n in test_ones else kind, status="sent", sent_at=sent,
+                  clicked_at=sent + timedelta(minutes=1) if n in clicked else None)
 
 
 @pytest.fixture
@@ -71,8 +70,7 @@ def scenario(session, clock, fake):
     due = {name: make_push(session, sub, now, kind="price_drop", dedupe_key=f"due:{name}")
            for name, sub in subs.items()}
     due["f-shipped"] = make_push(session, subs["f"], now, kind="shipped", dedupe_key="due:f-shipped")
-    due["a-test"] = make_push(session, subs["a"], now, kind="price_drop", dedupe_key="due:a-test",
-                              group_key=policy.TEST_GROUP_PREFIX + "1")
+    due["a-test"] = make_push(session, subs["a"], now, kind="test", dedupe_key="due:a-test")
     session.commit()
     return due
 
@@ -146,6 +144,7 @@ def busy_shop(session, clock):
     - s4 (active): 10 sent 8 days ago, one clicked: engaged, and outside the 7 days
     - s5 (unsubscribed): 200 repurchase with 1 click (0.5 %: warned), 200 checkout recovery with
       2 clicks (1.0 %: not under 1 %), 199 shipped with none (under 200 sends: not judged), 9 days ago
+    - a test push (kind ``test``) to s1 half an hour ago, clicked: counts nowhere
     Active 4, unengaged 3 (> half); sent in 7 days 30, 7.5 per active subscriber.
     """
     now = clock.now()
@@ -158,6 +157,8 @@ def busy_shop(session, clock):
     bulk(session, subs[4], "repurchase", 200, 1, now - timedelta(days=9))
     bulk(session, subs[4], "checkout_recovery", 200, 2, now - timedelta(days=9))
     bulk(session, subs[4], "shipped", 199, 0, now - timedelta(days=9))
+    make_push(session, subs[0], now, kind="test", group_key="devices:1", status="sent",
+              sent_at=now - timedelta(minutes=30), clicked_at=now - timedelta(minutes=29))
     session.commit()
     return new
 
@@ -193,3 +194,52 @@ def test_the_overview_shows_the_warnings_in_plain_words(client, busy_shop):
     assert "3 of your 4 subscribers clicked none of their last 10 pushes." in page
     assert 'data-guard="sent_per_subscriber">7.50<' in page
     assert 'data-kind="price_drop"' in page and "Back in stock" in page  # the by-kind table has the alerts
+
+
+# -- the 7 days' sends: stat_days for the whole days, rows for the first hours ---------------------
+
+
+def raw_sent_by_kind(session, shop_id, since):
+    """The figure as it was counted before ``stat_days``: every sent row after ``since``."""
+    return dict(session.execute(
+        sa.select(Push.kind, sa.func.count())
+        .where(Push.shop_id == shop_id, Push.status == "sent", Push.sent_at > since, Push.kind != "test")
+        .group_by(Push.kind)).all())
+
+
+def test_the_7_days_sends_are_the_rows_count_at_every_edge(session, clock):
+    """Pushes just before, at and just after the window's start, at the end of its first (partial)
+    UTC day and at the next midnight, now and after now; test pushes and failed ones on both
+    sides; another shop's. The figure is the rows' count for windows starting mid-day and at
+    midnight, and the whole days come from ``stat_days`` (a change there moves it)."""
+    from server.core.models import StatDay
+    from server.reports.guardrails import sent_by_kind
+
+    now = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)
+    since = now - timedelta(days=7)
+    midnight = datetime(2025, 12, 30, tzinfo=timezone.utc)
+    shop = make_shop(session, now, name="Edges").shop
+    other = make_shop(session, now, name="Other").shop
+    sub = make_subscription(session, make_visitor(session, shop.id, now), now)
+    other_sub = make_subscription(session, make_visitor(session, other.id, now), now)
+    micro = timedelta(microseconds=1)
+    times = [since - micro, since, since + micro, midnight - micro, midnight, midnight + micro,
+             now, now + timedelta(hours=1), datetime(2025, 12, 29, tzinfo=timezone.utc)]
+    for i, at in enumerate(times):
+        for kind, status in (("welcome", "sent"), ("shipped" if i % 2 else "welcome", "sent"),
+                             ("test", "sent"), ("welcome", "failed")):
+            make_push(session, sub, at, kind=kind, status=status, sent_at=at)
+        make_push(session, other_sub, at, kind="welcome", status="sent", sent_at=at)
+    session.commit()
+
+    expected = raw_sent_by_kind(session, shop.id, since)
+    assert expected == {"welcome": 9, "shipped": 3}  # hand count: 6 times after since, 3 of them odd
+    assert sent_by_kind(session, shop.id, since) == expected
+    for start in (midnight, midnight - micro, since + micro, since - micro, midnight + timedelta(hours=5)):
+        assert sent_by_kind(session, shop.id, start) == raw_sent_by_kind(session, shop.id, start), start
+
+    # The whole days are read from the rollup: a push sent there by hand, without its row, is not seen.
+    session.execute(sa.update(StatDay).where(StatDay.shop_id == shop.id, StatDay.kind == "welcome",
+                                             StatDay.day == midnight.date()).values(sent=StatDay.sent + 100))
+    assert sent_by_kind(session, shop.id, since) == {"welcome": 109, "shipped": 3}
+    session.rollback()

@@ -4,8 +4,8 @@
 each day counts with, the triggers that keep them, and a backfill from the visitor-days and
 subscriptions already there.
 
-Revision ID: 0070
-Revises: 0069
+Revision ID: 0072
+Revises: 0071
 Create Date: 2026-12-07 17:40:00
 
 """
@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from server.core import rollups
 
 # revision identifiers, used by Alembic.
-revision: str = '0070'
-down_revision: Union[str, Sequence[str], None] = '0069'
+revision: str = '0072'
+down_revision: Union[str, Sequence[str], None] = '0071'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
