@@ -250,11 +250,12 @@ def _parts(source: str, funnel: bool = True) -> list[Part]:
     return [p for p in PARTS if p.source == source and (funnel or not p.funnel)]
 
 
-def trigger_sql(dialect: str, funnel: bool = True) -> list[str]:
-    """The statements that create every rollup trigger (and, on PostgreSQL, their functions);
-    without the funnel's (``funnel=False``), as migration 0069 made them."""
+def trigger_sql(dialect: str, funnel: bool = True, sources: tuple[str, ...] = SOURCES) -> list[str]:
+    """The statements that create the rollup triggers on ``sources`` (and, on PostgreSQL, their
+    functions), and the funnel's; without the funnel's (``funnel=False``), as migration 0069
+    made them."""
     statements: list[str] = []
-    for source in SOURCES:
+    for source in sources:
         parts = _parts(source, funnel)
         counted = [p for p in parts if not p.latest]
         moved = " OR ".join(
@@ -479,10 +480,10 @@ def funnel_drop_sql(dialect: str) -> list[str]:
     return statements
 
 
-def drop_sql(dialect: str) -> list[str]:
-    """The statements that drop every rollup trigger (and function)."""
+def drop_sql(dialect: str, sources: tuple[str, ...] = SOURCES) -> list[str]:
+    """The statements that drop the rollup triggers (and functions) on ``sources``, and the funnel's."""
     statements = funnel_drop_sql(dialect)
-    for source in SOURCES:
+    for source in sources:
         for op in ("insert", "delete", "update"):
             statements.append(f"DROP TRIGGER IF EXISTS rollup_{source}_{op}"
                               + (f" ON {source}" if dialect == "postgresql" else ""))
