@@ -1,10 +1,12 @@
-"""The previous code of the Overview and of two segment conditions: the same run's baseline.
+"""The previous code of the Overview, of its guardrails and of two segment conditions: the same run's baseline.
 
 ``bench/scale_bench.py`` times these beside the product's own (the rollups of
-``server.core.rollups``) on the same database, and checks both give the same figures. This is
-the Overview as it was before the rollups (aggregates over the raw pushes, clicks, orders,
-subscriptions and events) and the "viewed" segment conditions as probes of the events; nothing in the
-product calls it.
+``server.core.rollups``, the streaks of ``server.core.streaks``) on the same database, and
+checks both give the same figures. This is the Overview as it was before the rollups
+(aggregates over the raw pushes, clicks, orders, subscriptions and events), the guardrails'
+figures as they were before the streak (the 7 days' sends counted from the pushes, the
+unengaged count by ranking every sent push of the shop) and the "viewed" segment conditions as
+probes of the events; nothing in the product calls it.
 """
 from __future__ import annotations
 
@@ -223,3 +225,28 @@ def daily(session: orm.Session, shop_id: int, rng: DateRange) -> list[dict[str, 
         series.append({"date": key, "sent": sent.get(key, 0), "clicks": clicks.get(key, 0),
                        "orders": n_orders, "gmv": money(gmv)})
     return series
+
+
+def guardrail_figures(session: orm.Session, shop: Shop, now: datetime, n: int) -> dict[str, Any]:
+    """The guardrails' counts as they were counted: the shop's sent pushes of the last 7 days by
+    kind from the rows, and the active subscriptions unengaged over ``n`` by a window function
+    that ranks every sent push of the shop per subscription."""
+    not_a_test = Push.kind != "test"
+    sent = dict(session.execute(
+        sa.select(Push.kind, sa.func.count())
+        .where(Push.shop_id == shop.id, Push.status == PushStatus.SENT.value, Push.sent_at > now - timedelta(days=7),
+               not_a_test)
+        .group_by(Push.kind)).all())
+    ranked = (sa.select(Push.subscription_id.label("sid"), Push.clicked_at.label("clicked_at"),
+                        sa.func.row_number().over(partition_by=Push.subscription_id,
+                                                  order_by=(Push.sent_at.desc(), Push.id.desc())).label("rn"))
+              .where(Push.status == PushStatus.SENT.value, Push.subscription_id.is_not(None), not_a_test,
+                     Push.shop_id == shop.id)
+              .subquery("ranked"))
+    last = (sa.select(ranked.c.sid, sa.func.count().label("received"), sa.func.count(ranked.c.clicked_at).label("clicked"))
+            .where(ranked.c.rn <= n).group_by(ranked.c.sid).subquery("last"))
+    active, unengaged = session.execute(
+        sa.select(sa.func.count(), sa.func.count().filter(last.c.received >= n, last.c.clicked == 0))
+        .select_from(Subscription).outerjoin(last, last.c.sid == Subscription.id)
+        .where(Subscription.shop_id == shop.id, Subscription.status == SubscriptionStatus.ACTIVE.value)).one()
+    return {"sent": sent, "active": int(active or 0), "unengaged": int(unengaged or 0)}

@@ -15,6 +15,10 @@ with the test client, the dispatcher's pass, the sweeps the dispatcher runs):
 - ``leave sweep``: the dispatcher's sweeps with the same 1,000 engaged subscribers silent for an
   hour (their browse reminders planned);
 - ``stats``: ``GET /v1/admin/stats`` for 30 days, the big shop (the guardrails included);
+- ``guardrails``: the guardrails' figures alone (the 7 days' sends by kind from ``stat_days``,
+  the unengaged count over the last 3 pushes from ``subscriptions.unclicked_streak``), and ``(previous code)``: the
+  sends counted from the pushes and the unengaged count by ranking every sent push
+  (``bench/scale_baseline.py``), checked to give the same figures;
 - ``stats figures``: ``reports.stats.compute_stats`` for the same 30 days (the rollups), and
   ``(previous code)``: the Overview's previous aggregates over raw rows (``bench/scale_baseline.py``),
   checked to give the same figures;
@@ -61,7 +65,9 @@ from server.delivery.push.vapid import init_keys  # noqa: E402
 from server.delivery.runtime import close_delivery, get_dispatcher  # noqa: E402
 from server.merchant.shop_admin import create_shop  # noqa: E402
 from server.planning import hooks, segments  # noqa: E402
+from server.delivery.engagement import unengaged_count  # noqa: E402
 from server.reports import stats  # noqa: E402
+from server.reports.guardrails import WINDOW_DAYS, sent_by_kind  # noqa: E402
 from server.reports.stats import parse_range  # noqa: E402
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
@@ -69,13 +75,15 @@ DAYS = 90
 SPAN = DAYS * 86400
 PUSHES_PER_SUBSCRIPTION = 4
 DUE = 1000
-OPERATIONS = ("dispatch", "leave sweep", "stats", "stats figures", "stats figures (previous code)", "push records",
+OPERATIONS = ("dispatch", "leave sweep", "stats", "stats figures", "stats figures (previous code)", "guardrails",
+              "guardrails (previous code)", "push records",
               "visitor records", "preview", "segment viewed_product", "segment viewed_product (previous code)",
               "segment viewed_collection", "segment viewed_collection (previous code)", "campaign")
 # Each of these against its previous code in the same run (``bench/scale_baseline.py``).
-BASELINES = {op: f"{op} (previous code)" for op in ("stats figures", "segment viewed_product",
+BASELINES = {op: f"{op} (previous code)" for op in ("stats figures", "guardrails", "segment viewed_product",
                                                      "segment viewed_collection")}
 PRODUCT = "p7"  # a product the seed's product views name (p0 .. p199)
+GUARD_LAST_N = 3  # the guardrails' unengaged count over the last 3 pushes (the seed has 4 a subscription)
 
 
 class Sql:
@@ -286,6 +294,22 @@ def measure(url: str, size: int, args: argparse.Namespace, sink: str, key_file: 
     results["stats figures"] = median_time(lambda: stats_with(stats, "rollups"), args.runs)
     results["stats figures (previous code)"] = median_time(lambda: stats_with(scale_baseline, "rows"), args.runs)
     assert figures["rollups"] == figures["rows"], (figures["rollups"], figures["rows"])
+
+    def guardrail_figures() -> None:
+        with database.sessionmaker() as session:
+            active, unengaged = unengaged_count(session, shop_id, GUARD_LAST_N)
+            figures["guardrails"] = {"sent": sent_by_kind(session, shop_id, clock.now() - timedelta(days=WINDOW_DAYS)),
+                                     "active": active, "unengaged": unengaged}
+
+    def guardrail_figures_before() -> None:
+        with database.sessionmaker() as session:
+            figures["guardrails before"] = scale_baseline.guardrail_figures(
+                session, session.get(Shop, shop_id), clock.now(), GUARD_LAST_N)
+
+    results["guardrails"] = median_time(guardrail_figures, args.runs)
+    results["guardrails (previous code)"] = median_time(guardrail_figures_before, args.runs)
+    assert figures["guardrails"] == figures["guardrails before"], (figures["guardrails"], figures["guardrails before"])
+    assert figures["guardrails"]["unengaged"] > 0 and figures["guardrails"]["sent"], figures["guardrails"]
     results["push records"] = median_time(lambda: get("/v1/admin/pushes"), args.runs)
     results["visitor records"] = median_time(lambda: get("/v1/admin/visitors"), args.runs)
     made = client.post("/v1/admin/campaigns", headers=auth, json={
