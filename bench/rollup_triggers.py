@@ -6,7 +6,9 @@ On a fresh SQLite file and a fresh PostgreSQL schema (``BENCH_DATABASE_URL`` or
 ``TEST_DATABASE_URL``), groups of 300 events (100 requests of 3: a page view, a product view, a
 cart, as ``collect_load.py`` posts them) are inserted with the collect's own statement
 (``collect.events._INSERT_EVENTS``), alternately with the triggers (``server.core.rollups``) and
-without them; the medians of each are printed. Then the same for the dispatcher's outcome write
+without them; the medians of each are printed: once from 300 returning visitors, once with each
+request from a visitor not yet seen that day (every request opens a visitor-day, which the
+funnel's trigger works on). Then the same for the dispatcher's outcome write
 (``outbox.claim.record_outcomes``) of 500 sent pushes.
 """
 import json
@@ -37,12 +39,14 @@ def run(url: str, dialect: str) -> None:
         shop = create_shop(s, "S", ["https://shop.example"], now).shop
         s.commit(); shop_id = shop.id
     with engine.begin() as c:
-        for i in range(300):
+        for i in range(2000):
             c.execute(sa.text("INSERT INTO visitors (shop_id, visitor_key, first_seen_at) VALUES (:s, :k, :t)"),
                       {"s": shop_id, "k": f"v{i}", "t": now if dialect == "postgresql" else now.replace(tzinfo=None)})
         vids = [r[0] for r in c.execute(sa.text("SELECT id FROM visitors"))]
     n = 0
-    def group(size=100):  # a drain group: 100 requests of 3 events, as collect_load posts them
+    fresh = iter(vids[300:])
+
+    def group(size=100, new_visitors=False):  # a drain group: 100 requests of 3 events, as collect_load posts them
         nonlocal n
         parts = []
         for j in range(size):
@@ -52,27 +56,34 @@ def run(url: str, dialect: str) -> None:
                 e = {"type": t, "id": f"e{n}", "url": f"https://shop.example/products/p{n % 50}?x=1"}
                 if t == "product_view": e["product"] = {"id": f"p{n % 50}"}
                 evs.append(e)
-            parts.append(json.dumps({"shop_id": shop_id, "visitor_id": vids[(n // 3) % len(vids)],
+            visitor = next(fresh) if new_visitors else vids[(n // 3) % 300]
+            parts.append(json.dumps({"shop_id": shop_id, "visitor_id": visitor,
                                      "received_at": _time_text(dialect, now + timedelta(seconds=n)), "batch": {"events": evs}}))
         return "[" + ",".join(parts) + "]", size * 3
-    times = {True: [], False: []}
-    triggers = True
-    for round_ in range(16):
-        want = round_ % 2 == 0
-        if want != triggers:
+    def switch(have: bool, want: bool) -> bool:
+        """Create or drop the triggers so that they are there exactly when ``want``."""
+        if want != have:
             with engine.begin() as c:
                 for st in (rollups.trigger_sql if want else rollups.drop_sql)(dialect):
                     c.exec_driver_sql(st)
-            triggers = want
-        batches, rows = group()
-        began = time.perf_counter()
-        with engine.begin() as c:
-            r = c.execute(_INSERT_EVENTS[dialect], {"batches": batches, "rows": rows})
-            list(r)
-        times[triggers].append(time.perf_counter() - began)
-    with_t, without = statistics.median(times[True][1:]), statistics.median(times[False][1:])
-    print(f"{dialect}: a group of 300 events (100 requests of 3): {without*1000:.1f} ms without triggers, "
-          f"{with_t*1000:.1f} ms with (x{with_t/without:.2f}); per event {without/300*1e6:.0f} us -> {with_t/300*1e6:.0f} us")
+        return want
+
+    triggers = True
+    for new_visitors in (False, True):
+        times = {True: [], False: []}
+        for round_ in range(8 if new_visitors else 16):
+            triggers = switch(triggers, round_ % 2 == 0)
+            batches, rows = group(new_visitors=new_visitors)
+            began = time.perf_counter()
+            with engine.begin() as c:
+                r = c.execute(_INSERT_EVENTS[dialect], {"batches": batches, "rows": rows})
+                list(r)
+            times[triggers].append(time.perf_counter() - began)
+        with_t, without = statistics.median(times[True][1:]), statistics.median(times[False][1:])
+        who = "each request a visitor's first of the day" if new_visitors else "returning visitors"
+        print(f"{dialect}: a group of 300 events (100 requests of 3, {who}): {without*1000:.1f} ms without "
+              f"triggers, {with_t*1000:.1f} ms with (x{with_t/without:.2f}); per event {without/300*1e6:.0f} us "
+              f"-> {with_t/300*1e6:.0f} us")
 
     # The dispatcher's outcome write (``outbox.claim.record_outcomes``) of 500 sent pushes.
     stamp = now if dialect == "postgresql" else now.replace(tzinfo=None)
@@ -85,12 +96,7 @@ def run(url: str, dialect: str) -> None:
         ids = [r[0] for r in c.execute(sa.text("SELECT id FROM pushes ORDER BY id"))]
     times = {True: [], False: []}
     for round_ in range(20):
-        want = round_ % 2 == 0
-        if want != triggers:
-            with engine.begin() as c:
-                for st in (rollups.trigger_sql if want else rollups.drop_sql)(dialect):
-                    c.exec_driver_sql(st)
-            triggers = want
+        triggers = switch(triggers, round_ % 2 == 0)
         outcomes = [Outcome(push_id=i, claimed_attempts=1, status="sent", attempts=1, due_at=now, http_status=201,
                             sent_at=now) for i in ids[round_ * 500:(round_ + 1) * 500]]
         began = time.perf_counter()

@@ -7,7 +7,8 @@ For each backend and size: a fresh database (a private PostgreSQL schema, or a S
 seeded with set-based SQL (``INSERT ... SELECT`` over ``generate_series`` on PostgreSQL, a
 recursive CTE on SQLite): three shops (the big one has 80 % of the visitors), 90 days of
 history with ~half the visitors subscribed, ``--events`` events a visitor, four pushes of
-history a subscription, clicks and paid orders. Then it times, through the app (the admin API
+history a subscription, clicks and paid orders (the funnel's counts computed once at the end,
+as ``stats rebuild`` does; every other rollup by its triggers as the rows go in). Then it times, through the app (the admin API
 with the test client, the dispatcher's pass, the sweeps the dispatcher runs):
 
 - ``dispatch``: one dispatcher pass (sweeps included) with the same 1,000 pushes due, sent to a
@@ -58,6 +59,7 @@ import sqlalchemy as sa  # noqa: E402
 from bench import scale_baseline  # noqa: E402
 from bench.send_bench import sink_main  # noqa: E402
 from server import create_app  # noqa: E402
+from server.core import rollups  # noqa: E402
 from server.core.clock import FrozenClock  # noqa: E402
 from server.core.db import get_db  # noqa: E402
 from server.core.models import Base, Shop  # noqa: E402
@@ -189,13 +191,21 @@ def seed(engine: sa.Engine, visitors: int, events_per_visitor: int, sink: str) -
         f"FROM visitors v WHERE {sql.h('v.id', 7, 50)} = 0",
     ]
     with engine.begin() as conn:
+        # The funnel's counts are computed once at the end, as ``stats rebuild`` does: its
+        # per-row triggers on SQLite would make a million visitors' seed take hours (a visitor-day
+        # written by the collect costs them some 0.2-0.7 ms there, ``bench/rollup_triggers.py``).
+        for statement in rollups.funnel_drop_sql(engine.dialect.name):
+            conn.exec_driver_sql(statement)
         for statement in statements:
             conn.execute(sa.text(statement))
+        rollups.rebuild_funnel(conn)
+        for statement in rollups.funnel_trigger_sql(engine.dialect.name):
+            conn.exec_driver_sql(statement)
     with engine.connect() as conn:
         if sql.pg:
             auto = conn.execution_options(isolation_level="AUTOCOMMIT")
             for table in ("visitors", "subscriptions", "events", "pushes", "clicks", "orders", "stat_days",
-                          "visitor_days", "visitor_products", "visitor_summaries"):
+                          "visitor_days", "funnel_days", "visitor_products", "visitor_summaries"):
                 auto.execute(sa.text(f"VACUUM ANALYZE {table}"))  # this schema's tables only
         else:
             conn.execute(sa.text("ANALYZE"))

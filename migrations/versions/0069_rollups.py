@@ -94,8 +94,9 @@ def upgrade() -> None:
     connection = op.get_bind()
     # Backfill first, then the triggers: in one transaction on PostgreSQL (writers wait on the
     # source tables' locks taken by CREATE TRIGGER), at a quiet moment on SQLite.
-    rollups.rebuild(connection)
-    for statement in rollups.trigger_sql(connection.dialect.name):
+    # As they were at this revision: without the funnel's table and triggers (0072 adds them).
+    rollups.rebuild(connection, funnel=False)
+    for statement in rollups.trigger_sql(connection.dialect.name, funnel=False):
         op.execute(statement)
 
 

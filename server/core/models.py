@@ -866,6 +866,7 @@ __all__ = [
     "DashboardSession",
     "Event",
     "Experiment",
+    "FunnelDay",
     "Holdout",
     "Interest",
     "Invitation",
@@ -932,6 +933,28 @@ class VisitorDay(Base):
     shopping: Mapped[int] = mapped_column(default=0, server_default="0")  # add_to_cart, checkout_started
     checkouts: Mapped[int] = mapped_column(default=0, server_default="0")  # platform checkouts started
     paid: Mapped[int] = mapped_column(default=0, server_default="0")  # paid orders
+    subscribed: Mapped[int] = mapped_column(default=0, server_default="0")  # subscriptions made (not test devices)
+    # The gaps this day counts with in ``funnel_days`` (``rollups.GAP_COLUMNS``; NULL: not that stage).
+    a_gap: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    s_gap: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    u_gap: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    p_gap: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    p_next: Mapped[int | None] = mapped_column(sa.SmallInteger)
+
+
+class FunnelDay(Base):
+    """How many visitor-days of one shop and UTC day reached a funnel stage with a given gap back to
+    the visitor's previous day of that stage (and, for buyers, forward to the next paid day), kept
+    by triggers on ``visitor_days`` (``server.core.rollups``): a range's funnel sums its days' rows."""
+
+    __tablename__ = "funnel_days"
+
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
+    stage: Mapped[str] = mapped_column(sa.String(1), primary_key=True)  # rollups.STAGES
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    prev_gap: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True)
+    next_gap: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True)  # -1 but for buyers
+    n: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
 
 
 class VisitorProduct(Base):

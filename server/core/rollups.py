@@ -72,6 +72,7 @@ class Part:
     counters: dict[str, Expr]
     where: Expr
     latest: bool = False  # counters are times kept at their maximum (never taken back)
+    funnel: bool = False  # added with the funnel's table (migration 0072)
 
 
 def _col(name: str) -> Expr:
@@ -151,6 +152,10 @@ PARTS: tuple[Part, ...] = (
     Part("checkouts", "visitor_days",
          {"shop_id": _col("shop_id"), "visitor_id": _col("visitor_id"), "day": _day_of(_col("started_at"))},
          {"checkouts": _const("1")}, lambda r, d: f"{r}.visitor_id IS NOT NULL"),
+    Part("subscriptions", "visitor_days",
+         {"shop_id": _col("shop_id"), "visitor_id": _col("visitor_id"), "day": _day_of(_col("created_at"))},
+         {"subscribed": _const("1")}, lambda r, d: f"{r}.visitor_id IS NOT NULL AND {_not_a_test_device(r)}",
+         funnel=True),
     Part("orders", "visitor_days",
          {"shop_id": _col("shop_id"), "visitor_id": _col("visitor_id"), "day": _day_of(_col("paid_at"))},
          {"paid": _const("1")}, lambda r, d: f"{r}.status = 'paid' AND {r}.visitor_id IS NOT NULL"),
@@ -177,7 +182,7 @@ WATCHED = {
     "pushes": ("shop_id", "kind", "status", "sent_at", "clicked_at", "due_at"),
     "clicks": ("shop_id", "kind", "clicked_at", "action"),
     "orders": ("shop_id", "visitor_id", "status", "paid_at", "attributed_kind", "total"),
-    "subscriptions": ("shop_id", "status", "created_at", "ended_at"),
+    "subscriptions": ("shop_id", "visitor_id", "status", "created_at", "ended_at"),
     "visitors": ("shop_id", "first_seen_at"),
     "events": ("shop_id", "visitor_id", "type", "occurred_at"),
     "checkouts": ("shop_id", "visitor_id", "started_at"),
@@ -193,7 +198,16 @@ KEEP_ON_DELETE = ("events", "visitors")
 SOURCES = tuple(WATCHED)
 
 
-def _add(part: Part, r: str, dialect: str, from_rows: str | None) -> str:
+def _unchanged(part: Part, dialect: str) -> str:
+    """In a row's update trigger: the row's contribution to ``part`` is what it was (same key, same
+    counters, counted or not as before), so neither taking back nor adding is needed. An expiry
+    sweep's status change, say, moves a subscription's counts on no visitor-day."""
+    same = "IS NOT DISTINCT FROM" if dialect == "postgresql" else "IS"
+    exprs = [lambda r, d: f"({part.where(r, d)})", *part.keys.values(), *part.counters.values()]
+    return "(" + " AND ".join(f"({e('OLD', dialect)}) {same} ({e('NEW', dialect)})" for e in exprs) + ")"
+
+
+def _add(part: Part, r: str, dialect: str, from_rows: str | None, unless: str | None = None) -> str:
     """``INSERT ... SELECT`` the contribution of row ``r`` (or of the rows of ``from_rows``, grouped)
     and add it to what is there (or keep the later time)."""
     keys = list(part.keys)
@@ -208,19 +222,21 @@ def _add(part: Part, r: str, dialect: str, from_rows: str | None) -> str:
         sets = [f"{c} = {part.target}.{c} + excluded.{c}" for c in part.counters]
     source = f" FROM {from_rows} AS {r}" if from_rows else ""
     group = ", ".join(str(i + 1) for i in range(len(keys)))  # by position: a key may be a constant
+    skip = f" AND NOT {unless}" if unless else ""
     return (f"INSERT INTO {part.target} ({', '.join(cols)}) SELECT {', '.join(key_sql + aggs)}{source} "
-            f"WHERE {part.where(r, dialect)} GROUP BY {group} ORDER BY {group} "
+            f"WHERE {part.where(r, dialect)}{skip} GROUP BY {group} ORDER BY {group} "
             f"ON CONFLICT ({', '.join(TARGET_KEYS[part.target])}) DO UPDATE SET {', '.join(sets)}")
 
 
-def _take_back(part: Part, r: str, dialect: str, from_rows: str | None) -> str:
+def _take_back(part: Part, r: str, dialect: str, from_rows: str | None, unless: str | None = None) -> str:
     """``UPDATE`` the rollup rows to take back the contribution of row ``r`` (or of ``from_rows``).
     Never an insert: a row that is gone (its visitor erased) has nothing to take back."""
     keys = list(part.keys)
     if from_rows is None:
         sets = [f"{c} = {c} - ({part.counters[c](r, dialect)})" for c in part.counters]
         match = " AND ".join(f"{k} = {part.keys[k](r, dialect)}" for k in keys)
-        return f"UPDATE {part.target} SET {', '.join(sets)} WHERE {match} AND {part.where(r, dialect)}"
+        skip = f" AND NOT {unless}" if unless else ""
+        return f"UPDATE {part.target} SET {', '.join(sets)} WHERE {match} AND {part.where(r, dialect)}{skip}"
     key_sql = [f"{part.keys[k](r, dialect)} AS {k}" for k in keys]
     aggs = [f"sum({part.counters[c](r, dialect)}) AS {c}" for c in part.counters]
     sets = [f"{c} = {part.target}.{c} - gone.{c}" for c in part.counters]
@@ -230,15 +246,16 @@ def _take_back(part: Part, r: str, dialect: str, from_rows: str | None) -> str:
             f"FROM {from_rows} AS {r} WHERE {part.where(r, dialect)} GROUP BY {group}) AS gone WHERE {match}")
 
 
-def _parts(source: str) -> list[Part]:
-    return [p for p in PARTS if p.source == source]
+def _parts(source: str, funnel: bool = True) -> list[Part]:
+    return [p for p in PARTS if p.source == source and (funnel or not p.funnel)]
 
 
-def trigger_sql(dialect: str) -> list[str]:
-    """The statements that create every rollup trigger (and, on PostgreSQL, their functions)."""
+def trigger_sql(dialect: str, funnel: bool = True) -> list[str]:
+    """The statements that create every rollup trigger (and, on PostgreSQL, their functions);
+    without the funnel's (``funnel=False``), as migration 0069 made them."""
     statements: list[str] = []
     for source in SOURCES:
-        parts = _parts(source)
+        parts = _parts(source, funnel)
         counted = [p for p in parts if not p.latest]
         moved = " OR ".join(
             f"OLD.{c} IS DISTINCT FROM NEW.{c}" if dialect == "postgresql" else f"OLD.{c} IS NOT NEW.{c}"
@@ -275,9 +292,7 @@ def trigger_sql(dialect: str) -> list[str]:
                                   f"REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT "
                                   f"EXECUTE FUNCTION rollup_{source}_update()")
                 continue
-            statements.append(function(f"rollup_{source}_update",
-                                       [_take_back(p, "OLD", dialect, None) for p in counted]
-                                       + [_add(p, "NEW", dialect, None) for p in parts]))
+            statements.append(function(f"rollup_{source}_update", _row_update(source, dialect, funnel)))
             statements.append(f"CREATE TRIGGER rollup_{source}_update AFTER UPDATE OF {', '.join(WATCHED[source])} "
                               f"ON {source} FOR EACH ROW WHEN ({changed}) EXECUTE FUNCTION rollup_{source}_update()")
             continue
@@ -290,14 +305,183 @@ def trigger_sql(dialect: str) -> list[str]:
             statements.append(trigger(f"rollup_{source}_delete", "DELETE",
                                       [_take_back(p, "OLD", dialect, None) for p in counted]))
         statements.append(trigger(f"rollup_{source}_update", f"UPDATE OF {', '.join(WATCHED[source])}",
-                                  [_take_back(p, "OLD", dialect, None) for p in counted]
-                                  + [_add(p, "NEW", dialect, None) for p in parts], f" WHEN {changed}"))
+                                  _row_update(source, dialect, funnel), f" WHEN {changed}"))
+    return statements + (funnel_trigger_sql(dialect) if funnel else [])
+
+
+def _row_update(source: str, dialect: str, funnel: bool) -> list[str]:
+    """A row's update trigger: each contribution that moved is taken back and added anew."""
+    parts = _parts(source, funnel)
+    return ([_take_back(p, "OLD", dialect, None, unless=_unchanged(p, dialect)) for p in parts if not p.latest]
+            + [_add(p, "NEW", dialect, None, unless=_unchanged(p, dialect)) for p in parts])
+
+
+# --- The funnel: how many visitors of a range reached each stage, without reading the range's rows.
+#
+# A visitor reached a stage in a range when one of its visitor-days in the range reached it. Each
+# such day stores the gap back to the visitor's previous day of the same stage (``FAR`` when there
+# is none, or none within a range's reach), and ``funnel_days`` counts the days per (shop, stage,
+# day, gap). A visitor is then counted once, at its first day of the stage inside the range: the
+# days in the range whose gap reaches back before the range's first day. The count of a range is a
+# sum over its days' few rows, however many visitors the shop has. Repeat buyers: a paid day also
+# stores the gap forward to the next paid day (0 when that day holds two orders), and a buyer is a
+# repeat buyer when that next one falls inside the range too.
+FAR = 367  # more than a range's days (``reports.stats.MAX_DAYS``): "none before within any range"
+# Which visitor-days reach each stage (their counters; ``u`` also needs the subscription so far).
+STAGE_FLAGS = {
+    "a": "(r.first_seen + r.events + r.checkouts + r.paid + r.subscribed) > 0",  # a visitor of the day
+    "s": "(r.shopping + r.checkouts + r.paid) > 0",  # a shopper: carted, started a checkout or paid
+    "p": "r.paid > 0",  # a buyer
+}
+STAGES = ("a", "s", "u", "p")  # visitor, shopper, subscriber (a shopper, or subscribed by then), buyer
+GAP_COLUMNS = ("a_gap", "s_gap", "u_gap", "p_gap", "p_next")
+FLAG_COLUMNS = ("first_seen", "events", "shopping", "checkouts", "paid", "subscribed")
+
+
+def _days_between(later: str, earlier: str, dialect: str) -> str:
+    if dialect == "postgresql":
+        return f"({later} - {earlier})"
+    return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
+
+
+def _gap(later: str, earlier: str, dialect: str) -> str:
+    between = _days_between(later, earlier, dialect)
+    return f"CASE WHEN {between} IS NULL OR {between} >= {FAR} THEN {FAR} ELSE {between} END"
+
+
+def _flag_code(r: str) -> str:
+    """One number that changes exactly when a visitor-day's stages may change."""
+    flags = [STAGE_FLAGS["a"], STAGE_FLAGS["s"], "r.paid > 0", "r.paid > 1", "r.subscribed > 0"]
+    return " + ".join(f"{1 << i} * (CASE WHEN {f.replace('r.', r + '.')} THEN 1 ELSE 0 END)"
+                      for i, f in enumerate(flags))
+
+
+def funnel_gaps(visitors: str, dialect: str) -> str:
+    """A derived table: every visitor-day of the visitors ``visitors`` (a SELECT of ids) with the
+    gaps it counts with (``GAP_COLUMNS``; NULL where the day does not reach the stage)."""
+    flags = ", ".join(f"CASE WHEN {sql} THEN 1 ELSE 0 END AS {stage}" for stage, sql in STAGE_FLAGS.items())
+    base = (f"SELECT r.visitor_id, r.day, r.shop_id, {flags}, CASE WHEN r.paid > 1 THEN 1 ELSE 0 END AS p2, "
+            f"CASE WHEN r.subscribed > 0 THEN 1 ELSE 0 END AS sub FROM visitor_days AS r "
+            f"WHERE r.visitor_id IN ({visitors})")
+    with_u = (f"SELECT f0.*, CASE WHEN s = 1 OR (a = 1 AND max(sub) OVER (PARTITION BY visitor_id ORDER BY day "
+              f"ROWS UNBOUNDED PRECEDING) = 1) THEN 1 ELSE 0 END AS u FROM ({base}) AS f0")
+    before = "PARTITION BY visitor_id ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING"
+    after = "PARTITION BY visitor_id ORDER BY day ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING"
+    neighbours = ", ".join(f"max(CASE WHEN {stage} = 1 THEN day END) OVER ({before}) AS {stage}_prev"
+                           for stage in STAGES)
+    linked = (f"SELECT f1.*, {neighbours}, min(CASE WHEN p = 1 THEN day END) OVER ({after}) AS p_next_day "
+              f"FROM ({with_u}) AS f1")
+    gaps = ", ".join(f"CASE WHEN {stage} = 1 THEN {_gap('day', f'{stage}_prev', dialect)} END AS {stage}_gap"
+                     for stage in STAGES)
+    return (f"(SELECT visitor_id, day, shop_id, {gaps}, CASE WHEN p = 1 THEN CASE WHEN p2 = 1 THEN 0 ELSE "
+            f"{_gap('p_next_day', 'day', dialect)} END END AS p_next FROM ({linked}) AS f2)")
+
+
+def _differs(a: str, b: str, dialect: str) -> str:
+    op = "IS DISTINCT FROM" if dialect == "postgresql" else "IS NOT"
+    return " OR ".join(f"{a}.{c} {op} {b}.{c}" for c in GAP_COLUMNS)
+
+
+def funnel_sync(visitors: str, dialect: str, gone: str | None = None) -> list[str]:
+    """The statements that bring the funnel counts of ``visitors`` (a SELECT of ids) up to date:
+    each visitor-day whose gaps changed takes back what it counted and adds what it counts now,
+    and so does each removed visitor-day of ``gone`` (a table of deleted ``visitor_days`` rows)."""
+    calc = funnel_gaps(visitors, dialect)
+    old = ", ".join(f"r.{c} AS old_{c}" for c in GAP_COLUMNS)
+    new = ", ".join(f"c.{c} AS new_{c}" for c in GAP_COLUMNS)
+    changed = (f"SELECT r.shop_id, r.day, {old}, {new} FROM visitor_days AS r JOIN {calc} AS c "
+               f"ON c.visitor_id = r.visitor_id AND c.day = r.day "
+               f"WHERE r.visitor_id IN ({visitors}) AND ({_differs('r', 'c', dialect)})")
+    if gone is not None:
+        nothing = ", ".join(f"NULL AS new_{c}" for c in GAP_COLUMNS)
+        changed += (f" UNION ALL SELECT g.shop_id, g.day, {old.replace('r.', 'g.')}, {nothing} FROM {gone} AS g")
+    sides = " UNION ALL ".join(f"SELECT '{stage}' AS stage, {sign} AS sign" for stage in STAGES for sign in (1, -1))
+    prev = " ".join(f"WHEN '{stage}' THEN CASE WHEN k.sign = 1 THEN ch.new_{stage}_gap ELSE ch.old_{stage}_gap END"
+                    for stage in STAGES)
+    contributions = (
+        f"SELECT ch.shop_id, k.stage, ch.day, CASE k.stage {prev} END AS prev_gap, "
+        f"CASE WHEN k.stage = 'p' THEN CASE WHEN k.sign = 1 THEN ch.new_p_next ELSE ch.old_p_next END ELSE -1 END "
+        f"AS next_gap, k.sign FROM ({changed}) AS ch CROSS JOIN ({sides}) AS k")
+    upsert = (f"INSERT INTO funnel_days (shop_id, stage, day, prev_gap, next_gap, n) "
+              f"SELECT shop_id, stage, day, prev_gap, next_gap, sum(sign) FROM ({contributions}) AS x "
+              f"WHERE prev_gap IS NOT NULL GROUP BY 1, 2, 3, 4, 5 HAVING sum(sign) <> 0 ORDER BY 1, 2, 3, 4, 5 "
+              f"ON CONFLICT (shop_id, stage, day, prev_gap, next_gap) DO UPDATE SET n = funnel_days.n + excluded.n")
+    sets = ", ".join(f"{c} = c.{c}" for c in GAP_COLUMNS)
+    update = (f"UPDATE visitor_days SET {sets} FROM {calc} AS c WHERE visitor_days.visitor_id IN ({visitors}) "
+              f"AND visitor_days.visitor_id = c.visitor_id AND visitor_days.day = c.day "
+              f"AND ({_differs('visitor_days', 'c', dialect)})")
+    return [upsert, update]
+
+
+def funnel_trigger_sql(dialect: str) -> list[str]:
+    """The triggers on ``visitor_days`` that keep ``funnel_days`` and the days' gaps."""
+    if dialect == "postgresql":
+        def function(name: str, body: list[str], guard: str | None = None) -> str:
+            lines = "".join(f"    {s};\n" for s in body)
+            if guard:
+                lines = f"  IF EXISTS ({guard}) THEN\n{lines}  END IF;\n"
+            return (f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $body$\n"
+                    f"BEGIN\n{lines}  RETURN NULL;\nEND\n$body$")
+        # The days whose stages may have moved (a set difference: hashed, never a nested loop).
+        moved = (f"SELECT m.visitor_id FROM (SELECT n.visitor_id, n.day, {_flag_code('n')} FROM new_rows AS n "
+                 f"EXCEPT SELECT o.visitor_id, o.day, {_flag_code('o')} FROM old_rows AS o) AS m")
+        return [
+            function("funnel_visitor_days_insert", funnel_sync("SELECT visitor_id FROM new_rows", dialect)),
+            "CREATE TRIGGER funnel_visitor_days_insert AFTER INSERT ON visitor_days REFERENCING NEW TABLE AS "
+            "new_rows FOR EACH STATEMENT EXECUTE FUNCTION funnel_visitor_days_insert()",
+            # Fires for its own update of the gaps too (a trigger with transition tables takes no
+            # column list): then no day's stages moved, and the guard stops there.
+            function("funnel_visitor_days_update", funnel_sync(moved, dialect), guard=moved),
+            "CREATE TRIGGER funnel_visitor_days_update AFTER UPDATE ON visitor_days REFERENCING OLD TABLE AS "
+            "old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION funnel_visitor_days_update()",
+            function("funnel_visitor_days_delete",
+                     funnel_sync("SELECT visitor_id FROM old_rows", dialect, gone="old_rows")),
+            "CREATE TRIGGER funnel_visitor_days_delete AFTER DELETE ON visitor_days REFERENCING OLD TABLE AS "
+            "old_rows FOR EACH STATEMENT EXECUTE FUNCTION funnel_visitor_days_delete()",
+        ]
+
+    def trigger(name: str, event: str, body: list[str], when: str = "") -> str:
+        lines = "".join(f"  {s};\n" for s in body)
+        return f"CREATE TRIGGER {name} AFTER {event} ON visitor_days FOR EACH ROW{when}\nBEGIN\n{lines}END"
+    gone = "(SELECT OLD.shop_id AS shop_id, OLD.day AS day, " + ", ".join(f"OLD.{c} AS {c}" for c in GAP_COLUMNS) + ")"
+    return [
+        trigger("funnel_visitor_days_insert", "INSERT", funnel_sync("SELECT NEW.visitor_id", dialect)),
+        trigger("funnel_visitor_days_update", f"UPDATE OF {', '.join(FLAG_COLUMNS)}",
+                funnel_sync("SELECT NEW.visitor_id", dialect), f" WHEN {_flag_code('OLD')} <> {_flag_code('NEW')}"),
+        trigger("funnel_visitor_days_delete", "DELETE", funnel_sync("SELECT OLD.visitor_id", dialect, gone=gone)),
+    ]
+
+
+def add_rows(part: Part, rows: str, dialect: str) -> str:
+    """``INSERT ... SELECT`` adding the contributions of ``rows`` (a derived table) to ``part``'s table."""
+    return _add(part, "r", dialect, rows)
+
+
+def rebuild_funnel(connection: sa.Connection, shop_id: int | None = None) -> None:
+    """Recompute ``funnel_days`` and the visitor-days' gaps from the visitor-days: every shop's,
+    or ``shop_id``'s."""
+    dialect = connection.dialect.name
+    scope = f" WHERE shop_id = {int(shop_id)}" if shop_id is not None else ""
+    nulls = ", ".join(f"{c} = NULL" for c in GAP_COLUMNS)
+    connection.exec_driver_sql(f"UPDATE visitor_days SET {nulls}{scope}")
+    connection.exec_driver_sql(f"DELETE FROM funnel_days{scope}")
+    for statement in funnel_sync(f"SELECT id FROM visitors{scope}", dialect):
+        connection.exec_driver_sql(statement)
+
+def funnel_drop_sql(dialect: str) -> list[str]:
+    """The statements that drop the funnel's triggers (and functions)."""
+    statements = []
+    for op in ("insert", "delete", "update"):
+        statements.append(f"DROP TRIGGER IF EXISTS funnel_visitor_days_{op}"
+                          + (" ON visitor_days" if dialect == "postgresql" else ""))
+        if dialect == "postgresql":
+            statements.append(f"DROP FUNCTION IF EXISTS funnel_visitor_days_{op}()")
     return statements
 
 
 def drop_sql(dialect: str) -> list[str]:
     """The statements that drop every rollup trigger (and function)."""
-    statements = []
+    statements = funnel_drop_sql(dialect)
     for source in SOURCES:
         for op in ("insert", "delete", "update"):
             statements.append(f"DROP TRIGGER IF EXISTS rollup_{source}_{op}"
@@ -312,18 +496,25 @@ def create_triggers(connection: sa.Connection) -> None:
         connection.exec_driver_sql(statement)
 
 
-def rebuild(connection: sa.Connection, shop_id: int | None = None, since: date | None = None) -> dict[str, int]:
+def rebuild(connection: sa.Connection, shop_id: int | None = None, since: date | None = None,
+            funnel: bool = True) -> dict[str, int]:
     """Recompute the rollups from the source tables: every shop's, or ``shop_id``'s.
 
     ``stat_days`` is recomputed whole (its sources are kept forever). The visitor tables are
     recomputed from ``since`` on (a day), when given: the days before it keep what the triggers
-    counted, because retention may have deleted the raw events they were counted from. Returns
-    the rows written per table.
+    counted, because retention may have deleted the raw events they were counted from. The
+    funnel's counts are then recomputed from the visitor-days. Returns the rows written per table.
     """
     dialect = connection.dialect.name
     scope = f" WHERE r.shop_id = {int(shop_id)}" if shop_id is not None else ""
     written: dict[str, int] = {}
     day_from = f"'{since.isoformat()}'" if since is not None else None
+    if funnel:
+        # The funnel is recomputed whole at the end: its triggers would redo it row by row as the
+        # visitor-days are deleted and written again (in this transaction, so no writer sees
+        # them gone).
+        for statement in funnel_drop_sql(dialect):
+            connection.exec_driver_sql(statement)
     for target in TARGET_KEYS:
         where = [f"shop_id = {int(shop_id)}"] if shop_id is not None else []
         if target == "visitor_days" and day_from:
@@ -333,7 +524,7 @@ def rebuild(connection: sa.Connection, shop_id: int | None = None, since: date |
         connection.exec_driver_sql(f"DELETE FROM {target}" + (f" WHERE {' AND '.join(where)}" if where else ""))
         written[target] = 0
     for part in PARTS:
-        if part.target not in written:
+        if part.target not in written or (part.funnel and not funnel):
             continue
         rows = f"(SELECT * FROM {part.source} AS r{scope})"
         if part.target == "visitor_days" and day_from:
@@ -342,5 +533,13 @@ def rebuild(connection: sa.Connection, shop_id: int | None = None, since: date |
                 f" AND r.shop_id = {int(shop_id)})" if shop_id is not None else ")")
         result = connection.exec_driver_sql(_add(part, "r", dialect, rows))
         written[part.target] += max(result.rowcount or 0, 0)
+    if not funnel:  # migration 0069, before the funnel's table
+        return written
+    rebuild_funnel(connection, shop_id)
+    for statement in funnel_trigger_sql(dialect):
+        connection.exec_driver_sql(statement)
+    written["funnel_days"] = int(connection.exec_driver_sql(
+        "SELECT count(*) FROM funnel_days" + (f" WHERE shop_id = {int(shop_id)}" if shop_id is not None else "")
+    ).scalar() or 0)
     log.info("rollups rebuilt for %s: %s", f"shop {shop_id}" if shop_id is not None else "every shop", written)
     return written

@@ -19,7 +19,8 @@ from sqlalchemy import orm
 
 from server.core.errors import Invalid
 from server.core.kinds import TEST_KIND
-from server.core.models import ALL_KINDS, StatDay, Subscription, VisitorDay
+from server.core import rollups
+from server.core.models import ALL_KINDS, FunnelDay, StatDay
 
 MAX_DAYS = 366
 # The days a range may name. The calendar's own ends overflow the range arithmetic (the day after
@@ -111,10 +112,6 @@ def _cents(value: Any) -> Decimal:
 def compute_stats(session: orm.Session, shop_id: int, rng: DateRange) -> dict[str, Any]:
     """Every figure of ``GET /v1/admin/stats`` for one shop over ``rng`` (see the module doc),
     from the daily rollups (``server.core.rollups``): the range's days, not its rows."""
-    if session.get_bind().dialect.name == "postgresql":
-        # The funnel's grouping is estimated costly enough for PostgreSQL to compile it (JIT),
-        # which takes longer than running it: off for the rest of this transaction.
-        session.execute(sa.text("SET LOCAL jit = off"))
     sums = _rollup_sums(session, shop_id, rng)
     # Active at the end of the range: opened on or before its last day, less those closed by then.
     subscribers = session.scalar(
@@ -166,33 +163,34 @@ def funnel(session: orm.Session, shop_id: int, rng: DateRange) -> dict[str, int]
     (visitors ⊇ subscribers ⊇ shoppers ⊇ buyers ⊇ repeat buyers) without dropping anyone: a
     visitor who paid (the orders webhook) is a buyer and a shopper even when the widget never
     saw a cart, and counts as a visitor of the range. A visitor of the range was first seen,
-    sent an event or paid an order in it; a subscriber has a subscription by the end of the
-    range; a shopper carted or started a checkout in the range; a buyer paid an order in the
-    range; a repeat buyer paid two or more. One pass over the range's ``visitor_days`` grouped
-    by visitor (never the events), and a probe of each one's subscriptions by index.
+    sent an event, subscribed, started a checkout or paid an order in it; a subscriber has a
+    subscription by the end of the range; a shopper carted or started a checkout in the range; a
+    buyer paid an order in the range; a repeat buyer paid two or more.
+
+    Read from ``funnel_days`` (``server.core.rollups``): each visitor counts once, at its first
+    day of a stage inside the range (the day whose gap back to its previous one of that stage
+    reaches before the range), so the cost is the range's days, not its visitors.
     """
-    per_visitor = (
-        sa.select(VisitorDay.visitor_id.label("vid"),
-                  sa.func.sum(VisitorDay.first_seen + VisitorDay.events + VisitorDay.paid).label("seen"),
-                  sa.func.sum(VisitorDay.shopping + VisitorDay.checkouts).label("shopping"),
-                  sa.func.sum(VisitorDay.paid).label("paid"))
-        .where(VisitorDay.shop_id == shop_id, VisitorDay.day >= rng.first, VisitorDay.day <= rng.last)
-        .group_by(VisitorDay.visitor_id).subquery("v"))
-    subscribed = (sa.select(sa.literal(1)).select_from(Subscription)
-                  .where(Subscription.visitor_id == per_visitor.c.vid, Subscription.shop_id == shop_id,
-                         Subscription.created_at < rng.end).exists())
-    buyer = per_visitor.c.paid >= 1
-    shopper = sa.or_(per_visitor.c.shopping > 0, buyer)
-    row = session.execute(
-        sa.select(
-            sa.func.count(),
-            sa.func.count().filter(sa.or_(shopper, subscribed)),
-            sa.func.count().filter(shopper),
-            sa.func.count().filter(buyer),
-            sa.func.count().filter(per_visitor.c.paid >= 2),
-        ).select_from(per_visitor).where(per_visitor.c.seen > 0)
-    ).one()
-    return dict(zip(("visitors", "subscribers", "shoppers", "buyers", "repeat_buyers"), row))
+    if session.get_bind().dialect.name == "postgresql":
+        since_first = FunnelDay.day - rng.first
+        to_last = rng.last - FunnelDay.day
+    else:
+        since_first = sa.func.julianday(FunnelDay.day) - sa.func.julianday(rng.first.isoformat())
+        to_last = sa.func.julianday(rng.last.isoformat()) - sa.func.julianday(FunnelDay.day)
+    reached = dict.fromkeys(rollups.STAGES, 0)
+    repeat = 0
+    for stage, count, again in session.execute(
+        sa.select(FunnelDay.stage, sa.func.sum(FunnelDay.n),
+                  sa.func.sum(FunnelDay.n).filter(FunnelDay.next_gap >= 0, FunnelDay.next_gap <= to_last))
+        .where(FunnelDay.shop_id == shop_id, FunnelDay.day >= rng.first, FunnelDay.day <= rng.last,
+               FunnelDay.prev_gap > since_first)
+        .group_by(FunnelDay.stage)
+    ):
+        reached[stage] = int(count or 0)
+        if stage == "p":
+            repeat = int(again or 0)
+    return {"visitors": reached["a"], "subscribers": reached["u"], "shoppers": reached["s"],
+            "buyers": reached["p"], "repeat_buyers": repeat}
 
 
 def daily(session: orm.Session, shop_id: int, rng: DateRange) -> list[dict[str, Any]]:

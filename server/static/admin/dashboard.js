@@ -2,11 +2,6 @@
 (function () {
   "use strict";
 
-  function csrfToken() {
-    var meta = document.querySelector('meta[name="csrf-token"]');
-    return meta ? meta.getAttribute("content") : "";
-  }
-
   function drawCharts() {
     var block = document.getElementById("stats-data");
     if (!block || typeof window.Chart === "undefined") { return; }
@@ -50,8 +45,6 @@
     var card = form.closest(".preset");
     var kind = card ? card.getAttribute("data-kind") : "";
     var urlOut = document.querySelector('[data-preview-url="' + kind + '"]');
-    var timer = null;
-    var seq = 0;
     var previewImage = box.querySelector('[data-field="image"]');
     if (previewImage) {
       // A picture that does not load is left out, as the browser's notification would.
@@ -66,7 +59,7 @@
       return out;
     }
 
-    function show(result) {
+    function show(result, mine) {
       box.querySelector('[data-field="title"]').textContent = result.title || "";
       box.querySelector('[data-field="body"]').textContent = result.body || "";
       var image = box.querySelector('[data-field="image"]');
@@ -89,24 +82,10 @@
       form.querySelectorAll("[data-error]").forEach(function (el) {
         el.textContent = (result.errors && result.errors[el.getAttribute("data-error")]) || "";
       });
-      box.setAttribute("data-rendered", String(seq));
+      box.setAttribute("data-rendered", String(mine));
     }
 
-    function refresh() {
-      var mine = ++seq;
-      fetch(form.getAttribute("data-preview-endpoint"), {
-        method: "POST", credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-        body: JSON.stringify(fields())
-      }).then(function (r) { return r.ok ? r.json() : null; })
-        .then(function (result) { if (result && mine === seq) { show(result); } })
-        .catch(function () { /* the preview is a convenience: the saved texts are checked on save */ });
-    }
-
-    form.addEventListener("input", function () {
-      if (timer) { clearTimeout(timer); }
-      timer = setTimeout(refresh, 200);
-    });
+    var refresh = window.pushcartPreview(form, fields, show, 200);
     refresh();
   }
 

@@ -4,16 +4,11 @@
 (function () {
   "use strict";
 
-  function csrfToken() {
-    var meta = document.querySelector('meta[name="csrf-token"]');
-    return meta ? meta.getAttribute("content") : "";
-  }
-
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.getElementById("softask-form"), host = document.getElementById("softask-preview-host"),
       frame = document.getElementById("softask-frame"), first = document.getElementById("softask-first");
     if (!form || !host || !frame || !host.attachShadow) { return; }
-    var root = host.attachShadow({ mode: "open" }), seq = 0, timer = null, still = new CSSStyleSheet();
+    var root = host.attachShadow({ mode: "open" }), still = new CSSStyleSheet();
     // The one difference from the shop's page: no fade-in at each keystroke.
     still.replaceSync(".box{animation:none}");
 
@@ -34,21 +29,7 @@
       return out;
     }
 
-    function refresh() {
-      var mine = ++seq;
-      fetch(form.getAttribute("data-preview-endpoint"), {
-        method: "POST", credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-        body: JSON.stringify(fields())
-      }).then(function (r) { return r.ok ? r.json() : null; })
-        .then(function (result) { if (result && mine === seq) { show(result, mine); } })
-        .catch(function () { /* the preview is a convenience: the form is checked on save */ });
-    }
-
-    form.addEventListener("input", function () {
-      if (timer) { clearTimeout(timer); }
-      timer = setTimeout(refresh, 120);
-    });
+    var refresh = window.pushcartPreview(form, fields, show, 120);
     form.addEventListener("change", refresh);
     document.querySelectorAll("[data-frame]").forEach(function (button) {
       button.addEventListener("click", function () {

@@ -10,8 +10,8 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from server.core import rollups
-from server.core.models import (Click, Event, Order, Push, StatDay, Subscription, VisitorDay, VisitorPage,
-                                VisitorProduct, VisitorSummary)
+from server.core.models import (Click, Event, FunnelDay, Order, Push, StatDay, Subscription, VisitorDay,
+                                VisitorPage, VisitorProduct, VisitorSummary)
 from server.planning import segments
 from server.planning.retention import age_out_events
 from server.reports.stats import DateRange, compute_stats
@@ -20,7 +20,7 @@ from tests.dashboard_seed import D0, D3, seed_stats_scenario
 RANGE = DateRange(date(2026, 1, 5), date(2026, 1, 7))
 WIDE = DateRange(date(2026, 1, 1), date(2026, 1, 31))
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=timezone.utc)  # 180 days after the scenario: its events age out
-TABLES = (StatDay, VisitorDay, VisitorProduct, VisitorPage, VisitorSummary)
+TABLES = (StatDay, VisitorDay, FunnelDay, VisitorProduct, VisitorPage, VisitorSummary)
 
 
 def _snapshot(session):
