@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from server.core.models import Interest, Push, Shop, Visitor
 from server.webhooks.native import sign
-from tests.factories import make_push, make_shop, make_subscription, make_visitor
+from tests.factories import dispatch, make_push, make_shop, make_subscription, make_visitor
 
 ORIGIN = "https://shop.example"
 VISITOR = "v-alerts-0001"
@@ -298,12 +298,6 @@ def test_a_disabled_kind_plans_nothing(client, session, clock, shop_keys):
     assert [p.kind for p in alerts(session)] == ["price_drop"]  # the other kind still on
 
 
-def dispatch(app, at: datetime) -> dict[str, int]:
-    with app.app_context():
-        result = app.test_cli_runner().invoke(args=["dispatch", "--once", "--at",
-                                                    at.isoformat().replace("+00:00", "Z")])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def test_alerts_respect_the_frequency_cap_and_quiet_hours(app, client, session, clock, shop_keys):

@@ -15,7 +15,7 @@ from server.core import streaks
 from server.core.models import Push, Subscription
 from server.core.tokens import make_click_token
 from server.delivery.engagement import unengaged_count, unengaged_subscriptions
-from tests.factories import make_push, make_shop, make_subscription, make_visitor
+from tests.factories import dispatch, make_push, make_shop, make_subscription, make_visitor
 from tests.fakepush import Reply
 
 
@@ -224,11 +224,6 @@ def app_config(app_config):
     return app_config
 
 
-def dispatch(app, at: datetime) -> dict[str, int]:
-    with app.app_context():
-        result = app.test_cli_runner().invoke(args=["dispatch", "--once", "--at", at.isoformat().replace("+00:00", "Z")])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def test_the_dispatchers_batch_and_a_click_keep_the_streaks(app, client, session, clock, fake):

@@ -6,7 +6,6 @@ applying it changes what is planned next; the lift report agrees with a scenario
 """
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -17,7 +16,7 @@ import sqlalchemy as sa
 from server.core.models import Experiment, Order, Push, PushStatus
 from server.delivery.push.vapid import get_vapid, public_key_b64
 from server.planning import checkout_recovery, experiments, hooks
-from tests.factories import make_push, make_shop, make_subscription, make_visitor
+from tests.factories import dispatch, make_push, make_shop, make_subscription, make_visitor
 
 pytestmark = pytest.mark.shop(name="Linen & Co")
 
@@ -36,16 +35,7 @@ def auth(new) -> dict[str, str]:
     return {"Authorization": f"Bearer {new.admin_token}"}
 
 
-def stamp(at: datetime) -> str:
-    return at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
-
-def dispatch(app, at: datetime) -> dict[str, int]:
-    """``dispatch --once --at AT`` through the app's CLI."""
-    with app.app_context():
-        result = app.test_cli_runner().invoke(args=["dispatch", "--once", "--at", stamp(at)])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def subscribe(client, app, new_shop, web_push_testing, visitor_id: str) -> tuple[int, str]:

@@ -3,7 +3,6 @@ scenario through ``dispatch --once``, and its queries per batch), the stats' gua
 and the Overview's warnings; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -12,7 +11,7 @@ import sqlalchemy as sa
 from server.core.db import get_db
 from server.core.models import Push, Shop
 from server.delivery import policy
-from tests.factories import make_push, make_shop, make_subscription, make_visitor
+from tests.factories import dispatch, make_push, make_shop, make_subscription, make_visitor
 from tests.integration.merchant.test_dashboard import log_in
 
 
@@ -22,12 +21,6 @@ def app_config(app_config):
     return app_config
 
 
-def dispatch(app, at: datetime) -> dict[str, int]:
-    with app.app_context():
-        result = app.test_cli_runner().invoke(args=["dispatch", "--once", "--at",
-                                                    at.isoformat().replace("+00:00", "Z")])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def history(session, sub, now, clicked=(), count=4, kind="browse_abandonment", test_ones=(), days_ago=2):

@@ -19,7 +19,7 @@ import pytest
 from server.webhooks.native import sign
 from server.core.tokens import read_click_token
 from server.delivery.push.vapid import get_vapid, public_key_b64
-from tests.factories import cli_env, make_shop
+from tests.factories import cli_env, dispatch, make_shop
 
 ROOT = Path(__file__).resolve().parents[3]
 ORIGIN = "https://shop.example"
@@ -43,12 +43,6 @@ def stamp(at: datetime) -> str:
     return at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def dispatch(app, at: datetime) -> dict[str, int]:
-    """``dispatch --once --at AT`` through the app's CLI (in this process: fast, same code path)."""
-    with app.app_context():  # the command is a plain click command: `flask` pushes this context itself
-        result = app.test_cli_runner().invoke(args=["dispatch", "--once", "--at", stamp(at)])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def dispatch_process(app, at: datetime) -> dict[str, int]:
