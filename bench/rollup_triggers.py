@@ -19,6 +19,7 @@ import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -109,22 +110,28 @@ def run(url: str, dialect: str) -> None:
     print(f"{dialect}: the outcome write of 500 sent pushes: {without*1000:.1f} ms without triggers, "
           f"{with_t*1000:.1f} ms with; per push {without/500*1e6:.0f} us -> {with_t/500*1e6:.0f} us")
 
-def main() -> None:
-    run(f"sqlite:///{tempfile.mkdtemp()}/rollups.db", "sqlite")
+def on_both_databases(run: Callable[..., None], name: str, *args: Any) -> None:
+    """``run(url, dialect, *args)`` on a fresh SQLite file, then on a fresh PostgreSQL schema
+    (``BENCH_DATABASE_URL`` or ``TEST_DATABASE_URL``; skipped without one), dropped afterwards."""
+    run(f"sqlite:///{tempfile.mkdtemp()}/{name}.db", "sqlite", *args)
     base = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
     if not base:
         print("postgresql: skipped (no BENCH_DATABASE_URL or TEST_DATABASE_URL)")
         return
-    schema = f"rollups_{os.getpid()}"
+    schema = f"{name}_{os.getpid()}"
     admin = sa.create_engine(base, poolclass=sa.pool.NullPool)
     with admin.begin() as c:
         c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     try:
-        run(f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}", "postgresql")
+        run(f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}", "postgresql", *args)
     finally:
         with admin.begin() as c:
             c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def main() -> None:
+    on_both_databases(run, "rollups")
 
 
 if __name__ == "__main__":

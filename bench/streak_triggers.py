@@ -12,10 +12,8 @@ set-ups: neither, the streak's triggers (``server.core.streaks``), the partial i
 the medians per push of each write in each set-up (the first round of each left out).
 """
 import argparse
-import os
 import statistics
 import sys
-import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -24,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
 
+from bench.rollup_triggers import on_both_databases  # noqa: E402
 from server.core import streaks  # noqa: E402
 from server.core.models import Base, Push  # noqa: E402
 from server.merchant.shop_admin import create_shop  # noqa: E402
@@ -127,22 +126,7 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=30, help="sent pushes a subscription has already had")
     parser.add_argument("--rounds", type=int, default=24)
     args = parser.parse_args()
-    run(f"sqlite:///{tempfile.mkdtemp()}/streaks.db", "sqlite", args.subscriptions, args.history, args.rounds)
-    base = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
-    if not base:
-        print("postgresql: skipped (no BENCH_DATABASE_URL or TEST_DATABASE_URL)")
-        return
-    schema = f"streaks_{os.getpid()}"
-    admin = sa.create_engine(base, poolclass=sa.pool.NullPool)
-    with admin.begin() as c:
-        c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        run(f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}", "postgresql",
-            args.subscriptions, args.history, args.rounds)
-    finally:
-        with admin.begin() as c:
-            c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    on_both_databases(run, "streaks", args.subscriptions, args.history, args.rounds)
 
 
 if __name__ == "__main__":
