@@ -35,7 +35,7 @@ from server.core.errors import ApiError, RateLimited, Unauthorized
 from server.core.kinds import KIND_LABELS
 from server.core.limits import check_login, count_failed_login
 from server.core.models import Shop, User
-from server.core.shops import shop_by_admin_token
+from server.core.shops import shop_by_admin_token, shop_cache
 from server.merchant import accounts, audit
 from server.reports.records import PushFilter, export_pushes_csv
 
@@ -186,6 +186,18 @@ def _headers(response: Response) -> Response:
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+@api.after_request
+@dashboard.after_request
+def _forget_cached_shop(response: Response) -> Response:
+    """After any change through either door (settings, keys, origins, the soft-ask, on-site
+    messages...), this process's collect config is read anew at once (other processes' within the
+    cache's ttl): one place, so no new page or endpoint can forget it."""
+    shop = g.get("shop")  # none when the door refused the request
+    if request.method not in ("GET", "HEAD") and shop is not None:
+        shop_cache(current_app).forget(shop.public_key)
     return response
 
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 
 from server.core.clock import get_clock
 from server.core.db import get_session
-from server.core.shops import shop_cache
 from server.core.errors import Invalid
 from server.core.validation import read_json
 from server.merchant import onsite_admin as service
@@ -22,14 +21,6 @@ from server.reports import onsite as reports
 
 bp = Blueprint("onsite", __name__, url_prefix="/onsite")
 
-
-@bp.after_request
-def _forget_shop(response: Response) -> Response:
-    """A change of messages reaches this process's collect config at once (others within the cache's ttl)."""
-    shop = g.get("shop")  # none when the door refused the request
-    if request.method != "GET" and shop is not None:
-        shop_cache(current_app).forget(shop.public_key)
-    return response
 
 
 def _with_report(message: Any, report: dict[str, Any] | None) -> dict[str, Any]:

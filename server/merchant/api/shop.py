@@ -12,7 +12,6 @@ from server.merchant import connection, install_check
 from server.merchant.connect import issue_token
 from server.merchant.presets import list_presets
 from server.reports.records import list_pushes, list_visitors, read_cursor, read_page, read_push_filter
-from server.core.shops import shop_cache
 from server.merchant.shop_admin import (SettingsUpdate, rotate_secret, settings_as_json, update_settings,
                                    without_read_only)
 from server.reports.guardrails import guardrails
@@ -36,7 +35,6 @@ def put_settings() -> dict[str, Any]:
     update = parse(SettingsUpdate, without_read_only(current_shop(), read_json(request)))
     with audit.settings_change(get_session(), current_shop(), current_actor(), get_clock().now()):
         shop = update_settings(current_shop(), update)
-    shop_cache(current_app).forget(shop.public_key)
     return settings_as_json(shop)
 
 

@@ -12,7 +12,6 @@ from flask import Blueprint, current_app, g
 
 from server.core.clock import get_clock
 from server.core.db import get_session
-from server.core.shops import shop_cache
 from server.core.vapid_keys import key_status, rotate
 from server.delivery.push.vapid import get_vapid, public_key_b64
 from server.merchant import audit
@@ -35,6 +34,5 @@ def rotate_key() -> tuple[dict[str, Any], int]:
     key = rotate(get_session(), g.shop, get_clock().now())
     audit.record(get_session(), g.shop.id, current_actor(), get_clock().now(), "settings", "vapid_key", None,
                  f"new key {key.id}")
-    shop_cache(current_app).forget(g.shop.public_key)
     return {"id": key.id, "public_key": key.public_key, "status": key.status,
             "created_at": key.created_at.isoformat()}, 201

@@ -12,7 +12,6 @@ from flask import Response, current_app, flash, g, redirect, request, url_for
 from server.core.clock import get_clock
 from server.core.db import get_session
 from server.core.errors import ApiError
-from server.core.shops import shop_cache
 from server.merchant import connection, install_check
 from server.merchant.pages.shop import install_context
 from server.merchant import audit
@@ -57,7 +56,6 @@ def allow() -> Response:
     except ApiError as exc:
         flash(exc.message, "error")
     else:
-        shop_cache(current_app).forget(g.shop.public_key)
         flash(f"{origin} is now one of your shop's origins: the widget works there within a minute.", "success")
     return redirect(request.referrer if _same_site(request.referrer) else url_for("dashboard.connect.connect_page"))
 

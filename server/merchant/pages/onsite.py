@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, request, url_for
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
@@ -16,7 +16,6 @@ import sqlalchemy as sa
 
 from server.core.clock import get_clock
 from server.core.db import get_session
-from server.core.shops import shop_cache
 from server.core.errors import ApiError
 from server.core.models import CouponSource
 from server.merchant import onsite_admin as service
@@ -26,14 +25,6 @@ from server.reports import onsite as reports
 
 bp = Blueprint("onsite", __name__)
 
-
-@bp.after_request
-def _forget_shop(response: Response) -> Response:
-    """A change of messages reaches this process's collect config at once (others within the cache's ttl)."""
-    shop = g.get("shop")  # none when the door refused the request
-    if request.method != "GET" and shop is not None:
-        shop_cache(current_app).forget(shop.public_key)
-    return response
 
 RULE_NUMBERS = ("min_visits", "min_dwell_seconds", "items_min", "items_max", "once_per_days")
 RULE_TEXTS = ("page", "path_prefix", "visits_scope", "cart_min", "cart_max", "subscribed")

@@ -32,7 +32,6 @@ from server.merchant.coupon_admin import coupon_as_json
 from server.merchant.presets import STEP_KINDS, list_presets
 from server.reports.records import (PUSH_STATUSES, PushFilter, list_pushes, list_visitors, read_cursor, read_page,
                                     read_push_filter)
-from server.core.shops import shop_cache
 from server.merchant.shop_admin import SettingsUpdate, prompt_as_json, settings_as_json, update_settings
 from server.merchant.softask_admin import design_of
 from server.reports import onsite as onsite_reports
@@ -328,7 +327,6 @@ def settings() -> Any:
             with audit.settings_change(get_session(), g.shop, current_actor(), get_clock().now()):
                 update_settings(g.shop, parse(SettingsUpdate, raw))
             get_session().flush()
-            shop_cache(current_app).forget(g.shop.public_key)
         except ApiError as exc:
             get_session().rollback()
             flash(f"Settings not saved: {exc.message}", "error")

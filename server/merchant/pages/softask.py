@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, flash, g, jsonify, redirect, request, url_for
+from flask import Blueprint, flash, g, jsonify, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from server.collect.softask import POSITION_LABELS
 from server.core.clock import get_clock
 from server.core.db import get_session
 from server.core.errors import ApiError
-from server.core.shops import shop_cache
 from server.merchant import audit
 from server.merchant.doors import current_actor, render_page
 from server.merchant.shop_admin import prompt_as_json
@@ -40,7 +39,6 @@ def save() -> Response:
         with audit.settings_change(get_session(), g.shop, current_actor(), get_clock().now()):
             save_design(g.shop, design_from_form(request.form))
         get_session().flush()
-        shop_cache(current_app).forget(g.shop.public_key)
     except ApiError as exc:
         get_session().rollback()
         flash(f"Soft-ask not saved: {exc.message}", "error")

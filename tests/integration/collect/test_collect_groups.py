@@ -20,6 +20,7 @@ from server.planning import browse_abandonment
 from server.core.shops import shop_cache
 from server.collect.events import EventBatch, StoredBatch, store_batches
 from tests.factories import make_push, make_subscription, make_visitor
+from tests.integration.merchant.test_dashboard import log_in
 
 ORIGIN = "https://shop.example"
 
@@ -140,6 +141,17 @@ def test_an_origin_added_in_the_settings_is_allowed_at_once_despite_the_shop_cac
     removed = client.put("/v1/admin/settings", json={"origins": [other]}, headers=admin)
     assert removed.status_code == 200
     assert client.get(url, headers={"Origin": ORIGIN}).status_code == 403
+
+
+def test_a_change_saved_in_the_dashboard_reaches_the_config_at_once_despite_the_shop_cache(client, new_shop):
+    """Both merchant doors forget the cached shop after a change (one hook, not one per page)."""
+    url = f"/v1/shops/{new_shop.shop.public_key}/config"
+    assert client.get(url, headers={"Origin": ORIGIN}).get_json()["prompt"].get("title") != "Fresh title"  # cached
+    csrf = log_in(client, new_shop.admin_token)
+    form = {"csrf_token": csrf, "title": "Fresh title", "text": "Body", "yes": "", "no": "", "color": "#aa0000",
+            "position": "top", "icon": "", "phone_position": "", "phone_title": "", "phone_text": ""}
+    assert client.post("/admin/settings/soft-ask", data=form).status_code == 302
+    assert client.get(url, headers={"Origin": ORIGIN}).get_json()["prompt"]["title"] == "Fresh title"
 
 
 def test_the_shop_cache_keeps_the_configured_time_whoever_asks_first(app_config, make_app, new_shop):
